@@ -1,0 +1,227 @@
+"""Django admin for the identity register: sources, patients, links, merges and the review queue.
+
+Every change goes through records.services, so the admin obeys the same rules and leaves the same
+audit entries as any other way in.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from records import services
+from records.exceptions import IdentityError
+from records.models import (
+    IdentitySyncRun,
+    Link,
+    MatchCandidate,
+    Patient,
+    PatientMerge,
+    SourceSystem,
+    UnmatchedRecord,
+)
+
+
+def _run_service(request: HttpRequest, items: QuerySet, action, done: str) -> None:
+    """Apply one service call per selected row and report each refusal in plain words."""
+    succeeded = 0
+    for item in items:
+        try:
+            action(item)
+        except (IdentityError, ValidationError) as exc:
+            message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            messages.error(request, f"{item}: {message}")
+            continue
+        succeeded += 1
+    if succeeded:
+        messages.success(request, f"{succeeded} {done}.")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(SourceSystem)
+class SourceSystemAdmin(admin.ModelAdmin):
+    list_display = ["name", "ods_code", "kind", "base_url", "timeout_seconds", "enabled"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "ods_code"]
+
+
+class LinkInline(admin.TabularInline):
+    model = Link
+    fields = ["source", "local_id", "matched_by", "match_score", "confirmed_by", "confirmed_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = [
+        "family_name",
+        "given_names",
+        "formatted_nhs_number",
+        "birth_date",
+        "postcode",
+        "gp_practice_name",
+        "merged_into",
+    ]
+    search_fields = ["=nhs_number", "family_name", "postcode"]
+    list_filter = ["sex", "gp_practice_name"]
+    readonly_fields = ["merged_into", "created_at", "updated_at"]
+    inlines = [LinkInline]
+    show_full_result_count = False
+
+    @admin.display(description="NHS number", ordering="nhs_number")
+    def formatted_nhs_number(self, obj: Patient) -> str:
+        return obj.formatted_nhs_number
+
+
+@admin.register(Link)
+class LinkAdmin(ReadOnlyAdmin):
+    list_display = ["patient", "source", "local_id", "matched_by", "match_score", "confirmed_at"]
+    list_filter = ["source", "matched_by"]
+    search_fields = ["=patient__nhs_number", "=local_id"]
+    list_select_related = ["patient", "source"]
+    actions = ["unlink_selected"]
+    show_full_result_count = False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("records.delete_link")
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Unlink the selected source records", permissions=["delete"])
+    def unlink_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _run_service(
+            request,
+            queryset,
+            lambda link: services.unlink(link=link, actor=request.user),
+            "link(s) undone",
+        )
+
+
+class MatchCandidateInline(admin.TabularInline):
+    model = MatchCandidate
+    fields = ["patient", "score", "breakdown", "status", "reviewed_by", "reviewed_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(UnmatchedRecord)
+class UnmatchedRecordAdmin(ReadOnlyAdmin):
+    list_display = [
+        "source",
+        "local_id",
+        "given_names",
+        "family_name",
+        "birth_date",
+        "postcode",
+        "reason",
+        "status",
+    ]
+    list_filter = ["status", "reason", "source"]
+    search_fields = ["=local_id", "family_name"]
+    list_select_related = ["source"]
+    inlines = [MatchCandidateInline]
+    actions = ["dismiss_selected"]
+
+    @admin.action(description="No match in the register: dismiss", permissions=["review"])
+    def dismiss_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _run_service(
+            request,
+            queryset,
+            lambda record: services.dismiss_unmatched(record=record, actor=request.user),
+            "record(s) dismissed",
+        )
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("records.change_unmatchedrecord")
+
+
+@admin.register(MatchCandidate)
+class MatchCandidateAdmin(ReadOnlyAdmin):
+    """The review queue: each row a register patient who may be the person behind a record."""
+
+    list_display = ["record", "patient", "score", "status", "reviewed_by"]
+    list_filter = ["status", "record__source"]
+    list_select_related = ["record__source", "patient", "reviewed_by"]
+    actions = ["confirm_selected", "reject_selected"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(record__status=UnmatchedRecord.Status.PENDING)
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("records.change_matchcandidate")
+
+    @admin.action(description="Same person: link the record", permissions=["review"])
+    def confirm_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _run_service(
+            request,
+            queryset,
+            lambda candidate: services.confirm_candidate(candidate=candidate, actor=request.user),
+            "record(s) linked",
+        )
+
+    @admin.action(description="Not the same person: reject", permissions=["review"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _run_service(
+            request,
+            queryset,
+            lambda candidate: services.reject_candidate(candidate=candidate, actor=request.user),
+            "candidate(s) rejected",
+        )
+
+
+@admin.register(PatientMerge)
+class PatientMergeAdmin(ReadOnlyAdmin):
+    list_display = ["kept", "retired", "merged_by", "merged_at", "undone_at"]
+    list_select_related = ["kept", "retired", "merged_by"]
+    actions = ["undo_selected"]
+
+    def has_undo_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("records.change_patientmerge")
+
+    @admin.action(description="Undo the selected merges", permissions=["undo"])
+    def undo_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _run_service(
+            request,
+            queryset,
+            lambda merge: services.unmerge(merge=merge, actor=request.user),
+            "merge(s) undone",
+        )
+
+
+@admin.register(IdentitySyncRun)
+class IdentitySyncRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "source",
+        "started_at",
+        "status",
+        "seen",
+        "linked",
+        "already_linked",
+        "queued",
+        "rejected",
+        "error",
+    ]
+    list_filter = ["status", "source"]
+    list_select_related = ["source"]

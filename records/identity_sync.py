@@ -1,0 +1,160 @@
+"""Identity sync: read every Patient a source holds, link those the NHS number identifies, queue
+the rest for review. One run either records its links in full or records nothing but its failure.
+"""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from records.exceptions import LinkConflict
+from records.matching import Demographics
+from records.models import (
+    IdentitySyncRun,
+    Link,
+    MatchMethod,
+    Patient,
+    SourceSystem,
+    UnmatchedRecord,
+)
+from records.nhs_numbers import is_valid_nhs_number, normalise_nhs_number
+from records.services import link_patient, queue_unmatched, system_user
+from records.sources.errors import InvalidResource, SourceError, SourceUnavailable
+from records.sources.fhir_client import FhirClient
+from records.sources.patients import SourcePatient, parse_patient
+
+logger = logging.getLogger(__name__)
+
+MAX_KEPT_REJECTIONS = 100
+
+
+def sync_source_identities(
+    *, source_id: int, actor: AbstractBaseUser | None = None
+) -> IdentitySyncRun:
+    """Read one source's Patient resources and link or queue each; return the run's record.
+
+    Raises SourceUnavailable (after recording the failed run) so that a task may retry.
+    """
+    source = SourceSystem.objects.get(pk=source_id)
+    run = IdentitySyncRun.objects.create(source=source, started_at=timezone.now())
+    if not source.enabled:
+        return _finish(run, error="source is switched off")
+    client = FhirClient(source.base_url, timeout=source.timeout_seconds)
+    try:
+        resources = list(client.search("Patient", {"_count": str(settings.LCR_SOURCE_PAGE_SIZE)}))
+    except SourceError as exc:
+        logger.warning("identity sync of %s failed: %s (%s)", source, exc.reason, exc.detail)
+        _finish(run, error=exc.reason)
+        if isinstance(exc, SourceUnavailable):
+            raise
+        return run
+
+    patients, rejections = _parse_all(resources, source)
+    run.seen, run.rejected = len(resources), len(rejections)
+    run.rejections = rejections[:MAX_KEPT_REJECTIONS]
+    try:
+        with transaction.atomic():
+            _apply(run, source, patients, actor or system_user())
+    except DatabaseError:
+        logger.exception("identity sync of %s could not be saved", source)
+        run.linked = run.already_linked = run.queued = 0
+        return _finish(run, error="could not save the results; nothing was changed")
+    return _finish(run)
+
+
+def _parse_all(resources: list[dict], source: SourceSystem) -> tuple[list[SourcePatient], list]:
+    patients: dict[str, SourcePatient] = {}
+    rejections = []
+    for index, resource in enumerate(resources):
+        try:
+            patient = parse_patient(resource)
+            if patient.local_id in patients:
+                raise InvalidResource("the same Patient id appears twice")
+        except InvalidResource as exc:
+            local_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+            logger.warning(
+                "identity sync of %s rejected resource %s (%s): %s %s",
+                source,
+                index,
+                local_id,
+                exc.reason,
+                exc.detail,
+            )
+            rejections.append(
+                {"index": index, "id": local_id, "reason": exc.reason, "detail": exc.detail}
+            )
+            continue
+        patients[patient.local_id] = patient
+    return list(patients.values()), rejections
+
+
+def _apply(
+    run: IdentitySyncRun,
+    source: SourceSystem,
+    patients: list[SourcePatient],
+    actor: AbstractBaseUser,
+) -> None:
+    linked_ids = dict(Link.objects.filter(source=source).values_list("local_id", "patient_id"))
+    stated = {p.nhs_number for p in patients if p.nhs_number and is_valid_nhs_number(p.nhs_number)}
+    register = {
+        patient.nhs_number: patient
+        for patient in Patient.objects.filter(
+            nhs_number__in=[normalise_nhs_number(n) for n in stated]
+        ).select_related("merged_into")
+    }
+    for patient in patients:
+        if patient.local_id in linked_ids:
+            run.already_linked += 1
+            continue
+        reason, match = _identify(patient, register)
+        if match is None:
+            queue_unmatched(
+                source=source,
+                local_id=patient.local_id,
+                demographics=Demographics(
+                    patient.given_names, patient.family_name, patient.birth_date, patient.postcode
+                ),
+                reason=reason,
+                stated_nhs_number=patient.nhs_number or "",
+            )
+            run.queued += 1
+            continue
+        try:
+            link_patient(
+                patient=match,
+                source=source,
+                local_id=patient.local_id,
+                matched_by=MatchMethod.NHS_NUMBER,
+                score=None,
+                actor=actor,
+            )
+        except LinkConflict as exc:
+            logger.warning("identity sync of %s: %s", source, exc)
+            run.rejected += 1
+            run.rejections.append({"id": patient.local_id, "reason": "linked to another patient"})
+            continue
+        run.linked += 1
+
+
+def _identify(patient: SourcePatient, register: dict[str, Patient]) -> tuple[str, Patient | None]:
+    """The register entry the stated NHS number names, or why there is none."""
+    if not patient.nhs_number:
+        return UnmatchedRecord.Reason.NO_NHS_NUMBER, None
+    if not is_valid_nhs_number(patient.nhs_number):
+        return UnmatchedRecord.Reason.INVALID_NHS_NUMBER, None
+    match = register.get(normalise_nhs_number(patient.nhs_number))
+    if match is None:
+        return UnmatchedRecord.Reason.UNKNOWN_NHS_NUMBER, None
+    while match.merged_into_id is not None:
+        match = match.merged_into
+    return "", match
+
+
+def _finish(run: IdentitySyncRun, *, error: str = "") -> IdentitySyncRun:
+    run.status = IdentitySyncRun.Status.FAILED if error else IdentitySyncRun.Status.SUCCEEDED
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save()
+    return run

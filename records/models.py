@@ -1,0 +1,252 @@
+"""Linked identities: patients, the source systems that hold their records, and the links between.
+
+The record keeps no clinical data of its own; these rows say who a person is and where to look.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from records.nhs_numbers import format_nhs_number, validate_nhs_number
+
+
+class Sex(models.TextChoices):
+    """FHIR administrative gender, as the identity service records it."""
+
+    MALE = "male", "Male"
+    FEMALE = "female", "Female"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Patient(models.Model):
+    """One person, identified by a verified NHS number, as the identity service knows them."""
+
+    nhs_number = models.CharField(
+        "NHS number", max_length=10, unique=True, validators=[validate_nhs_number]
+    )
+    prefix = models.CharField(max_length=20, blank=True)
+    given_names = models.CharField(max_length=200)
+    family_name = models.CharField(max_length=100)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
+    address_lines = models.TextField(blank=True, help_text="One address line per text line.")
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=8, blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    email = models.EmailField(blank=True)
+    gp_practice_ods_code = models.CharField("GP practice ODS code", max_length=10, blank=True)
+    gp_practice_name = models.CharField("GP practice", max_length=200, blank=True)
+    gp_name = models.CharField("named GP", max_length=200, blank=True)
+    date_of_death = models.DateField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+        help_text="Set when this record was found to be the same person as another.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_names"]
+        indexes = [
+            models.Index(fields=["family_name", "birth_date"], name="patient_name_dob"),
+            models.Index(fields=["birth_date"], name="patient_dob"),
+            models.Index(fields=["postcode"], name="patient_postcode"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.formatted_nhs_number})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_names} {self.family_name.upper()}"
+
+    @property
+    def formatted_nhs_number(self) -> str:
+        return format_nhs_number(self.nhs_number)
+
+
+class SourceSystem(models.Model):
+    """One organisation's system that holds records and speaks FHIR R4."""
+
+    class Kind(models.TextChoices):
+        GP = "gp", "GP practice"
+        ACUTE = "acute", "Acute hospital"
+        COMMUNITY = "community", "Community services"
+        MENTAL_HEALTH = "mental_health", "Mental health services"
+        SOCIAL_CARE = "social_care", "Social care"
+
+    ods_code = models.CharField("ODS code", max_length=10, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    base_url = models.URLField("FHIR base URL", max_length=500)
+    credentials_ref = models.CharField(
+        "credentials reference",
+        max_length=200,
+        blank=True,
+        help_text="Name of the secret holding this source's credentials; never the secret itself.",
+    )
+    timeout_seconds = models.FloatField(
+        default=10.0, validators=[MinValueValidator(0.1), MaxValueValidator(120.0)]
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ods_code})"
+
+
+class MatchMethod(models.TextChoices):
+    NHS_NUMBER = "nhs_number", "NHS number"
+    DEMOGRAPHICS = "demographics", "Demographics (reviewed)"
+
+
+class Link(models.Model):
+    """A source reference: patient P is known to source S by local id L."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="links")
+    source = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="links")
+    local_id = models.CharField(max_length=64)
+    matched_by = models.CharField(max_length=20, choices=MatchMethod.choices)
+    match_score = models.FloatField(
+        null=True, blank=True, help_text="Demographic score (0 to 1) when matched by demographics."
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["source__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "local_id"], name="link_unique_local_id")
+        ]
+        indexes = [models.Index(fields=["patient", "source"], name="link_patient_source")]
+
+    def __str__(self) -> str:
+        return f"{self.patient.nhs_number} = {self.source.ods_code}:{self.local_id}"
+
+
+class UnmatchedRecord(models.Model):
+    """A source's patient record that could not be linked by NHS number: waits for a person."""
+
+    class Reason(models.TextChoices):
+        NO_NHS_NUMBER = "no_nhs_number", "Source holds no NHS number"
+        INVALID_NHS_NUMBER = "invalid_nhs_number", "NHS number fails its check digit"
+        UNKNOWN_NHS_NUMBER = "unknown_nhs_number", "NHS number not in the register"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        LINKED = "linked", "Linked"
+        DISMISSED = "dismissed", "No match"
+
+    source = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="unmatched")
+    local_id = models.CharField(max_length=64)
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    stated_nhs_number = models.CharField(max_length=20, blank=True)
+    given_names = models.CharField(max_length=200, blank=True)
+    family_name = models.CharField(max_length=100, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    postcode = models.CharField(max_length=8, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["first_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "local_id"], name="unmatched_unique_local_id")
+        ]
+        indexes = [models.Index(fields=["status", "first_seen_at"], name="unmatched_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.source.ods_code}:{self.local_id} {self.given_names} {self.family_name}"
+
+
+class MatchCandidate(models.Model):
+    """A register patient who might be the person behind an unmatched record, with a score."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To review"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+
+    record = models.ForeignKey(UnmatchedRecord, on_delete=models.CASCADE, related_name="candidates")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    breakdown = models.JSONField(default=dict, help_text="Score per field, for the reviewer.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-score"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "patient"], name="candidate_unique_patient")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record} ~ {self.patient.nhs_number} ({self.score:.2f})"
+
+
+class PatientMerge(models.Model):
+    """Two register entries found to be one person; keeps what moved so the merge can be undone."""
+
+    kept = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_kept")
+    retired = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_retired")
+    moved_link_ids = models.JSONField(default=list)
+    reason = models.TextField()
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    merged_at = models.DateTimeField()
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"{self.retired.nhs_number} merged into {self.kept.nhs_number}"
+
+
+class IdentitySyncRun(models.Model):
+    """One reading of a source's Patient resources: what was linked, queued or refused, and why."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seen = models.PositiveIntegerField(default=0)
+    linked = models.PositiveIntegerField(default=0)
+    already_linked = models.PositiveIntegerField(default=0)
+    queued = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    rejections = models.JSONField(default=list, help_text="The first rejected resources and why.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"{self.source.ods_code} {self.started_at:%Y-%m-%d %H:%M} {self.status}"

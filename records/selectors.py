@@ -1,0 +1,75 @@
+"""Read queries of the identity register, kept bounded whatever the register's size."""
+
+from django.conf import settings
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+
+from records.matching import Demographics, Score, score_match, transposed_date
+from records.models import IdentitySyncRun, Patient, SourceSystem
+
+# The pre-filter uses indexed equality only; this caps how many rows one search may score.
+MAX_SCORED_ROWS = 500
+
+
+def find_candidates(
+    record: Demographics,
+    *,
+    exclude_patient_ids: tuple[int, ...] = (),
+    limit: int | None = None,
+    min_score: float | None = None,
+) -> list[tuple[Patient, Score]]:
+    """Register patients who might be the person in `record`, best first, with their scores."""
+    limit = settings.LCR_MATCH_MAX_CANDIDATES if limit is None else limit
+    min_score = settings.LCR_MATCH_MIN_SCORE if min_score is None else min_score
+    near = Q(pk__in=[])
+    if record.birth_date:
+        near |= Q(birth_date=record.birth_date)
+        swapped = transposed_date(record.birth_date)
+        if swapped:
+            near |= Q(birth_date=swapped)
+    if record.postcode:
+        near |= Q(postcode=record.postcode)
+    if record.family_name:
+        near |= Q(family_name=record.family_name)
+    rows = (
+        Patient.objects.filter(near, merged_into__isnull=True)
+        .exclude(pk__in=exclude_patient_ids)
+        .only("given_names", "family_name", "birth_date", "postcode", "nhs_number")
+        .order_by("pk")[:MAX_SCORED_ROWS]
+    )
+    scored = []
+    for patient in rows:
+        score = score_match(
+            record,
+            Demographics(
+                given_names=patient.given_names,
+                family_name=patient.family_name,
+                birth_date=patient.birth_date,
+                postcode=patient.postcode,
+            ),
+        )
+        if score.total >= min_score:
+            scored.append((patient, score))
+    scored.sort(key=lambda pair: (-pair[1].total, pair[0].pk))
+    return scored[:limit]
+
+
+def current_patient(patient: Patient) -> Patient:
+    """Follow merges to the register entry that now stands for this person."""
+    seen = {patient.pk}
+    while patient.merged_into_id is not None:
+        patient = patient.merged_into
+        if patient.pk in seen:
+            break
+        seen.add(patient.pk)
+    return patient
+
+
+def sources_with_latest_sync() -> QuerySet[SourceSystem]:
+    """Every source with its link count and the outcome of its latest identity sync (one query)."""
+    latest = IdentitySyncRun.objects.filter(source=OuterRef("pk")).order_by("-started_at")
+    return SourceSystem.objects.order_by("name").annotate(
+        link_count=Count("links"),
+        last_sync_status=Subquery(latest.values("status")[:1]),
+        last_sync_at=Subquery(latest.values("finished_at")[:1]),
+        last_sync_error=Subquery(latest.values("error")[:1]),
+    )

@@ -1,0 +1,248 @@
+"""Changes to the identity register: linking, review of candidate matches, unlinking, merging.
+
+Every function here records the acting user in django-auditlog; none links anyone silently.
+"""
+
+from auditlog.context import set_actor
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from records.exceptions import LinkConflict, MergeError, PatientNotFound, ReviewError
+from records.matching import Demographics, normalise_postcode
+from records.models import (
+    Link,
+    MatchCandidate,
+    MatchMethod,
+    Patient,
+    PatientMerge,
+    SourceSystem,
+    UnmatchedRecord,
+)
+from records.nhs_numbers import normalise_nhs_number
+from records.selectors import current_patient, find_candidates
+
+SYSTEM_USERNAME = "system.identity-sync"
+
+
+def system_user() -> AbstractBaseUser:
+    """The account that automatic identity sync acts as; it cannot sign in."""
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_active": False, "first_name": "Identity sync"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def link_by_nhs_number(
+    *, source: SourceSystem, local_id: str, nhs_number: str, actor: AbstractBaseUser
+) -> Link:
+    """Link a source's local id to the register entry with that NHS number (idempotent)."""
+    digits = normalise_nhs_number(nhs_number)
+    patient = Patient.objects.filter(nhs_number=digits).first()
+    if patient is None:
+        raise PatientNotFound(f"No patient in the register has NHS number {digits}.")
+    return link_patient(
+        patient=current_patient(patient),
+        source=source,
+        local_id=local_id,
+        matched_by=MatchMethod.NHS_NUMBER,
+        score=None,
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def link_patient(
+    *,
+    patient: Patient,
+    source: SourceSystem,
+    local_id: str,
+    matched_by: str,
+    score: float | None,
+    actor: AbstractBaseUser,
+) -> Link:
+    existing = Link.objects.filter(source=source, local_id=local_id).first()
+    if existing is not None:
+        if existing.patient_id == patient.pk:
+            return existing
+        raise LinkConflict(
+            f"{source.name} record {local_id} is already linked to another patient; "
+            "unlink it first if that link is wrong."
+        )
+    now = timezone.now()
+    with set_actor(actor):
+        link = Link.objects.create(
+            patient=patient,
+            source=source,
+            local_id=local_id,
+            matched_by=matched_by,
+            match_score=score,
+            confirmed_by=actor,
+            confirmed_at=now,
+        )
+        waiting = UnmatchedRecord.objects.filter(
+            source=source, local_id=local_id, status=UnmatchedRecord.Status.PENDING
+        ).first()
+        if waiting is not None:
+            waiting.status = UnmatchedRecord.Status.LINKED
+            waiting.resolved_by, waiting.resolved_at = actor, now
+            waiting.save()
+    return link
+
+
+def unlink(*, link: Link, actor: AbstractBaseUser) -> None:
+    """Undo a link; the source record will come back for review at the next identity sync."""
+    with set_actor(actor):
+        link.delete()
+
+
+@transaction.atomic
+def queue_unmatched(
+    *,
+    source: SourceSystem,
+    local_id: str,
+    demographics: Demographics,
+    reason: str,
+    stated_nhs_number: str = "",
+) -> UnmatchedRecord:
+    """Put a source record that NHS number could not link on the review queue, with candidates."""
+    demographics = Demographics(
+        given_names=demographics.given_names.strip(),
+        family_name=demographics.family_name.strip(),
+        birth_date=demographics.birth_date,
+        postcode=normalise_postcode(demographics.postcode),
+    )
+    record, _ = UnmatchedRecord.objects.update_or_create(
+        source=source,
+        local_id=local_id,
+        defaults={
+            "reason": reason,
+            "stated_nhs_number": stated_nhs_number[:20],
+            "given_names": demographics.given_names[:200],
+            "family_name": demographics.family_name[:100],
+            "birth_date": demographics.birth_date,
+            "postcode": demographics.postcode,
+        },
+    )
+    if record.status != UnmatchedRecord.Status.PENDING:
+        return record
+    rejected = tuple(
+        record.candidates.filter(status=MatchCandidate.Status.REJECTED).values_list(
+            "patient_id", flat=True
+        )
+    )
+    record.candidates.filter(status=MatchCandidate.Status.PENDING).delete()
+    MatchCandidate.objects.bulk_create(
+        MatchCandidate(record=record, patient=patient, score=score.total, breakdown=score.breakdown)
+        for patient, score in find_candidates(demographics, exclude_patient_ids=rejected)
+    )
+    return record
+
+
+@transaction.atomic
+def confirm_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> Link:
+    """A reviewer says this is the same person: link the source record to them."""
+    candidate = (
+        MatchCandidate.objects.select_for_update()
+        .select_related("record__source")
+        .get(pk=candidate.pk)
+    )
+    record = candidate.record
+    if candidate.status != MatchCandidate.Status.PENDING:
+        raise ReviewError("This candidate has already been decided.")
+    if record.status != UnmatchedRecord.Status.PENDING:
+        raise ReviewError("This source record is no longer waiting for review.")
+    link = link_patient(
+        patient=current_patient(candidate.patient),
+        source=record.source,
+        local_id=record.local_id,
+        matched_by=MatchMethod.DEMOGRAPHICS,
+        score=candidate.score,
+        actor=actor,
+    )
+    with set_actor(actor):
+        candidate.status = MatchCandidate.Status.CONFIRMED
+        candidate.reviewed_by, candidate.reviewed_at = actor, timezone.now()
+        candidate.save()
+    return link
+
+
+def reject_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> MatchCandidate:
+    """A reviewer says this is not the same person; the candidate is not offered again."""
+    if candidate.status != MatchCandidate.Status.PENDING:
+        raise ReviewError("This candidate has already been decided.")
+    with set_actor(actor):
+        candidate.status = MatchCandidate.Status.REJECTED
+        candidate.reviewed_by, candidate.reviewed_at = actor, timezone.now()
+        candidate.save()
+    return candidate
+
+
+def dismiss_unmatched(*, record: UnmatchedRecord, actor: AbstractBaseUser) -> UnmatchedRecord:
+    """A reviewer found nobody in the register for this source record."""
+    if record.status != UnmatchedRecord.Status.PENDING:
+        raise ReviewError("This source record is no longer waiting for review.")
+    with set_actor(actor):
+        record.status = UnmatchedRecord.Status.DISMISSED
+        record.resolved_by, record.resolved_at = actor, timezone.now()
+        record.save()
+    return record
+
+
+@transaction.atomic
+def merge_patients(
+    *, kept: Patient, retired: Patient, reason: str, actor: AbstractBaseUser
+) -> PatientMerge:
+    """Two register entries are one person: move every link to `kept`, remember what moved."""
+    if not reason.strip():
+        raise MergeError("Say why these records are the same person.")
+    locked = {
+        p.pk: p for p in Patient.objects.select_for_update().filter(pk__in=[kept.pk, retired.pk])
+    }
+    if kept.pk == retired.pk or len(locked) != 2:
+        raise MergeError("Choose two different patients to merge.")
+    kept, retired = locked[kept.pk], locked[retired.pk]
+    if kept.merged_into_id or retired.merged_into_id:
+        raise MergeError("One of these records has already been merged into another.")
+    links = list(Link.objects.select_for_update().filter(patient=retired).order_by("pk"))
+    with set_actor(actor):
+        for link in links:
+            link.patient = kept
+            link.save()
+        retired.merged_into = kept
+        retired.save()
+        return PatientMerge.objects.create(
+            kept=kept,
+            retired=retired,
+            moved_link_ids=[link.pk for link in links],
+            reason=reason.strip(),
+            merged_by=actor,
+            merged_at=timezone.now(),
+        )
+
+
+@transaction.atomic
+def unmerge(*, merge: PatientMerge, actor: AbstractBaseUser) -> PatientMerge:
+    """Undo a merge: the links that moved go back, and the retired entry stands again."""
+    merge = PatientMerge.objects.select_for_update().get(pk=merge.pk)
+    if merge.undone_at is not None:
+        raise MergeError("This merge has already been undone.")
+    retired = Patient.objects.select_for_update().get(pk=merge.retired_id)
+    if retired.merged_into_id != merge.kept_id:
+        raise MergeError("The retired record has changed since the merge; undo later merges first.")
+    links = Link.objects.select_for_update().filter(
+        pk__in=merge.moved_link_ids, patient_id=merge.kept_id
+    )
+    with set_actor(actor):
+        for link in links:
+            link.patient = retired
+            link.save()
+        retired.merged_into = None
+        retired.save()
+        merge.undone_by, merge.undone_at = actor, timezone.now()
+        merge.save()
+    return merge

@@ -1,0 +1,115 @@
+"""A small FHIR R4 search client: GET a search, follow `Bundle.link[next]`, fail in plain words.
+
+Each page is checked to be a searchset Bundle before any of its entries is handed on, so callers
+never act on half of a broken answer without knowing.
+"""
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
+
+import requests
+
+from records.sources.errors import MalformedResponse, SourceUnavailable
+
+logger = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+MAX_PAGES = 10_000
+
+
+class FhirClient:
+    """Searches one source's FHIR base URL with a per-request timeout."""
+
+    def __init__(self, base_url: str, *, timeout: float, session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers.update({"Accept": FHIR_JSON, "User-Agent": "lcr-shared-care-record"})
+
+    def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict]:
+        """Yield every resource of a search, page by page; raise SourceError on any bad page."""
+        url: str | None = urljoin(self.base_url, resource_type)
+        query: dict[str, str] | None = params
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            bundle = self.get_json(url, params=query)
+            entries, url = _read_searchset(bundle, resource_type)
+            query = None  # next links carry their own query
+            yield from entries
+        raise MalformedResponse("too many pages", detail=f"more than {MAX_PAGES} pages")
+
+    def get_json(self, url: str, *, params: dict[str, str] | None = None) -> dict:
+        try:
+            response = self.session.get(url, params=params, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise SourceUnavailable("timed out", detail=str(exc)) from exc
+        except requests.ConnectionError as exc:
+            raise SourceUnavailable("could not connect", detail=str(exc)) from exc
+        except requests.RequestException as exc:
+            raise SourceUnavailable("request failed", detail=str(exc)) from exc
+        if response.status_code == 429:
+            raise SourceUnavailable(
+                "too many requests",
+                detail=response.text[:500],
+                retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        if response.status_code >= 500:
+            raise SourceUnavailable(
+                f"server error {response.status_code}", detail=response.text[:500]
+            )
+        if response.status_code >= 400:
+            raise MalformedResponse(
+                f"request refused ({response.status_code})", detail=response.text[:500]
+            )
+        try:
+            body = response.json()
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise MalformedResponse("response is not valid JSON", detail=str(exc)) from exc
+        if not isinstance(body, dict):
+            raise MalformedResponse("response is not a FHIR resource", detail=type(body).__name__)
+        return body
+
+
+def _read_searchset(bundle: dict, resource_type: str) -> tuple[list[dict], str | None]:
+    """Check the shape of one search page; return its resources and the next page's URL."""
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
+        raise MalformedResponse(
+            "response is not a search result",
+            detail=f"resourceType={bundle.get('resourceType')!r} type={bundle.get('type')!r}",
+        )
+    entries = bundle.get("entry", [])
+    links = bundle.get("link", [])
+    if not isinstance(entries, list) or not isinstance(links, list):
+        raise MalformedResponse("search result has the wrong shape", detail="entry/link not lists")
+    resources = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            raise MalformedResponse("search result entry has no resource")
+        resources.append(resource)
+    next_url = None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            next_url = link.get("url")
+            if not isinstance(next_url, str) or not next_url:
+                raise MalformedResponse("search result has a broken next link")
+    return resources, next_url
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either seconds or an HTTP date; anything else is ignored."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None

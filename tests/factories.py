@@ -1,0 +1,67 @@
+"""factory-boy factories for the identity register: valid by default, overridable per test."""
+
+import datetime
+
+import factory
+import nhs_number
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from records.models import Link, MatchMethod, Patient, Sex, SourceSystem
+
+
+def synthetic_nhs_number(n: int) -> str:
+    """The n-th valid NHS number in the 999 synthetic range (skipping impossible check digits)."""
+    candidate = 999_000_000 + n * 7
+    while True:
+        stem = str(candidate)
+        check = nhs_number.calculate_checksum(stem)
+        if check != 10:
+            return f"{stem}{check}"
+        candidate += 1
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"User{n}")
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    nhs_number = factory.Sequence(synthetic_nhs_number)
+    given_names = "Amelia"
+    family_name = factory.Sequence(lambda n: f"Person{n}")
+    birth_date = datetime.date(1950, 3, 4)
+    sex = Sex.FEMALE
+    address_lines = "1 High Street"
+    city = "London"
+    postcode = "E8 1AA"
+
+
+class SourceSystemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SourceSystem
+
+    ods_code = factory.Sequence(lambda n: f"R{n:04d}")
+    name = factory.Sequence(lambda n: f"Test Source {n}")
+    kind = SourceSystem.Kind.ACUTE
+    base_url = "http://127.0.0.1:9/fhir"
+    timeout_seconds = 2.0
+
+
+class LinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Link
+
+    patient = factory.SubFactory(PatientFactory)
+    source = factory.SubFactory(SourceSystemFactory)
+    local_id = factory.Sequence(lambda n: f"LOCAL-{n}")
+    matched_by = MatchMethod.NHS_NUMBER
+    confirmed_at = factory.LazyFunction(timezone.now)

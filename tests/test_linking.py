@@ -1,0 +1,97 @@
+"""Linking source records to register patients, unlinking, and the audit entries each leaves."""
+
+import pytest
+from auditlog.models import LogEntry
+from django.core.exceptions import ValidationError
+
+from records import services
+from records.exceptions import LinkConflict, PatientNotFound
+from records.models import Link, MatchMethod
+from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_link_by_nhs_number_links_the_register_patient(reviewer):
+    patient = PatientFactory()
+    source = SourceSystemFactory()
+
+    link = services.link_by_nhs_number(
+        source=source, local_id="MRN1", nhs_number=patient.formatted_nhs_number, actor=reviewer
+    )
+
+    assert (link.patient, link.source, link.local_id) == (patient, source, "MRN1")
+    assert link.matched_by == MatchMethod.NHS_NUMBER
+    assert link.confirmed_by == reviewer
+
+
+def test_linking_twice_is_idempotent(reviewer):
+    patient = PatientFactory()
+    source = SourceSystemFactory()
+    first = services.link_by_nhs_number(
+        source=source, local_id="MRN1", nhs_number=patient.nhs_number, actor=reviewer
+    )
+    second = services.link_by_nhs_number(
+        source=source, local_id="MRN1", nhs_number=patient.nhs_number, actor=reviewer
+    )
+    assert first.pk == second.pk
+    assert Link.objects.count() == 1
+
+
+def test_local_id_linked_to_someone_else_is_refused_not_moved(reviewer):
+    link = LinkFactory(local_id="MRN1")
+    other = PatientFactory()
+
+    with pytest.raises(LinkConflict):
+        services.link_by_nhs_number(
+            source=link.source, local_id="MRN1", nhs_number=other.nhs_number, actor=reviewer
+        )
+    link.refresh_from_db()
+    assert link.patient != other
+
+
+def test_link_with_a_wrong_check_digit_is_refused(reviewer):
+    with pytest.raises(ValidationError, match="check digit"):
+        services.link_by_nhs_number(
+            source=SourceSystemFactory(), local_id="X", nhs_number="9990000017", actor=reviewer
+        )
+    assert not Link.objects.exists()
+
+
+def test_link_to_an_nhs_number_not_in_the_register_is_refused(reviewer):
+    with pytest.raises(PatientNotFound):
+        services.link_by_nhs_number(
+            source=SourceSystemFactory(), local_id="X", nhs_number="9990000018", actor=reviewer
+        )
+
+
+def test_link_writes_an_audit_entry_naming_the_actor(reviewer):
+    patient = PatientFactory()
+    link = services.link_by_nhs_number(
+        source=SourceSystemFactory(), local_id="MRN1", nhs_number=patient.nhs_number, actor=reviewer
+    )
+    entry = LogEntry.objects.get_for_object(link).get()
+    assert entry.action == LogEntry.Action.CREATE
+    assert entry.actor == reviewer
+
+
+def test_unlink_removes_the_link_and_audits_who_did_it(reviewer):
+    link = LinkFactory()
+    link_pk = link.pk
+
+    services.unlink(link=link, actor=reviewer)
+
+    assert not Link.objects.filter(pk=link_pk).exists()
+    entry = LogEntry.objects.filter(object_pk=str(link_pk), action=LogEntry.Action.DELETE).get()
+    assert entry.actor == reviewer
+
+
+def test_link_to_a_merged_record_lands_on_the_record_that_was_kept(reviewer):
+    kept, retired = PatientFactory(), PatientFactory()
+    services.merge_patients(kept=kept, retired=retired, reason="duplicate", actor=reviewer)
+
+    link = services.link_by_nhs_number(
+        source=SourceSystemFactory(), local_id="L1", nhs_number=retired.nhs_number, actor=reviewer
+    )
+
+    assert link.patient == kept
