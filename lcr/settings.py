@@ -72,10 +72,14 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
     # Several worker threads write at once in the embedded demo: wait for the lock, do not fail.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+    # Tests run a Celery worker in a thread: an in-memory database's shared cache locks whole
+    # tables, so the test database is a file, with SQLite's ordinary locking and timeout.
+    DATABASES["default"]["TEST"].setdefault("NAME", str(VAR_DIR / "test-lcr.sqlite3"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -133,12 +137,14 @@ REST_FRAMEWORK = {
 
 # Celery. The embedded default is a broker kept in files under var/, so that `make run` needs no
 # service; production and the integration tests use Redis (CELERY_BROKER_URL=redis://...).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
+    _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_SERIALIZER = "json"

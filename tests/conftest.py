@@ -1,16 +1,70 @@
-"""Shared fixtures: factories' users and sources, and settings every test runs under."""
+"""Shared fixtures: users, the demo population, simulated sources over real HTTP, a Celery worker.
+
+Tests use whatever DATABASE_URL and CELERY_BROKER_URL say (PostgreSQL and Redis in CI's second
+run); with neither set they use SQLite and Celery's in-memory broker, still with a real worker.
+"""
+
+import os
+import uuid
+from pathlib import Path
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
+from demo.population import Population, generate
+from demo.sources import SimulatedSource
+from lcr.celery import app as celery_app
 from tests.factories import UserFactory
 
 # Tests speak plain HTTP to the test server, as the local demo does.
 settings.SECURE_SSL_REDIRECT = False
 settings.SESSION_COOKIE_SECURE = False
 settings.CSRF_COOKIE_SECURE = False
+# Pages find static files through the finders, without a collectstatic manifest.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+settings.WHITENOISE_USE_FINDERS = True
+Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+if "CELERY_BROKER_URL" not in os.environ:
+    celery_app.conf.broker_url = "memory://"
+# A queue of this run's own, so that a shared broker never hands our tasks to anyone else's worker.
+celery_app.conf.task_default_queue = f"lcr-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
 def reviewer(db):
     return UserFactory(username="reviewer", first_name="Rita", last_name="Reviewer")
+
+
+@pytest.fixture(scope="session")
+def population() -> Population:
+    """A small synthetic population, the same in every run."""
+    return generate(seed=7, patients=60)
+
+
+@pytest.fixture
+def simulated_source(population):
+    """Start simulated FHIR sources on free loopback ports; stopped after the test."""
+    started: list[SimulatedSource] = []
+
+    def start(source_key: str) -> SimulatedSource:
+        source = SimulatedSource(population, source_key).start()
+        started.append(source)
+        return source
+
+    yield start
+    for source in started:
+        source.stop()
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker consuming from the configured broker, in a thread of this process."""
+    with start_worker(
+        celery_app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
+    ) as worker:
+        yield worker

@@ -1,0 +1,183 @@
+"""`make run`: start the whole product on this machine with synthetic demo data.
+
+Starts the simulated source systems, loads the demo register and users, starts a Celery worker and
+the web server, queues an identity sync, prints where to go, and stops everything on Ctrl-C.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+LOGS = VAR / "log"
+PYTHON = sys.executable
+
+
+def main() -> int:
+    options = _parse_args()
+    env = _environment(options)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    ports = [options.port, *range(options.source_port, options.source_port + 5)]
+    busy = [port for port in ports if _port_in_use(options.host, port)]
+    if busy:
+        print(f"Port(s) {', '.join(map(str, busy))} already in use on {options.host}.")
+        print(
+            "Stop whatever uses them, or choose others: LCR_PORT=8010 LCR_SOURCE_PORT=8111 make run"
+        )
+        return 1
+
+    print("Preparing the database and static files ...", flush=True)
+    _manage(env, "migrate", "--no-input", "-v", "0")
+    _manage(env, "collectstatic", "--no-input", "-v", "0")
+
+    children: list[tuple[str, subprocess.Popen]] = []
+    where = ["--host", options.host, "--base-port", str(options.source_port)]
+    try:
+        sources = [PYTHON, "-m", "demo.sources", *_population_args(options), *where]
+        children.append(("sources", _start(env, "sources", sources)))
+        for port in range(options.source_port, options.source_port + 5):
+            _wait_for(f"http://{options.host}:{port}/fhir/metadata", "simulated sources", children)
+
+        print(f"Loading {options.patients} demo patients ...", flush=True)
+        load = [PYTHON, "-m", "demo.load", *_population_args(options), *where]
+        subprocess.run(load, env=env, check=True, cwd=ROOT)
+
+        worker = [PYTHON, "-m", "celery", "-A", "lcr", "worker", "--pool", "threads"]
+        worker += ["--concurrency", "8", "--loglevel", "INFO"]
+        children.append(("worker", _start(env, "worker", worker)))
+        web = [PYTHON, "-m", "gunicorn", "lcr.wsgi", "--bind", f"{options.host}:{options.port}"]
+        web += ["--workers", "2", "--threads", "4", "--access-logfile", "-"]
+        children.append(("web", _start(env, "web", web)))
+
+        url = f"http://{options.host}:{options.port}/"
+        _wait_for(url + "healthz", "web server", children)
+        _manage(env, "sync_identities", "--queue")
+        _banner(url, options)
+        return _supervise(children)
+    except (subprocess.CalledProcessError, RuntimeError) as exc:
+        print(f"\nCould not start: {exc}. Logs are in {LOGS}.", file=sys.stderr)
+        return 1
+    finally:
+        _stop(children)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--patients", type=int, default=int(os.environ.get("LCR_DEMO_PATIENTS", 500))
+    )
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("LCR_DEMO_SEED", 2026)))
+    parser.add_argument("--host", default=os.environ.get("LCR_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LCR_PORT", 8000)))
+    parser.add_argument(
+        "--source-port", type=int, default=int(os.environ.get("LCR_SOURCE_PORT", 8101))
+    )
+    return parser.parse_args()
+
+
+def _population_args(options: argparse.Namespace) -> list[str]:
+    return ["--seed", str(options.seed), "--patients", str(options.patients)]
+
+
+def _environment(options: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    # The demo serves plain HTTP on loopback; everything else keeps its production default.
+    env.setdefault("HTTPS_ONLY", "false")
+    env.setdefault("ALLOWED_HOSTS", f"{options.host},localhost,127.0.0.1")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], env=env, check=True, cwd=ROOT)
+
+
+def _start(env: dict[str, str], name: str, command: list[str]) -> subprocess.Popen:
+    log = (LOGS / f"{name}.log").open("ab")
+    return subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _wait_for(url: str, what: str, children: list[tuple[str, subprocess.Popen]]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for name, child in children:
+            if child.poll() is not None:
+                raise RuntimeError(f"the {name} process stopped; see {LOGS / (name + '.log')}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our loopback URL)
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the {what} did not answer at {url} within a minute")
+
+
+def _banner(url: str, options: argparse.Namespace) -> None:
+    from demo.load import DEMO_USERS
+
+    width = 72
+    print("\n" + "=" * width)
+    print(f"  Shared care record (demo) is running at  {url}")
+    print(f"  Administration:                         {url}admin/")
+    print("\n  Demo sign-ins (synthetic data only):")
+    for user in DEMO_USERS:
+        print(f"    {user.username:<12} {user.password:<24} {user.description}")
+    first, last = options.source_port, options.source_port + 4
+    print(f"\n  Simulated FHIR sources: http://{options.host}:{first}-{last}/fhir")
+    print(f"  Logs: {LOGS}")
+    print("  Identity sync has been queued; the home page shows its progress.")
+    print("  Press Ctrl-C to stop.")
+    print("=" * width, flush=True)
+
+
+def _supervise(children: list[tuple[str, subprocess.Popen]]) -> int:
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stopping:
+        for name, child in children:
+            if child.poll() is not None:
+                log = LOGS / f"{name}.log"
+                print(f"The {name} process stopped (exit {child.returncode}); see {log}.")
+                return 1
+        time.sleep(0.5)
+    print("\nStopping ...")
+    return 0
+
+
+def _stop(children: list[tuple[str, subprocess.Popen]]) -> None:
+    for _, child in children:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for _, child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

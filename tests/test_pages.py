@@ -1,0 +1,118 @@
+"""The pages issue 2 brings: sign-in, the home page, the admin of the register, error pages."""
+
+import pytest
+from django.urls import reverse
+
+from records import services
+from records.matching import Demographics
+from records.models import UnmatchedRecord
+from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    return client
+
+
+def test_anonymous_visitor_is_sent_to_sign_in(client):
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_admin_is_closed_to_anonymous_visitors(client):
+    response = client.get("/admin/records/patient/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_health_check_answers_without_signing_in(client):
+    response = client.get(reverse("health"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_sign_in_with_a_wrong_password_says_so(client):
+    UserFactory(username="sam")
+    response = client.post(reverse("login"), {"username": "sam", "password": "nope"})
+    assert response.status_code == 200
+    assert "Your username or password is not right" in response.content.decode()
+
+
+def test_home_shows_sources_and_the_review_queue_in_bounded_queries(
+    client, django_assert_max_num_queries
+):
+    sources = [SourceSystemFactory() for _ in range(5)]
+    for source in sources:
+        LinkFactory(source=source)
+    services.queue_unmatched(
+        source=sources[0],
+        local_id="X1",
+        demographics=Demographics("Jon", "Smith", None, "E8 1AA"),
+        reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+    )
+    client.force_login(UserFactory())
+
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("home"))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert all(source.name in body for source in sources)
+    assert "1 source record could not be linked" in body
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/records/patient/",
+        "/admin/records/sourcesystem/",
+        "/admin/records/link/",
+        "/admin/records/unmatchedrecord/",
+        "/admin/records/matchcandidate/",
+        "/admin/records/patientmerge/",
+        "/admin/records/identitysyncrun/",
+    ],
+)
+def test_admin_lists_the_register(admin_client, path):
+    LinkFactory()
+    response = admin_client.get(path)
+    assert response.status_code == 200
+
+
+def test_admin_patient_page_shows_its_links(admin_client):
+    link = LinkFactory(local_id="MRN-777")
+    response = admin_client.get(f"/admin/records/patient/{link.patient.pk}/change/")
+    assert "MRN-777" in response.content.decode()
+
+
+def test_admin_confirms_a_candidate_through_the_service(admin_client):
+    patient = PatientFactory(given_names="John", family_name="Smith", postcode="E8 1AA")
+    record = services.queue_unmatched(
+        source=SourceSystemFactory(),
+        local_id="LAS-1",
+        demographics=Demographics("Jon", "Smith", patient.birth_date, "E8 1AA"),
+        reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+    )
+    candidate = record.candidates.get()
+
+    admin_client.post(
+        "/admin/records/matchcandidate/",
+        {"action": "confirm_selected", "_selected_action": [candidate.pk]},
+    )
+
+    record.refresh_from_db()
+    assert record.status == UnmatchedRecord.Status.LINKED
+    assert patient.links.get().local_id == "LAS-1"
+
+
+def test_unknown_page_is_a_plain_not_found_page(client):
+    client.force_login(UserFactory())
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
