@@ -161,8 +161,18 @@ class UnmatchedRecordAdmin(ReadOnlyAdmin):
 class MatchCandidateAdmin(ReadOnlyAdmin):
     """The review queue: each row a register patient who may be the person behind a record."""
 
-    list_display = ["record", "patient", "score", "status", "reviewed_by"]
+    list_display = [
+        "record",
+        "record_born",
+        "record_postcode",
+        "patient",
+        "patient_born",
+        "patient_postcode",
+        "score",
+        "status",
+    ]
     list_filter = ["status", "record__source"]
+    ordering = ["record__first_seen_at", "-score"]
     list_select_related = ["record__source", "patient", "reviewed_by"]
     actions = ["confirm_selected", "reject_selected"]
 
@@ -171,6 +181,22 @@ class MatchCandidateAdmin(ReadOnlyAdmin):
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("records.change_matchcandidate")
+
+    @admin.display(description="born (source)")
+    def record_born(self, obj: MatchCandidate):
+        return obj.record.birth_date
+
+    @admin.display(description="postcode (source)")
+    def record_postcode(self, obj: MatchCandidate) -> str:
+        return obj.record.postcode
+
+    @admin.display(description="born (register)")
+    def patient_born(self, obj: MatchCandidate):
+        return obj.patient.birth_date
+
+    @admin.display(description="postcode (register)")
+    def patient_postcode(self, obj: MatchCandidate) -> str:
+        return obj.patient.postcode
 
     @admin.action(description="Same person: link the record", permissions=["review"])
     def confirm_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

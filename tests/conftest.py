@@ -68,3 +68,11 @@ def celery_worker(transactional_db):
         celery_app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
     ) as worker:
         yield worker
+
+
+def pytest_report_header(config) -> list[str]:
+    database = settings.DATABASES["default"]
+    return [
+        f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('NAME')}",
+        f"celery broker: {celery_app.conf.broker_url.split('@')[-1]}",
+    ]
