@@ -50,8 +50,9 @@ def main() -> int:
         load = [PYTHON, "-m", "demo.load", *_population_args(options), *where]
         subprocess.run(load, env=env, check=True, cwd=ROOT)
 
-        worker = [PYTHON, "-m", "celery", "-A", "lcr", "worker", "--pool", "threads"]
-        worker += ["--concurrency", "8", "--loglevel", "INFO"]
+        # Prefork, so that each fetch's time limit is enforced; --beat runs the periodic purge.
+        worker = [PYTHON, "-m", "celery", "-A", "lcr", "worker", "--concurrency", "6"]
+        worker += ["--beat", "--schedule", str(VAR / "celerybeat-schedule"), "--loglevel", "INFO"]
         children.append(("worker", _start(env, "worker", worker)))
         web = [PYTHON, "-m", "gunicorn", "lcr.wsgi", "--bind", f"{options.host}:{options.port}"]
         web += ["--workers", "2", "--threads", "4", "--access-logfile", "-"]

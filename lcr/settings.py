@@ -174,3 +174,21 @@ LOGGING = {
 }
 
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Fetching from sources (records/fetching.py).
+LCR_SNAPSHOT_FRESH_SECONDS = env.int("LCR_SNAPSHOT_FRESH_SECONDS", default=300)
+LCR_SNAPSHOT_TTL_SECONDS = env.int("LCR_SNAPSHOT_TTL_SECONDS", default=3600)
+LCR_FETCH_SOURCE_BUDGET_SECONDS = env.float("LCR_FETCH_SOURCE_BUDGET_SECONDS", default=30.0)
+LCR_FETCH_OVERDUE_SECONDS = env.int("LCR_FETCH_OVERDUE_SECONDS", default=120)
+LCR_FETCH_MAX_RETRIES = env.int("LCR_FETCH_MAX_RETRIES", default=3)
+LCR_FETCH_RETRY_BACKOFF_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_SECONDS", default=2.0)
+LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS", default=60.0)
+LCR_CIRCUIT_FAILURES = env.int("LCR_CIRCUIT_FAILURES", default=5)
+LCR_CIRCUIT_COOLDOWN_SECONDS = env.int("LCR_CIRCUIT_COOLDOWN_SECONDS", default=60)
+
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-snapshots": {
+        "task": "records.tasks.purge_expired_snapshots",
+        "schedule": 300.0,
+    },
+}

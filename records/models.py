@@ -250,3 +250,51 @@ class IdentitySyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.ods_code} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class Snapshot(models.Model):
+    """What one source said about one category of a patient's record, kept briefly as a cache.
+
+    The record is a view, not a copy: snapshots expire (LCR_SNAPSHOT_TTL_SECONDS) and are purged.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Loading"
+        FRESH = "fresh", "Up to date"
+        FAILED = "failed", "Unavailable"
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="snapshots")
+    category = models.CharField(max_length=30)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=300, blank=True)
+    items = models.JSONField(default=list)
+    item_count = models.PositiveIntegerField(default=0)
+    fetched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the items were read from the source."
+    )
+    requested_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "category"], name="snapshot_unique_category")
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="snapshot_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.link} {self.category} {self.status}"
+
+
+class SourceCircuit(models.Model):
+    """A source's recent health: after repeated failures it is left alone for a cool-down."""
+
+    source = models.OneToOneField(SourceSystem, on_delete=models.CASCADE, related_name="circuit")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    open_until = models.DateTimeField(null=True, blank=True)
+    last_failure_reason = models.CharField(max_length=300, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.consecutive_failures} failures)"

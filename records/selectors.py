@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from records.matching import Demographics, Score, score_match, transposed_date
-from records.models import IdentitySyncRun, Patient, SourceSystem
+from records.models import IdentitySyncRun, Patient, Snapshot, SourceSystem
 
 # The pre-filter uses indexed equality only; this caps how many rows one search may score.
 MAX_SCORED_ROWS = 500
@@ -72,4 +72,13 @@ def sources_with_latest_sync() -> QuerySet[SourceSystem]:
         last_sync_status=Subquery(latest.values("status")[:1]),
         last_sync_at=Subquery(latest.values("finished_at")[:1]),
         last_sync_error=Subquery(latest.values("error")[:1]),
+    )
+
+
+def snapshots_for(*, patient: Patient, categories: tuple[str, ...]) -> QuerySet[Snapshot]:
+    """The cached snapshots of a patient's record for these categories, with their sources."""
+    return (
+        Snapshot.objects.filter(link__patient=patient, category__in=categories)
+        .select_related("link__source")
+        .order_by("link__source__name", "link_id", "category")
     )

@@ -65,7 +65,7 @@ def simulated_source(population):
 def celery_worker(transactional_db):
     """A real Celery worker consuming from the configured broker, in a thread of this process."""
     with start_worker(
-        celery_app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
+        celery_app, pool="threads", concurrency=6, perform_ping_check=False, loglevel="WARNING"
     ) as worker:
         yield worker
 

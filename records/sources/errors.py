@@ -24,3 +24,7 @@ class MalformedResponse(SourceError):
 
 class InvalidResource(SourceError):
     """One resource in an otherwise good answer is unusable; the rest may still be read."""
+
+
+class WrongPatientInResponse(SourceError):
+    """The source sent a resource about someone other than the patient asked for."""

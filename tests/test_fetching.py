@@ -1,0 +1,223 @@
+"""Fetching a record from simulated sources over real HTTP: each fault ends in a clear state."""
+
+import datetime
+import logging
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from demo.sources import Behaviour
+from records import circuit
+from records.categories import ALL_CATEGORIES, Category
+from records.fetching import fetch_link, is_stale, purge_expired_snapshots, request_refresh
+from records.models import Link, Snapshot
+from tests.fetch_helpers import link_everywhere
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def record(population, simulated_source):
+    """Person 0, known to all five sources, linked to each of them."""
+    return link_everywhere(population, simulated_source, population.people[0])
+
+
+def snapshot(link: Link, category: str) -> Snapshot:
+    return Snapshot.objects.get(link=link, category=category)
+
+
+def test_a_source_gives_every_category_it_holds(record):
+    link = record.links["gp"]
+    outcome = fetch_link(link_id=link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
+
+    assert outcome.failed == {}
+    assert set(outcome.fresh) == set(ALL_CATEGORIES)
+    allergies = snapshot(link, Category.ALLERGIES)
+    assert allergies.status == Snapshot.Status.FRESH
+    assert allergies.fetched_at is not None
+    assert allergies.item_count == len(allergies.items)
+    medicines = snapshot(link, Category.MEDICINES)
+    assert medicines.item_count > 0
+    assert {item["resource_type"] for item in medicines.items} == {"MedicationStatement"}
+
+
+def test_fetching_twice_keeps_one_snapshot_per_category(record):
+    link = record.links["acute"]
+    for _ in range(2):
+        fetch_link(link_id=link.pk, categories=[Category.ENCOUNTERS], final_attempt=True)
+    assert Snapshot.objects.filter(link=link).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        (Behaviour(fault="timeout", hang_seconds=3), "source unavailable: timed out"),
+        (Behaviour(fault="error_500"), "source unavailable: server error 500"),
+        (Behaviour(fault="rate_limit", retry_after=7), "source unavailable: too many requests"),
+        (Behaviour(fault="connection_drop"), "source unavailable: could not connect"),
+    ],
+)
+def test_an_unavailable_source_fails_on_the_last_attempt_with_its_reason(record, behaviour, reason):
+    link = record.links["acute"]
+    record.servers["acute"].behaviour = behaviour
+    outcome = fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+
+    assert outcome.failed == {Category.ALLERGIES: reason}
+    failed = snapshot(link, Category.ALLERGIES)
+    assert (failed.status, failed.reason, failed.items) == (Snapshot.Status.FAILED, reason, [])
+
+
+def test_an_unavailable_source_is_retried_not_failed_before_the_last_attempt(record):
+    link = record.links["acute"]
+    record.servers["acute"].behaviour = Behaviour(fault="rate_limit", retry_after=7)
+    request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+
+    outcome = fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False)
+
+    assert outcome.remaining == [Category.ALLERGIES]
+    assert outcome.retry_after == 7
+    waiting = snapshot(link, Category.ALLERGIES)
+    assert waiting.status == Snapshot.Status.PENDING
+    assert waiting.reason == "retrying: too many requests"
+
+
+def test_a_refused_connection_fails_with_its_reason(record):
+    link = record.links["community"]
+    record.servers["community"].stop()
+    outcome = fetch_link(link_id=link.pk, categories=[Category.CARE_PLANS], final_attempt=True)
+    assert outcome.failed == {Category.CARE_PLANS: "source unavailable: could not connect"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("malformed_json", "response is not valid JSON"),
+        ("invalid_fhir", "invalid FHIR from the source"),
+    ],
+)
+def test_an_unusable_answer_fails_that_category_only(record, fault, reason):
+    link = record.links["gp"]
+    record.servers["gp"].behaviour = Behaviour(fault=fault, only_types=frozenset({"Condition"}))
+
+    outcome = fetch_link(
+        link_id=link.pk, categories=[Category.PROBLEMS, Category.ALLERGIES], final_attempt=True
+    )
+
+    assert outcome.failed == {Category.PROBLEMS: reason}
+    assert outcome.fresh == [Category.ALLERGIES]
+    assert snapshot(link, Category.PROBLEMS).status == Snapshot.Status.FAILED
+    assert snapshot(link, Category.ALLERGIES).status == Snapshot.Status.FRESH
+
+
+def test_a_resource_about_someone_else_fails_the_category_and_shows_nothing(record, caplog):
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ENCOUNTERS], final_attempt=True)
+    assert snapshot(link, Category.ENCOUNTERS).item_count > 0
+    record.servers["gp"].behaviour = Behaviour(fault="wrong_patient")
+
+    with caplog.at_level(logging.WARNING, logger="records.fetching"):
+        outcome = fetch_link(link_id=link.pk, categories=[Category.ENCOUNTERS], final_attempt=True)
+
+    assert outcome.failed == {Category.ENCOUNTERS: "wrong patient"}
+    failed = snapshot(link, Category.ENCOUNTERS)
+    assert (failed.status, failed.items, failed.fetched_at) == (Snapshot.Status.FAILED, [], None)
+    assert "wrong patient" in caplog.text
+
+
+def test_a_page_failing_midway_saves_nothing_of_that_category_as_fresh(record, settings):
+    settings.LCR_SOURCE_PAGE_SIZE = 1  # every category with two or more items pages
+    link = record.links["gp"]
+    record.servers["gp"].behaviour = Behaviour(fault="fail_mid_paging")
+
+    outcome = fetch_link(link_id=link.pk, categories=[Category.ENCOUNTERS], final_attempt=True)
+
+    assert outcome.failed == {Category.ENCOUNTERS: "source unavailable: server error 500"}
+    failed = snapshot(link, Category.ENCOUNTERS)
+    assert (failed.status, failed.items) == (Snapshot.Status.FAILED, [])
+
+
+def test_a_failed_refresh_keeps_earlier_items_with_their_age(record):
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    before = snapshot(link, Category.ALLERGIES)
+    record.servers["gp"].behaviour = Behaviour(fault="error_500")
+
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+
+    after = snapshot(link, Category.ALLERGIES)
+    assert after.status == Snapshot.Status.FAILED
+    assert (after.items, after.fetched_at) == (before.items, before.fetched_at)
+
+
+def test_repeated_failures_pause_the_source_and_it_is_not_asked(record, settings):
+    settings.LCR_CIRCUIT_FAILURES = 2
+    link, server = record.links["acute"], record.servers["acute"]
+    server.behaviour = Behaviour(fault="error_500")
+    for _ in range(2):
+        fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False)
+    asked = server.requests_served
+
+    outcome = fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False)
+
+    assert server.requests_served == asked
+    assert outcome.remaining == []
+    assert outcome.failed[Category.ALLERGIES].startswith(
+        "source unavailable: paused after repeated failures until"
+    )
+
+
+def test_after_the_cool_down_one_good_answer_closes_the_circuit(record, settings):
+    settings.LCR_CIRCUIT_FAILURES = 1
+    link, server = record.links["acute"], record.servers["acute"]
+    server.behaviour = Behaviour(fault="error_500")
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False)
+    assert circuit.paused_until(link.source_id) is not None
+    server.behaviour = Behaviour()
+
+    later = timezone.now() + datetime.timedelta(seconds=settings.LCR_CIRCUIT_COOLDOWN_SECONDS + 1)
+    with time_machine.travel(later, tick=True):
+        outcome = fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False)
+
+    assert outcome.fresh == [Category.ALLERGIES]
+    assert circuit.paused_until(link.source_id) is None
+
+
+def test_refresh_asks_only_for_what_is_missing_or_stale(record, settings):
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+
+    asked = request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+    assert link.pk not in asked  # fresh: nothing to do for the GP
+    assert set(asked) == {
+        record.links[k].pk for k in ("acute", "community", "mental_health", "social_care")
+    }
+    assert request_refresh(patient=record.patient, categories=[Category.ALLERGIES]) == []  # pending
+
+    later = timezone.now() + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_FRESH_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert is_stale(snapshot(link, Category.ALLERGIES))
+        assert link.pk in request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+
+
+def test_expired_snapshots_are_purged(record, settings):
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    assert purge_expired_snapshots() == 0
+
+    later = timezone.now() + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert purge_expired_snapshots() == 1
+    assert not Snapshot.objects.exists()
+
+
+def test_unlinking_removes_what_was_fetched_through_the_link(record, reviewer):
+    from records.services import unlink
+
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    unlink(link=link, actor=reviewer)
+    assert not Snapshot.objects.exists()
+    assert (
+        fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True).fresh == []
+    )
