@@ -1,4 +1,4 @@
-"""App configuration for the audit trail."""
+"""App configuration for the audit trail: registers users with django-auditlog."""
 
 from django.apps import AppConfig
 
@@ -6,3 +6,11 @@ from django.apps import AppConfig
 class AuditConfig(AppConfig):
     name = "audit"
     verbose_name = "Audit trail"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+        from django.contrib.auth import get_user_model
+
+        auditlog.register(
+            get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"}
+        )

@@ -4,6 +4,9 @@ The defaults run the embedded demo with nothing installed (SQLite, a file-backed
 production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import contextlib
+import os
+import secrets
 from pathlib import Path
 
 import environ
@@ -13,9 +16,23 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
-# The embedded default key is public on purpose: it only ever signs sessions of the local demo.
-# `check --deploy` flags it, so a real deployment must set SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-embedded-demo-key-do-not-deploy")
+
+def _local_secret_key() -> str:
+    """Without SECRET_KEY, one random key is made for this checkout and kept in var/ (not in git),
+    so that no two installations ever share a key. Deployments set SECRET_KEY."""
+    path = VAR_DIR / "secret-key"
+    if not path.exists():
+        VAR_DIR.mkdir(exist_ok=True)
+        draft = VAR_DIR / f"secret-key.{os.getpid()}"
+        draft.write_text(secrets.token_urlsafe(64))
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)  # atomic: of two processes starting at once, one key wins
+        draft.unlink()
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -117,7 +134,9 @@ CSRF_COOKIE_SECURE = HTTPS_ONLY
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS_ONLY else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS_ONLY
 SECURE_HSTS_PRELOAD = HTTPS_ONLY
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    # Only behind a proxy that always sets this header itself.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=15 * 60)

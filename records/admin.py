@@ -4,10 +4,15 @@ Every change goes through records.services, so the admin obeys the same rules an
 audit entries as any other way in.
 """
 
+from collections.abc import Iterable
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from records import services
 from records.exceptions import IdentityError
@@ -22,14 +27,28 @@ from records.models import (
 )
 
 
-def _run_service(request: HttpRequest, items: QuerySet, action, done: str) -> None:
+class MergeForm(forms.Form):
+    kept = forms.ModelChoiceField(
+        queryset=Patient.objects.none(), widget=forms.RadioSelect, label="Keep this record"
+    )
+    reason = forms.CharField(widget=forms.Textarea, label="Why are these the same person?")
+
+    def __init__(self, *args, patients: list[Patient], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kept"].queryset = Patient.objects.filter(pk__in=[p.pk for p in patients])
+
+
+def _run_service(request: HttpRequest, items: Iterable, action, done: str) -> None:
     """Apply one service call per selected row and report each refusal in plain words."""
     succeeded = 0
     for item in items:
         try:
             action(item)
-        except (IdentityError, ValidationError) as exc:
-            message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        except (IdentityError, ValidationError, IntegrityError) as exc:
+            if isinstance(exc, IntegrityError):
+                message = "it changed while you were working; reload and try again"
+            else:
+                message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
             messages.error(request, f"{item}: {message}")
             continue
         succeeded += 1
@@ -82,6 +101,48 @@ class PatientAdmin(admin.ModelAdmin):
     readonly_fields = ["merged_into", "created_at", "updated_at"]
     inlines = [LinkInline]
     show_full_result_count = False
+    actions = ["merge_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> list[str]:
+        # Changing an NHS number would silently re-identify every link: merge instead.
+        return [*self.readonly_fields, "nhs_number"] if obj else self.readonly_fields
+
+    def has_merge_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("records.add_patientmerge")
+
+    @admin.action(description="Merge the two selected records (same person)", permissions=["merge"])
+    def merge_selected(self, request: HttpRequest, queryset: QuerySet):
+        patients = list(queryset.order_by("created_at", "pk")[:3])
+        if len(patients) != 2:
+            messages.error(request, "Select exactly two records to merge.")
+            return None
+        form = MergeForm(request.POST if "confirm" in request.POST else None, patients=patients)
+        if form.is_valid():
+            kept = form.cleaned_data["kept"]
+            retired = next(p for p in patients if p.pk != kept.pk)
+            _run_service(
+                request,
+                [retired],
+                lambda patient: services.merge_patients(
+                    kept=kept,
+                    retired=patient,
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                ),
+                f"record merged into {kept}",
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/records/patient/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Merge two records of one person",
+                "patients": patients,
+                "form": form,
+                "opts": self.model._meta,
+            },
+        )
 
     @admin.display(description="NHS number", ordering="nhs_number")
     def formatted_nhs_number(self, obj: Patient) -> str:
@@ -99,6 +160,13 @@ class LinkAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.has_perm("records.delete_link")
+
+    def delete_model(self, request: HttpRequest, obj: Link) -> None:
+        services.unlink(link=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for link in queryset:
+            services.unlink(link=link, actor=request.user)
 
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)

@@ -6,7 +6,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from records.exceptions import LinkConflict
@@ -20,6 +20,7 @@ from records.models import (
     UnmatchedRecord,
 )
 from records.nhs_numbers import is_valid_nhs_number, normalise_nhs_number
+from records.selectors import current_patient
 from records.services import link_patient, queue_unmatched, system_user
 from records.sources.errors import InvalidResource, SourceError, SourceUnavailable
 from records.sources.fhir_client import FhirClient
@@ -53,14 +54,17 @@ def sync_source_identities(
 
     patients, rejections = _parse_all(resources, source)
     run.seen, run.rejected = len(resources), len(rejections)
-    run.rejections = rejections[:MAX_KEPT_REJECTIONS]
+    run.rejections = rejections
     try:
         with transaction.atomic():
-            _apply(run, source, patients, actor or system_user())
-    except DatabaseError:
+            # One sync of a source at a time: a retry or a second command waits for this one.
+            SourceSystem.objects.select_for_update().get(pk=source.pk)
+            link_or_queue(run, source, patients, actor or system_user())
+    except Exception:
         logger.exception("identity sync of %s could not be saved", source)
-        run.linked = run.already_linked = run.queued = 0
+        run.linked = run.already_linked = run.queued = run.mismatched = 0
         return _finish(run, error="could not save the results; nothing was changed")
+    run.rejections = run.rejections[:MAX_KEPT_REJECTIONS]
     return _finish(run)
 
 
@@ -90,36 +94,48 @@ def _parse_all(resources: list[dict], source: SourceSystem) -> tuple[list[Source
     return list(patients.values()), rejections
 
 
-def _apply(
+def link_or_queue(
     run: IdentitySyncRun,
     source: SourceSystem,
     patients: list[SourcePatient],
     actor: AbstractBaseUser,
 ) -> None:
-    linked_ids = dict(Link.objects.filter(source=source).values_list("local_id", "patient_id"))
+    """Link each record whose verified NHS number and birth date agree with the register; queue
+    the rest for a person, including any record a person has already unlinked or dismissed."""
+    linked = {
+        link.local_id: link.patient
+        for link in Link.objects.filter(source=source).select_related("patient")
+    }
+    decided_by_people = set(
+        UnmatchedRecord.objects.filter(
+            source=source,
+            status__in=[UnmatchedRecord.Status.PENDING, UnmatchedRecord.Status.DISMISSED],
+        ).values_list("local_id", flat=True)
+    )
     stated = {p.nhs_number for p in patients if p.nhs_number and is_valid_nhs_number(p.nhs_number)}
     register = {
         patient.nhs_number: patient
         for patient in Patient.objects.filter(
             nhs_number__in=[normalise_nhs_number(n) for n in stated]
-        ).select_related("merged_into")
+        )
     }
     for patient in patients:
-        if patient.local_id in linked_ids:
-            run.already_linked += 1
+        if patient.local_id in linked:
+            _check_still_the_same(run, source, patient, linked[patient.local_id], register)
             continue
         reason, match = _identify(patient, register)
-        if match is None:
-            queue_unmatched(
+        if match is None or patient.local_id in decided_by_people:
+            record = queue_unmatched(
                 source=source,
                 local_id=patient.local_id,
                 demographics=Demographics(
                     patient.given_names, patient.family_name, patient.birth_date, patient.postcode
                 ),
-                reason=reason,
+                reason=reason or UnmatchedRecord.Reason.UNLINKED,
                 stated_nhs_number=patient.nhs_number or "",
+                actor=actor,
             )
-            run.queued += 1
+            run.queued += record.status == UnmatchedRecord.Status.PENDING
             continue
         try:
             link_patient(
@@ -138,18 +154,47 @@ def _apply(
         run.linked += 1
 
 
+def _check_still_the_same(
+    run: IdentitySyncRun,
+    source: SourceSystem,
+    patient: SourcePatient,
+    linked_to: Patient,
+    register: dict[str, Patient],
+) -> None:
+    """A linked record whose source now names another person is flagged, never silently moved."""
+    run.already_linked += 1
+    if not patient.nhs_number or not is_valid_nhs_number(patient.nhs_number):
+        return
+    named = register.get(normalise_nhs_number(patient.nhs_number))
+    if named is not None and current_patient(named).pk == current_patient(linked_to).pk:
+        return
+    run.already_linked -= 1
+    run.mismatched += 1
+    logger.warning(
+        "identity sync of %s: record %s is linked to one patient but now states another "
+        "NHS number; review the link",
+        source,
+        patient.local_id,
+    )
+    run.rejections.append(
+        {"id": patient.local_id, "reason": "states a different NHS number from its link"}
+    )
+
+
 def _identify(patient: SourcePatient, register: dict[str, Patient]) -> tuple[str, Patient | None]:
-    """The register entry the stated NHS number names, or why there is none."""
+    """The register entry the stated NHS number names, or why the record needs a person."""
     if not patient.nhs_number:
         return UnmatchedRecord.Reason.NO_NHS_NUMBER, None
     if not is_valid_nhs_number(patient.nhs_number):
         return UnmatchedRecord.Reason.INVALID_NHS_NUMBER, None
+    if patient.nhs_number_verified is False:
+        return UnmatchedRecord.Reason.UNVERIFIED_NHS_NUMBER, None
     match = register.get(normalise_nhs_number(patient.nhs_number))
     if match is None:
         return UnmatchedRecord.Reason.UNKNOWN_NHS_NUMBER, None
-    while match.merged_into_id is not None:
-        match = match.merged_into
-    return "", match
+    if patient.birth_date is not None and patient.birth_date != match.birth_date:
+        return UnmatchedRecord.Reason.BIRTH_DATE_DIFFERS, None
+    return "", current_patient(match)
 
 
 def _finish(run: IdentitySyncRun, *, error: str = "") -> IdentitySyncRun:

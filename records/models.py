@@ -6,6 +6,7 @@ The record keeps no clinical data of its own; these rows say who a person is and
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
 
@@ -53,7 +54,7 @@ class Patient(models.Model):
     class Meta:
         ordering = ["family_name", "given_names"]
         indexes = [
-            models.Index(fields=["family_name", "birth_date"], name="patient_name_dob"),
+            models.Index(Upper("family_name"), "birth_date", name="patient_upper_name_dob"),
             models.Index(fields=["birth_date"], name="patient_dob"),
             models.Index(fields=["postcode"], name="patient_postcode"),
         ]
@@ -140,6 +141,9 @@ class UnmatchedRecord(models.Model):
         NO_NHS_NUMBER = "no_nhs_number", "Source holds no NHS number"
         INVALID_NHS_NUMBER = "invalid_nhs_number", "NHS number fails its check digit"
         UNKNOWN_NHS_NUMBER = "unknown_nhs_number", "NHS number not in the register"
+        UNVERIFIED_NHS_NUMBER = "unverified_nhs_number", "Source has not verified the NHS number"
+        BIRTH_DATE_DIFFERS = "birth_date_differs", "Date of birth differs from the register"
+        UNLINKED = "unlinked", "Link undone by a reviewer"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for review"
@@ -241,8 +245,13 @@ class IdentitySyncRun(models.Model):
     already_linked = models.PositiveIntegerField(default=0)
     queued = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    mismatched = models.PositiveIntegerField(
+        default=0, help_text="Linked records whose source now states another NHS number."
+    )
     error = models.TextField(blank=True)
-    rejections = models.JSONField(default=list, help_text="The first rejected resources and why.")
+    rejections = models.JSONField(
+        default=list, help_text="The first refused or mismatched resources, and why."
+    )
 
     class Meta:
         ordering = ["-started_at"]

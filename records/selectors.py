@@ -6,8 +6,9 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from records.matching import Demographics, Score, score_match, transposed_date
 from records.models import IdentitySyncRun, Patient, Snapshot, SourceSystem
 
-# The pre-filter uses indexed equality only; this caps how many rows one search may score.
-MAX_SCORED_ROWS = 500
+# Each pre-filter is one indexed equality, capped separately, so that a common surname cannot
+# crowd out the rows that share a date of birth.
+ROWS_PER_FILTER = 1000
 
 
 def find_candidates(
@@ -20,21 +21,22 @@ def find_candidates(
     """Register patients who might be the person in `record`, best first, with their scores."""
     limit = settings.LCR_MATCH_MAX_CANDIDATES if limit is None else limit
     min_score = settings.LCR_MATCH_MIN_SCORE if min_score is None else min_score
-    near = Q(pk__in=[])
+    filters = []
     if record.birth_date:
-        near |= Q(birth_date=record.birth_date)
+        filters.append(Q(birth_date=record.birth_date))
         swapped = transposed_date(record.birth_date)
         if swapped:
-            near |= Q(birth_date=swapped)
+            filters.append(Q(birth_date=swapped))
     if record.postcode:
-        near |= Q(postcode=record.postcode)
+        filters.append(Q(postcode=record.postcode))
     if record.family_name:
-        near |= Q(family_name=record.family_name)
-    rows = (
-        Patient.objects.filter(near, merged_into__isnull=True)
-        .exclude(pk__in=exclude_patient_ids)
-        .only("given_names", "family_name", "birth_date", "postcode", "nhs_number")
-        .order_by("pk")[:MAX_SCORED_ROWS]
+        filters.append(Q(family_name__iexact=record.family_name))
+    live = Patient.objects.filter(merged_into__isnull=True).exclude(pk__in=exclude_patient_ids)
+    ids: set[int] = set()
+    for near in filters:
+        ids.update(live.filter(near).values_list("pk", flat=True)[:ROWS_PER_FILTER])
+    rows = Patient.objects.filter(pk__in=ids).only(
+        "given_names", "family_name", "birth_date", "postcode", "nhs_number"
     )
     scored = []
     for patient in rows:

@@ -6,7 +6,7 @@ Every function here records the acting user in django-auditlog; none links anyon
 from auditlog.context import set_actor
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from records.exceptions import LinkConflict, MergeError, PatientNotFound, ReviewError
@@ -65,6 +65,9 @@ def link_patient(
     score: float | None,
     actor: AbstractBaseUser,
 ) -> Link:
+    """Link a source's local id to a register patient (idempotent); resolves its review entry."""
+    # Lock the patient so that a merge cannot move it from under the new link.
+    patient = current_patient(Patient.objects.select_for_update().get(pk=patient.pk))
     existing = Link.objects.filter(source=source, local_id=local_id).first()
     if existing is not None:
         if existing.patient_id == patient.pk:
@@ -75,18 +78,24 @@ def link_patient(
         )
     now = timezone.now()
     with set_actor(actor):
-        link = Link.objects.create(
-            patient=patient,
-            source=source,
-            local_id=local_id,
-            matched_by=matched_by,
-            match_score=score,
-            confirmed_by=actor,
-            confirmed_at=now,
+        try:
+            with transaction.atomic():
+                link = Link.objects.create(
+                    patient=patient,
+                    source=source,
+                    local_id=local_id,
+                    matched_by=matched_by,
+                    match_score=score,
+                    confirmed_by=actor,
+                    confirmed_at=now,
+                )
+        except IntegrityError as exc:
+            raise LinkConflict(f"{source.name} record {local_id} was linked meanwhile.") from exc
+        waiting = (
+            UnmatchedRecord.objects.select_for_update()
+            .filter(source=source, local_id=local_id, status=UnmatchedRecord.Status.PENDING)
+            .first()
         )
-        waiting = UnmatchedRecord.objects.filter(
-            source=source, local_id=local_id, status=UnmatchedRecord.Status.PENDING
-        ).first()
         if waiting is not None:
             waiting.status = UnmatchedRecord.Status.LINKED
             waiting.resolved_by, waiting.resolved_at = actor, now
@@ -94,10 +103,46 @@ def link_patient(
     return link
 
 
-def unlink(*, link: Link, actor: AbstractBaseUser) -> None:
-    """Undo a link; the source record will come back for review at the next identity sync."""
+@transaction.atomic
+def unlink(*, link: Link, actor: AbstractBaseUser) -> UnmatchedRecord:
+    """Undo a link: the source record goes back on the review queue, never to be linked to that
+    patient again by itself; identity sync will not re-link it by NHS number either."""
+    link = Link.objects.select_for_update().select_related("patient").get(pk=link.pk)
     with set_actor(actor):
+        record, _ = UnmatchedRecord.objects.update_or_create(
+            source_id=link.source_id,
+            local_id=link.local_id,
+            defaults={
+                "reason": UnmatchedRecord.Reason.UNLINKED,
+                "status": UnmatchedRecord.Status.PENDING,
+                "resolved_by": None,
+                "resolved_at": None,
+            },
+            create_defaults={
+                "reason": UnmatchedRecord.Reason.UNLINKED,
+                "given_names": link.patient.given_names,
+                "family_name": link.patient.family_name,
+                "birth_date": link.patient.birth_date,
+                "postcode": link.patient.postcode,
+            },
+        )
+        MatchCandidate.objects.update_or_create(
+            record=record,
+            patient=link.patient,
+            defaults={
+                "status": MatchCandidate.Status.REJECTED,
+                "reviewed_by": actor,
+                "reviewed_at": timezone.now(),
+            },
+            create_defaults={
+                "score": link.match_score or 0.0,
+                "status": MatchCandidate.Status.REJECTED,
+                "reviewed_by": actor,
+                "reviewed_at": timezone.now(),
+            },
+        )
         link.delete()
+    return record
 
 
 @transaction.atomic
@@ -107,57 +152,70 @@ def queue_unmatched(
     local_id: str,
     demographics: Demographics,
     reason: str,
+    actor: AbstractBaseUser,
     stated_nhs_number: str = "",
 ) -> UnmatchedRecord:
-    """Put a source record that NHS number could not link on the review queue, with candidates."""
+    """Put a source record that NHS number could not link on the review queue, with candidates.
+
+    A record a person has already decided keeps their decision; its demographics are refreshed.
+    """
     demographics = Demographics(
-        given_names=demographics.given_names.strip(),
-        family_name=demographics.family_name.strip(),
+        given_names=demographics.given_names.strip()[:200],
+        family_name=demographics.family_name.strip()[:100],
         birth_date=demographics.birth_date,
-        postcode=normalise_postcode(demographics.postcode),
+        postcode=normalise_postcode(demographics.postcode)[:8],
     )
-    record, _ = UnmatchedRecord.objects.update_or_create(
-        source=source,
-        local_id=local_id,
-        defaults={
-            "reason": reason,
-            "stated_nhs_number": stated_nhs_number[:20],
-            "given_names": demographics.given_names[:200],
-            "family_name": demographics.family_name[:100],
-            "birth_date": demographics.birth_date,
-            "postcode": demographics.postcode,
-        },
-    )
-    if record.status != UnmatchedRecord.Status.PENDING:
-        return record
-    rejected = tuple(
-        record.candidates.filter(status=MatchCandidate.Status.REJECTED).values_list(
-            "patient_id", flat=True
+    with set_actor(actor):
+        record, _ = UnmatchedRecord.objects.select_for_update().update_or_create(
+            source=source,
+            local_id=local_id,
+            defaults={
+                "stated_nhs_number": stated_nhs_number[:20],
+                "given_names": demographics.given_names,
+                "family_name": demographics.family_name,
+                "birth_date": demographics.birth_date,
+                "postcode": demographics.postcode,
+            },
+            create_defaults={
+                "reason": reason,
+                "stated_nhs_number": stated_nhs_number[:20],
+                "given_names": demographics.given_names,
+                "family_name": demographics.family_name,
+                "birth_date": demographics.birth_date,
+                "postcode": demographics.postcode,
+            },
         )
-    )
-    record.candidates.filter(status=MatchCandidate.Status.PENDING).delete()
-    MatchCandidate.objects.bulk_create(
-        MatchCandidate(record=record, patient=patient, score=score.total, breakdown=score.breakdown)
-        for patient, score in find_candidates(demographics, exclude_patient_ids=rejected)
-    )
+        if record.status != UnmatchedRecord.Status.PENDING:
+            return record
+        rejected = tuple(
+            record.candidates.filter(status=MatchCandidate.Status.REJECTED).values_list(
+                "patient_id", flat=True
+            )
+        )
+        for stale in record.candidates.filter(status=MatchCandidate.Status.PENDING):
+            stale.delete()
+        for patient, score in find_candidates(demographics, exclude_patient_ids=rejected):
+            MatchCandidate.objects.create(
+                record=record, patient=patient, score=score.total, breakdown=score.breakdown
+            )
     return record
 
 
 @transaction.atomic
 def confirm_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> Link:
     """A reviewer says this is the same person: link the source record to them."""
-    candidate = (
-        MatchCandidate.objects.select_for_update()
-        .select_related("record__source")
-        .get(pk=candidate.pk)
+    candidate = MatchCandidate.objects.select_for_update().get(pk=candidate.pk)
+    record = (
+        UnmatchedRecord.objects.select_for_update()
+        .select_related("source")
+        .get(pk=candidate.record_id)
     )
-    record = candidate.record
     if candidate.status != MatchCandidate.Status.PENDING:
         raise ReviewError("This candidate has already been decided.")
     if record.status != UnmatchedRecord.Status.PENDING:
         raise ReviewError("This source record is no longer waiting for review.")
     link = link_patient(
-        patient=current_patient(candidate.patient),
+        patient=candidate.patient,
         source=record.source,
         local_id=record.local_id,
         matched_by=MatchMethod.DEMOGRAPHICS,
@@ -171,8 +229,10 @@ def confirm_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> 
     return link
 
 
+@transaction.atomic
 def reject_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> MatchCandidate:
     """A reviewer says this is not the same person; the candidate is not offered again."""
+    candidate = MatchCandidate.objects.select_for_update().get(pk=candidate.pk)
     if candidate.status != MatchCandidate.Status.PENDING:
         raise ReviewError("This candidate has already been decided.")
     with set_actor(actor):
@@ -182,8 +242,10 @@ def reject_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> M
     return candidate
 
 
+@transaction.atomic
 def dismiss_unmatched(*, record: UnmatchedRecord, actor: AbstractBaseUser) -> UnmatchedRecord:
     """A reviewer found nobody in the register for this source record."""
+    record = UnmatchedRecord.objects.select_for_update().get(pk=record.pk)
     if record.status != UnmatchedRecord.Status.PENDING:
         raise ReviewError("This source record is no longer waiting for review.")
     with set_actor(actor):
@@ -232,11 +294,13 @@ def unmerge(*, merge: PatientMerge, actor: AbstractBaseUser) -> PatientMerge:
     if merge.undone_at is not None:
         raise MergeError("This merge has already been undone.")
     retired = Patient.objects.select_for_update().get(pk=merge.retired_id)
-    if retired.merged_into_id != merge.kept_id:
-        raise MergeError("The retired record has changed since the merge; undo later merges first.")
-    links = Link.objects.select_for_update().filter(
-        pk__in=merge.moved_link_ids, patient_id=merge.kept_id
-    )
+    kept = Patient.objects.select_for_update().get(pk=merge.kept_id)
+    if retired.merged_into_id != kept.pk or kept.merged_into_id is not None:
+        raise MergeError("A later merge involves these records; undo that merge first.")
+    # Links unlinked since the merge are gone for good; any that moved on elsewhere block the undo.
+    links = list(Link.objects.select_for_update().filter(pk__in=merge.moved_link_ids))
+    if any(link.patient_id != kept.pk for link in links):
+        raise MergeError("Some links have moved since the merge; undo those changes first.")
     with set_actor(actor):
         for link in links:
             link.patient = retired

@@ -70,7 +70,7 @@ def test_find_candidates_ranks_the_near_miss_first_and_leaves_strangers_out():
 
 
 @pytest.mark.django_db
-def test_queue_unmatched_lists_candidates_without_linking_anyone():
+def test_queue_unmatched_lists_candidates_without_linking_anyone(reviewer):
     john = PatientFactory(
         given_names="John", family_name="Smith", birth_date=DOB, postcode="SE15 4QF"
     )
@@ -81,6 +81,7 @@ def test_queue_unmatched_lists_candidates_without_linking_anyone():
         local_id="LAS-1",
         demographics=demographics(given="Jon"),
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
     )
 
     assert record.status == UnmatchedRecord.Status.PENDING
@@ -96,6 +97,7 @@ def test_confirming_a_candidate_links_by_demographics_and_resolves_the_record(re
         local_id="LAS-1",
         demographics=demographics(given="Jon"),
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
     )
     candidate = record.candidates.get()
 
@@ -121,6 +123,7 @@ def test_a_rejected_candidate_is_not_offered_again(reviewer):
         local_id="LAS-1",
         demographics=demographics(given="Jon"),
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
     )
     services.reject_candidate(candidate=record.candidates.get(), actor=reviewer)
 
@@ -129,6 +132,7 @@ def test_a_rejected_candidate_is_not_offered_again(reviewer):
         local_id="LAS-1",
         demographics=demographics(given="Jon"),
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
     )
 
     assert record.candidates.count() == 1
@@ -143,6 +147,7 @@ def test_dismissing_a_record_keeps_it_off_the_queue(reviewer):
         local_id="LAS-9",
         demographics=demographics(),
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
     )
     services.dismiss_unmatched(record=record, actor=reviewer)
     assert UnmatchedRecord.objects.get().status == UnmatchedRecord.Status.DISMISSED

@@ -3,7 +3,12 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from records.nhs_numbers import format_nhs_number, is_valid_nhs_number, normalise_nhs_number
+from records.nhs_numbers import (
+    format_nhs_number,
+    is_valid_nhs_number,
+    normalise_nhs_number,
+    validate_nhs_number,
+)
 from tests.factories import PatientFactory
 
 
@@ -51,7 +56,7 @@ def test_patient_with_a_wrong_check_digit_fails_model_validation():
 
 
 @pytest.mark.django_db
-def test_patient_stored_with_spaces_fails_model_validation():
-    patient = PatientFactory.build(nhs_number="999 000 00")
-    with pytest.raises(ValidationError):
-        patient.full_clean()
+def test_stored_nhs_number_must_be_bare_digits():
+    with pytest.raises(ValidationError) as caught:
+        validate_nhs_number("999-000-0018")
+    assert caught.value.code == "nhs_number_format"

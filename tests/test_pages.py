@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from records import services
 from records.matching import Demographics
-from records.models import UnmatchedRecord
+from records.models import Link, PatientMerge, UnmatchedRecord
 from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_sign_in_with_a_wrong_password_says_so(client):
 
 
 def test_home_shows_sources_and_the_review_queue_in_bounded_queries(
-    client, django_assert_max_num_queries
+    client, django_assert_max_num_queries, reviewer
 ):
     sources = [SourceSystemFactory() for _ in range(5)]
     for source in sources:
@@ -54,6 +54,7 @@ def test_home_shows_sources_and_the_review_queue_in_bounded_queries(
         local_id="X1",
         demographics=Demographics("Jon", "Smith", None, "E8 1AA"),
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
     )
     client.force_login(UserFactory())
 
@@ -91,13 +92,14 @@ def test_admin_patient_page_shows_its_links(admin_client):
     assert "MRN-777" in response.content.decode()
 
 
-def test_admin_confirms_a_candidate_through_the_service(admin_client):
+def test_admin_confirms_a_candidate_through_the_service(admin_client, reviewer):
     patient = PatientFactory(given_names="John", family_name="Smith", postcode="E8 1AA")
     record = services.queue_unmatched(
         source=SourceSystemFactory(),
         local_id="LAS-1",
         demographics=Demographics("Jon", "Smith", patient.birth_date, "E8 1AA"),
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
     )
     candidate = record.candidates.get()
 
@@ -116,3 +118,72 @@ def test_unknown_page_is_a_plain_not_found_page(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+@pytest.fixture
+def reviewer_client(client):
+    from demo.load import DEMO_USERS, create_demo_users
+
+    create_demo_users()
+    reviewer = next(user for user in DEMO_USERS if user.username == "reviewer")
+    assert client.login(username=reviewer.username, password=reviewer.password)
+    return client
+
+
+def test_the_demo_reviewer_can_confirm_candidates_but_not_merge_or_undo_merges(
+    reviewer_client, reviewer
+):
+    patient = PatientFactory(given_names="John", family_name="Smith", postcode="E8 1AA")
+    record = services.queue_unmatched(
+        source=SourceSystemFactory(),
+        local_id="LAS-1",
+        demographics=Demographics("Jon", "Smith", patient.birth_date, "E8 1AA"),
+        reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=reviewer,
+    )
+    reviewer_client.post(
+        "/admin/records/matchcandidate/",
+        {"action": "confirm_selected", "_selected_action": [record.candidates.get().pk]},
+    )
+    assert patient.links.get().local_id == "LAS-1"
+
+    assert reviewer_client.get("/admin/records/patientmerge/").status_code == 403
+    patients = reviewer_client.get("/admin/records/patient/").content.decode()
+    assert "merge_selected" not in patients
+
+
+def test_deleting_a_link_in_the_admin_unlinks_it_through_the_service(admin_client):
+    link = LinkFactory(local_id="MRN-5")
+
+    response = admin_client.post(f"/admin/records/link/{link.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Link.objects.exists()
+    record = UnmatchedRecord.objects.get(local_id="MRN-5")
+    assert record.reason == UnmatchedRecord.Reason.UNLINKED
+
+
+def test_the_admin_merges_two_records_after_asking_which_to_keep_and_why(admin_client):
+    kept, retired = PatientFactory(), PatientFactory()
+    moved = LinkFactory(patient=retired)
+    chosen = {"action": "merge_selected", "_selected_action": [kept.pk, retired.pk]}
+
+    form = admin_client.post("/admin/records/patient/", chosen)
+    assert "Why are these the same person?" in form.content.decode()
+
+    admin_client.post(
+        "/admin/records/patient/",
+        {**chosen, "confirm": "yes", "kept": kept.pk, "reason": "Duplicate registration"},
+    )
+
+    moved.refresh_from_db()
+    retired.refresh_from_db()
+    assert moved.patient == kept
+    assert retired.merged_into == kept
+    assert PatientMerge.objects.get().reason == "Duplicate registration"
+
+
+def test_an_nhs_number_cannot_be_edited_in_the_admin(admin_client):
+    patient = PatientFactory()
+    page = admin_client.get(f"/admin/records/patient/{patient.pk}/change/").content.decode()
+    assert 'name="nhs_number"' not in page

@@ -39,13 +39,18 @@ class FhirClient:
                 return
             bundle = self.get_json(url, params=query)
             entries, url = _read_searchset(bundle, resource_type)
+            if url is not None and not url.startswith(self.base_url):
+                # Never follow a source to another host: its credentials must not travel there.
+                raise MalformedResponse("search result's next link leaves the source", detail=url)
             query = None  # next links carry their own query
             yield from entries
         raise MalformedResponse("too many pages", detail=f"more than {MAX_PAGES} pages")
 
     def get_json(self, url: str, *, params: dict[str, str] | None = None) -> dict:
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
+            response = self.session.get(
+                url, params=params, timeout=self.timeout, allow_redirects=False
+            )
         except requests.Timeout as exc:
             raise SourceUnavailable("timed out", detail=str(exc)) from exc
         except requests.ConnectionError as exc:
@@ -62,7 +67,7 @@ class FhirClient:
             raise SourceUnavailable(
                 f"server error {response.status_code}", detail=response.text[:500]
             )
-        if response.status_code >= 400:
+        if response.status_code >= 300:
             raise MalformedResponse(
                 f"request refused ({response.status_code})", detail=response.text[:500]
             )

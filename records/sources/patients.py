@@ -9,9 +9,15 @@ from dataclasses import dataclass
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from pydantic import ValidationError as PydanticValidationError
 
+from records.matching import normalise_postcode
 from records.sources.errors import InvalidResource
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+VERIFICATION_EXTENSION = (
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
+)
+VERIFIED = "01"  # "Number present and verified"
+MAX_ID_LENGTH = 64  # FHIR ids are at most 64 characters
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,7 @@ class SourcePatient:
 
     local_id: str
     nhs_number: str | None
+    nhs_number_verified: bool | None  # None: the source does not say
     given_names: str
     family_name: str
     birth_date: datetime.date | None
@@ -38,20 +45,33 @@ def parse_patient(resource: dict) -> SourcePatient:
         raise InvalidResource("invalid FHIR Patient", detail=_first_error(exc)) from exc
     if not patient.id:
         raise InvalidResource("Patient has no id")
+    if len(patient.id) > MAX_ID_LENGTH:
+        raise InvalidResource("Patient id is too long", detail=patient.id[:100])
+    nhs_number, verified = _nhs_number(patient)
     return SourcePatient(
         local_id=patient.id,
-        nhs_number=_nhs_number(patient),
-        given_names=_given_names(patient),
-        family_name=_family_name(patient),
-        birth_date=patient.birthDate,
+        nhs_number=nhs_number,
+        nhs_number_verified=verified,
+        given_names=_given_names(patient)[:200],
+        family_name=_family_name(patient)[:100],
+        # A partial date (year, or year and month) is valid FHIR but says too little to match on.
+        birth_date=patient.birthDate if isinstance(patient.birthDate, datetime.date) else None,
         postcode=_postcode(patient),
     )
 
 
-def _nhs_number(patient: FhirPatient) -> str | None:
+def _nhs_number(patient: FhirPatient) -> tuple[str | None, bool | None]:
     for identifier in patient.identifier or []:
         if identifier.system == NHS_NUMBER_SYSTEM and identifier.value:
-            return identifier.value.strip()
+            return identifier.value.strip()[:20], _verified(identifier)
+    return None, None
+
+
+def _verified(identifier) -> bool | None:
+    for extension in identifier.extension or []:
+        if extension.url == VERIFICATION_EXTENSION and extension.valueCodeableConcept:
+            codes = {coding.code for coding in extension.valueCodeableConcept.coding or []}
+            return VERIFIED in codes
     return None
 
 
@@ -76,7 +96,8 @@ def _family_name(patient: FhirPatient) -> str:
 def _postcode(patient: FhirPatient) -> str:
     for address in patient.address or []:
         if address.postalCode:
-            return address.postalCode.strip().upper()
+            postcode = normalise_postcode(address.postalCode)
+            return postcode if len(postcode) <= 8 else ""  # not a UK postcode: no use for matching
     return ""
 
 
