@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format install clean
+.PHONY: run test test-fast bench lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: install
 ## Only the fast tests (no HTTP sources, no worker).
 test-fast: install
 	$(PY) -m pytest -m "not integration and not browser"
+
+## Benchmarks (figures for people to read; see README).
+bench: install
+	$(PY) -m benchmarks.fetch_fanout
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -91,8 +91,13 @@ DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # Several worker threads write at once in the embedded demo: wait for the lock, do not fail.
+    # WAL lets pages read while a worker writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
     # Tests run a Celery worker in a thread: an in-memory database's shared cache locks whole
     # tables, so the test database is a file, with SQLite's ordinary locking and timeout.
@@ -164,6 +169,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "control_folder": str(_broker_dir / "control"),
+        # A file broker is polled; the default second would be felt on every record look.
+        "polling_interval": 0.1,
         "store_processed": False,
     }
 CELERY_TASK_SERIALIZER = "json"

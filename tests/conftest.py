@@ -31,6 +31,7 @@ Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 if "CELERY_BROKER_URL" not in os.environ:
     celery_app.conf.broker_url = "memory://"
+    celery_app.conf.broker_transport_options = {"polling_interval": 0.05}
 # A queue of this run's own, so that a shared broker never hands our tasks to anyone else's worker.
 celery_app.conf.task_default_queue = f"lcr-test-{uuid.uuid4().hex[:12]}"
 

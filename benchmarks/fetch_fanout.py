@@ -1,0 +1,129 @@
+"""Benchmark: fetch one patient's whole record from five sources through a real Celery worker.
+
+Each simulated source adds its own latency to every request. The fan-out total is printed as a
+ratio to the slowest source fetched alone (the ideal is 1.0; fetching one source after another
+would be about the sum of all five).
+
+    .venv/bin/python -m benchmarks.fetch_fanout [--repeats 5]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENCY_MS = {"gp": 20, "acute": 40, "community": 60, "mental_health": 80, "social_care": 100}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    options = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="lcr-bench-"))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")
+    os.environ["LCR_SNAPSHOT_FRESH_SECONDS"] = "0"  # every look is a fetch
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from celery.contrib.testing.worker import start_worker
+    from django.core.management import call_command
+
+    from demo.load import register_population, register_sources
+    from demo.population import generate
+    from demo.sources import Behaviour, serve_all
+    from lcr.celery import app
+    from records.fetching import fetch_link, request_refresh
+    from records.identity_sync import sync_source_identities
+    from records.models import Link, Patient, Snapshot
+
+    if "CELERY_BROKER_URL" not in os.environ:
+        app.conf.broker_url = "memory://"
+        app.conf.broker_transport_options = {"polling_interval": 0.05}
+    app.conf.task_default_queue = f"lcr-bench-{os.getpid()}"
+    call_command("migrate", verbosity=0)
+
+    population = generate(seed=7, patients=20)
+    person = population.people[0]  # known to all five sources
+    servers = serve_all(population, base_port=0)
+    try:
+        register_population(population)
+        sources = register_sources(population, host="127.0.0.1", base_port=0)
+        for source, server in zip(sources, servers, strict=True):
+            source.base_url = server.base_url
+            source.save()
+            sync_source_identities(source_id=source.pk)
+        for server in servers:
+            server.behaviour = Behaviour(latency_ms=LATENCY_MS[server.source.key])
+        patient = Patient.objects.get(nhs_number=person.nhs_number)
+        links = list(Link.objects.filter(patient=patient).select_related("source"))
+
+        alone = {}
+        for link in links:
+            times = []
+            for _ in range(options.repeats):
+                started = time.perf_counter()
+                fetch_link(link_id=link.pk, categories=_all(), final_attempt=True)
+                times.append(time.perf_counter() - started)
+            alone[link.source.name] = statistics.median(times)
+
+        fanned = []
+        with start_worker(app, pool="threads", concurrency=8, perform_ping_check=False):
+            for _ in range(options.repeats):
+                Snapshot.objects.all().delete()
+                started = time.perf_counter()
+                request_refresh(patient=patient)
+                while Snapshot.objects.exclude(status=Snapshot.Status.FRESH).exists() or (
+                    Snapshot.objects.count() < len(links) * len(_all())
+                ):
+                    time.sleep(0.01)
+                fanned.append(time.perf_counter() - started)
+    finally:
+        for server in servers:
+            server.stop()
+
+    slowest, total = max(alone.values()), statistics.median(fanned)
+    sequential = sum(alone.values())
+    print(f"{'source (alone)':<50} {'seconds':>8}")
+    for name, seconds in sorted(alone.items(), key=lambda item: item[1]):
+        print(f"{name:<50} {seconds:8.3f}")
+    print(f"{'sequential (sum of the five)':<50} {sequential:8.3f}")
+    print(f"{'fan-out through Celery (median)':<50} {total:8.3f}")
+    print(
+        f"ratio to the slowest source: {total / slowest:.2f} (ideal 1.0; sequential would be "
+        f"{sequential / slowest:.2f})"
+    )
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "fetch_fanout.json").write_text(
+        json.dumps(
+            {
+                "latency_ms": LATENCY_MS,
+                "alone_seconds": alone,
+                "sequential_seconds": sequential,
+                "fanout_seconds": fanned,
+                "ratio_to_slowest": total / slowest,
+                "sequential_ratio": sequential / slowest,
+                "broker": app.conf.broker_url.split("@")[-1],
+                "database": os.environ["DATABASE_URL"].split("@")[-1],
+            },
+            indent=2,
+        )
+    )
+
+
+def _all() -> list[str]:
+    from records.categories import ALL_CATEGORIES
+
+    return list(ALL_CATEGORIES)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""The benchmarks still run (their figures are read by people, not asserted here)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.integration
+
+
+def test_fetch_fanout_benchmark_runs_and_reports_a_ratio(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.sqlite3'}"
+    env["LOG_LEVEL"] = "WARNING"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fetch_fanout", "--repeats", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ratio to the slowest source" in done.stdout
+    results = json.loads((ROOT / "benchmarks" / "results" / "fetch_fanout.json").read_text())
+    assert len(results["alone_seconds"]) == 5
+    assert results["ratio_to_slowest"] > 0
