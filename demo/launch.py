@@ -140,6 +140,12 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print("\n  Demo sign-ins (synthetic data only):")
     for user in DEMO_USERS:
         print(f"    {user.username:<12} {user.password:<24} {user.description}")
+    from demo.population import generate
+
+    example = generate(seed=options.seed, patients=options.patients).people[0]
+    print(f"\n  Example patient, known to all five sources: {example.display_name}, NHS number")
+    print(f"    {example.nhs_number}. Fetch their record from the sources and see each state:")
+    print(f"    .venv/bin/python manage.py refresh_record {example.nhs_number}")
     first, last = options.source_port, options.source_port + 4
     print(f"\n  Simulated FHIR sources: http://{options.host}:{first}-{last}/fhir")
     print(f"  Logs: {LOGS}")
