@@ -11,8 +11,22 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from demo import fhir_resources as fhir
-from demo.fhir_resources import DMD, LOCAL_CODE_SYSTEMS, LOINC, SNOMED, Resource, concept
+from demo.fhir_resources import LOCAL_CODE_SYSTEMS, LOINC, SNOMED, Resource, concept
 from demo.population import REFERENCE_DATE, Person, Population, SourceSpec
+from demo.terminology import (
+    ALLERGENS,
+    CHRONIC_CONDITIONS,
+    LAB_PANELS,
+    LAB_TESTS,
+    MEDICINES,
+    MENTAL_HEALTH_CONDITIONS,
+    PRESENTATIONS,
+    REACTIONS,
+    TREATMENTS,
+    VACCINES,
+    condition_concept,
+    medicine_concept,
+)
 
 # What each kind of organisation holds; Patient is served by every source as well.
 SERVED_TYPES: dict[str, tuple[str, ...]] = {
@@ -56,105 +70,6 @@ ID_TAGS: dict[str, str] = {
     "Flag": "flg", "DocumentReference": "doc",
 }  # fmt: skip
 
-# key: (SNOMED code, display, minimum age, chance, hospital specialty)
-_CHRONIC = {
-    "hypertension": ("38341003", "Hypertensive disorder", 40, 0.30, "Cardiology"),
-    "diabetes": ("44054006", "Type 2 diabetes mellitus", 35, 0.12, "Diabetes and endocrinology"),
-    "asthma": ("195967001", "Asthma", 3, 0.09, "Respiratory medicine"),
-    "copd": ("13645005", "Chronic obstructive lung disease", 50, 0.07, "Respiratory medicine"),
-    "af": ("49436004", "Atrial fibrillation", 60, 0.08, "Cardiology"),
-    "heart_failure": ("84114007", "Heart failure", 65, 0.05, "Cardiology"),
-    "ckd": ("709044004", "Chronic kidney disease", 60, 0.08, "Renal medicine"),
-    "dementia": ("52448006", "Dementia", 70, 0.08, "Memory service"),
-    "osteoarthritis": ("396275006", "Osteoarthritis", 55, 0.15, "Rheumatology"),
-    "depression": ("35489007", "Depressive disorder", 16, 0.08, "Psychiatry"),
-    "anxiety": ("197480006", "Anxiety disorder", 16, 0.06, "Psychiatry"),
-    "schizophrenia": ("58214004", "Schizophrenia", 18, 0.0, "Psychiatry"),
-    "bipolar": ("13746004", "Bipolar disorder", 18, 0.0, "Psychiatry"),
-}
-_MENTAL_HEALTH = ("depression", "anxiety", "schizophrenia", "bipolar")
-# Reasons people come to A&E, and whether they are usually admitted.
-_PRESENTATIONS = {
-    "mi": ("22298006", "Myocardial infarction", True),
-    "stroke": ("230690007", "Cerebrovascular accident", True),
-    "pneumonia": ("233604007", "Pneumonia", True),
-    "uti": ("68566005", "Urinary tract infectious disease", False),
-    "cellulitis": ("128045006", "Cellulitis", False),
-    "chest_pain": ("29857009", "Chest pain", False),
-}
-# dm+d virtual medicinal products: (code, name, dosage instruction)
-_MEDICINES = {
-    "paracetamol": ("322236009", "Paracetamol 500mg tablets",
-                    "Two tablets up to four times a day when required"),
-    "aspirin": ("319773006", "Aspirin 75mg dispersible tablets", "One tablet once a day"),
-    "amoxicillin": ("323509004", "Amoxicillin 250mg capsules",
-                    "One capsule three times a day for 5 days"),
-    "salbutamol": ("39113611000001102", "Salbutamol 100micrograms/dose inhaler CFC free",
-                   "Two puffs up to four times a day when required"),
-    "metformin": ("325278007", "Metformin 500mg tablets", "One tablet twice a day with meals"),
-    "amlodipine": ("319283006", "Amlodipine 5mg tablets", "One tablet once a day"),
-    "ramipril": ("318906001", "Ramipril 10mg capsules", "One capsule once a day"),
-    "simvastatin": ("320000009", "Simvastatin 40mg tablets", "One tablet at night"),
-}  # fmt: skip
-_TREATMENTS = {
-    "hypertension": ("amlodipine",),
-    "diabetes": ("metformin", "simvastatin"),
-    "asthma": ("salbutamol",),
-    "copd": ("salbutamol",),
-    "heart_failure": ("ramipril",),
-    "ckd": ("ramipril",),
-    "osteoarthritis": ("paracetamol",),
-    "mi": ("aspirin", "simvastatin"),
-    "stroke": ("aspirin", "simvastatin"),
-}
-# (SNOMED substance, display, category, criticality, possible reactions)
-_ALLERGENS = (
-    ("764146007", "Penicillin", "medication", "high", ("rash", "hives", "anaphylaxis")),
-    ("387207008", "Ibuprofen", "medication", "low", ("rash", "dyspnoea", "nausea")),
-    ("387494007", "Codeine", "medication", "low", ("nausea", "vomiting", "itching")),
-    ("387458008", "Aspirin", "medication", "low", ("hives", "dyspnoea")),
-    ("256349002", "Peanut - dietary", "food", "high", ("anaphylaxis", "hives")),
-    ("111088007", "Latex", "environment", "low", ("rash", "itching")),
-)
-_REACTIONS = {
-    "rash": ("271807003", "Eruption of skin"),
-    "hives": ("247472004", "Weal"),
-    "anaphylaxis": ("39579001", "Anaphylaxis"),
-    "nausea": ("422587007", "Nausea"),
-    "vomiting": ("422400008", "Vomiting"),
-    "itching": ("418290006", "Itching"),
-    "dyspnoea": ("267036007", "Dyspnea"),
-}
-_VACCINES = {
-    "flu": ("836377006", "Influenza virus antigen-containing vaccine product", "Flu vaccine"),
-    "pneumococcal": (
-        "836398006", "Streptococcus pneumoniae antigen-containing vaccine product",
-        "Pneumococcal vaccine",
-    ),
-    "covid": ("1119349007", "SARS-CoV-2 mRNA vaccine", "COVID-19 vaccine"),
-}  # fmt: skip
-# key: (LOINC, display, text, UCUM unit, reference range)
-_LABS = {
-    "hba1c": ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "HbA1c", "%", (4.0, 6.0)),
-    "creatinine": ("14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "Creatinine",
-                   "umol/L", (45, 110)),
-    "sodium": ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "Sodium",
-               "mmol/L", (133, 146)),
-    "potassium": ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "Potassium",
-                  "mmol/L", (3.5, 5.3)),
-    "haemoglobin": ("718-7", "Hemoglobin [Mass/volume] in Blood", "Haemoglobin",
-                    "g/L", (115, 180)),
-    "white_cells": ("6690-2", "Leukocytes [#/volume] in Blood by Automated count",
-                    "White cell count", "10*9/L", (4.0, 11.0)),
-    "platelets": ("777-3", "Platelets [#/volume] in Blood by Automated count", "Platelets",
-                  "10*9/L", (150, 400)),
-}  # fmt: skip
-_PANELS = {
-    "fbc": ("58410-2", "CBC panel - Blood by Automated count", "Full blood count"),
-    "ue": ("24362-6", "Renal function 2000 panel - Serum or Plasma", "Urea and electrolytes"),
-    "hba1c": ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "HbA1c"),
-}
-
 
 @dataclass(frozen=True)
 class _Profile:
@@ -173,7 +88,7 @@ class _Profile:
 
     @property
     def allergic_to_penicillin(self) -> bool:
-        return any(_ALLERGENS[i][1] == "Penicillin" for i, _ in self.allergies)
+        return any(ALLERGENS[i][1] == "Penicillin" for i, _ in self.allergies)
 
 
 def resources_for(
@@ -192,30 +107,30 @@ def _profile(seed: int, person: Person) -> _Profile:
     # Person 0, the showcase known to every source, always has a record worth demonstrating.
     showcase = person.index == 0
     conditions = ["hypertension", "diabetes"] if showcase else []
-    for key, (_, _, min_age, chance, _) in _CHRONIC.items():
+    for key, (_, _, min_age, chance, _) in CHRONIC_CONDITIONS.items():
         if age >= min_age and rng.random() < chance and key not in conditions:
             conditions.append(key)
-    if person.known_to("mental_health") and not set(conditions) & set(_MENTAL_HEALTH):
+    if person.known_to("mental_health") and not set(conditions) & set(MENTAL_HEALTH_CONDITIONS):
         if age < 18:
             conditions.append(rng.choice(("depression", "anxiety")))
         else:
-            conditions.append(rng.choices(_MENTAL_HEALTH, weights=(55, 25, 10, 10))[0])
+            conditions.append(rng.choices(MENTAL_HEALTH_CONDITIONS, weights=(55, 25, 10, 10))[0])
     onsets = tuple((key, _onset(rng, person)) for key in conditions)
     major_event = rng.choice(("mi", "stroke")) if age >= 50 and rng.random() < 0.06 else None
     allergies = (
         tuple(
-            (i, tuple(rng.sample(_ALLERGENS[i][4], rng.randint(1, 2))))
-            for i in sorted(rng.sample(range(len(_ALLERGENS)), rng.randint(1, 2)))
+            (i, tuple(rng.sample(ALLERGENS[i][4], rng.randint(1, 2))))
+            for i in sorted(rng.sample(range(len(ALLERGENS)), rng.randint(1, 2)))
         )
         if rng.random() < 0.2
         else ()
     )
     if showcase:
         allergies = ((0, ("rash", "hives")), *(a for a in allergies if a[0] != 0))
-    allergic = {_ALLERGENS[i][1] for i, _ in allergies}
+    allergic = {ALLERGENS[i][1] for i, _ in allergies}
     medicines = []
     for key in [*conditions, *([major_event] if major_event else [])]:
-        for medicine in _TREATMENTS.get(key, ()):
+        for medicine in TREATMENTS.get(key, ()):
             if medicine not in medicines and medicine.title() not in allergic:
                 medicines.append(medicine)
     frail = age >= 75 or "dementia" in conditions or "heart_failure" in conditions
@@ -289,7 +204,7 @@ class _Record:
     ) -> None:
         ids = []
         for key, value in tests.items():
-            code, display, text, unit, reference = _LABS[key]
+            code, display, text, unit, reference = LAB_TESTS[key]
             ids.append(
                 self.add(
                     fhir.observation(
@@ -303,7 +218,7 @@ class _Record:
                     )
                 )
             )
-        code, display, text = _PANELS[panel]
+        code, display, text = LAB_PANELS[panel]
         self.add(
             fhir.diagnostic_report(
                 self.local_id,
@@ -456,16 +371,6 @@ class _Record:
         )
 
 
-def _condition_concept(key: str) -> dict[str, Any]:
-    code, display, *_ = _CHRONIC.get(key) or _PRESENTATIONS[key]
-    return concept(SNOMED, code, display)
-
-
-def _medicine_concept(key: str) -> dict[str, Any]:
-    code, name, _ = _MEDICINES[key]
-    return concept(DMD, code, name)
-
-
 def _allergies(r: _Record, profile: _Profile) -> None:
     recorded = r.moment()
     if not profile.allergies:
@@ -481,7 +386,7 @@ def _allergies(r: _Record, profile: _Profile) -> None:
             )
         )
     for index, reactions in profile.allergies:
-        code, display, category, criticality, _ = _ALLERGENS[index]
+        code, display, category, criticality, _ = ALLERGENS[index]
         r.add(
             fhir.allergy_intolerance(
                 r.local_id,
@@ -491,7 +396,7 @@ def _allergies(r: _Record, profile: _Profile) -> None:
                 criticality=criticality,
                 reactions=[
                     (
-                        concept(SNOMED, *_REACTIONS[reaction]),
+                        concept(SNOMED, *REACTIONS[reaction]),
                         "severe"
                         if reaction == "anaphylaxis"
                         else r.rng.choice(("mild", "moderate")),
@@ -513,7 +418,7 @@ def _gp(r: _Record, profile: _Profile) -> None:
         r.add(
             fhir.condition(
                 r.local_id,
-                code=_condition_concept(key),
+                code=condition_concept(key),
                 category="problem-list-item",
                 onset=onset,
                 recorded=r.moment(max(onset, r.first_day)),
@@ -525,11 +430,11 @@ def _gp(r: _Record, profile: _Profile) -> None:
         r.add(
             fhir.medication_statement(
                 r.local_id,
-                medicine=_medicine_concept(key),
+                medicine=medicine_concept(key),
                 status="active" if r.alive else "stopped",
                 start=start.date(),
                 end=None if r.alive else person.deceased_date,
-                dosage=_MEDICINES[key][2],
+                dosage=MEDICINES[key][2],
                 recorded=start,
                 source_name=person.gp_practice.name,
             )
@@ -539,11 +444,11 @@ def _gp(r: _Record, profile: _Profile) -> None:
         r.add(
             fhir.medication_statement(
                 r.local_id,
-                medicine=_medicine_concept("amoxicillin"),
+                medicine=medicine_concept("amoxicillin"),
                 status="completed",
                 start=start.date(),
                 end=start.date() + timedelta(days=5),
-                dosage=_MEDICINES["amoxicillin"][2],
+                dosage=MEDICINES["amoxicillin"][2],
                 recorded=start,
                 source_name=person.gp_practice.name,
             )
@@ -564,19 +469,19 @@ def _gp(r: _Record, profile: _Profile) -> None:
         telephone = r.rng.random() < 0.35
         kind = ("VR", "virtual") if telephone else ("AMB", "ambulatory")
         code = ("185317003", "Telephone encounter") if telephone else ("11429006", "Consultation")
-        reason = _condition_concept(r.rng.choice(problems)[0]) if problems else None
+        reason = condition_concept(r.rng.choice(problems)[0]) if problems else None
         r.encounter(kind, concept(SNOMED, *code), r.moment(), 10, "General practice", reason=reason)
     r.appointments("General practice", f"Appointment with {person.gp_name}", 10)
     for key, _ in profile.conditions:
         if r.rng.random() < 0.3:
-            specialty = _CHRONIC[key][4]
+            specialty = CHRONIC_CONDITIONS[key][4]
             performer = (
                 "South Thames Mental Health NHS Foundation Trust"
                 if specialty == "Psychiatry"
                 else "Thameside University Hospitals NHS Trust"
             )
             r.referral(
-                specialty, performer, _condition_concept(key), r.rng.choice(("active", "completed"))
+                specialty, performer, condition_concept(key), r.rng.choice(("active", "completed"))
             )
     _social_flags(r, profile)
     if profile.dnacpr:
@@ -608,7 +513,7 @@ def _vaccinations(r: _Record, profile: _Profile, age: int) -> None:
     if age >= 18 and r.rng.random() < 0.5:
         given.append(("covid", r.moment()))
     for key, at in sorted(given, key=lambda item: item[1]):
-        code, display, text = _VACCINES[key]
+        code, display, text = VACCINES[key]
         r.add(
             fhir.immunization(
                 r.local_id,
@@ -640,14 +545,14 @@ def _acute(r: _Record, profile: _Profile) -> None:
     showcase = r.person.index == 0
     presentations = [profile.major_event] if profile.major_event else []
     presentations += ["pneumonia"] if showcase else []
-    presentations += r.rng.sample(sorted(_PRESENTATIONS), r.rng.choice((0, 1, 1, 2)))
+    presentations += r.rng.sample(sorted(PRESENTATIONS), r.rng.choice((0, 1, 1, 2)))
     outpatient = [key for key, _ in profile.conditions if showcase or r.rng.random() < 0.4]
     if not presentations and not outpatient:
         presentations = [r.rng.choice(("uti", "cellulitis", "chest_pain"))]
     for key in dict.fromkeys(presentations):
         _acute_episode(r, profile, key)
     for key in outpatient:
-        specialty = _CHRONIC[key][4]
+        specialty = CHRONIC_CONDITIONS[key][4]
         start = r.moment()
         encounter_id = r.encounter(
             ("AMB", "ambulatory"),
@@ -655,11 +560,12 @@ def _acute(r: _Record, profile: _Profile) -> None:
             start,
             30,
             f"{specialty} clinic",
-            reason=_condition_concept(key),
+            reason=condition_concept(key),
         )
         letter = (
             f"{specialty} clinic letter\n\nSeen on {start:%d %B %Y} for "
-            f"{_CHRONIC[key][1].lower()}.\nPlan: continue current treatment; review in clinic.\n"
+            f"{CHRONIC_CONDITIONS[key][1].lower()}.\n"
+            "Plan: continue current treatment; review in clinic.\n"
         )
         r.add(
             fhir.document_reference(
@@ -676,7 +582,7 @@ def _acute(r: _Record, profile: _Profile) -> None:
             )
         )
     if outpatient:
-        r.appointments(f"{_CHRONIC[outpatient[0]][4]} clinic", "Outpatient follow-up", 30)
+        r.appointments(f"{CHRONIC_CONDITIONS[outpatient[0]][4]} clinic", "Outpatient follow-up", 30)
     if profile.dnacpr:
         r.flag(
             ("advance-directive", "Advance Directive"),
@@ -687,7 +593,7 @@ def _acute(r: _Record, profile: _Profile) -> None:
 
 
 def _acute_episode(r: _Record, profile: _Profile, key: str) -> None:
-    code, display, usually_admitted = _PRESENTATIONS[key]
+    code, display, usually_admitted = PRESENTATIONS[key]
     # Early enough that even a long stay ends before the record's last day.
     arrived = r.moment(latest=max(r.first_day, r.last_day - timedelta(days=12)))
     reason = concept(SNOMED, code, display)
@@ -748,10 +654,10 @@ def _acute_episode(r: _Record, profile: _Profile, key: str) -> None:
         r.add(
             fhir.medication_request(
                 r.local_id,
-                medicine=_medicine_concept(medicine),
+                medicine=medicine_concept(medicine),
                 status="completed" if medicine == "amoxicillin" or not r.alive else "active",
                 authored=discharged,
-                dosage=_MEDICINES[medicine][2],
+                dosage=MEDICINES[medicine][2],
                 requester=r.staff,
                 encounter_id=encounter_id,
             )
@@ -760,7 +666,7 @@ def _acute_episode(r: _Record, profile: _Profile, key: str) -> None:
         f"Discharge summary\n\nAdmitted: {admitted_at:%d %B %Y}\n"
         f"Discharged: {discharged:%d %B %Y}\n"
         f"Diagnosis: {display}\nMedicines on discharge: "
-        f"{', '.join(_MEDICINES[m][1] for m in discharge_meds) or 'none'}\n"
+        f"{', '.join(MEDICINES[m][1] for m in discharge_meds) or 'none'}\n"
         "Follow-up: GP review within two weeks.\n"
     )
     r.add(
@@ -801,7 +707,7 @@ def _community(r: _Record, profile: _Profile) -> None:
         # Community nurses give housebound patients their flu jab at home, this autumn if alive.
         autumn = date(REFERENCE_DATE.year, 10, 1)
         given = r.moment(autumn, autumn + timedelta(days=27)) if r.alive else r.moment()
-        code, display, text = _VACCINES["flu"]
+        code, display, text = VACCINES["flu"]
         r.add(
             fhir.immunization(
                 r.local_id,
@@ -843,12 +749,14 @@ def _community(r: _Record, profile: _Profile) -> None:
 
 
 def _mental_health(r: _Record, profile: _Profile) -> None:
-    diagnoses = [(key, onset) for key, onset in profile.conditions if key in _MENTAL_HEALTH]
+    diagnoses = [
+        (key, onset) for key, onset in profile.conditions if key in MENTAL_HEALTH_CONDITIONS
+    ]
     for key, onset in diagnoses:
         r.add(
             fhir.condition(
                 r.local_id,
-                code=_condition_concept(key),
+                code=condition_concept(key),
                 category="problem-list-item",
                 onset=onset,
                 recorded=r.moment(max(onset, r.first_day)),
@@ -863,7 +771,7 @@ def _mental_health(r: _Record, profile: _Profile) -> None:
             r.moment(),
             50,
             "Community mental health team",
-            reason=_condition_concept(diagnoses[0][0]),
+            reason=condition_concept(diagnoses[0][0]),
         )
     if r.rng.random() < 0.2:
         r.encounter(
@@ -893,7 +801,7 @@ def _mental_health(r: _Record, profile: _Profile) -> None:
         r.referral(
             "Talking therapies",
             "South Thames Mental Health NHS Foundation Trust",
-            _condition_concept(diagnoses[0][0]),
+            condition_concept(diagnoses[0][0]),
         )
 
 

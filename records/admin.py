@@ -74,15 +74,22 @@ class SourceSystemAdmin(admin.ModelAdmin):
     search_fields = ["name", "ods_code"]
 
 
-class LinkInline(admin.TabularInline):
-    model = Link
-    fields = ["source", "local_id", "matched_by", "match_score", "confirmed_by", "confirmed_at"]
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown beside their parent; changed only through the services' actions."""
+
     extra = 0
     can_delete = False
 
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return list(self.fields)
+
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class LinkInline(ReadOnlyInline):
+    model = Link
+    fields = ["source", "local_id", "matched_by", "match_score", "confirmed_by", "confirmed_at"]
 
 
 @admin.register(Patient)
@@ -183,15 +190,9 @@ class LinkAdmin(ReadOnlyAdmin):
         )
 
 
-class MatchCandidateInline(admin.TabularInline):
+class MatchCandidateInline(ReadOnlyInline):
     model = MatchCandidate
     fields = ["patient", "score", "breakdown", "status", "reviewed_by", "reviewed_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(UnmatchedRecord)
