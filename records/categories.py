@@ -5,6 +5,8 @@ One table, used by the fetcher (what to ask a source for) and by the pages (what
 
 from django.db import models
 
+from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
+
 
 class Category(models.TextChoices):
     ALLERGIES = "allergies", "Allergies and reactions"
@@ -20,19 +22,7 @@ class Category(models.TextChoices):
     DOCUMENTS = "documents", "Letters and documents"
 
 
-RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
-    Category.ALLERGIES: ("AllergyIntolerance",),
-    Category.MEDICINES: ("MedicationStatement", "MedicationRequest"),
-    Category.PROBLEMS: ("Condition",),
-    Category.IMMUNISATIONS: ("Immunization",),
-    Category.TEST_RESULTS: ("Observation", "DiagnosticReport"),
-    Category.ENCOUNTERS: ("Encounter",),
-    Category.APPOINTMENTS: ("Appointment",),
-    Category.REFERRALS: ("ServiceRequest",),
-    Category.CARE_PLANS: ("CarePlan",),
-    Category.FLAGS: ("Flag",),
-    Category.DOCUMENTS: ("DocumentReference",),
-}
+RESOURCE_TYPES = CATEGORY_RESOURCE_TYPES
 
 ALL_CATEGORIES: tuple[str, ...] = tuple(Category.values)
 

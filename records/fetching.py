@@ -6,22 +6,26 @@ at once; `fetch_link` is what each task does. The web process never waits on a s
 
 import datetime
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from celery import group
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from records import circuit
 from records.categories import parse_categories
-from records.models import Link, Patient, Snapshot
+from records.models import Link, Patient, Snapshot, SourceSystem
 from records.sources.errors import SourceError, SourceUnavailable, WrongPatientInResponse
 from records.sources.fhir_adapter import FhirAdapter
 from records.sources.view_items import ViewItem
 
 logger = logging.getLogger(__name__)
+
+CAPABILITIES_SECONDS = 3600
 
 
 @dataclass
@@ -43,47 +47,76 @@ def request_refresh(
 ) -> list[int]:
     """Ask every linked, enabled source for what is missing or stale; return the link ids asked.
 
-    A category already being fetched is not asked for twice unless its request is overdue.
+    Safe to call on every look: a category already being fetched, or that failed moments ago,
+    is not asked for again, and of two simultaneous calls only one sends each task.
     """
-    from records.tasks import fetch_source_record
-
     wanted = parse_categories(list(categories or []))
     now = timezone.now()
-    links = list(
-        Link.objects.filter(patient=patient, source__enabled=True)
-        .select_related("source")
-        .order_by("pk")
-    )
+    links = list(Link.objects.filter(patient=patient).select_related("source").order_by("pk"))
     existing = {
         (snap.link_id, snap.category): snap
-        for snap in Snapshot.objects.filter(link__in=links, category__in=wanted).only(
-            "link_id", "category", "status", "fetched_at", "requested_at"
-        )
+        for snap in Snapshot.objects.filter(link__in=links, category__in=wanted)
     }
     jobs = []
     for link in links:
-        due = [c for c in wanted if force or _needs_fetch(existing.get((link.pk, c)), now)]
-        if not due:
+        if not link.source.enabled:
+            _switched_off(link, wanted, existing)
             continue
-        _mark_pending(link, due, now, existing)
-        budget = settings.LCR_FETCH_SOURCE_BUDGET_SECONDS
-        jobs.append(
-            fetch_source_record.si(link.pk, due).set(
-                time_limit=budget + 15, soft_time_limit=budget + 5
-            )
-        )
+        if circuit.is_paused(link.source_id):
+            continue  # fetch_link reports the pause when next asked; nothing to send now
+        due = [c for c in wanted if force or _needs_fetch(existing.get((link.pk, c)), now)]
+        token = uuid.uuid4().hex
+        claimed = [c for c in due if _claim(link, c, existing.get((link.pk, c)), now, token)]
+        if claimed:
+            jobs.append((link.pk, claimed, token))
     if jobs:
-        transaction.on_commit(lambda: group(jobs).apply_async())
-    return [job.args[0] for job in jobs]
+        transaction.on_commit(lambda: _send(jobs), robust=True)
+    return [link_id for link_id, _, _ in jobs]
+
+
+def _send(jobs: list[tuple[int, list[str], str]]) -> None:
+    from records.tasks import fetch_source_record
+
+    limit = settings.LCR_FETCH_SOURCE_BUDGET_SECONDS
+    try:
+        group(
+            fetch_source_record.si(link_id, categories, token).set(
+                time_limit=limit + 15, soft_time_limit=limit + 5
+            )
+            for link_id, categories, token in jobs
+        ).apply_async()
+    except Exception:
+        logger.exception("could not send fetch tasks to the broker")
+        for link_id, categories, token in jobs:
+            _fail_claimed(link_id, categories, token, "could not reach the task queue")
 
 
 def _needs_fetch(snapshot: Snapshot | None, now: datetime.datetime) -> bool:
     if snapshot is None:
         return True
     if snapshot.status == Snapshot.Status.PENDING:
-        overdue = datetime.timedelta(seconds=settings.LCR_FETCH_OVERDUE_SECONDS)
-        return snapshot.requested_at < now - overdue
-    return is_stale(snapshot, now) or snapshot.status == Snapshot.Status.FAILED
+        return snapshot.requested_at < now - overdue_after()
+    if snapshot.status == Snapshot.Status.FAILED:
+        pause = datetime.timedelta(seconds=settings.LCR_FETCH_FAILED_PAUSE_SECONDS)
+        return snapshot.updated_at < now - pause
+    return is_stale(snapshot, now)
+
+
+def overdue_after() -> datetime.timedelta:
+    """How long a request may take before it is presumed lost: every attempt and backoff."""
+    attempts = settings.LCR_FETCH_MAX_RETRIES + 1
+    backoff = sum(retry_delay(n) for n in range(settings.LCR_FETCH_MAX_RETRIES))
+    seconds = attempts * (settings.LCR_FETCH_SOURCE_BUDGET_SECONDS + 15) + backoff
+    return datetime.timedelta(seconds=seconds)
+
+
+def retry_delay(retries: int, retry_after: float | None = None) -> float:
+    """Exponential backoff, capped, and never sooner than the source's Retry-After."""
+    backoff = min(
+        settings.LCR_FETCH_RETRY_BACKOFF_SECONDS * 2**retries,
+        settings.LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS,
+    )
+    return max(backoff, retry_after or 0.0)
 
 
 def is_stale(snapshot: Snapshot, now: datetime.datetime | None = None) -> bool:
@@ -94,44 +127,69 @@ def is_stale(snapshot: Snapshot, now: datetime.datetime | None = None) -> bool:
     return snapshot.fetched_at + fresh_for < (now or timezone.now())
 
 
-def _mark_pending(
-    link: Link, categories: list[str], now: datetime.datetime, existing: dict
-) -> None:
-    expires = now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS)
+def state_of(snapshot: Snapshot, now: datetime.datetime | None = None) -> str:
+    """What to tell a reader: loading, up to date, stale or unavailable."""
+    if snapshot.status == Snapshot.Status.PENDING:
+        return "refreshing" if snapshot.fetched_at else "loading"
+    if snapshot.status == Snapshot.Status.FAILED:
+        return "unavailable"
+    return "stale" if is_stale(snapshot, now) else "up to date"
+
+
+def _claim(
+    link: Link, category: str, snapshot: Snapshot | None, now: datetime.datetime, token: str
+) -> bool:
+    """Mark a category pending for this request; False if another request got there first."""
+    if snapshot is None:
+        _, created = Snapshot.objects.get_or_create(
+            link=link,
+            category=category,
+            defaults={
+                "requested_at": now,
+                "request_token": token,
+                "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
+            },
+        )
+        return created
+    # Earlier items stay visible (with their age) while the new fetch runs.
+    return bool(
+        Snapshot.objects.filter(
+            pk=snapshot.pk, status=snapshot.status, requested_at=snapshot.requested_at
+        ).update(status=Snapshot.Status.PENDING, requested_at=now, request_token=token, reason="")
+    )
+
+
+def _switched_off(link: Link, categories: tuple[str, ...], existing: dict) -> None:
+    """A switched-off source is not asked, and what it said before is no longer shown."""
     for category in categories:
         snapshot = existing.get((link.pk, category))
-        if snapshot is None:
-            Snapshot.objects.get_or_create(
-                link=link,
-                category=category,
-                defaults={"requested_at": now, "expires_at": expires},
-            )
-        else:
-            # Earlier items stay visible (marked by their age) while the new fetch runs.
-            Snapshot.objects.filter(pk=snapshot.pk).update(
-                status=Snapshot.Status.PENDING, requested_at=now, reason=""
-            )
+        if snapshot is not None and snapshot.reason != "source is switched off":
+            _save_failed(link, category, "source is switched off", clear_items=True, token=None)
 
 
-def fetch_link(*, link_id: int, categories: list[str], final_attempt: bool) -> FetchOutcome:
+def fetch_link(
+    *, link_id: int, categories: list[str], final_attempt: bool, token: str | None = None
+) -> FetchOutcome:
     """Fetch the given categories of one link from its source and save each as a snapshot.
 
     Categories fetched are saved at once; if the source becomes unavailable part-way, the rest are
-    left pending for a retry, or marked failed with the reason on the final attempt.
+    left pending for a retry, or marked failed with the reason on the final attempt. With a
+    `token`, only snapshots still waiting for that request are written.
     """
     outcome = FetchOutcome()
+    started = timezone.now()
     link = Link.objects.select_related("source").filter(pk=link_id).first()
     if link is None:
         return outcome  # unlinked since it was asked for: nothing to fetch or to show
     source = link.source
     if not source.enabled:
-        _fail(link, categories, "source is switched off", outcome)
+        _fail(link, categories, "source is switched off", outcome, token, clear_items=True)
         return outcome
     paused = circuit.paused_until(source.pk)
     if paused is not None:
         when = timezone.localtime(paused).strftime("%H:%M:%S")
         reason = f"source unavailable: paused after repeated failures until {when}"
-        _fail(link, categories, reason, outcome)
+        _fail(link, categories, reason, outcome, token)
         return outcome
 
     adapter = FhirAdapter(
@@ -140,26 +198,38 @@ def fetch_link(*, link_id: int, categories: list[str], final_attempt: bool) -> F
         budget_seconds=settings.LCR_FETCH_SOURCE_BUDGET_SECONDS,
         page_size=settings.LCR_SOURCE_PAGE_SIZE,
     )
+    adapter.supported_types = _supported_types(source, adapter)
     for index, category in enumerate(categories):
         try:
             items = adapter.fetch_category(local_id=link.local_id, category=category)
         except SourceUnavailable as exc:
             logger.warning("%s unavailable (%s): %s %s", source, category, exc.reason, exc.detail)
-            _unavailable(link, categories[index:], exc, final_attempt, outcome)
+            _unavailable(link, categories[index:], exc, final_attempt, outcome, token)
             return outcome
         except WrongPatientInResponse as exc:
             logger.warning("%s sent the wrong patient for link %s: %s", source, link.pk, exc.detail)
-            _save_failed(link, category, exc.reason, clear_items=True)
+            _save_failed(link, category, exc.reason, clear_items=True, token=token)
             outcome.failed[category] = exc.reason
         except SourceError as exc:
             logger.warning("%s sent unusable %s: %s (%s)", source, category, exc.reason, exc.detail)
-            _save_failed(link, category, exc.reason, clear_items=False)
+            _save_failed(link, category, exc.reason, clear_items=False, token=token)
             outcome.failed[category] = exc.reason
         else:
-            _save_fresh(link, category, items)
+            _save_fresh(link, category, items, token)
             outcome.fresh.append(category)
-    circuit.record_success(source.pk)
+    circuit.record_success(source.pk, attempt_started_at=started)
     return outcome
+
+
+def _supported_types(source: SourceSystem, adapter: FhirAdapter) -> frozenset[str] | None:
+    """The source's searchable types, from its CapabilityStatement, remembered for an hour."""
+    key = f"lcr:capabilities:{source.pk}:{source.base_url}"
+    known = cache.get(key)
+    if known is None:
+        types = adapter.supported_resource_types()
+        known = sorted(types) if types else []
+        cache.set(key, known, CAPABILITIES_SECONDS if types else 60)
+    return frozenset(known) or None
 
 
 def _unavailable(
@@ -168,68 +238,96 @@ def _unavailable(
     exc: SourceUnavailable,
     final_attempt: bool,
     outcome: FetchOutcome,
+    token: str | None,
 ) -> None:
+    longest = settings.LCR_FETCH_RETRY_AFTER_MAX_SECONDS
+    if exc.retry_after is not None and exc.retry_after > longest:
+        until = timezone.now() + datetime.timedelta(seconds=exc.retry_after)
+        circuit.pause(link.source_id, until, f"asked us to wait ({exc.reason})")
+        when = timezone.localtime(until).strftime("%d %b %H:%M")
+        _fail(link, remaining, f"source unavailable: asked us to wait until {when}", outcome, token)
+        return
     opened = circuit.record_failure(link.source_id, exc.reason)
     if final_attempt or opened is not None:
-        reason = f"source unavailable: {exc.reason}"
-        _fail(link, remaining, reason, outcome)
+        _fail(link, remaining, f"source unavailable: {exc.reason}", outcome, token)
         return
-    Snapshot.objects.filter(link=link, category__in=remaining).update(
-        reason=f"retrying: {exc.reason}"
-    )
+    _waiting(link, remaining, token).update(reason=f"retrying: {exc.reason}")
     outcome.remaining = list(remaining)
     outcome.retry_after = exc.retry_after
 
 
-def fail_pending(*, link_id: int, categories: list[str], reason: str) -> None:
+def _waiting(link: Link, categories: list[str], token: str | None):
+    snapshots = Snapshot.objects.filter(link=link, category__in=categories)
+    if token is not None:
+        snapshots = snapshots.filter(request_token=token, status=Snapshot.Status.PENDING)
+    return snapshots
+
+
+def fail_pending(*, link_id: int, categories: list[str], token: str | None, reason: str) -> None:
     """Give up on categories still waiting (the task ran out of time): say so, keep older items."""
+    _fail_claimed(link_id, categories, token, reason)
+
+
+def _fail_claimed(link_id: int, categories: list[str], token: str | None, reason: str) -> None:
     link = Link.objects.filter(pk=link_id).first()
     if link is not None:
-        pending = Snapshot.objects.filter(
-            link=link, category__in=categories, status=Snapshot.Status.PENDING
-        ).values_list("category", flat=True)
-        _fail(link, list(pending), reason, FetchOutcome())
+        pending = _waiting(link, categories, token).values_list("category", flat=True)
+        _fail(link, list(pending), reason, FetchOutcome(), token)
 
 
-def _fail(link: Link, categories: list[str], reason: str, outcome: FetchOutcome) -> None:
+def _fail(
+    link: Link,
+    categories: list[str],
+    reason: str,
+    outcome: FetchOutcome,
+    token: str | None,
+    *,
+    clear_items: bool = False,
+) -> None:
     for category in categories:
-        _save_failed(link, category, reason, clear_items=False)
+        _save_failed(link, category, reason, clear_items=clear_items, token=token)
         outcome.failed[category] = reason
 
 
-def _save_fresh(link: Link, category: str, items: list[ViewItem]) -> None:
+def _save(link: Link, category: str, values: dict, token: str | None) -> None:
+    """Write one snapshot; with a token, only if it still waits for that very request."""
     now = timezone.now()
+    if token is not None:
+        _waiting(link, [category], token).update(**values, updated_at=now)
+        return
     Snapshot.objects.update_or_create(
         link=link,
         category=category,
-        defaults={
-            "status": Snapshot.Status.FRESH,
-            "reason": "",
-            "items": [item.as_dict() for item in items],
-            "item_count": len(items),
-            "fetched_at": now,
-            "requested_at": now,
-            "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
-        },
-    )
-
-
-def _save_failed(link: Link, category: str, reason: str, *, clear_items: bool) -> None:
-    """Mark a category failed; earlier good items stay (with their age) unless now suspect."""
-    now = timezone.now()
-    defaults: dict = {"status": Snapshot.Status.FAILED, "reason": reason[:300]}
-    if clear_items:
-        defaults.update(items=[], item_count=0, fetched_at=None)
-    Snapshot.objects.update_or_create(
-        link=link,
-        category=category,
-        defaults=defaults,
+        defaults=values,
         create_defaults={
-            **defaults,
             "requested_at": now,
             "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
+            **values,
         },
     )
+
+
+def _save_fresh(link: Link, category: str, items: list[ViewItem], token: str | None) -> None:
+    now = timezone.now()
+    values = {
+        "status": Snapshot.Status.FRESH,
+        "reason": "",
+        "items": [item.as_dict() for item in items],
+        "item_count": len(items),
+        "fetched_at": now,
+        "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
+    }
+    _save(link, category, values, token)
+
+
+def _save_failed(
+    link: Link, category: str, reason: str, *, clear_items: bool, token: str | None
+) -> None:
+    """Mark a category failed; earlier good items stay (with their age) unless now suspect."""
+    values: dict = {"status": Snapshot.Status.FAILED, "reason": reason[:300]}
+    if clear_items:
+        values.update(items=[], item_count=0, fetched_at=None)
+    _save(link, category, values, token)
 
 
 def purge_expired_snapshots() -> int:

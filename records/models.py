@@ -282,6 +282,9 @@ class Snapshot(models.Model):
         null=True, blank=True, help_text="When the items were read from the source."
     )
     requested_at = models.DateTimeField()
+    request_token = models.CharField(
+        max_length=32, blank=True, help_text="Which request may save here; a later one wins."
+    )
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField()
 
@@ -300,7 +303,11 @@ class SourceCircuit(models.Model):
 
     source = models.OneToOneField(SourceSystem, on_delete=models.CASCADE, related_name="circuit")
     consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
     open_until = models.DateTimeField(null=True, blank=True)
+    trial_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="The one attempt let through after the cool-down."
+    )
     last_failure_reason = models.CharField(max_length=300, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)

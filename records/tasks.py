@@ -1,13 +1,14 @@
-"""Celery tasks of the identity register: thin wrappers taking ids, safe to run twice."""
+"""Celery tasks of the records app (identity sync, fetching): thin wrappers taking ids, safe to
+run twice."""
 
 from celery import Task, group, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from records import fetching
-from records.fetching import fail_pending, fetch_link
+from records.fetching import fail_pending, fetch_link, retry_delay
 from records.identity_sync import sync_source_identities
-from records.models import SourceSystem
+from records.models import Patient, SourceSystem
 from records.sources.errors import SourceUnavailable
 
 
@@ -34,27 +35,42 @@ def sync_all_identities() -> int:
     return len(source_ids)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None)
-def fetch_source_record(self: Task, link_id: int, categories: list[str]) -> list[str]:
+@shared_task(acks_late=True, time_limit=60)
+def refresh_patient(patient_id: int, categories: list[str] | None = None) -> list[int]:
+    """Fan out one fetch per linked source of the patient, in parallel (see request_refresh)."""
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None:
+        return []
+    return fetching.request_refresh(patient=patient, categories=categories)
+
+
+@shared_task(bind=True, acks_late=True, time_limit=120, soft_time_limit=100, max_retries=None)
+def fetch_source_record(
+    self: Task, link_id: int, categories: list[str], token: str | None = None
+) -> list[str]:
     """Fetch categories of one linked record from its source; retry what the source could not give.
 
-    Retries back off exponentially and never sooner than the source's Retry-After. Saving is an
-    upsert per category, so a redelivered or repeated task changes nothing twice.
+    Retries back off exponentially and never sooner than the source's Retry-After (a wait longer
+    than LCR_FETCH_RETRY_AFTER_MAX_SECONDS pauses the source instead). Each save is an upsert
+    guarded by the request's token, so a redelivered or overtaken task changes nothing twice.
     """
     final = self.request.retries >= settings.LCR_FETCH_MAX_RETRIES
     try:
-        outcome = fetch_link(link_id=link_id, categories=categories, final_attempt=final)
+        outcome = fetch_link(
+            link_id=link_id, categories=categories, final_attempt=final, token=token
+        )
     except SoftTimeLimitExceeded:
-        fail_pending(link_id=link_id, categories=categories, reason="source unavailable: timed out")
+        fail_pending(
+            link_id=link_id,
+            categories=categories,
+            token=token,
+            reason="source unavailable: timed out",
+        )
         raise
     if outcome.should_retry:
-        backoff = min(
-            settings.LCR_FETCH_RETRY_BACKOFF_SECONDS * 2**self.request.retries,
-            settings.LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS,
-        )
         raise self.retry(
-            args=(link_id, outcome.remaining),
-            countdown=max(backoff, outcome.retry_after or 0),
+            args=(link_id, outcome.remaining, token),
+            countdown=retry_delay(self.request.retries, outcome.retry_after),
             max_retries=settings.LCR_FETCH_MAX_RETRIES,
         )
     return outcome.fresh

@@ -18,7 +18,7 @@ def test_fetch_fanout_benchmark_runs_and_reports_a_ratio(tmp_path):
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.sqlite3'}"
     env["LOG_LEVEL"] = "WARNING"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fetch_fanout", "--repeats", "1"],
+        [sys.executable, "-m", "benchmarks.fetch_fanout", "--repeats", "1", "--results", tmp_path],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -27,6 +27,6 @@ def test_fetch_fanout_benchmark_runs_and_reports_a_ratio(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "ratio to the slowest source" in done.stdout
-    results = json.loads((ROOT / "benchmarks" / "results" / "fetch_fanout.json").read_text())
+    results = json.loads((tmp_path / "fetch_fanout.json").read_text())
     assert len(results["alone_seconds"]) == 5
     assert results["ratio_to_slowest"] > 0

@@ -10,7 +10,15 @@ from django.utils import timezone
 from demo.sources import Behaviour
 from records import circuit
 from records.categories import ALL_CATEGORIES, Category
-from records.fetching import fetch_link, is_stale, purge_expired_snapshots, request_refresh
+from records.fetching import (
+    _claim,
+    _send,
+    fetch_link,
+    is_stale,
+    purge_expired_snapshots,
+    request_refresh,
+    retry_delay,
+)
 from records.models import Link, Snapshot
 from tests.fetch_helpers import link_everywhere
 
@@ -220,4 +228,137 @@ def test_unlinking_removes_what_was_fetched_through_the_link(record, reviewer):
     assert not Snapshot.objects.exists()
     assert (
         fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True).fresh == []
+    )
+
+
+def requests_by_type(server) -> dict[str, int]:
+    return dict(server._requests)
+
+
+def test_types_a_source_does_not_offer_are_not_asked_for(record):
+    link, server = record.links["social_care"], record.servers["social_care"]
+    fetch_link(link_id=link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
+    asked = requests_by_type(server)
+    assert "AllergyIntolerance" not in asked  # social care's CapabilityStatement leaves it out
+    assert asked.get("CarePlan") == 1
+    assert snapshot(link, Category.ALLERGIES).status == Snapshot.Status.FRESH
+
+
+def test_a_claim_on_a_category_is_won_once(record):
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    seen = snapshot(link, Category.ALLERGIES)
+    now = timezone.now()
+
+    assert _claim(link, Category.ALLERGIES, seen, now, "first")
+    assert not _claim(link, Category.ALLERGIES, seen, now, "second")
+    assert snapshot(link, Category.ALLERGIES).request_token == "first"
+
+
+def test_an_overtaken_request_does_not_overwrite_a_newer_one(record):
+    link = record.links["gp"]
+    request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+    old_token = snapshot(link, Category.ALLERGIES).request_token
+    request_refresh(patient=record.patient, categories=[Category.ALLERGIES], force=True)
+
+    fetch_link(
+        link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True, token=old_token
+    )
+
+    assert snapshot(link, Category.ALLERGIES).status == Snapshot.Status.PENDING
+
+
+def test_a_failed_category_is_not_asked_again_at_once(record, settings):
+    link = record.links["acute"]
+    record.servers["acute"].behaviour = Behaviour(fault="error_500")
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+
+    assert link.pk not in request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+    later = timezone.now() + datetime.timedelta(seconds=settings.LCR_FETCH_FAILED_PAUSE_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert link.pk in request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+
+
+def test_a_paused_source_is_not_sent_tasks(record, settings):
+    settings.LCR_CIRCUIT_FAILURES = 1
+    link = record.links["acute"]
+    record.servers["acute"].behaviour = Behaviour(fault="error_500")
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False)
+
+    asked = request_refresh(patient=record.patient, categories=[Category.PROBLEMS])
+
+    assert link.pk not in asked
+    assert record.links["gp"].pk in asked
+
+
+def test_after_the_cool_down_only_one_trial_is_let_through(record, settings):
+    settings.LCR_CIRCUIT_FAILURES = 1
+    source_id = record.links["acute"].source_id
+    circuit.record_failure(source_id, "server error 500")
+    later = timezone.now() + datetime.timedelta(seconds=settings.LCR_CIRCUIT_COOLDOWN_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert circuit.paused_until(source_id) is None  # the trial
+        assert circuit.paused_until(source_id) is not None  # everyone else waits for it
+
+
+def test_a_slow_answer_from_before_the_circuit_opened_does_not_close_it(record, settings):
+    settings.LCR_CIRCUIT_FAILURES = 1
+    source_id = record.links["acute"].source_id
+    started = timezone.now()
+    circuit.record_failure(source_id, "server error 500")
+    circuit.record_success(source_id, attempt_started_at=started - datetime.timedelta(seconds=1))
+    assert circuit.is_paused(source_id)
+
+
+def test_a_retry_after_longer_than_we_wait_pauses_the_source_and_fails_now(record):
+    link = record.links["acute"]
+    record.servers["acute"].behaviour = Behaviour(fault="rate_limit", retry_after=3600)
+
+    outcome = fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False)
+
+    assert outcome.remaining == []
+    assert outcome.failed[Category.ALLERGIES].startswith("source unavailable: asked us to wait")
+    assert circuit.is_paused(link.source_id)
+
+
+@pytest.mark.parametrize(
+    ("retries", "retry_after", "delay"),
+    [(0, None, 2.0), (2, None, 8.0), (0, 7, 7), (10, None, 60.0)],
+)
+def test_retry_delay_backs_off_and_honours_retry_after(settings, retries, retry_after, delay):
+    settings.LCR_FETCH_RETRY_BACKOFF_SECONDS = 2.0
+    settings.LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS = 60.0
+    assert retry_delay(retries, retry_after) == delay
+
+
+def test_a_switched_off_source_is_not_asked_and_its_data_is_withdrawn(record):
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    link.source.enabled = False
+    link.source.save()
+
+    assert link.pk not in request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+    withdrawn = snapshot(link, Category.ALLERGIES)
+    assert (withdrawn.status, withdrawn.reason, withdrawn.items) == (
+        Snapshot.Status.FAILED,
+        "source is switched off",
+        [],
+    )
+
+
+def test_if_the_task_queue_cannot_be_reached_the_requested_categories_say_so(record, monkeypatch):
+    from celery.canvas import group as celery_group
+
+    def broker_down(self, *args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(celery_group, "apply_async", broker_down)
+    link = record.links["gp"]
+    request_refresh(patient=record.patient, categories=[Category.ALLERGIES])
+    _send([(link.pk, [Category.ALLERGIES], snapshot(link, Category.ALLERGIES).request_token)])
+
+    failed = snapshot(link, Category.ALLERGIES)
+    assert (failed.status, failed.reason) == (
+        Snapshot.Status.FAILED,
+        "could not reach the task queue",
     )

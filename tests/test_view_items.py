@@ -108,6 +108,7 @@ def appointment(*references: str) -> dict:
     [
         (subject("Patient/GP-1"), True),
         (subject("https://gp.example/fhir/Patient/GP-1"), True),
+        (subject("https://elsewhere.example/fhir/Patient/GP-1"), False),
         (subject("Patient/GP-11"), False),
         (subject("Patient/XGP-1"), False),
         ({"resourceType": "Condition"}, False),
@@ -118,4 +119,19 @@ def appointment(*references: str) -> dict:
     ],
 )
 def test_a_resource_must_name_exactly_the_patient_asked_for(resource, expected):
-    assert refers_to_patient(resource, "GP-1") is expected
+    assert refers_to_patient(resource, "GP-1", "https://gp.example/fhir/") is expected
+
+
+def test_every_category_has_its_resource_types():
+    from records.categories import ALL_CATEGORIES, RESOURCE_TYPES
+
+    assert set(RESOURCE_TYPES) == set(ALL_CATEGORIES)
+    assert all(RESOURCE_TYPES[category] for category in ALL_CATEGORIES)
+
+
+def test_validation_errors_name_fields_but_never_echo_values():
+    secret = "Patient disclosed a confidential diagnosis"
+    with pytest.raises(MalformedResponse) as caught:
+        validate_resource({"resourceType": "Condition", "id": "c", "clinicalStatus": secret})
+    assert "clinicalStatus" in caught.value.detail
+    assert secret not in caught.value.detail

@@ -6,6 +6,8 @@ never act on half of a broken answer without knowing.
 
 import json
 import logging
+import math
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -22,11 +24,23 @@ MAX_PAGES = 10_000
 
 
 class FhirClient:
-    """Searches one source's FHIR base URL with a per-request timeout."""
+    """Searches one source's FHIR base URL with a per-request timeout and an overall deadline.
 
-    def __init__(self, base_url: str, *, timeout: float, session: requests.Session | None = None):
+    Error details name what went wrong (status, field, type) but never echo the source's content,
+    since they are logged and the content may be clinical.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        deadline: float | None = None,
+        session: requests.Session | None = None,
+    ):
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
+        self.deadline = deadline  # time.monotonic() by which every request must be done
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": FHIR_JSON, "User-Agent": "lcr-shared-care-record"})
 
@@ -47,34 +61,39 @@ class FhirClient:
         raise MalformedResponse("too many pages", detail=f"more than {MAX_PAGES} pages")
 
     def get_json(self, url: str, *, params: dict[str, str] | None = None) -> dict:
+        timeout = self.timeout
+        if self.deadline is not None:
+            timeout = min(timeout, self.deadline - time.monotonic())
+            if timeout <= 0:
+                raise SourceUnavailable("timed out", detail="the source's time budget ran out")
         try:
-            response = self.session.get(
-                url, params=params, timeout=self.timeout, allow_redirects=False
-            )
+            response = self.session.get(url, params=params, timeout=timeout, allow_redirects=False)
         except requests.Timeout as exc:
             raise SourceUnavailable("timed out", detail=str(exc)) from exc
         except requests.ConnectionError as exc:
             raise SourceUnavailable("could not connect", detail=str(exc)) from exc
         except requests.RequestException as exc:
             raise SourceUnavailable("request failed", detail=str(exc)) from exc
-        if response.status_code == 429:
+        status = response.status_code
+        where = url.split("?", 1)[0]  # the query names the patient: keep it out of logs
+        if status == 429:
             raise SourceUnavailable(
                 "too many requests",
-                detail=response.text[:500],
+                detail=f"HTTP 429 from {where}",
                 retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
             )
-        if response.status_code >= 500:
-            raise SourceUnavailable(
-                f"server error {response.status_code}", detail=response.text[:500]
-            )
-        if response.status_code >= 300:
+        if status >= 500:
+            raise SourceUnavailable(f"server error {status}", detail=f"HTTP {status} from {where}")
+        if status >= 300:
             raise MalformedResponse(
-                f"request refused ({response.status_code})", detail=response.text[:500]
+                f"request refused ({status})", detail=f"HTTP {status} from {where}"
             )
         try:
             body = response.json()
         except (ValueError, json.JSONDecodeError) as exc:
-            raise MalformedResponse("response is not valid JSON", detail=str(exc)) from exc
+            raise MalformedResponse(
+                "response is not valid JSON", detail=f"{type(exc).__name__} from {where}"
+            ) from exc
         if not isinstance(body, dict):
             raise MalformedResponse("response is not a FHIR resource", detail=type(body).__name__)
         return body
@@ -111,9 +130,11 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
