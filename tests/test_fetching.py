@@ -362,3 +362,23 @@ def test_if_the_task_queue_cannot_be_reached_the_requested_categories_say_so(rec
         Snapshot.Status.FAILED,
         "could not reach the task queue",
     )
+
+
+def test_refresh_record_command_shows_each_source_state_without_clinical_content(
+    record, capsys, settings
+):
+    from django.core.management import call_command
+
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    allergy = snapshot(link, Category.ALLERGIES).items[0]["title"]
+
+    call_command(
+        "refresh_record", record.patient.nhs_number, "--category", "allergies", "--wait", "0"
+    )
+
+    out = capsys.readouterr().out
+    assert "Asked 4 source record(s) for 1 categories." in out
+    assert f"{link.source.name}" in out and "up to date" in out
+    assert "loading" in out  # the four sources asked just now
+    assert allergy not in out

@@ -7,9 +7,10 @@ import time
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from records.categories import ALL_CATEGORIES, parse_categories
-from records.fetching import request_refresh
+from records.fetching import request_refresh, state_of
 from records.models import Patient, Snapshot
 from records.nhs_numbers import normalise_nhs_number
 from records.selectors import current_patient, snapshots_for
@@ -43,7 +44,9 @@ class Command(BaseCommand):
         while time.monotonic() < deadline and snapshots.filter(status=Snapshot.Status.PENDING):
             time.sleep(0.5)
         for snapshot in snapshots_for(patient=patient, categories=categories):
-            state = snapshot.get_status_display()
+            state = state_of(snapshot)
+            if snapshot.fetched_at and state != "up to date":
+                state += f" (data from {timezone.localtime(snapshot.fetched_at):%H:%M:%S})"
             if snapshot.reason:
                 state += f": {snapshot.reason}"
             self.stdout.write(
