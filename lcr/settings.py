@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "lcr.middleware.AccessDeniedAsNotFound",
 ]
 
 ROOT_URLCONF = "lcr.urls"
@@ -79,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "access.web.acting_team",
             ],
         },
     },
@@ -216,6 +218,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "records.tasks.purge_expired_snapshots",
         "schedule": 300.0,
     },
+    "start-due-relationships": {"task": "access.tasks.start_due_relationships", "schedule": 300.0},
+    "end-expired-relationships": {
+        "task": "access.tasks.end_expired_relationships",
+        "schedule": 300.0,
+    },
+    "reconcile-grants": {"task": "access.tasks.reconcile_grants", "schedule": 3600.0},
 }
 LCR_FETCH_FAILED_PAUSE_SECONDS = env.int("LCR_FETCH_FAILED_PAUSE_SECONDS", default=30)
 LCR_FETCH_RETRY_AFTER_MAX_SECONDS = env.int("LCR_FETCH_RETRY_AFTER_MAX_SECONDS", default=120)
+
+# Access control (access/).
+LCR_BREAK_GLASS_SECONDS = env.int("LCR_BREAK_GLASS_SECONDS", default=4 * 3600)
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shared-care-record@localhost")

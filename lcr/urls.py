@@ -4,7 +4,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from access import views as access_views
 from lcr import views
+from records import views as record_views
 
 admin.site.site_header = "Shared care record administration"
 admin.site.site_title = "Shared care record"
@@ -18,6 +20,35 @@ urlpatterns = [
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("team/", access_views.choose_team, name="choose-team"),
+    path("patients/<int:patient_id>/", record_views.patient_record, name="patient-record"),
+    path(
+        "patients/<int:patient_id>/break-glass/",
+        record_views.break_glass,
+        name="patient-break-glass",
+    ),
+    path("manage/patients/", access_views.find_patient, name="manage-find-patient"),
+    path("manage/patients/<int:patient_id>/", access_views.manage_patient, name="manage-patient"),
+    path(
+        "manage/patients/<int:patient_id>/objections/",
+        access_views.record_objection,
+        name="manage-record-objection",
+    ),
+    path(
+        "manage/relationships/<int:relationship_id>/end/",
+        access_views.end_relationship,
+        name="manage-end-relationship",
+    ),
+    path(
+        "manage/objections/<int:objection_id>/withdraw/",
+        access_views.withdraw_objection,
+        name="manage-withdraw-objection",
+    ),
+    path(
+        "manage/relationships/import/",
+        access_views.import_relationships_page,
+        name="manage-import-relationships",
+    ),
     path("admin/", admin.site.urls),
 ]
 

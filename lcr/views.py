@@ -1,26 +1,43 @@
 """Project-wide pages: the signed-in home, the health check, and error pages that leak nothing."""
 
 from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from access.models import Membership
+from access.policy import manages_relationships
+from access.selectors import my_patients
+from access.web import actor_from_request
 from records.models import UnmatchedRecord
 from records.selectors import sources_with_latest_sync
 
 
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
-    """What the record knows of itself so far: its sources and the identity review queue."""
+    """Who you are acting as, the patients your team cares for, and the register's state."""
+    actor = actor_from_request(request)
+    memberships = Membership.objects.filter(user=request.user).count()
+    patients = my_patients(actor) if actor.team is not None else None
+    page = (
+        Paginator(patients, 50).get_page(request.GET.get("page")) if patients is not None else None
+    )
     return render(
         request,
         "home.html",
         {
-            "sources": sources_with_latest_sync(),
+            "actor": actor,
+            "needs_team": actor.team is None and memberships > 1,
+            "patients": page,
+            "manages": manages_relationships(actor),
+            "sources": sources_with_latest_sync() if request.user.is_staff else [],
             "waiting_for_review": UnmatchedRecord.objects.filter(
                 status=UnmatchedRecord.Status.PENDING
-            ).count(),
+            ).count()
+            if request.user.is_staff
+            else 0,
         },
     )
 

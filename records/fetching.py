@@ -43,7 +43,11 @@ class FetchOutcome:
 
 
 def request_refresh(
-    *, patient: Patient, categories: Iterable[str] | None = None, force: bool = False
+    *,
+    patient: Patient,
+    categories: Iterable[str] | None = None,
+    force: bool = False,
+    exclude_kinds: Iterable[str] = (),
 ) -> list[int]:
     """Ask every linked, enabled source for what is missing or stale; return the link ids asked.
 
@@ -52,7 +56,12 @@ def request_refresh(
     """
     wanted = parse_categories(list(categories or []))
     now = timezone.now()
-    links = list(Link.objects.filter(patient=patient).select_related("source").order_by("pk"))
+    links = list(
+        Link.objects.filter(patient=patient)
+        .exclude(source__kind__in=list(exclude_kinds))
+        .select_related("source")
+        .order_by("pk")
+    )
     existing = {
         (snap.link_id, snap.category): snap
         for snap in Snapshot.objects.filter(link__in=links, category__in=wanted)

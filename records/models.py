@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
+from django.utils import timezone
 
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
 
@@ -53,6 +54,9 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["family_name", "given_names"]
+        permissions = [
+            ("view_record", "Can see the record (granted only by care relationships)"),
+        ]
         indexes = [
             models.Index(Upper("family_name"), "birth_date", name="patient_upper_name_dob"),
             models.Index(fields=["birth_date"], name="patient_dob"),
@@ -69,6 +73,12 @@ class Patient(models.Model):
     @property
     def formatted_nhs_number(self) -> str:
         return format_nhs_number(self.nhs_number)
+
+    @property
+    def age(self) -> int:
+        """Age in whole years today, or at death."""
+        end, born = self.date_of_death or timezone.localdate(), self.birth_date
+        return end.year - born.year - ((end.month, end.day) < (born.month, born.day))
 
 
 class SourceSystem(models.Model):

@@ -65,3 +65,19 @@ class LinkFactory(factory.django.DjangoModelFactory):
     local_id = factory.Sequence(lambda n: f"LOCAL-{n}")
     matched_by = MatchMethod.NHS_NUMBER
     confirmed_at = factory.LazyFunction(timezone.now)
+
+
+def make_team(name: str, kind: str, *, ods_code: str = "X1"):
+    """A team made the way the product makes them (with its own group)."""
+    from access.services import create_team
+
+    return create_team(name=name, ods_code=ods_code, kind=kind, actor=UserFactory(username="setup"))
+
+
+def member(team, role: str, username: str | None = None):
+    """A user in `team` with `role`, as a signed-in professional would be."""
+    from access.services import add_member
+
+    user = UserFactory(username=username or f"{role}-{team.pk}")
+    add_member(team=team, user=user, role=role, actor=UserFactory(username="setup"))
+    return user

@@ -1,0 +1,109 @@
+"""Django admin for access control. Relationships, grants and objections change only through the
+access services (the pages under /manage/), so here they are read-only; the guardian permission
+tables are not in the admin at all."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from access import services
+from access.exceptions import AccessDenied
+from access.models import (
+    BreakGlassAccess,
+    CareRelationship,
+    Membership,
+    Objection,
+    RolePolicy,
+    Team,
+)
+from records.admin import ReadOnlyAdmin
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "ods_code", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["name", "ods_code"]
+    readonly_fields = ["group"]
+    inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            created = services.create_team(
+                name=obj.name, ods_code=obj.ods_code, kind=obj.kind, actor=request.user
+            )
+            obj.pk, obj.group = created.pk, created.group
+            return
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        # Memberships go through the service so that the team's group follows them.
+        for membership in formset.save(commit=False):
+            services.add_member(
+                team=form.instance, user=membership.user, role=membership.role, actor=request.user
+            )
+        for membership in formset.deleted_objects:
+            services.remove_member(team=form.instance, user=membership.user, actor=request.user)
+
+
+@admin.register(RolePolicy)
+class RolePolicyAdmin(ReadOnlyAdmin):
+    list_display = [
+        "role",
+        "categories",
+        "sees_sensitive_sources",
+        "may_break_glass",
+        "manages_relationships",
+        "reviews_break_glass",
+    ]
+
+
+@admin.register(CareRelationship)
+class CareRelationshipAdmin(ReadOnlyAdmin):
+    list_display = ["patient", "team", "user", "kind", "starts_on", "ends_on", "ended_at"]
+    list_filter = ["kind", "team"]
+    list_select_related = ["patient", "team", "user"]
+    search_fields = ["=patient__nhs_number"]
+    show_full_result_count = False
+
+
+@admin.register(Objection)
+class ObjectionAdmin(ReadOnlyAdmin):
+    list_display = ["patient", "recorded_at", "recorded_by", "withdrawn_at"]
+    list_select_related = ["patient", "recorded_by"]
+
+
+@admin.register(BreakGlassAccess)
+class BreakGlassAccessAdmin(ReadOnlyAdmin):
+    """The privacy officers' review queue (issue 5 gives it pages of its own)."""
+
+    list_display = ["started_at", "user", "team", "patient", "reason", "explanation", "review"]
+    list_filter = ["review", "reason"]
+    list_select_related = ["user", "team", "patient"]
+    actions = ["approve", "flag"]
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("access.change_breakglassaccess")
+
+    def _review(self, request: HttpRequest, queryset: QuerySet, outcome: str) -> None:
+        for access in queryset:
+            try:
+                services.review_break_glass(
+                    access=access, outcome=outcome, note="reviewed in the admin", actor=request.user
+                )
+            except AccessDenied as exc:
+                messages.error(request, f"{access}: {exc}")
+
+    @admin.action(description="Appropriate", permissions=["review"])
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._review(request, queryset, BreakGlassAccess.Review.APPROVED)
+
+    @admin.action(description="Flag for investigation", permissions=["review"])
+    def flag(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._review(request, queryset, BreakGlassAccess.Review.FLAGGED)

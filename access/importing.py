@@ -1,0 +1,168 @@
+"""Bulk import of care relationships from a CSV file: all rows or none.
+
+Columns: nhs_number, team_ods_code, team_name (or username, for one person), kind, starts_on,
+ends_on (dates as YYYY-MM-DD; starts_on defaults to today, ends_on may be empty), reason.
+"""
+
+import csv
+import datetime
+import io
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from access.exceptions import RelationshipError
+from access.models import CareRelationship, Team
+from access.services import start_relationship
+from records.models import Patient
+from records.nhs_numbers import normalise_nhs_number
+
+COLUMNS = (
+    "nhs_number",
+    "team_ods_code",
+    "team_name",
+    "username",
+    "kind",
+    "starts_on",
+    "ends_on",
+    "reason",
+)
+REQUIRED = ("nhs_number", "kind", "reason")
+MAX_ROWS = 50_000
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, message)
+    created: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class _Row:
+    patient: Patient
+    team: Team | None
+    user: AbstractBaseUser | None
+    kind: str
+    starts_on: datetime.date | None
+    ends_on: datetime.date | None
+    reason: str
+
+
+def import_relationships(*, data: bytes, actor: AbstractBaseUser, dry_run: bool) -> ImportReport:
+    """Check every row; create them all (in one transaction) only if every row is good."""
+    report = ImportReport()
+    rows = _read(data, report)
+    if report.errors or dry_run:
+        return report
+    try:
+        with transaction.atomic():
+            for row in rows:
+                start_relationship(
+                    patient=row.patient,
+                    team=row.team,
+                    user=row.user,
+                    kind=row.kind,
+                    starts_on=row.starts_on,
+                    ends_on=row.ends_on,
+                    reason=row.reason,
+                    actor=actor,
+                )
+    except RelationshipError as exc:
+        report.errors.append((0, f"nothing was imported: {exc}"))
+        return report
+    report.created = len(rows)
+    return report
+
+
+def _read(data: bytes, report: ImportReport) -> list[_Row]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        report.errors.append((0, "the file is not UTF-8 text (save it as CSV UTF-8)"))
+        return []
+    reader = csv.DictReader(io.StringIO(text))
+    headers = set(reader.fieldnames or [])
+    missing = [c for c in REQUIRED if c not in headers]
+    if missing:
+        report.errors.append((1, f"missing column(s): {', '.join(missing)}"))
+        return []
+    unknown = sorted(headers - set(COLUMNS))
+    if unknown:
+        report.errors.append((1, f"unknown column(s): {', '.join(unknown)}"))
+        return []
+    raw_rows = []
+    for number, raw in enumerate(reader, start=2):
+        if len(raw_rows) >= MAX_ROWS:
+            report.errors.append((number, f"more than {MAX_ROWS} rows: split the file"))
+            return []
+        raw_rows.append((number, {key: (value or "").strip() for key, value in raw.items() if key}))
+    report.rows = len(raw_rows)
+    numbers = {"".join(values.get("nhs_number", "").split()) for _, values in raw_rows}
+    patients = {
+        p.nhs_number: p
+        for p in Patient.objects.filter(nhs_number__in=numbers, merged_into__isnull=True)
+    }
+    teams = {(t.ods_code, t.name): t for t in Team.objects.all()}
+    users = get_user_model().objects
+    rows = []
+    for number, values in raw_rows:
+        try:
+            rows.append(_row(values, patients, teams, users))
+        except (ValidationError, ValueError, RelationshipError) as exc:
+            message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            report.errors.append((number, message))
+    if report.rows == 0:
+        report.errors.append((1, "the file has no rows"))
+    return rows
+
+
+def _row(values: dict, patients: dict, teams: dict, users) -> _Row:
+    digits = normalise_nhs_number(values.get("nhs_number", ""))
+    patient = patients.get(digits)
+    if patient is None:
+        raise RelationshipError(f"no patient with NHS number {digits}")
+    team = user = None
+    if values.get("username"):
+        if values.get("team_ods_code") or values.get("team_name"):
+            raise RelationshipError("give a team or a username, not both")
+        user = users.filter(username=values["username"], is_active=True).first()
+        if user is None:
+            raise RelationshipError(f"no active user {values['username']}")
+    else:
+        team = teams.get((values.get("team_ods_code", ""), values.get("team_name", "")))
+        if team is None:
+            raise RelationshipError(
+                f"no team {values.get('team_name', '')!r} at {values.get('team_ods_code', '')!r}"
+            )
+    kind = values.get("kind", "")
+    if kind not in CareRelationship.Kind.values:
+        raise RelationshipError(
+            f"kind must be one of {', '.join(CareRelationship.Kind.values)}, not {kind!r}"
+        )
+    starts_on = _date(values.get("starts_on"), "starts_on")
+    ends_on = _date(values.get("ends_on"), "ends_on")
+    if starts_on and ends_on and ends_on < starts_on:
+        raise RelationshipError("ends_on is before starts_on")
+    if ends_on and ends_on < timezone.localdate():
+        raise RelationshipError("ends_on has already passed")
+    if not values.get("reason"):
+        raise RelationshipError("reason is empty")
+    return _Row(patient, team, user, kind, starts_on, ends_on, values["reason"])
+
+
+def _date(value: str | None, column: str) -> datetime.date | None:
+    if not value:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError as exc:
+        raise RelationshipError(f"{column} must be a date like 2026-11-25, not {value!r}") from exc

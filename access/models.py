@@ -1,0 +1,221 @@
+"""Who may see what: teams and roles, care relationships, break-glass, objections, the policy.
+
+Object permissions on patients live in django-guardian's direct foreign-key tables below; they
+are granted and revoked only by access.services as relationships start and end.
+"""
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from records.models import Patient
+
+
+class Role(models.TextChoices):
+    GP = "gp", "GP"
+    PRACTICE_NURSE = "practice_nurse", "Practice nurse"
+    AE_CLINICIAN = "ae_clinician", "A&E clinician"
+    COMMUNITY_NURSE = "community_nurse", "Community nurse"
+    MENTAL_HEALTH_CLINICIAN = "mental_health_clinician", "Mental health clinician"
+    SOCIAL_WORKER = "social_worker", "Social worker"
+    ADMINISTRATOR = "administrator", "Administrator"
+    PRIVACY_OFFICER = "privacy_officer", "Privacy officer"
+
+
+class Team(models.Model):
+    """A group of professionals in one organisation; its Django group carries its permissions."""
+
+    class Kind(models.TextChoices):
+        GP_PRACTICE = "gp_practice", "GP practice"
+        AE_DEPARTMENT = "ae_department", "A&E department"
+        COMMUNITY_TEAM = "community_team", "Community team"
+        MENTAL_HEALTH_TEAM = "mental_health_team", "Mental health team"
+        SOCIAL_CARE_TEAM = "social_care_team", "Social care team"
+        RECORD_OFFICE = "record_office", "Shared care record office"
+
+    name = models.CharField(max_length=200)
+    ods_code = models.CharField("organisation ODS code", max_length=10)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="team")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["ods_code", "name"], name="team_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ods_code})"
+
+
+class Membership(models.Model):
+    """A user works in a team in one role; they act for one team at a time."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=30, choices=Role.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_role_display()}, {self.team}"
+
+
+class RolePolicy(models.Model):
+    """What a role may see and do: data an administrator can read (seeded by a migration)."""
+
+    role = models.CharField(max_length=30, choices=Role.choices, unique=True)
+    categories = models.JSONField(default=list, help_text="Record headings this role may see.")
+    sees_sensitive_sources = models.BooleanField(
+        default=False, help_text="May see what mental health services hold."
+    )
+    may_break_glass = models.BooleanField(default=False)
+    manages_relationships = models.BooleanField(default=False)
+    reviews_break_glass = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "role policies"
+        ordering = ["role"]
+
+    def __str__(self) -> str:
+        return self.get_role_display()
+
+
+class CareRelationship(models.Model):
+    """Team T (or user U) cares for patient P from a date to a date, because R."""
+
+    class Kind(models.TextChoices):
+        REGISTERED_GP = "registered_gp", "Registered GP"
+        CURRENT_EPISODE = "current_episode", "Current episode of care"
+        SOCIAL_CARE_CASE = "social_care_case", "Social care case"
+        REFERRAL = "referral", "Referral"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="relationships")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="relationships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="care_relationships",
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True, help_text="Last day; empty: until ended.")
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    granted_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    end_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(team__isnull=False) & Q(user__isnull=True))
+                | (Q(team__isnull=True) & Q(user__isnull=False)),
+                name="relationship_team_or_user",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="relationship_ends_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["team", "patient"], name="relationship_team_patient"),
+            models.Index(fields=["user", "patient"], name="relationship_user_patient"),
+            models.Index(fields=["patient", "ended_at"], name="relationship_patient"),
+            models.Index(fields=["ends_on"], name="relationship_ends_on"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.team or self.user
+        return f"{who} cares for {self.patient_id} ({self.get_kind_display()})"
+
+
+class BreakGlassAccess(models.Model):
+    """Emergency access without a relationship: time-limited, reasoned, reviewed."""
+
+    class Reason(models.TextChoices):
+        EMERGENCY_TREATMENT = "emergency_treatment", "Emergency treatment"
+        UNCONSCIOUS = "unconscious", "Patient unable to consent (unconscious or confused)"
+        URGENT_MEDICATION = "urgent_medication", "Urgent medicines reconciliation"
+        SAFEGUARDING = "safeguarding", "Immediate safeguarding concern"
+        OTHER = "other", "Other (say why)"
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        APPROVED = "approved", "Appropriate"
+        FLAGGED = "flagged", "Flagged for investigation"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="break_glass"
+    )
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass")
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    explanation = models.TextField()
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    review = models.CharField(max_length=20, choices=Review.choices, default=Review.PENDING)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "break-glass access"
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["user", "patient", "expires_at"], name="breakglass_active"),
+            models.Index(fields=["review", "started_at"], name="breakglass_review_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} broke glass for {self.patient_id} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Objection(models.Model):
+    """The patient objects to sharing their record; see docs/access.md for what it blocks."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="objections")
+    notes = models.TextField(help_text="What the patient asked, and how it was recorded.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        indexes = [models.Index(fields=["patient", "withdrawn_at"], name="objection_active")]
+
+    def __str__(self) -> str:
+        return f"Objection for {self.patient_id} from {self.recorded_at:%Y-%m-%d}"
+
+
+class PatientUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian's direct foreign-key table for a user's permissions on a patient."""
+
+    content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
+
+
+class PatientGroupObjectPermission(GroupObjectPermissionBase):
+    """django-guardian's direct foreign-key table for a team's permissions on a patient."""
+
+    content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)

@@ -1,0 +1,320 @@
+"""Changes to who may see what: teams, care relationships, break-glass, objections.
+
+The only code that grants or revokes django-guardian permissions on patients. Every change
+records its actor in django-auditlog.
+"""
+
+import datetime
+import logging
+
+from auditlog.context import set_actor
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from access.exceptions import AccessDenied, RelationshipError
+from access.models import (
+    BreakGlassAccess,
+    CareRelationship,
+    Membership,
+    Objection,
+    PatientGroupObjectPermission,
+    PatientUserObjectPermission,
+    Role,
+    RolePolicy,
+    Team,
+)
+from records.models import Patient
+
+logger = logging.getLogger(__name__)
+
+VIEW_RECORD = "records.view_record"
+VIEW_RECORD_CODENAME = "view_record"
+
+
+@transaction.atomic
+def create_team(*, name: str, ods_code: str, kind: str, actor: AbstractBaseUser) -> Team:
+    with set_actor(actor):
+        group = Group.objects.create(name=f"team:{ods_code}:{name}"[:150])
+        return Team.objects.create(name=name, ods_code=ods_code, kind=kind, group=group)
+
+
+@transaction.atomic
+def add_member(
+    *, team: Team, user: AbstractBaseUser, role: str, actor: AbstractBaseUser
+) -> Membership:
+    """Put a user in a team in a role; they then see what the team's relationships allow."""
+    with set_actor(actor):
+        membership, _ = Membership.objects.update_or_create(
+            user=user, team=team, defaults={"role": role}
+        )
+        user.groups.add(team.group)
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, team: Team, user: AbstractBaseUser, actor: AbstractBaseUser) -> None:
+    with set_actor(actor):
+        for membership in Membership.objects.filter(user=user, team=team):
+            membership.delete()
+        user.groups.remove(team.group)
+
+
+def _is_active_on(relationship: CareRelationship, day: datetime.date) -> bool:
+    return (
+        relationship.ended_at is None
+        and relationship.starts_on <= day
+        and (relationship.ends_on is None or relationship.ends_on >= day)
+    )
+
+
+@transaction.atomic
+def start_relationship(
+    *,
+    patient: Patient,
+    kind: str,
+    reason: str,
+    actor: AbstractBaseUser,
+    team: Team | None = None,
+    user: AbstractBaseUser | None = None,
+    starts_on: datetime.date | None = None,
+    ends_on: datetime.date | None = None,
+) -> CareRelationship:
+    """Record that a team (or one user) cares for a patient; grants access once it has started."""
+    if (team is None) == (user is None):
+        raise RelationshipError("A care relationship is with a team or with one person.")
+    if not reason.strip():
+        raise RelationshipError("Say why this team cares for this patient.")
+    if kind not in CareRelationship.Kind.values:
+        raise RelationshipError(f"Unknown kind of relationship: {kind}.")
+    today = timezone.localdate()
+    starts_on = starts_on or today
+    if ends_on is not None and ends_on < starts_on:
+        raise RelationshipError("A relationship cannot end before it starts.")
+    if ends_on is not None and ends_on < today:
+        raise RelationshipError("A relationship that has already ended grants nothing.")
+    if patient.merged_into_id is not None:
+        raise RelationshipError("This record was merged into another; use that one.")
+    with set_actor(actor):
+        relationship = CareRelationship.objects.create(
+            patient=patient,
+            team=team,
+            user=user,
+            kind=kind,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            reason=reason.strip(),
+            created_by=actor,
+        )
+        if _is_active_on(relationship, today):
+            _grant(relationship)
+    return relationship
+
+
+@transaction.atomic
+def end_relationship(
+    *, relationship: CareRelationship, reason: str, actor: AbstractBaseUser
+) -> CareRelationship:
+    """End a relationship now; access goes unless another active relationship still grants it."""
+    relationship = CareRelationship.objects.select_for_update().get(pk=relationship.pk)
+    if relationship.ended_at is not None:
+        raise RelationshipError("This relationship has already ended.")
+    if not reason.strip():
+        raise RelationshipError("Say why this relationship ends.")
+    with set_actor(actor):
+        relationship.ended_at, relationship.ended_by = timezone.now(), actor
+        relationship.end_reason = reason.strip()
+        relationship.save()
+        _revoke_unless_still_granted(relationship)
+    return relationship
+
+
+def _holder(relationship: CareRelationship):
+    return relationship.team.group if relationship.team_id else relationship.user
+
+
+def _grant(relationship: CareRelationship) -> None:
+    assign_perm(VIEW_RECORD, _holder(relationship), relationship.patient)
+    relationship.granted_at = timezone.now()
+    relationship.save(update_fields=["granted_at"])
+
+
+def _revoke_unless_still_granted(relationship: CareRelationship) -> None:
+    today = timezone.localdate()
+    same_holder = CareRelationship.objects.filter(
+        patient_id=relationship.patient_id,
+        team_id=relationship.team_id,
+        user_id=relationship.user_id,
+        ended_at__isnull=True,
+        starts_on__lte=today,
+    ).exclude(pk=relationship.pk)
+    if any(_is_active_on(other, today) for other in same_holder):
+        return
+    remove_perm(VIEW_RECORD, _holder(relationship), relationship.patient)
+
+
+def start_due_relationships() -> int:
+    """Periodic: grant relationships whose start date has come."""
+    today = timezone.localdate()
+    started = 0
+    for relationship in CareRelationship.objects.filter(
+        granted_at__isnull=True, ended_at__isnull=True, starts_on__lte=today
+    ).select_related("team__group", "user", "patient"):
+        with transaction.atomic():
+            if _is_active_on(relationship, today):
+                _grant(relationship)
+                started += 1
+    return started
+
+
+def end_expired_relationships() -> int:
+    """Periodic: end relationships whose last day has passed (the policy already ignores them)."""
+    today = timezone.localdate()
+    system = _system_actor()
+    ended = 0
+    for relationship in CareRelationship.objects.filter(
+        ended_at__isnull=True, ends_on__lt=today
+    ).select_related("team__group", "user", "patient"):
+        end_relationship(relationship=relationship, reason="end date reached", actor=system)
+        ended += 1
+    return ended
+
+
+def _system_actor() -> AbstractBaseUser:
+    user, created = get_user_model().objects.get_or_create(
+        username="system.access", defaults={"is_active": False, "first_name": "Access control"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def reconcile_grants() -> dict[str, int]:
+    """Periodic safety net: guardian grants must match active relationships exactly.
+
+    Removes any grant that no active relationship explains (for instance one made by hand)
+    and adds any that is missing; both are logged as errors, since neither should happen.
+    """
+    today = timezone.localdate()
+    active = CareRelationship.objects.filter(ended_at__isnull=True, starts_on__lte=today).exclude(
+        ends_on__lt=today
+    )
+    wanted_groups = set(
+        active.filter(team__isnull=False).values_list("team__group_id", "patient_id")
+    )
+    wanted_users = set(active.filter(user__isnull=False).values_list("user_id", "patient_id"))
+    counts = {"removed": 0, "added": 0}
+    for model, holder_field, wanted in (
+        (PatientGroupObjectPermission, "group_id", wanted_groups),
+        (PatientUserObjectPermission, "user_id", wanted_users),
+    ):
+        rows = model.objects.filter(permission__codename=VIEW_RECORD_CODENAME)
+        held = {(getattr(r, holder_field), r.content_object_id): r.pk for r in rows}
+        stray = [pk for key, pk in held.items() if key not in wanted]
+        if stray:
+            logger.error("removing %d patient grants no relationship explains", len(stray))
+            model.objects.filter(pk__in=stray).delete()
+        missing = wanted - set(held)
+        if missing:
+            logger.error("adding %d patient grants that active relationships lack", len(missing))
+            permission = Permission.objects.get(
+                codename=VIEW_RECORD_CODENAME, content_type__app_label="records"
+            )
+            model.objects.bulk_create(
+                model(
+                    **{holder_field: holder, "content_object_id": patient, "permission": permission}
+                )
+                for holder, patient in missing
+            )
+        counts["removed"] += len(stray)
+        counts["added"] += len(missing)
+    return counts
+
+
+@transaction.atomic
+def break_glass(
+    *, user: AbstractBaseUser, team: Team, patient: Patient, reason: str, explanation: str
+) -> BreakGlassAccess:
+    """Open a record in an emergency without a relationship: time-limited and reviewed."""
+    membership = Membership.objects.filter(user=user, team=team).first()
+    policy = RolePolicy.objects.filter(role=membership.role).first() if membership else None
+    if policy is None or not policy.may_break_glass:
+        raise AccessDenied("Your role cannot use emergency access.")
+    if reason not in BreakGlassAccess.Reason.values:
+        raise AccessDenied("Choose a reason from the list.")
+    if not explanation.strip():
+        raise AccessDenied("Say why you need this record now.")
+    now = timezone.now()
+    with set_actor(user):
+        access = BreakGlassAccess.objects.create(
+            user=user,
+            team=team,
+            patient=patient,
+            reason=reason,
+            explanation=explanation.strip(),
+            started_at=now,
+            expires_at=now + datetime.timedelta(seconds=settings.LCR_BREAK_GLASS_SECONDS),
+        )
+    transaction.on_commit(lambda: _notify_privacy_officers(access), robust=True)
+    return access
+
+
+def _notify_privacy_officers(access: BreakGlassAccess) -> None:
+    officers = list(
+        get_user_model()
+        .objects.filter(memberships__role=Role.PRIVACY_OFFICER, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    if officers:
+        # Names no patient: the reviewer reads the details in the review queue.
+        send_mail(
+            subject="Shared care record: emergency access to review",
+            message=(
+                f"{access.user.get_full_name() or access.user.get_username()} "
+                f"({access.team}) used emergency access at {access.started_at:%Y-%m-%d %H:%M}. "
+                f"Reason: {access.get_reason_display()}. Please review it in the review queue."
+            ),
+            from_email=None,
+            recipient_list=officers,
+        )
+
+
+@transaction.atomic
+def review_break_glass(
+    *, access: BreakGlassAccess, outcome: str, note: str, actor: AbstractBaseUser
+) -> BreakGlassAccess:
+    if outcome not in (BreakGlassAccess.Review.APPROVED, BreakGlassAccess.Review.FLAGGED):
+        raise AccessDenied("Choose appropriate or flagged.")
+    access = BreakGlassAccess.objects.select_for_update().get(pk=access.pk)
+    if access.review != BreakGlassAccess.Review.PENDING:
+        raise AccessDenied("This access has already been reviewed.")
+    if access.user_id == actor.pk:
+        raise AccessDenied("Nobody reviews their own emergency access.")
+    with set_actor(actor):
+        access.review, access.review_note = outcome, note.strip()
+        access.reviewed_by, access.reviewed_at = actor, timezone.now()
+        access.save()
+    return access
+
+
+def record_objection(*, patient: Patient, notes: str, actor: AbstractBaseUser) -> Objection:
+    if not notes.strip():
+        raise RelationshipError("Say what the patient asked and how it was recorded.")
+    with set_actor(actor):
+        return Objection.objects.create(
+            patient=patient, notes=notes.strip(), recorded_by=actor, recorded_at=timezone.now()
+        )
+
+
+def withdraw_objection(*, objection: Objection, actor: AbstractBaseUser) -> Objection:
+    with set_actor(actor):
+        objection.withdrawn_at, objection.withdrawn_by = timezone.now(), actor
+        objection.save()
+    return objection

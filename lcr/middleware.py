@@ -1,0 +1,21 @@
+"""Turn access refusals into the plain not-found page, in one place, so no view can leak more."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from access.exceptions import AccessDenied
+
+
+class AccessDeniedAsNotFound:
+    """A record someone may not see looks exactly like a record that does not exist."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, AccessDenied):
+            return render(request, "404.html", status=404)
+        return None

@@ -1,0 +1,62 @@
+"""Pages that show a patient's record. Thin: who is asking, read_record, render."""
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from access import services as access_services
+from access.exceptions import AccessDenied
+from access.models import BreakGlassAccess
+from access.policy import may_break_glass
+from access.web import actor_from_request
+from records.models import Patient
+from records.services import read_record
+
+
+def _patient(patient_id: int) -> Patient:
+    return get_object_or_404(Patient.objects.filter(merged_into__isnull=True), pk=patient_id)
+
+
+@never_cache
+def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The record: banner, sources' states, then each heading with its items' source and age."""
+    record = read_record(
+        actor=actor_from_request(request), patient=_patient(patient_id), channel="web"
+    )
+    return render(request, "records/record.html", {"record": record, "patient": record.patient})
+
+
+class BreakGlassForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=BreakGlassAccess.Reason.choices, widget=forms.RadioSelect, label="Reason"
+    )
+    explanation = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Why do you need this record now?",
+        max_length=2000,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Emergency access for roles allowed it; everyone else gets the not-found page."""
+    actor = actor_from_request(request)
+    if not may_break_glass(actor):
+        raise AccessDenied("this role cannot use emergency access")
+    patient = _patient(patient_id)
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        access_services.break_glass(
+            user=request.user,
+            team=actor.team,
+            patient=patient,
+            reason=form.cleaned_data["reason"],
+            explanation=form.cleaned_data["explanation"],
+        )
+        messages.warning(request, "Emergency access started. It is recorded and will be reviewed.")
+        return redirect("patient-record", patient_id=patient.pk)
+    return render(request, "records/break_glass.html", {"patient": patient, "form": form})

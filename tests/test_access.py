@@ -1,0 +1,313 @@
+"""Care relationships, guardian grants, the role policy, break-glass and objections."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.core import mail
+
+from access import services
+from access.exceptions import AccessDenied, RelationshipError
+from access.models import (
+    BreakGlassAccess,
+    CareRelationship,
+    PatientGroupObjectPermission,
+    PatientUserObjectPermission,
+    Role,
+    Team,
+)
+from access.policy import actor_for, decide
+from records.categories import ALL_CATEGORIES
+from tests.factories import PatientFactory, UserFactory, make_team, member
+
+pytestmark = pytest.mark.django_db
+
+TODAY = datetime.date(2026, 11, 25)
+
+
+@pytest.fixture(autouse=True)
+def fixed_day():
+    with time_machine.travel(datetime.datetime(2026, 11, 25, 10, 0, tzinfo=datetime.UTC)):
+        yield
+
+
+@pytest.fixture
+def admin_user():
+    return UserFactory(username="relationship-admin")
+
+
+@pytest.fixture
+def ward():
+    team = make_team("Riverside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    return team, member(team, Role.AE_CLINICIAN, "doctor")
+
+
+def grants(patient) -> set:
+    return {
+        ("group", row.group_id)
+        for row in PatientGroupObjectPermission.objects.filter(content_object=patient)
+    } | {
+        ("user", row.user_id)
+        for row in PatientUserObjectPermission.objects.filter(content_object=patient)
+    }
+
+
+def relate(patient, team, admin_user, **kwargs):
+    return services.start_relationship(
+        patient=patient,
+        team=team,
+        kind="current_episode",
+        reason="attending",
+        actor=admin_user,
+        **kwargs,
+    )
+
+
+def test_starting_a_relationship_grants_the_team_and_ending_it_revokes(ward, admin_user):
+    team, doctor = ward
+    patient = PatientFactory()
+    relationship = relate(patient, team, admin_user)
+
+    assert grants(patient) == {("group", team.group_id)}
+    assert decide(actor_for(doctor), patient).allowed
+    assert doctor.has_perm("records.view_record", patient)
+
+    services.end_relationship(relationship=relationship, reason="discharged", actor=admin_user)
+
+    assert grants(patient) == set()
+    assert decide(actor_for(doctor), patient).why_not == "no care relationship"
+
+
+def test_ending_one_of_two_relationships_keeps_access(ward, admin_user):
+    team, doctor = ward
+    patient = PatientFactory()
+    first = relate(patient, team, admin_user)
+    relate(patient, team, admin_user)
+    services.end_relationship(relationship=first, reason="duplicate", actor=admin_user)
+    assert decide(actor_for(doctor), patient).allowed
+
+
+def test_a_relationship_with_one_person_grants_only_them(admin_user):
+    team = make_team("Riverside Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    worker, colleague = (
+        member(team, Role.SOCIAL_WORKER, "sw1"),
+        member(team, Role.SOCIAL_WORKER, "sw2"),
+    )
+    patient = PatientFactory()
+    services.start_relationship(
+        patient=patient, user=worker, kind="social_care_case", reason="allocated", actor=admin_user
+    )
+    assert grants(patient) == {("user", worker.pk)}
+    assert decide(actor_for(worker), patient).allowed
+    assert not decide(actor_for(colleague), patient).allowed
+
+
+def test_expiry_is_enforced_before_the_periodic_task_runs(ward, admin_user):
+    team, doctor = ward
+    patient = PatientFactory()
+    relate(patient, team, admin_user, ends_on=TODAY)
+    assert decide(actor_for(doctor), patient).allowed
+
+    with time_machine.travel(datetime.datetime(2026, 11, 26, 9, 0, tzinfo=datetime.UTC)):
+        assert grants(patient) == {("group", team.group_id)}  # the task has not run yet
+        assert decide(actor_for(doctor), patient).why_not == "no care relationship"
+        assert services.end_expired_relationships() == 1
+        assert grants(patient) == set()
+
+
+def test_a_future_relationship_grants_on_its_start_day(ward, admin_user):
+    team, doctor = ward
+    patient = PatientFactory()
+    relate(patient, team, admin_user, starts_on=TODAY + datetime.timedelta(days=1))
+    assert grants(patient) == set()
+    assert not decide(actor_for(doctor), patient).allowed
+
+    with time_machine.travel(datetime.datetime(2026, 11, 26, 9, 0, tzinfo=datetime.UTC)):
+        assert services.start_due_relationships() == 1
+        assert decide(actor_for(doctor), patient).allowed
+
+
+def test_a_grant_made_by_hand_opens_nothing_and_is_removed(ward):
+    from guardian.shortcuts import assign_perm
+
+    team, doctor = ward
+    patient = PatientFactory()
+    assign_perm("records.view_record", team.group, patient)  # what no code path may do
+
+    assert not decide(actor_for(doctor), patient).allowed  # no relationship explains it
+    assert services.reconcile_grants() == {"removed": 1, "added": 0}
+    assert grants(patient) == set()
+
+
+def test_a_global_permission_or_superuser_sees_nobody(ward):
+    from django.contrib.auth.models import Permission
+
+    _, doctor = ward
+    doctor.is_superuser = True
+    doctor.save()
+    doctor.user_permissions.add(Permission.objects.get(codename="view_record"))
+    assert not decide(actor_for(doctor), PatientFactory()).allowed
+
+
+@pytest.mark.parametrize(
+    ("reason", "kwargs"),
+    [
+        ("with a team or with one person", {"team": None}),
+        ("Say why", {"reason": "  "}),
+        (
+            "cannot end before it starts",
+            {
+                "ends_on": TODAY - datetime.timedelta(days=3),
+                "starts_on": TODAY - datetime.timedelta(days=1),
+            },
+        ),
+        (
+            "already ended",
+            {
+                "ends_on": TODAY - datetime.timedelta(days=1),
+                "starts_on": TODAY - datetime.timedelta(days=9),
+            },
+        ),
+    ],
+)
+def test_a_relationship_that_makes_no_sense_is_refused(ward, admin_user, reason, kwargs):
+    team, _ = ward
+    arguments = {
+        "patient": PatientFactory(),
+        "team": team,
+        "kind": "referral",
+        "reason": "r",
+        "actor": admin_user,
+    }
+    with pytest.raises(RelationshipError, match=reason):
+        services.start_relationship(**{**arguments, **kwargs})
+    assert not CareRelationship.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "sees", "hidden"),
+    [
+        (
+            Role.SOCIAL_WORKER,
+            {"care_plans", "flags", "appointments"},
+            {"test_results", "medicines"},
+        ),
+        (Role.AE_CLINICIAN, set(ALL_CATEGORIES), set()),
+        (Role.PRACTICE_NURSE, {"test_results"}, {"documents"}),
+    ],
+)
+def test_each_role_sees_the_headings_its_policy_allows(admin_user, role, sees, hidden):
+    team = make_team("Team", Team.Kind.COMMUNITY_TEAM)
+    user = member(team, role)
+    patient = PatientFactory()
+    relate(patient, team, admin_user)
+    decision = decide(actor_for(user), patient)
+    assert sees <= set(decision.categories)
+    assert not hidden & set(decision.categories)
+    assert set(decision.denied_categories) == set(ALL_CATEGORIES) - set(decision.categories)
+
+
+@pytest.mark.parametrize("role", [Role.ADMINISTRATOR, Role.PRIVACY_OFFICER])
+def test_administrators_and_privacy_officers_see_no_clinical_data(admin_user, role):
+    team = make_team("Office", Team.Kind.RECORD_OFFICE)
+    user = member(team, role)
+    patient = PatientFactory()
+    relate(patient, team, admin_user)
+    assert decide(actor_for(user), patient).why_not == "this role sees no clinical records"
+
+
+def test_acting_for_another_team_does_not_carry_its_relationships(admin_user):
+    ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="A")
+    clinic = make_team("Clinic", Team.Kind.COMMUNITY_TEAM, ods_code="B")
+    user = member(ae, Role.AE_CLINICIAN, "both")
+    services.add_member(team=clinic, user=user, role=Role.COMMUNITY_NURSE, actor=admin_user)
+    patient = PatientFactory()
+    relate(patient, clinic, admin_user)
+
+    assert actor_for(user).team is None  # two teams: they must choose
+    assert not decide(actor_for(user, ae.pk), patient).allowed
+    assert decide(actor_for(user, clinic.pk), patient).allowed
+
+
+def test_break_glass_opens_the_record_for_four_hours_and_tells_the_privacy_officers(ward, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    team, doctor = ward
+    office = make_team("Privacy", Team.Kind.RECORD_OFFICE, ods_code="P")
+    officer = member(office, Role.PRIVACY_OFFICER, "officer")
+    officer.email = "officer@example.org"
+    officer.save()
+    patient = PatientFactory()
+
+    with pytest.raises(AccessDenied):
+        services.break_glass(
+            user=doctor, team=team, patient=patient, reason="unconscious", explanation=" "
+        )
+    with django_capture_on_commit():
+        access = services.break_glass(
+            user=doctor,
+            team=team,
+            patient=patient,
+            reason="unconscious",
+            explanation="collapsed in ED",
+        )
+
+    decision = decide(actor_for(doctor), patient)
+    assert (decision.allowed, decision.basis, decision.break_glass_id) == (
+        True,
+        "break_glass",
+        access.pk,
+    )
+    assert access.expires_at - access.started_at == datetime.timedelta(hours=4)
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["officer@example.org"]
+    assert patient.family_name not in mail.outbox[0].body
+    with time_machine.travel(access.expires_at + datetime.timedelta(seconds=1)):
+        assert not decide(actor_for(doctor), patient).allowed
+
+
+def django_capture_on_commit():
+    from django.test import TestCase
+
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def test_only_roles_allowed_to_may_break_glass(admin_user):
+    team = make_team("Social care", Team.Kind.SOCIAL_CARE_TEAM)
+    worker = member(team, Role.SOCIAL_WORKER)
+    with pytest.raises(AccessDenied, match="cannot use emergency access"):
+        services.break_glass(
+            user=worker, team=team, patient=PatientFactory(), reason="other", explanation="x"
+        )
+    assert not BreakGlassAccess.objects.exists()
+
+
+def test_a_privacy_officer_reviews_break_glass_but_not_their_own(ward):
+    team, doctor = ward
+    access = services.break_glass(
+        user=doctor, team=team, patient=PatientFactory(), reason="other", explanation="needed it"
+    )
+    with pytest.raises(AccessDenied, match="own"):
+        services.review_break_glass(access=access, outcome="approved", note="", actor=doctor)
+    reviewed = services.review_break_glass(
+        access=access, outcome="flagged", note="ask why", actor=UserFactory()
+    )
+    assert reviewed.review == BreakGlassAccess.Review.FLAGGED
+
+
+def test_an_objection_blocks_relationships_but_not_break_glass(ward, admin_user):
+    team, doctor = ward
+    patient = PatientFactory()
+    relate(patient, team, admin_user)
+    objection = services.record_objection(
+        patient=patient, notes="asked at reception", actor=admin_user
+    )
+
+    assert decide(actor_for(doctor), patient).why_not == "the patient has objected to sharing"
+    services.break_glass(
+        user=doctor, team=team, patient=patient, reason="unconscious", explanation="arrest"
+    )
+    decision = decide(actor_for(doctor), patient)
+    assert (decision.allowed, decision.basis, decision.objection) == (True, "break_glass", True)
+
+    services.withdraw_objection(objection=objection, actor=admin_user)
+    BreakGlassAccess.objects.all().delete()
+    assert decide(actor_for(doctor), patient).basis == "relationship"
