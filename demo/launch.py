@@ -144,8 +144,9 @@ def _banner(url: str, options: argparse.Namespace) -> None:
 
     example = generate(seed=options.seed, patients=options.patients).people[0]
     print(f"\n  Example patient, known to all five sources: {example.display_name}, NHS number")
-    print(f"    {example.nhs_number}. Fetch their record from the sources and see each state:")
-    print(f"    .venv/bin/python manage.py refresh_record {example.nhs_number}")
+    print(f"    {example.nhs_number}. Sign in as gp, ae or social and open them from the list of")
+    print("    your team's patients; as ae, other patients are reached through emergency access.")
+    print(f"    From a terminal: .venv/bin/python manage.py refresh_record {example.nhs_number}")
     first, last = options.source_port, options.source_port + 4
     print(f"\n  Simulated FHIR sources: http://{options.host}:{first}-{last}/fhir")
     print(f"  Logs: {LOGS}")

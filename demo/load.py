@@ -16,11 +16,37 @@ class DemoUser:
     description: str
     is_superuser: bool = False
     permissions: tuple[str, ...] = ()
+    team: str = ""  # a key of DEMO_TEAMS
+    role: str = ""
+    is_staff: bool = True
 
+
+# Teams of the demo: key -> (name, ODS code, kind). The GP practice is the example patient's own.
+DEMO_TEAMS = {
+    "gp": ("{practice}", "{practice_ods}", "gp_practice"),
+    "ae": ("Thameside A&E", "RXT", "ae_department"),
+    "social": ("Riverside Adult Social Care", "LBR", "social_care_team"),
+    "office": ("Shared care record office", "LCR01", "record_office"),
+}
 
 # Synthetic demo only: these accounts exist in the local demo database and nowhere else.
 DEMO_USERS = (
-    DemoUser("admin", "demo-admin-2026", "administrator (Django admin, all settings)", True),
+    DemoUser("gp", "demo-gp-2026", "GP at the example patient's practice", team="gp", role="gp",
+             is_staff=False),
+    DemoUser("ae", "demo-ae-2026", "A&E clinician (may use emergency access)", team="ae",
+             role="ae_clinician", is_staff=False),
+    DemoUser("social", "demo-social-2026", "social worker", team="social", role="social_worker",
+             is_staff=False),
+    DemoUser("admin", "demo-admin-2026", "administrator (care relationships, Django admin)", True,
+             team="office", role="administrator"),
+    DemoUser(
+        "privacy",
+        "demo-privacy-2026",
+        "privacy officer (reviews emergency access)",
+        team="office",
+        role="privacy_officer",
+        permissions=("access.view_breakglassaccess", "access.change_breakglassaccess"),
+    ),
     DemoUser(
         "reviewer",
         "demo-reviewer-2026",
@@ -37,7 +63,7 @@ DEMO_USERS = (
             "records.view_identitysyncrun",
         ),
     ),
-)
+)  # fmt: skip
 
 
 def main() -> None:
@@ -58,6 +84,9 @@ def main() -> None:
     created = register_population(population)
     register_sources(population, host=options.host, base_port=options.base_port)
     create_demo_users()
+    teams = create_demo_teams(population)
+    related = create_demo_relationships(population, teams)
+    print(f"Care relationships: {related} new.")
     print(f"Register: {created} new patients ({len(population.people)} in the demo population).")
 
 
@@ -122,7 +151,14 @@ def create_demo_users() -> None:
     for demo in DEMO_USERS:
         user, _ = get_user_model().objects.update_or_create(
             username=demo.username,
-            defaults={"is_staff": True, "is_superuser": demo.is_superuser, "is_active": True},
+            defaults={
+                "is_staff": demo.is_staff,
+                "is_superuser": demo.is_superuser,
+                "is_active": True,
+                "email": f"{demo.username}@demo.invalid",
+                "first_name": demo.username.capitalize(),
+                "last_name": "(demo)",
+            },
         )
         user.set_password(demo.password)
         user.save()
@@ -131,6 +167,69 @@ def create_demo_users() -> None:
             user.user_permissions.add(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
+
+
+def create_demo_teams(population) -> dict:
+    """The demo teams, with the demo users in them (idempotent)."""
+    from django.contrib.auth import get_user_model
+
+    from access.models import Team
+    from access.services import add_member, create_team
+
+    practice = population.people[0].gp_practice
+    setup = get_user_model().objects.get(username="admin")
+    teams = {}
+    for key, (name, ods_code, kind) in DEMO_TEAMS.items():
+        name = name.format(practice=practice.name)
+        ods_code = ods_code.format(practice_ods=practice.ods_code)
+        team = Team.objects.filter(ods_code=ods_code, name=name).first()
+        teams[key] = team or create_team(name=name, ods_code=ods_code, kind=kind, actor=setup)
+    for demo in DEMO_USERS:
+        if demo.team:
+            user = get_user_model().objects.get(username=demo.username)
+            add_member(team=teams[demo.team], user=user, role=demo.role, actor=setup)
+    return teams
+
+
+def create_demo_relationships(population, teams: dict) -> int:
+    """Who cares for whom: the practice for its registered patients, A&E for a few attending
+    today, social care for the people it supports. The example patient is in all three."""
+    from django.contrib.auth import get_user_model
+
+    from access.models import CareRelationship
+    from access.services import start_relationship
+    from records.models import Patient
+
+    setup = get_user_model().objects.get(username="admin")
+    example = population.people[0]
+    wanted = {
+        "gp": [p for p in population.people if p.gp_practice == example.gp_practice],
+        "ae": [example, *population.people[2:40:9]],
+        "social": [p for p in population.people_at("social_care")][:40],
+    }
+    kinds = {"gp": "registered_gp", "ae": "current_episode", "social": "social_care_case"}
+    reasons = {"gp": "registered at the practice", "ae": "attending A&E", "social": "open case"}
+    patients = {p.nhs_number: p for p in Patient.objects.all()}
+    created = 0
+    for key, people in wanted.items():
+        team = teams[key]
+        already = set(
+            CareRelationship.objects.filter(team=team, ended_at__isnull=True).values_list(
+                "patient__nhs_number", flat=True
+            )
+        )
+        for person in people:
+            if person.nhs_number in already or person.nhs_number not in patients:
+                continue
+            start_relationship(
+                patient=patients[person.nhs_number],
+                team=team,
+                kind=kinds[key],
+                reason=reasons[key],
+                actor=setup,
+            )
+            created += 1
+    return created
 
 
 if __name__ == "__main__":

@@ -46,6 +46,11 @@ class RecordView:
     withheld_sources: int = 0
 
     @property
+    def withheld_labels(self) -> list[str]:
+        labels = dict(Category.choices)
+        return [labels[c].lower() for c in self.decision.denied_categories]
+
+    @property
     def loading(self) -> bool:
         return any(s.state in ("loading", "refreshing") for s in self.sources)
 

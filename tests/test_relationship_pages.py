@@ -1,0 +1,171 @@
+"""The administrators' pages: find a patient, record and end relationships, objections, CSV."""
+
+import datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from access.models import CareRelationship, Objection, Role, Team
+from tests.factories import PatientFactory, make_team, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def office_client(client):
+    office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    client.force_login(member(office, Role.ADMINISTRATOR, "office-admin"))
+    return client
+
+
+@pytest.fixture
+def team():
+    return make_team("Riverside District Nurses", Team.Kind.COMMUNITY_TEAM, ods_code="RXC")
+
+
+def test_find_a_patient_by_nhs_number_with_spaces(office_client):
+    patient = PatientFactory()
+    response = office_client.get(
+        reverse("manage-find-patient"), {"nhs_number": patient.formatted_nhs_number}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("manage-patient", kwargs={"patient_id": patient.pk})
+
+
+def test_a_wrong_check_digit_says_so(office_client):
+    response = office_client.get(reverse("manage-find-patient"), {"nhs_number": "999 000 0017"})
+    assert "check digit is wrong" in response.content.decode()
+
+
+def test_record_and_end_a_relationship(office_client, team):
+    patient = PatientFactory()
+    url = reverse("manage-patient", kwargs={"patient_id": patient.pk})
+
+    office_client.post(url, {"team": team.pk, "kind": "referral", "reason": "wound care"})
+    relationship = CareRelationship.objects.get()
+    assert (relationship.team, relationship.created_by.username) == (team, "office-admin")
+    assert "wound care" in office_client.get(url).content.decode()
+
+    office_client.post(
+        reverse("manage-end-relationship", kwargs={"relationship_id": relationship.pk}),
+        {"reason": "discharged"},
+    )
+    relationship.refresh_from_db()
+    assert relationship.end_reason == "discharged"
+
+
+def test_a_relationship_without_a_reason_is_refused_with_the_form(office_client, team):
+    patient = PatientFactory()
+    url = reverse("manage-patient", kwargs={"patient_id": patient.pk})
+    response = office_client.post(url, {"team": team.pk, "kind": "referral", "reason": ""})
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+    assert not CareRelationship.objects.exists()
+
+
+def test_record_and_withdraw_an_objection(office_client):
+    patient = PatientFactory()
+    office_client.post(
+        reverse("manage-record-objection", kwargs={"patient_id": patient.pk}),
+        {"notes": "asked by letter"},
+    )
+    objection = Objection.objects.get()
+    office_client.post(reverse("manage-withdraw-objection", kwargs={"objection_id": objection.pk}))
+    objection.refresh_from_db()
+    assert objection.withdrawn_at is not None
+
+
+def csv_upload(text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile("relationships.csv", text.encode(), content_type="text/csv")
+
+
+HEADER = "nhs_number,team_ods_code,team_name,kind,starts_on,ends_on,reason\n"
+
+
+def test_csv_dry_run_reports_every_bad_row_and_writes_nothing(office_client, team):
+    good = PatientFactory()
+    text = HEADER + (
+        f"{good.formatted_nhs_number},RXC,Riverside District Nurses,referral,,,wound care\n"
+        "999 000 0017,RXC,Riverside District Nurses,referral,,,x\n"
+        f"{good.nhs_number},RXC,No Such Team,referral,,,x\n"
+        f"{good.nhs_number},RXC,Riverside District Nurses,friendship,,,x\n"
+        f"{good.nhs_number},RXC,Riverside District Nurses,referral,2026-13-01,,x\n"
+        f"{good.nhs_number},RXC,Riverside District Nurses,referral,,,\n"
+    )
+    response = office_client.post(
+        reverse("manage-import-relationships"), {"file": csv_upload(text), "dry_run": "on"}
+    )
+    page = response.content.decode()
+    assert "Nothing was imported." in page
+    for line, problem in [
+        (3, "check digit"),
+        (4, "no team"),
+        (5, "kind must be one of"),
+        (6, "must be a date"),
+        (7, "reason is empty"),
+    ]:
+        assert f"<td>{line}</td><td>" in page and problem in page
+    assert not CareRelationship.objects.exists()
+
+
+def test_csv_with_one_bad_row_imports_nothing_even_without_dry_run(office_client, team):
+    good = PatientFactory()
+    text = HEADER + (
+        f"{good.nhs_number},RXC,Riverside District Nurses,referral,,,wound care\n"
+        "9990000018,RXC,Riverside District Nurses,referral,,,not in the register\n"
+    )
+    office_client.post(reverse("manage-import-relationships"), {"file": csv_upload(text)})
+    assert not CareRelationship.objects.exists()
+
+
+def test_csv_with_good_rows_imports_them_all(office_client, team):
+    patients = [PatientFactory() for _ in range(3)]
+    ends = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+    text = HEADER + "".join(
+        f"{p.nhs_number},RXC,Riverside District Nurses,current_episode,,{ends},visits\n"
+        for p in patients
+    )
+    response = office_client.post(
+        reverse("manage-import-relationships"), {"file": csv_upload(text)}
+    )
+    assert "Imported 3 relationships." in response.content.decode()
+    assert CareRelationship.objects.filter(team=team, granted_at__isnull=False).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("nhs_number,kind\n", "missing column(s): reason"),
+        ("nhs_number,kind,reason,colour\n1,2,3,4\n", "unknown column(s): colour"),
+        (HEADER, "the file has no rows"),
+    ],
+)
+def test_csv_with_the_wrong_shape_is_refused(office_client, text, problem):
+    response = office_client.post(
+        reverse("manage-import-relationships"), {"file": csv_upload(text), "dry_run": "on"}
+    )
+    assert problem in response.content.decode()
+
+
+def test_a_file_that_is_not_text_is_refused(office_client):
+    upload = SimpleUploadedFile("x.csv", b"\xff\xfe\x00binary", content_type="text/csv")
+    response = office_client.post(reverse("manage-import-relationships"), {"file": upload})
+    assert "not UTF-8 text" in response.content.decode()
+
+
+def test_home_lists_my_patients_in_bounded_queries(client, django_assert_max_num_queries):
+    from access import services
+
+    team = make_team("GP", Team.Kind.GP_PRACTICE, ods_code="F1")
+    gp = member(team, Role.GP, "dr")
+    setup = member(make_team("Office", Team.Kind.RECORD_OFFICE, ods_code="O"), Role.ADMINISTRATOR)
+    for count in (3, 60):
+        while CareRelationship.objects.filter(team=team).count() < count:
+            services.start_relationship(
+                patient=PatientFactory(), team=team, kind="registered_gp", reason="r", actor=setup
+            )
+        client.force_login(gp)
+        with django_assert_max_num_queries(12):
+            response = client.get(reverse("home"))
+        assert response.content.decode().count("/patients/") == min(count, 50)
