@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint format install clean
+.PHONY: run test test-fast bench bench-access lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test-fast: install
 ## Benchmarks (figures for people to read; see README).
 bench: install
 	$(PY) -m benchmarks.fetch_fanout
+
+## "My patients" at 1,000,000 patients against django-guardian's stock query (needs PostgreSQL).
+bench-access: install
+	$(PY) -m benchmarks.my_patients
 
 lint: install
 	$(VENV)/bin/ruff check .

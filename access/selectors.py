@@ -1,5 +1,8 @@
 """Read queries of access control, bounded whatever the number of patients or relationships."""
 
+import functools
+
+from django.contrib.auth.models import Permission
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -17,30 +20,36 @@ from records.models import Patient
 def my_patients(actor: Actor) -> QuerySet[Patient]:
     """Patients the actor's team (or the actor) cares for today, with the guardian grant in place.
 
-    One query, driven by the team's grants (indexed), whatever the size of the register.
+    One query, driven by the team's relationships (indexed by team), each row's grant checked
+    through guardian's unique (holder, permission, patient) index; bounded by the team's size,
+    never by the register's.
     """
     today = timezone.localdate()
-    relationships = (
-        CareRelationship.objects.filter(
-            patient=OuterRef("pk"), ended_at__isnull=True, starts_on__lte=today
-        )
+    holders = Q(user_id=actor.user.pk)
+    if actor.team is not None:
+        holders |= Q(team_id=actor.team.pk)
+    active = (
+        CareRelationship.objects.filter(holders, ended_at__isnull=True, starts_on__lte=today)
         .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
-        .filter(Q(team_id=actor.team.pk if actor.team else None) | Q(user_id=actor.user.pk))
+        .values("patient_id")
     )
-    granted = Q(
-        pk__in=PatientUserObjectPermission.objects.filter(
-            user_id=actor.user.pk, permission__codename=VIEW_RECORD_CODENAME
-        ).values("content_object_id")
+    permission = _view_record_permission_id()
+    granted = Exists(
+        PatientUserObjectPermission.objects.filter(
+            user_id=actor.user.pk, permission_id=permission, content_object=OuterRef("pk")
+        )
     )
     if actor.team is not None:
-        granted |= Q(
-            pk__in=PatientGroupObjectPermission.objects.filter(
-                group_id=actor.team.group_id, permission__codename=VIEW_RECORD_CODENAME
-            ).values("content_object_id")
+        granted |= Exists(
+            PatientGroupObjectPermission.objects.filter(
+                group_id=actor.team.group_id,
+                permission_id=permission,
+                content_object=OuterRef("pk"),
+            )
         )
     return (
-        Patient.objects.filter(granted)
-        .filter(Exists(relationships))
+        Patient.objects.filter(pk__in=active)
+        .filter(granted)
         .annotate(
             objected=Exists(
                 Objection.objects.filter(patient=OuterRef("pk"), withdrawn_at__isnull=True)
@@ -48,3 +57,10 @@ def my_patients(actor: Actor) -> QuerySet[Patient]:
         )
         .order_by("family_name", "given_names", "pk")
     )
+
+
+@functools.cache
+def _view_record_permission_id() -> int:
+    return Permission.objects.get(
+        codename=VIEW_RECORD_CODENAME, content_type__app_label="records"
+    ).pk

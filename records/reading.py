@@ -63,6 +63,7 @@ def read_record(
     categories: list[str] | tuple[str, ...] | None = None,
     purpose: str = DIRECT_CARE,
     refresh: bool = True,
+    force_refresh: bool = False,
 ) -> RecordView:
     """What this actor may see of this patient's record now; raises AccessDenied otherwise."""
     decision = decide(actor, patient, categories, purpose)
@@ -71,7 +72,12 @@ def read_record(
     excluded = () if decision.sees_sensitive_sources else SENSITIVE_SOURCE_KINDS
     with transaction.atomic():
         if refresh:
-            request_refresh(patient=patient, categories=decision.categories, exclude_kinds=excluded)
+            request_refresh(
+                patient=patient,
+                categories=decision.categories,
+                exclude_kinds=excluded,
+                force=force_refresh,
+            )
         links = list(
             Link.objects.filter(patient=patient).select_related("source").order_by("source__name")
         )

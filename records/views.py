@@ -24,7 +24,10 @@ def _patient(patient_id: int) -> Patient:
 def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The record: banner, sources' states, then each heading with its items' source and age."""
     record = read_record(
-        actor=actor_from_request(request), patient=_patient(patient_id), channel="web"
+        actor=actor_from_request(request),
+        patient=_patient(patient_id),
+        channel="web",
+        force_refresh=request.GET.get("refresh") == "now",
     )
     return render(request, "records/record.html", {"record": record, "patient": record.patient})
 

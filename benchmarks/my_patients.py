@@ -1,0 +1,195 @@
+"""Benchmark: "my patients" for a team that cares for 5,000 of 1,000,000 patients, on PostgreSQL.
+
+Compares access.selectors.my_patients (first page and count) with django-guardian's stock
+get_objects_for_user for the same user, and prints each one's median, p95 and query count.
+
+    .venv/bin/python -m benchmarks.my_patients  (database: DATABASE_URL, or lcr_bench_access on
+    the local PostgreSQL; --scale 0.01 for a quick run; the data is reused while its size matches)
+"""
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lcr_bench_access"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    options = parser.parse_args()
+    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")
+    sys.path.insert(0, str(ROOT))
+    _create_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("This benchmark runs on PostgreSQL: set DATABASE_URL to a postgres:// URL.")
+    call_command("migrate", verbosity=0)
+    patients = int(1_000_000 * options.scale)
+    related = int(5_000 * options.scale)
+    user = _population(patients, related)
+
+    from django.db import reset_queries
+    from django.test.utils import CaptureQueriesContext
+    from guardian.shortcuts import get_objects_for_user
+
+    from access.policy import actor_for
+    from access.selectors import my_patients
+    from records.models import Patient
+
+    actor = actor_for(user)
+
+    def ours() -> tuple[list, int]:
+        chosen = my_patients(actor)
+        return list(chosen[:50]), chosen.count()
+
+    def guardians() -> tuple[list, int]:
+        chosen = get_objects_for_user(
+            user,
+            "records.view_record",
+            klass=Patient,
+            accept_global_perms=False,
+            with_superuser=False,
+        ).order_by("family_name", "given_names", "pk")
+        return list(chosen[:50]), chosen.count()
+
+    results = {}
+    for name, run in (("my_patients", ours), ("guardian get_objects_for_user", guardians)):
+        run()  # warm the caches once
+        times = []
+        for _ in range(options.repeats):
+            reset_queries()
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                page, count = run()
+                times.append(time.perf_counter() - started)
+        if count != related or len(page) != min(50, related):
+            sys.exit(f"{name} found {count} patients ({len(page)} on the page), not {related}")
+        times.sort()
+        results[name] = {
+            "median_ms": statistics.median(times) * 1000,
+            "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000,
+            "queries": len(queries),
+        }
+    ratio = (
+        results["my_patients"]["median_ms"] / results["guardian get_objects_for_user"]["median_ms"]
+    )
+    print(f"{patients:,} patients; the team cares for {related:,} (first page of 50 and the count)")
+    print(f"{'query':<34} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
+    for name, figures in results.items():
+        median, p95, queries = figures["median_ms"], figures["p95_ms"], figures["queries"]
+        print(f"{name:<34} {median:10.1f} {p95:8.1f} {queries:8}")
+    print(f"my_patients / guardian median: {ratio:.2f}")
+    options.results.mkdir(parents=True, exist_ok=True)
+    (options.results / "my_patients.json").write_text(
+        json.dumps(
+            {"patients": patients, "related": related, "results": results, "ratio": ratio}, indent=2
+        )
+    )
+
+
+def _create_database(url: str) -> None:
+    """Create the benchmark's own database if it is missing (never the one you work in)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    server = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(server, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _population(patients: int, related: int):
+    """1,000,000 patients (by COPY), 2,000 teams holding grants, and one busy team with 5,000."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.db import connection, transaction
+
+    from access.models import Role, Team
+    from access.services import add_member, create_team
+    from records.models import Patient
+
+    users = get_user_model().objects
+    setup, _ = users.get_or_create(username="bench-setup")
+    if Patient.objects.count() == patients and Team.objects.filter(name="Busy practice").exists():
+        return users.get(username="bench-gp")
+    print(f"Building {patients:,} patients (once; reused while the size matches) ...", flush=True)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "TRUNCATE records_patient, access_team, auth_group RESTART IDENTITY CASCADE"
+            )
+        with connection.cursor() as cursor:
+            rows = io.StringIO()
+            empty = "\t".join([""] * 8)  # prefix, address, city, phone, email, GP practice, GP
+            stamp = "2026-01-01 00:00:00+00"
+            for n in range(patients):
+                rows.write(
+                    f"{9_000_000_000 + n:010d}\tGiven{n % 977}\tFamily{n % 15013}\t"
+                    f"{1930 + n % 90}-{1 + n % 12:02d}-{1 + n % 28:02d}\tunknown\t"
+                    f"E{1 + n % 20} 1AA\t{empty}\t{stamp}\t{stamp}\n"
+                )
+            rows.seek(0)
+            with cursor.cursor.copy(
+                "COPY records_patient (nhs_number, given_names, family_name, birth_date, sex, "
+                "postcode, prefix, address_lines, city, phone, email, gp_practice_ods_code, "
+                "gp_practice_name, gp_name, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                copy.write(rows.read())
+        teams = [
+            create_team(name=f"Team {n}", ods_code=f"T{n}", kind="community_team", actor=setup)
+            for n in range(1999)
+        ]
+        busy = create_team(name="Busy practice", ods_code="F0", kind="gp_practice", actor=setup)
+        user, _ = users.get_or_create(username="bench-gp")
+        add_member(team=busy, user=user, role=Role.GP, actor=setup)
+        permission = Permission.objects.get(codename="view_record")
+        first = Patient.objects.order_by("pk").values_list("pk", flat=True).first()
+        grants, relationships = io.StringIO(), io.StringIO()
+        # Every other team holds grants too, so that the tables are the size they would be.
+        for n, team in enumerate([busy, *teams]):
+            count = related if team is busy else max(1, related // 5)
+            for k in range(count):
+                patient = first + (n * 7919 + k * 104729) % patients
+                grants.write(f"{team.group_id}\t{permission.pk}\t{patient}\n")
+                relationships.write(
+                    f"{patient}\t{team.pk}\tregistered_gp\t2026-01-01\tbench\t{setup.pk}\t"
+                    "2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\t\n"
+                )
+        with connection.cursor() as cursor:
+            grants.seek(0)
+            with cursor.cursor.copy(
+                "COPY access_patientgroupobjectpermission (group_id, permission_id, "
+                "content_object_id) FROM STDIN"
+            ) as copy:
+                copy.write(grants.read())
+            relationships.seek(0)
+            with cursor.cursor.copy(
+                "COPY access_carerelationship (patient_id, team_id, kind, starts_on, reason, "
+                "created_by_id, created_at, granted_at, end_reason) FROM STDIN"
+            ) as copy:
+                copy.write(relationships.read())
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # as autovacuum would have, on a database in use
+    return user
+
+
+if __name__ == "__main__":
+    main()
