@@ -16,6 +16,7 @@ from access.models import (
     RolePolicy,
     Team,
 )
+from access.policy import reviews_break_glass
 from records.admin import ReadOnlyAdmin
 
 
@@ -89,7 +90,7 @@ class BreakGlassAccessAdmin(ReadOnlyAdmin):
     actions = ["approve", "flag"]
 
     def has_review_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("access.change_breakglassaccess")
+        return reviews_break_glass(request.user)
 
     def _review(self, request: HttpRequest, queryset: QuerySet, outcome: str) -> None:
         for access in queryset:

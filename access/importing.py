@@ -7,12 +7,13 @@ ends_on (dates as YYYY-MM-DD; starts_on defaults to today, ends_on may be empty)
 import csv
 import datetime
 import io
+import logging
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from access.exceptions import RelationshipError
@@ -34,6 +35,8 @@ COLUMNS = (
 REQUIRED = ("nhs_number", "kind", "reason")
 MAX_ROWS = 50_000
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class ImportReport:
@@ -48,6 +51,7 @@ class ImportReport:
 
 @dataclass
 class _Row:
+    line: int
     patient: Patient
     team: Team | None
     user: AbstractBaseUser | None
@@ -63,9 +67,11 @@ def import_relationships(*, data: bytes, actor: AbstractBaseUser, dry_run: bool)
     rows = _read(data, report)
     if report.errors or dry_run:
         return report
+    line = 0
     try:
         with transaction.atomic():
             for row in rows:
+                line = row.line
                 start_relationship(
                     patient=row.patient,
                     team=row.team,
@@ -77,7 +83,11 @@ def import_relationships(*, data: bytes, actor: AbstractBaseUser, dry_run: bool)
                     actor=actor,
                 )
     except RelationshipError as exc:
-        report.errors.append((0, f"nothing was imported: {exc}"))
+        report.errors.append((line, f"nothing was imported: {exc}"))
+        return report
+    except DatabaseError:
+        logger.exception("importing relationships failed at line %s", line)
+        report.errors.append((line, "nothing was imported: the database refused this row"))
         return report
     report.created = len(rows)
     return report
@@ -100,41 +110,62 @@ def _read(data: bytes, report: ImportReport) -> list[_Row]:
         report.errors.append((1, f"unknown column(s): {', '.join(unknown)}"))
         return []
     raw_rows = []
+    seen: dict[tuple, int] = {}
     for number, raw in enumerate(reader, start=2):
         if len(raw_rows) >= MAX_ROWS:
             report.errors.append((number, f"more than {MAX_ROWS} rows: split the file"))
             return []
-        raw_rows.append((number, {key: (value or "").strip() for key, value in raw.items() if key}))
-    report.rows = len(raw_rows)
+        if raw.get(None):
+            report.errors.append(
+                (number, "more fields than columns (is there an unquoted comma in a reason?)")
+            )
+            continue
+        values = {key: (value or "").strip() for key, value in raw.items() if key}
+        same = tuple(sorted(values.items()))
+        if same in seen:
+            report.errors.append((number, f"the same as line {seen[same]}"))
+            continue
+        seen[same] = number
+        raw_rows.append((number, values))
+    report.rows = len(raw_rows) + len(report.errors)
     numbers = {"".join(values.get("nhs_number", "").split()) for _, values in raw_rows}
     patients = {
         p.nhs_number: p
-        for p in Patient.objects.filter(nhs_number__in=numbers, merged_into__isnull=True)
+        for p in Patient.objects.filter(nhs_number__in=numbers).select_related("merged_into")
     }
     teams = {(t.ods_code, t.name): t for t in Team.objects.all()}
-    users = get_user_model().objects
+    usernames = {values["username"] for _, values in raw_rows if values.get("username")}
+    users = {
+        u.username: u
+        for u in get_user_model().objects.filter(username__in=usernames, is_active=True)
+    }
     rows = []
     for number, values in raw_rows:
         try:
-            rows.append(_row(values, patients, teams, users))
+            rows.append(_row(number, values, patients, teams, users))
         except (ValidationError, ValueError, RelationshipError) as exc:
             message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
             report.errors.append((number, message))
     if report.rows == 0:
         report.errors.append((1, "the file has no rows"))
+    report.errors.sort()
     return rows
 
 
-def _row(values: dict, patients: dict, teams: dict, users) -> _Row:
+def _row(line: int, values: dict, patients: dict, teams: dict, users: dict) -> _Row:
     digits = normalise_nhs_number(values.get("nhs_number", ""))
     patient = patients.get(digits)
     if patient is None:
         raise RelationshipError(f"no patient with NHS number {digits}")
+    if patient.merged_into_id is not None:
+        raise RelationshipError(
+            f"{digits} was merged into {patient.merged_into.nhs_number}; use that NHS number"
+        )
     team = user = None
     if values.get("username"):
         if values.get("team_ods_code") or values.get("team_name"):
             raise RelationshipError("give a team or a username, not both")
-        user = users.filter(username=values["username"], is_active=True).first()
+        user = users.get(values["username"])
         if user is None:
             raise RelationshipError(f"no active user {values['username']}")
     else:
@@ -156,7 +187,7 @@ def _row(values: dict, patients: dict, teams: dict, users) -> _Row:
         raise RelationshipError("ends_on has already passed")
     if not values.get("reason"):
         raise RelationshipError("reason is empty")
-    return _Row(patient, team, user, kind, starts_on, ends_on, values["reason"])
+    return _Row(line, patient, team, user, kind, starts_on, ends_on, values["reason"])
 
 
 def _date(value: str | None, column: str) -> datetime.date | None:

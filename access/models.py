@@ -12,6 +12,10 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from records.models import Patient
 
+# The one object permission on patients; only access.services grants or revokes it.
+VIEW_RECORD = "records.view_record"
+VIEW_RECORD_CODENAME = "view_record"
+
 
 class Role(models.TextChoices):
     GP = "gp", "GP"

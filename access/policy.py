@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from access.models import (
+    VIEW_RECORD_CODENAME,
     BreakGlassAccess,
     CareRelationship,
     Membership,
@@ -19,7 +20,6 @@ from access.models import (
     RolePolicy,
     Team,
 )
-from access.services import VIEW_RECORD_CODENAME
 from records.categories import parse_categories
 from records.models import Patient
 
@@ -34,6 +34,7 @@ class Actor:
     team: Team | None
     role: str | None
     client_id: str | None = None
+    policy: RolePolicy | None = None  # the role's policy, read once with the actor
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,15 @@ def actor_for(user: AbstractBaseUser, team_id: int | None = None) -> Actor:
     chosen = list(memberships[:2])
     if len(chosen) != 1:
         return Actor(user=user, team=None, role=None)
-    return Actor(user=user, team=chosen[0].team, role=chosen[0].role)
+    role = chosen[0].role
+    policy = RolePolicy.objects.filter(role=role).first()
+    return Actor(user=user, team=chosen[0].team, role=role, policy=policy)
+
+
+def _policy(actor: Actor) -> RolePolicy | None:
+    if actor.role is None:
+        return None
+    return actor.policy or RolePolicy.objects.filter(role=actor.role).first()
 
 
 def decide(
@@ -71,7 +80,7 @@ def decide(
     wanted = parse_categories(list(categories or []))
     if actor.team is None or actor.role is None or not actor.user.is_active:
         return Decision(False, why_not="not acting for a team", purpose=purpose)
-    policy = RolePolicy.objects.filter(role=actor.role).first()
+    policy = _policy(actor)
     if policy is None or not policy.categories:
         return Decision(False, why_not="this role sees no clinical records", purpose=purpose)
     allowed = tuple(c for c in wanted if c in policy.categories)
@@ -137,13 +146,23 @@ def _granted(actor: Actor, patient: Patient, relationship: CareRelationship) -> 
     ).exists()
 
 
+def sees_records(actor: Actor) -> bool:
+    """Whether the actor's role sees any clinical heading at all."""
+    policy = _policy(actor)
+    return policy is not None and bool(policy.categories)
+
+
+def reviews_break_glass(user: AbstractBaseUser) -> bool:
+    """Whether the user holds a role (in any team) whose policy is to review emergency access."""
+    roles = Membership.objects.filter(user=user).values_list("role", flat=True)
+    return RolePolicy.objects.filter(role__in=roles, reviews_break_glass=True).exists()
+
+
 def may_break_glass(actor: Actor) -> bool:
-    if actor.role is None:
-        return False
-    return RolePolicy.objects.filter(role=actor.role, may_break_glass=True).exists()
+    policy = _policy(actor)
+    return policy is not None and policy.may_break_glass
 
 
 def manages_relationships(actor: Actor) -> bool:
-    if actor.role is None:
-        return False
-    return RolePolicy.objects.filter(role=actor.role, manages_relationships=True).exists()
+    policy = _policy(actor)
+    return policy is not None and policy.manages_relationships

@@ -7,13 +7,13 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from access.models import (
+    VIEW_RECORD_CODENAME,
     CareRelationship,
     Objection,
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
-from access.policy import Actor
-from access.services import VIEW_RECORD_CODENAME
+from access.policy import Actor, sees_records
 from records.models import Patient
 
 
@@ -24,6 +24,8 @@ def my_patients(actor: Actor) -> QuerySet[Patient]:
     through guardian's unique (holder, permission, patient) index; bounded by the team's size,
     never by the register's.
     """
+    if not sees_records(actor):
+        return Patient.objects.none()
     today = timezone.localdate()
     holders = Q(user_id=actor.user.pk)
     if actor.team is not None:

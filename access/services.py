@@ -18,6 +18,8 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from access.exceptions import AccessDenied, RelationshipError
 from access.models import (
+    VIEW_RECORD,
+    VIEW_RECORD_CODENAME,
     BreakGlassAccess,
     CareRelationship,
     Membership,
@@ -25,15 +27,11 @@ from access.models import (
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
     Role,
-    RolePolicy,
     Team,
 )
 from records.models import Patient
 
 logger = logging.getLogger(__name__)
-
-VIEW_RECORD = "records.view_record"
-VIEW_RECORD_CODENAME = "view_record"
 
 
 @transaction.atomic
@@ -99,6 +97,10 @@ def start_relationship(
         raise RelationshipError("A relationship that has already ended grants nothing.")
     if patient.merged_into_id is not None:
         raise RelationshipError("This record was merged into another; use that one.")
+    if user is not None and user.pk == actor.pk:
+        raise RelationshipError("Nobody records a care relationship for themselves.")
+    if team is not None and Membership.objects.filter(team=team, user=actor).exists():
+        raise RelationshipError("Nobody records a care relationship for their own team.")
     with set_actor(actor):
         relationship = CareRelationship.objects.create(
             patient=patient,
@@ -200,36 +202,56 @@ def reconcile_grants() -> dict[str, int]:
     Removes any grant that no active relationship explains (for instance one made by hand)
     and adds any that is missing; both are logged as errors, since neither should happen.
     """
+    # Grants are read before relationships: a relationship started in between has its grant
+    # added again (ignored as a duplicate), and none is removed that a relationship explains.
+    held = {
+        model: {
+            (holder, patient): pk
+            for pk, holder, patient in model.objects.filter(
+                permission__codename=VIEW_RECORD_CODENAME
+            ).values_list("pk", holder_field, "content_object_id")
+        }
+        for model, holder_field in (
+            (PatientGroupObjectPermission, "group_id"),
+            (PatientUserObjectPermission, "user_id"),
+        )
+    }
     today = timezone.localdate()
     active = CareRelationship.objects.filter(ended_at__isnull=True, starts_on__lte=today).exclude(
         ends_on__lt=today
     )
-    wanted_groups = set(
-        active.filter(team__isnull=False).values_list("team__group_id", "patient_id")
+    wanted = {
+        PatientGroupObjectPermission: set(
+            active.filter(team__isnull=False).values_list("team__group_id", "patient_id")
+        ),
+        PatientUserObjectPermission: set(
+            active.filter(user__isnull=False).values_list("user_id", "patient_id")
+        ),
+    }
+    permission = Permission.objects.get(
+        codename=VIEW_RECORD_CODENAME, content_type__app_label="records"
     )
-    wanted_users = set(active.filter(user__isnull=False).values_list("user_id", "patient_id"))
     counts = {"removed": 0, "added": 0}
-    for model, holder_field, wanted in (
-        (PatientGroupObjectPermission, "group_id", wanted_groups),
-        (PatientUserObjectPermission, "user_id", wanted_users),
+    for model, holder_field in (
+        (PatientGroupObjectPermission, "group_id"),
+        (PatientUserObjectPermission, "user_id"),
     ):
-        rows = model.objects.filter(permission__codename=VIEW_RECORD_CODENAME)
-        held = {(getattr(r, holder_field), r.content_object_id): r.pk for r in rows}
-        stray = [pk for key, pk in held.items() if key not in wanted]
+        stray = [pk for key, pk in held[model].items() if key not in wanted[model]]
         if stray:
             logger.error("removing %d patient grants no relationship explains", len(stray))
             model.objects.filter(pk__in=stray).delete()
-        missing = wanted - set(held)
+        missing = wanted[model] - set(held[model])
         if missing:
             logger.error("adding %d patient grants that active relationships lack", len(missing))
-            permission = Permission.objects.get(
-                codename=VIEW_RECORD_CODENAME, content_type__app_label="records"
-            )
             model.objects.bulk_create(
-                model(
-                    **{holder_field: holder, "content_object_id": patient, "permission": permission}
-                )
-                for holder, patient in missing
+                (
+                    model(
+                        **{holder_field: holder, "content_object_id": patient},
+                        permission=permission,
+                    )
+                    for holder, patient in missing
+                ),
+                ignore_conflicts=True,
             )
         counts["removed"] += len(stray)
         counts["added"] += len(missing)
@@ -241,9 +263,9 @@ def break_glass(
     *, user: AbstractBaseUser, team: Team, patient: Patient, reason: str, explanation: str
 ) -> BreakGlassAccess:
     """Open a record in an emergency without a relationship: time-limited and reviewed."""
-    membership = Membership.objects.filter(user=user, team=team).first()
-    policy = RolePolicy.objects.filter(role=membership.role).first() if membership else None
-    if policy is None or not policy.may_break_glass:
+    from access.policy import actor_for, may_break_glass
+
+    if not may_break_glass(actor_for(user, team.pk)):
         raise AccessDenied("Your role cannot use emergency access.")
     if reason not in BreakGlassAccess.Reason.values:
         raise AccessDenied("Choose a reason from the list.")
@@ -295,6 +317,10 @@ def review_break_glass(
     access = BreakGlassAccess.objects.select_for_update().get(pk=access.pk)
     if access.review != BreakGlassAccess.Review.PENDING:
         raise AccessDenied("This access has already been reviewed.")
+    from access.policy import reviews_break_glass
+
+    if not reviews_break_glass(actor):
+        raise AccessDenied("Only privacy officers review emergency access.")
     if access.user_id == actor.pk:
         raise AccessDenied("Nobody reviews their own emergency access.")
     with set_actor(actor):

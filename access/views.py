@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -46,9 +47,11 @@ class PatientSearchForm(forms.Form):
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def find_patient(request: HttpRequest) -> HttpResponse:
+    """NHS numbers are posted, never put in the address (logs, history, Referer)."""
     _administrator(request)
-    form = PatientSearchForm(request.GET or None)
+    form = PatientSearchForm(request.POST or None)
     if form.is_valid():
         patient = Patient.objects.filter(nhs_number=form.cleaned_data["nhs_number"]).first()
         if patient is not None:
@@ -59,14 +62,7 @@ def find_patient(request: HttpRequest) -> HttpResponse:
 
 class RelationshipForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
-    user = forms.ModelChoiceField(
-        queryset=get_user_model()
-        .objects.filter(is_active=True, memberships__isnull=False)
-        .distinct()
-        .order_by("username"),
-        required=False,
-        label="Or one person",
-    )
+    username = forms.CharField(required=False, label="Or one person (their username)")
     kind = forms.ChoiceField(choices=CareRelationship.Kind.choices)
     starts_on = forms.DateField(required=False, help_text="Empty: today.")
     ends_on = forms.DateField(required=False, help_text="Empty: until someone ends it.")
@@ -80,8 +76,17 @@ def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=patient_id)
     form = RelationshipForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        username = values.pop("username")
+        values["user"] = (
+            get_user_model().objects.filter(username=username, is_active=True).first()
+            if username
+            else None
+        )
         try:
-            services.start_relationship(patient=patient, actor=request.user, **form.cleaned_data)
+            if username and values["user"] is None:
+                raise RelationshipError(f"There is no active user {username}.")
+            services.start_relationship(patient=patient, actor=request.user, **values)
         except RelationshipError as exc:
             form.add_error(None, str(exc))
         else:
@@ -96,6 +101,7 @@ def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
             "relationships": relationships,
             "objections": Objection.objects.filter(patient=patient).select_related("recorded_by"),
             "form": form,
+            "today": timezone.localdate(),
         },
     )
 

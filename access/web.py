@@ -8,7 +8,12 @@ SESSION_TEAM = "acting_team_id"
 
 
 def actor_from_request(request: HttpRequest) -> Actor:
-    return actor_for(request.user, request.session.get(SESSION_TEAM))
+    """Worked out once per request (the page and its header both ask)."""
+    actor = getattr(request, "_lcr_actor", None)
+    if actor is None or actor.user is not request.user:
+        actor = actor_for(request.user, request.session.get(SESSION_TEAM))
+        request._lcr_actor = actor
+    return actor
 
 
 def acting_team(request: HttpRequest) -> dict:

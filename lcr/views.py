@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from access.models import Membership
-from access.policy import manages_relationships
+from access.policy import manages_relationships, may_break_glass
 from access.selectors import my_patients
 from access.web import actor_from_request
 from records.models import UnmatchedRecord
@@ -32,6 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "needs_team": actor.team is None and memberships > 1,
             "patients": page,
             "manages": manages_relationships(actor),
+            "glass": may_break_glass(actor),
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
             "waiting_for_review": UnmatchedRecord.objects.filter(
                 status=UnmatchedRecord.Status.PENDING

@@ -43,7 +43,6 @@ class RecordView:
     decision: Decision
     sources: list[SourceState]
     categories: list[CategoryView]
-    withheld_sources: int = 0
 
     @property
     def withheld_labels(self) -> list[str]:
@@ -138,5 +137,4 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
         decision=decision,
         sources=sources,
         categories=categories,
-        withheld_sources=len(links) - len(shown),
     )

@@ -13,6 +13,7 @@ from access.models import BreakGlassAccess
 from access.policy import may_break_glass
 from access.web import actor_from_request
 from records.models import Patient
+from records.nhs_numbers import normalise_nhs_number
 from records.services import read_record
 
 
@@ -21,18 +22,30 @@ def _patient(patient_id: int) -> Patient:
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """The record: banner, sources' states, then each heading with its items' source and age."""
+    """The record: banner, sources' states, then each heading with its items' source and age.
+
+    POST asks every source again now (the "Refresh now" button), then shows the page again.
+    """
     record = read_record(
         actor=actor_from_request(request),
         patient=_patient(patient_id),
         channel="web",
-        force_refresh=request.GET.get("refresh") == "now",
+        force_refresh=request.method == "POST",
     )
+    if request.method == "POST":
+        return redirect("patient-record", patient_id=patient_id)
     return render(request, "records/record.html", {"record": record, "patient": record.patient})
 
 
 class BreakGlassForm(forms.Form):
+    nhs_number = forms.CharField(label="NHS number", max_length=20)
+    birth_date = forms.DateField(
+        label="Date of birth",
+        help_text="For example 15/01/1954.",
+        input_formats=["%d/%m/%Y", "%Y-%m-%d"],
+    )
     reason = forms.ChoiceField(
         choices=BreakGlassAccess.Reason.choices, widget=forms.RadioSelect, label="Reason"
     )
@@ -42,24 +55,37 @@ class BreakGlassForm(forms.Form):
         max_length=2000,
     )
 
+    def clean_nhs_number(self) -> str:
+        return normalise_nhs_number(self.cleaned_data["nhs_number"])
+
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """Emergency access for roles allowed it; everyone else gets the not-found page."""
+def break_glass(request: HttpRequest) -> HttpResponse:
+    """Emergency access, for roles allowed it, to a patient identified by NHS number and date of
+    birth together; nothing about any patient is shown before the access exists."""
     actor = actor_from_request(request)
     if not may_break_glass(actor):
         raise AccessDenied("this role cannot use emergency access")
-    patient = _patient(patient_id)
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        access_services.break_glass(
-            user=request.user,
-            team=actor.team,
-            patient=patient,
-            reason=form.cleaned_data["reason"],
-            explanation=form.cleaned_data["explanation"],
-        )
-        messages.warning(request, "Emergency access started. It is recorded and will be reviewed.")
-        return redirect("patient-record", patient_id=patient.pk)
-    return render(request, "records/break_glass.html", {"patient": patient, "form": form})
+        patient = Patient.objects.filter(
+            nhs_number=form.cleaned_data["nhs_number"],
+            birth_date=form.cleaned_data["birth_date"],
+            merged_into__isnull=True,
+        ).first()
+        if patient is None:
+            form.add_error(None, "No patient matches that NHS number and date of birth.")
+        else:
+            access_services.break_glass(
+                user=request.user,
+                team=actor.team,
+                patient=patient,
+                reason=form.cleaned_data["reason"],
+                explanation=form.cleaned_data["explanation"],
+            )
+            messages.warning(
+                request, "Emergency access started. It is recorded and will be reviewed."
+            )
+            return redirect("patient-record", patient_id=patient.pk)
+    return render(request, "records/break_glass.html", {"form": form})

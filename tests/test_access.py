@@ -280,17 +280,62 @@ def test_only_roles_allowed_to_may_break_glass(admin_user):
     assert not BreakGlassAccess.objects.exists()
 
 
-def test_a_privacy_officer_reviews_break_glass_but_not_their_own(ward):
+def test_only_privacy_officers_review_break_glass_and_never_their_own(ward, admin_user):
     team, doctor = ward
     access = services.break_glass(
         user=doctor, team=team, patient=PatientFactory(), reason="other", explanation="needed it"
     )
+    with pytest.raises(AccessDenied, match="Only privacy officers"):
+        services.review_break_glass(access=access, outcome="approved", note="", actor=UserFactory())
+    office = make_team("Privacy", Team.Kind.RECORD_OFFICE, ods_code="P")
+    services.add_member(team=office, user=doctor, role=Role.PRIVACY_OFFICER, actor=admin_user)
     with pytest.raises(AccessDenied, match="own"):
         services.review_break_glass(access=access, outcome="approved", note="", actor=doctor)
+
+    officer = member(office, Role.PRIVACY_OFFICER, "officer")
     reviewed = services.review_break_glass(
-        access=access, outcome="flagged", note="ask why", actor=UserFactory()
+        access=access, outcome="flagged", note="ask why", actor=officer
     )
     assert reviewed.review == BreakGlassAccess.Review.FLAGGED
+
+
+def test_nobody_records_a_relationship_for_themselves_or_their_own_team(ward):
+    team, doctor = ward
+    with pytest.raises(RelationshipError, match="themselves"):
+        services.start_relationship(
+            patient=PatientFactory(), user=doctor, kind="referral", reason="r", actor=doctor
+        )
+    with pytest.raises(RelationshipError, match="own team"):
+        services.start_relationship(
+            patient=PatientFactory(), team=team, kind="referral", reason="r", actor=doctor
+        )
+
+
+def test_my_patients_are_those_cared_for_today_with_the_grant_in_place(ward, admin_user):
+    from access.selectors import my_patients
+
+    team, doctor = ward
+    other = make_team("Other", Team.Kind.COMMUNITY_TEAM, ods_code="O")
+    current, ended, expired, future, elsewhere = (PatientFactory() for _ in range(5))
+    relate(current, team, admin_user)
+    services.end_relationship(
+        relationship=relate(ended, team, admin_user), reason="x", actor=admin_user
+    )
+    relate(expired, team, admin_user, ends_on=TODAY)
+    relate(future, team, admin_user, starts_on=TODAY + datetime.timedelta(days=2))
+    relate(elsewhere, other, admin_user)
+
+    with time_machine.travel(datetime.datetime(2026, 11, 26, 9, 0, tzinfo=datetime.UTC)):
+        assert list(my_patients(actor_for(doctor))) == [current]
+
+
+def test_my_patients_is_empty_for_a_role_that_sees_no_records(admin_user):
+    from access.selectors import my_patients
+
+    team = make_team("GP", Team.Kind.GP_PRACTICE, ods_code="G")
+    manager = member(team, Role.ADMINISTRATOR)
+    relate(PatientFactory(), team, admin_user)
+    assert list(my_patients(actor_for(manager))) == []
 
 
 def test_an_objection_blocks_relationships_but_not_break_glass(ward, admin_user):
@@ -311,3 +356,14 @@ def test_an_objection_blocks_relationships_but_not_break_glass(ward, admin_user)
     services.withdraw_objection(objection=objection, actor=admin_user)
     BreakGlassAccess.objects.all().delete()
     assert decide(actor_for(doctor), patient).basis == "relationship"
+
+
+def test_reconcile_restores_a_missing_grant(ward, admin_user):
+    team, doctor = ward
+    patient = PatientFactory()
+    relate(patient, team, admin_user)
+    PatientGroupObjectPermission.objects.all().delete()  # lost, somehow
+    assert not decide(actor_for(doctor), patient).allowed
+
+    assert services.reconcile_grants() == {"removed": 0, "added": 1}
+    assert decide(actor_for(doctor), patient).allowed

@@ -1,8 +1,8 @@
 """Every role x every route that touches a patient x every access situation gets the answer the
 policy says, and anything refused looks exactly like a patient that does not exist (404).
 
-A new route that names a patient fails `test_every_patient_route_is_classified` until it is
-added to ROUTES below with its expected answer.
+Every named route of the project is classified below; a new route fails
+`test_every_route_is_classified` until it is added with its expected answer.
 """
 
 import datetime
@@ -10,6 +10,7 @@ import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from access import services
 from access.models import BreakGlassAccess, RolePolicy, Team
@@ -38,36 +39,50 @@ def sees_record(policy: RolePolicy, situation: str) -> bool:
     return situation == "break_glass" and policy.may_break_glass
 
 
-# route name -> (HTTP method, expected "allowed" predicate); refused always means 404.
+# Routes that name a patient: (HTTP method, expected "allowed" predicate); refused means 404.
 ROUTES = {
     "patient-record": ("get", sees_record),
-    "patient-break-glass": ("get", lambda policy, situation: policy.may_break_glass),
     "manage-patient": ("get", lambda policy, situation: policy.manages_relationships),
     "manage-record-objection": ("post", lambda policy, situation: policy.manages_relationships),
 }
 ALLOWED_STATUS = {"get": 200, "post": 302}
+# Routes that touch patients without naming one in the address, by who may use them.
+ADMINISTRATORS_ONLY = {
+    "manage-find-patient": ("get", {}),
+    "manage-import-relationships": ("get", {}),
+    "manage-end-relationship": ("post", {"relationship_id": 1}),
+    "manage-withdraw-objection": ("post", {"objection_id": 1}),
+}
+BREAK_GLASS_ONLY = {"break-glass": ("get", {})}
+# Routes that show no patient data: public, or for the signed-in user's own account.
+OTHER_ROUTES = {"home", "health", "login", "logout", "choose-team"}
 
 
 def without_csrf(page: bytes) -> bytes:
     return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", page)
 
 
-def patient_routes() -> set[str]:
-    found = set()
+def project_routes() -> dict[str, str]:
+    """Every named route outside the Django admin (which has its own staff-only permissions)."""
+    found = {}
 
     def walk(patterns):
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns)
-            elif isinstance(pattern, URLPattern) and "patient_id" in str(pattern.pattern):
-                found.add(pattern.name)
+                if pattern.app_name != "admin":
+                    walk(pattern.url_patterns)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                found[pattern.name] = str(pattern.pattern)
 
     walk(get_resolver().url_patterns)
     return found
 
 
-def test_every_patient_route_is_classified():
-    assert patient_routes() == set(ROUTES)
+def test_every_route_is_classified():
+    routes = project_routes()
+    classified = set(ROUTES) | set(ADMINISTRATORS_ONLY) | set(BREAK_GLASS_ONLY) | OTHER_ROUTES
+    assert set(routes) == classified
+    assert {name for name, pattern in routes.items() if "patient_id" in pattern} == set(ROUTES)
 
 
 @pytest.fixture
@@ -118,7 +133,9 @@ def test_permission_matrix(client, world, route, role, situation):
         f"{role} {situation} {route}"
     )
     if not expected:
-        assert patient.family_name not in response.content.decode()
+        page = response.content.decode()
+        assert patient.formatted_nhs_number not in page
+        assert patient.family_name.upper() not in page
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))
@@ -152,4 +169,39 @@ def test_break_glass_banner_is_on_the_record_page(client, world):
     client.force_login(user)
     page = client.get(reverse("patient-record", kwargs={"patient_id": patient.pk})).content.decode()
     assert "Emergency access." in page
-    assert BreakGlassAccess.objects.get().expires_at.strftime("%H:%M") in page or "ends at" in page
+    expires = timezone.localtime(BreakGlassAccess.objects.get().expires_at)
+    assert f"ends at {expires:%H:%M}" in page
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(ADMINISTRATORS_ONLY) + sorted(BREAK_GLASS_ONLY))
+def test_routes_for_some_roles_refuse_the_others(client, world, role, route):
+    user, _ = arrange("unrelated", role, world)
+    client.force_login(user)
+    method, kwargs = {**ADMINISTRATORS_ONLY, **BREAK_GLASS_ONLY}[route]
+    policy = RolePolicy.objects.get(role=role)
+    allowed = (
+        policy.manages_relationships if route in ADMINISTRATORS_ONLY else policy.may_break_glass
+    )
+    response = getattr(client, method)(reverse(route, kwargs=kwargs))
+    if not allowed:
+        assert response.status_code == 404, f"{role} {route}"
+    elif not kwargs:  # (with ids, the allowed answer depends on whether they name anything)
+        assert response.status_code == 200, f"{role} {route}"
+
+
+def test_break_glass_needs_the_nhs_number_and_date_of_birth_together(client, world):
+    user, patient = arrange("unrelated", "ae_clinician", world)
+    client.force_login(user)
+    form = {"nhs_number": patient.formatted_nhs_number, "reason": "unconscious", "explanation": "x"}
+
+    wrong = client.post(reverse("break-glass"), {**form, "birth_date": "01/01/1901"})
+    assert "No patient matches that NHS number and date of birth." in wrong.content.decode()
+    assert patient.family_name.upper() not in wrong.content.decode()
+    assert not BreakGlassAccess.objects.exists()
+
+    right = client.post(
+        reverse("break-glass"), {**form, "birth_date": patient.birth_date.strftime("%d/%m/%Y")}
+    )
+    assert right["Location"] == reverse("patient-record", kwargs={"patient_id": patient.pk})
+    assert BreakGlassAccess.objects.get().patient == patient

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from access.models import CareRelationship, Objection, Role, Team
-from tests.factories import PatientFactory, make_team, member
+from tests.factories import PatientFactory, UserFactory, make_team, member
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def team():
 
 def test_find_a_patient_by_nhs_number_with_spaces(office_client):
     patient = PatientFactory()
-    response = office_client.get(
+    response = office_client.post(
         reverse("manage-find-patient"), {"nhs_number": patient.formatted_nhs_number}
     )
     assert response.status_code == 302
@@ -34,7 +34,7 @@ def test_find_a_patient_by_nhs_number_with_spaces(office_client):
 
 
 def test_a_wrong_check_digit_says_so(office_client):
-    response = office_client.get(reverse("manage-find-patient"), {"nhs_number": "999 000 0017"})
+    response = office_client.post(reverse("manage-find-patient"), {"nhs_number": "999 000 0017"})
     assert "check digit is wrong" in response.content.decode()
 
 
@@ -169,3 +169,28 @@ def test_home_lists_my_patients_in_bounded_queries(client, django_assert_max_num
         with django_assert_max_num_queries(12):
             response = client.get(reverse("home"))
         assert response.content.decode().count("/patients/") == min(count, 50)
+
+
+def test_csv_rows_with_stray_commas_repeats_or_merged_patients_are_reported(office_client, team):
+    from records.services import merge_patients
+
+    kept, retired = PatientFactory(), PatientFactory()
+    merge_patients(kept=kept, retired=retired, reason="same", actor=UserFactory(username="merger"))
+    row = f"{kept.nhs_number},RXC,Riverside District Nurses,referral,,,visits\n"
+    text = (
+        HEADER
+        + row
+        + row
+        + (
+            f"{kept.nhs_number},RXC,Riverside District Nurses,referral,,,visits, weekly\n"
+            f"{retired.nhs_number},RXC,Riverside District Nurses,referral,,,visits\n"
+        )
+    )
+    response = office_client.post(
+        reverse("manage-import-relationships"), {"file": csv_upload(text), "dry_run": "on"}
+    )
+    page = response.content.decode()
+    assert "<td>3</td><td>the same as line 2</td>" in page
+    assert "<td>4</td><td>more fields than columns" in page
+    assert f"<td>5</td><td>{retired.nhs_number} was merged into {kept.nhs_number}" in page
+    assert not CareRelationship.objects.exists()
