@@ -1,4 +1,4 @@
 """The trail of who looked at what, when and on what basis (issue 5).
 
-django-auditlog already records every change to the identity register; access events come next.
+read_record writes access events (one per look, hash-chained); django-auditlog records changes.
 """

@@ -232,3 +232,6 @@ LCR_FETCH_RETRY_AFTER_MAX_SECONDS = env.int("LCR_FETCH_RETRY_AFTER_MAX_SECONDS",
 LCR_BREAK_GLASS_SECONDS = env.int("LCR_BREAK_GLASS_SECONDS", default=4 * 3600)
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shared-care-record@localhost")
+
+# Audit (audit/): access events are spread over this many hash chains (by patient).
+LCR_AUDIT_CHAINS = env.int("LCR_AUDIT_CHAINS", default=16)

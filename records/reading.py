@@ -1,23 +1,28 @@
 """read_record: the single choke point for every read of patient data, web and API alike.
 
-Authorise (access.policy), then, in one transaction, return the cached snapshots the decision
-allows and ask the worker to refresh what is missing or stale. (Issue 5 writes the access event in
-that same transaction: if it cannot be written, nothing is shown.)
+Authorise (access.policy), then, in one transaction: ask the worker to refresh what is missing
+or stale, read the cached snapshots the decision allows, and write the access event naming what
+is shown. If the event cannot be written, the read fails and nothing is shown.
 """
 
 import datetime
+import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from access.exceptions import AccessDenied
 from access.policy import DIRECT_CARE, Actor, Decision, decide
+from audit.exceptions import AuditUnavailable
+from audit.services import RequestContext, record_access
 from records.categories import Category
 from records.fetching import is_stale, request_refresh, state_of
 from records.models import Link, Patient, Snapshot, SourceSystem
 
 SENSITIVE_SOURCE_KINDS = (SourceSystem.Kind.MENTAL_HEALTH,)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +55,15 @@ class RecordView:
         return [labels[c].lower() for c in self.decision.denied_categories]
 
     @property
+    def resource_ids(self) -> list[str]:
+        """Every item shown, as source ODS code and resource id, for the access event."""
+        return [
+            f"{item['source_ods_code']}/{item['resource_type']}/{item['resource_id']}"
+            for category in self.categories
+            for item in category.items
+        ]
+
+    @property
     def loading(self) -> bool:
         return any(s.state in ("loading", "refreshing") for s in self.sources)
 
@@ -63,29 +77,57 @@ def read_record(
     purpose: str = DIRECT_CARE,
     refresh: bool = True,
     force_refresh: bool = False,
+    context: RequestContext | None = None,
 ) -> RecordView:
-    """What this actor may see of this patient's record now; raises AccessDenied otherwise."""
+    """What this actor may see of this patient's record now; raises AccessDenied otherwise,
+    and AuditUnavailable if the look could not be recorded."""
     decision = decide(actor, patient, categories, purpose)
     if not decision.allowed:
         raise AccessDenied(decision.why_not)
     excluded = () if decision.sees_sensitive_sources else SENSITIVE_SOURCE_KINDS
-    with transaction.atomic():
-        if refresh:
-            request_refresh(
+    try:
+        with transaction.atomic():
+            view = _read(patient, decision, excluded, refresh, force_refresh)
+            record_access(
+                user=actor.user,
+                team=actor.team,
+                role=actor.role,
+                client_id=actor.client_id or "",
                 patient=patient,
                 categories=decision.categories,
-                exclude_kinds=excluded,
-                force=force_refresh,
+                resource_ids=view.resource_ids,
+                basis=decision.basis,
+                relationship_id=decision.relationship_id,
+                break_glass_id=decision.break_glass_id,
+                channel=channel,
+                purpose=decision.purpose,
+                context=context or RequestContext(),
             )
-        links = list(
-            Link.objects.filter(patient=patient).select_related("source").order_by("source__name")
+    except DatabaseError as exc:
+        logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
+        raise AuditUnavailable("the look could not be recorded") from exc
+    return view
+
+
+def _read(
+    patient: Patient, decision: Decision, excluded: tuple, refresh: bool, force_refresh: bool
+) -> "RecordView":
+    if refresh:
+        request_refresh(
+            patient=patient,
+            categories=decision.categories,
+            exclude_kinds=excluded,
+            force=force_refresh,
         )
-        snapshots = list(
-            Snapshot.objects.filter(
-                link__in=[link for link in links if link.source.kind not in excluded],
-                category__in=decision.categories,
-            )
+    links = list(
+        Link.objects.filter(patient=patient).select_related("source").order_by("source__name")
+    )
+    snapshots = list(
+        Snapshot.objects.filter(
+            link__in=[link for link in links if link.source.kind not in excluded],
+            category__in=decision.categories,
         )
+    )
     return _assemble(patient, decision, links, snapshots, excluded)
 
 

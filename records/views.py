@@ -12,6 +12,7 @@ from access.exceptions import AccessDenied
 from access.models import BreakGlassAccess
 from access.policy import may_break_glass
 from access.web import actor_from_request
+from audit.web import context_from_request
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 from records.services import read_record
@@ -33,6 +34,7 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
         patient=_patient(patient_id),
         channel="web",
         force_refresh=request.method == "POST",
+        context=context_from_request(request),
     )
     if request.method == "POST":
         return redirect("patient-record", patient_id=patient_id)

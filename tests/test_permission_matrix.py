@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from access import services
 from access.models import BreakGlassAccess, RolePolicy, Team
+from audit.models import AccessEvent
 from tests.factories import PatientFactory, UserFactory, make_team, member
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +133,8 @@ def test_permission_matrix(client, world, route, role, situation):
     assert response.status_code == (ALLOWED_STATUS[method] if expected else 404), (
         f"{role} {situation} {route}"
     )
+    if route == "patient-record":  # a look at clinical data leaves exactly one access event
+        assert AccessEvent.objects.count() == (1 if expected else 0)
     if not expected:
         page = response.content.decode()
         assert patient.formatted_nhs_number not in page

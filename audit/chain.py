@@ -1,0 +1,82 @@
+"""The hash chain of access events: what is hashed, and how a chain is checked.
+
+A row's hash is SHA-256 over the previous row's hash and a canonical JSON of the row's content,
+so changing, removing or reordering any row breaks every hash after it in that chain.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "chain",
+    "sequence",
+    "occurred_at",
+    "user_id",
+    "username",
+    "client_id",
+    "team_id",
+    "team_name",
+    "organisation_ods_code",
+    "role",
+    "patient_id",
+    "categories",
+    "resource_ids",
+    "basis",
+    "relationship_id",
+    "break_glass_id",
+    "channel",
+    "purpose",
+    "ip_address",
+    "user_agent",
+    "request_id",
+)
+
+
+def event_hash(previous_hash: str, content: dict) -> str:
+    canonical = json.dumps(
+        {field: content[field] for field in HASHED_FIELDS},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(f"{previous_hash}|{canonical}".encode()).hexdigest()
+
+
+def content_of(event) -> dict:
+    """The hashed content of a saved event, as it was when it was hashed."""
+    values = {field: getattr(event, field) for field in HASHED_FIELDS}
+    values["occurred_at"] = event.occurred_at.isoformat()
+    return values
+
+
+@dataclass(frozen=True)
+class Break:
+    chain: int
+    sequence: int
+    event_id: int
+    why: str
+
+
+def first_break(events: Iterable, head: tuple[int, str] | None = None) -> Break | None:
+    """Walk one chain in sequence order; the first event that does not follow is named.
+
+    `head` is the chain's recorded (last sequence, last hash): rows removed from the end of a
+    chain leave every remaining hash intact, and only the head shows they are gone.
+    """
+    expected_previous, expected_sequence = GENESIS, 1
+    chain, last_id = None, None
+    for event in events:
+        chain, last_id = event.chain, event.pk
+        if event.sequence != expected_sequence:
+            return Break(event.chain, event.sequence, event.pk, "a row is missing before it")
+        if event.previous_hash != expected_previous:
+            return Break(event.chain, event.sequence, event.pk, "it does not follow the row before")
+        if event_hash(event.previous_hash, content_of(event)) != event.hash:
+            return Break(event.chain, event.sequence, event.pk, "its content has been changed")
+        expected_previous, expected_sequence = event.hash, event.sequence + 1
+    if head is not None and (expected_sequence - 1, expected_previous) != head:
+        return Break(chain, expected_sequence, last_id, "rows are missing from its end")
+    return None

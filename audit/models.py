@@ -1,0 +1,99 @@
+"""Access events: one row per look at a patient's record, append-only and hash-chained.
+
+Rows are never updated or deleted: the ORM refuses, and on PostgreSQL a trigger refuses too.
+Each row's hash covers its content and the previous row's hash in its chain, so an edit made
+behind the database's back is found by `manage.py verify_audit`.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    """Someone tried to change or remove an access event."""
+
+
+class AccessEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Access events cannot be changed.")
+
+    def delete(self):
+        raise AppendOnlyError("Access events cannot be deleted.")
+
+
+class AccessEvent(models.Model):
+    """Who looked at which patient's record, what they saw, when, from where, and on what basis."""
+
+    class Channel(models.TextChoices):
+        WEB = "web", "Web portal"
+        API = "api", "API"
+
+    class Basis(models.TextChoices):
+        RELATIONSHIP = "relationship", "Care relationship"
+        BREAK_GLASS = "break_glass", "Emergency access"
+
+    chain = models.PositiveSmallIntegerField()
+    sequence = models.PositiveBigIntegerField()
+    occurred_at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    client_id = models.CharField(max_length=100, blank=True)
+    team_id = models.BigIntegerField(null=True)
+    team_name = models.CharField(max_length=200, blank=True)
+    organisation_ods_code = models.CharField(max_length=10, blank=True)
+    role = models.CharField(max_length=30, blank=True)
+    patient = models.ForeignKey(
+        "records.Patient", on_delete=models.PROTECT, related_name="access_events"
+    )
+    categories = models.JSONField(default=list)
+    resource_ids = models.JSONField(default=list)
+    basis = models.CharField(max_length=20, choices=Basis.choices)
+    relationship_id = models.BigIntegerField(null=True)
+    break_glass_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    purpose = models.CharField(max_length=30)
+    ip_address = models.GenericIPAddressField(null=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AccessEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "sequence"], name="access_event_chain_order")
+        ]
+        indexes = [
+            models.Index(fields=["patient", "occurred_at"], name="access_event_patient"),
+            models.Index(fields=["user", "occurred_at"], name="access_event_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} looked at {self.patient_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None or not self._state.adding:
+            raise AppendOnlyError("Access events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Access events cannot be deleted.")
+
+
+class ChainHead(models.Model):
+    """The last hash and sequence of one chain; locked while an event is appended to it.
+
+    Events are spread over several chains (by patient) so that looks at different patients do
+    not wait for each other.
+    """
+
+    chain = models.PositiveSmallIntegerField(primary_key=True)
+    sequence = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} at {self.sequence}"

@@ -1,0 +1,75 @@
+"""Writing the audit trail: one access event per look, appended to its hash chain.
+
+Called by records.services.read_record inside the same transaction as the read, so that if the
+event cannot be written, the read fails and nothing is shown.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from audit.chain import content_of, event_hash
+from audit.models import AccessEvent, ChainHead
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Where a look came from: filled in by the web or API surface, empty for commands."""
+
+    ip_address: str | None = None
+    user_agent: str = ""
+    request_id: str = ""
+
+
+@transaction.atomic
+def record_access(
+    *,
+    user: AbstractBaseUser,
+    team,
+    role: str | None,
+    patient,
+    categories: tuple[str, ...],
+    resource_ids: list[str],
+    basis: str,
+    relationship_id: int | None,
+    break_glass_id: int | None,
+    channel: str,
+    purpose: str,
+    context: RequestContext,
+    client_id: str = "",
+) -> AccessEvent:
+    """Append one access event to its chain (the chain's head row is locked while we do)."""
+    chain = patient.pk % settings.LCR_AUDIT_CHAINS
+    ChainHead.objects.get_or_create(chain=chain)
+    head = ChainHead.objects.select_for_update().get(chain=chain)
+    event = AccessEvent(
+        chain=chain,
+        sequence=head.sequence + 1,
+        occurred_at=timezone.now(),
+        user=user,
+        username=user.get_username(),
+        client_id=client_id,
+        team_id=team.pk if team else None,
+        team_name=team.name if team else "",
+        organisation_ods_code=team.ods_code if team else "",
+        role=role or "",
+        patient=patient,
+        categories=list(categories),
+        resource_ids=resource_ids,
+        basis=basis,
+        relationship_id=relationship_id,
+        break_glass_id=break_glass_id,
+        channel=channel,
+        purpose=purpose,
+        ip_address=context.ip_address,
+        user_agent=context.user_agent[:300],
+        request_id=context.request_id[:64],
+        previous_hash=head.hash,
+    )
+    event.hash = event_hash(head.hash, content_of(event))
+    event.save()
+    ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=event.hash)
+    return event

@@ -1,0 +1,151 @@
+"""The access-event trail: one event per look, fail closed, append-only, tamper-evident."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
+
+from access import services
+from access.models import Role, Team
+from audit.models import AccessEvent, AppendOnlyError
+from records.models import Link, MatchMethod, Snapshot, SourceSystem
+from tests.factories import PatientFactory, UserFactory, make_team, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def looked_at(client):
+    """A social worker whose team cares for a patient with a snapshot from one source."""
+    team = make_team("Riverside Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    patient = PatientFactory()
+    services.start_relationship(
+        patient=patient, team=team, kind="social_care_case", reason="open case",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    source = SourceSystem.objects.create(
+        ods_code="Y1", name="GP", kind="gp", base_url="http://127.0.0.1:9/fhir"
+    )
+    link = Link.objects.create(
+        patient=patient, source=source, local_id="L1", matched_by=MatchMethod.NHS_NUMBER,
+        confirmed_at="2026-11-25T09:00:00Z",
+    )  # fmt: skip
+    Snapshot.objects.create(
+        link=link, category="flags", status="fresh", item_count=1, requested_at="2026-11-25T09:00Z",
+        fetched_at="2026-11-25T09:00Z", expires_at="2099-01-01T00:00Z",
+        items=[{"resource_type": "Flag", "resource_id": "F1", "title": "Lives alone"}],
+    )  # fmt: skip
+    client.force_login(worker)
+    return client, worker, team, patient
+
+
+def look(client, patient, **headers):
+    return client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}), **headers)
+
+
+def test_each_look_writes_exactly_one_event_naming_what_was_shown(looked_at):
+    client, worker, team, patient = looked_at
+    response = look(
+        client, patient, HTTP_USER_AGENT="Ward PC 7", HTTP_X_REQUEST_ID="req-123",
+        REMOTE_ADDR="10.1.2.3",
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    event = AccessEvent.objects.get()
+    assert (event.user, event.username, event.team_id, event.role) == (
+        worker, "sw", team.pk, Role.SOCIAL_WORKER,
+    )  # fmt: skip
+    assert event.patient == patient
+    assert event.basis == "relationship" and event.relationship_id is not None
+    assert event.categories == list(response.context["record"].decision.categories)
+    assert "test_results" not in event.categories  # a social worker's policy
+    assert event.resource_ids == ["Y1/Flag/F1"]
+    assert (event.channel, event.purpose) == ("web", "direct_care")
+    assert (event.ip_address, event.user_agent, event.request_id) == (
+        "10.1.2.3", "Ward PC 7", "req-123",
+    )  # fmt: skip
+
+    look(client, patient)
+    assert AccessEvent.objects.count() == 2
+
+
+def test_a_refused_look_shows_nothing_and_records_no_look(client):
+    patient = PatientFactory()
+    client.force_login(member(make_team("T", Team.Kind.COMMUNITY_TEAM), Role.COMMUNITY_NURSE))
+    assert look(client, patient).status_code == 404
+    assert not AccessEvent.objects.exists()
+
+
+def test_if_the_event_cannot_be_written_nothing_is_shown(looked_at, monkeypatch):
+    client, _, _, patient = looked_at
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr("records.reading.record_access", broken)
+    response = look(client, patient)
+
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "cannot be shown right now" in page
+    assert patient.family_name.upper() not in page and "Lives alone" not in page
+
+
+def test_events_cannot_be_changed_or_deleted_through_the_orm(looked_at):
+    client, _, _, patient = looked_at
+    look(client, patient)
+    event = AccessEvent.objects.get()
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        AccessEvent.objects.update(username="someone else")
+    with pytest.raises(AppendOnlyError):
+        AccessEvent.objects.all().delete()
+
+
+def raw(sql: str, params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def behind_the_orms_back(sql: str, params: list) -> None:
+    """What a person with database access could do; on PostgreSQL they must disable a trigger."""
+    if connection.vendor == "postgresql":
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            raw(sql, params)  # the database itself refuses
+        raw("SET LOCAL session_replication_role = replica", [])  # superuser: triggers off
+        raw(sql, params)
+        raw("SET LOCAL session_replication_role = DEFAULT", [])
+    else:
+        raw(sql, params)
+
+
+def test_verify_audit_finds_an_edited_row_and_names_it(looked_at, capsys):
+    client, _, _, patient = looked_at
+    for _ in range(3):
+        look(client, patient)
+    call_command("verify_audit")
+    assert "All 3 access events in 1 chains are intact." in capsys.readouterr().out
+    middle = AccessEvent.objects.order_by("sequence")[1]
+
+    behind_the_orms_back(
+        "UPDATE audit_accessevent SET username = %s WHERE id = %s", ["nobody", middle.pk]
+    )
+
+    with pytest.raises(CommandError, match=f"sequence 2 \\(access event {middle.pk}\\).*changed"):
+        call_command("verify_audit")
+
+
+def test_verify_audit_finds_rows_removed_from_the_end(looked_at):
+    client, _, _, patient = looked_at
+    for _ in range(2):
+        look(client, patient)
+    last = AccessEvent.objects.order_by("sequence").last()
+
+    behind_the_orms_back("DELETE FROM audit_accessevent WHERE id = %s", [last.pk])
+
+    with pytest.raises(CommandError, match="missing from its end"):
+        call_command("verify_audit")
