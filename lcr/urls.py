@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from access import views as access_views
+from audit import views as audit_views
 from lcr import views
 from records import views as record_views
 
@@ -44,6 +45,17 @@ urlpatterns = [
         "manage/relationships/import/",
         access_views.import_relationships_page,
         name="manage-import-relationships",
+    ),
+    path(
+        "audit/patients/<int:patient_id>/",
+        audit_views.patient_access_report,
+        name="audit-access-report",
+    ),
+    path("audit/break-glass/", audit_views.review_queue, name="audit-review-queue"),
+    path(
+        "audit/break-glass/<int:access_id>/review/",
+        audit_views.review_break_glass,
+        name="audit-review-break-glass",
     ),
     path("admin/", admin.site.urls),
 ]

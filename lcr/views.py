@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from access.models import Membership
-from access.policy import manages_relationships, may_break_glass
+from access.policy import manages_relationships, may_break_glass, reviews_break_glass
 from access.selectors import my_patients
 from access.web import actor_from_request
 from records.models import UnmatchedRecord
@@ -33,6 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "patients": page,
             "manages": manages_relationships(actor),
             "glass": may_break_glass(actor),
+            "reviews": reviews_break_glass(request.user),
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
             "waiting_for_review": UnmatchedRecord.objects.filter(
                 status=UnmatchedRecord.Status.PENDING

@@ -45,6 +45,7 @@ ROUTES = {
     "patient-record": ("get", sees_record),
     "manage-patient": ("get", lambda policy, situation: policy.manages_relationships),
     "manage-record-objection": ("post", lambda policy, situation: policy.manages_relationships),
+    "audit-access-report": ("get", lambda policy, situation: policy.reviews_break_glass),
 }
 ALLOWED_STATUS = {"get": 200, "post": 302}
 # Routes that touch patients without naming one in the address, by who may use them.
@@ -55,6 +56,10 @@ ADMINISTRATORS_ONLY = {
     "manage-withdraw-objection": ("post", {"objection_id": 1}),
 }
 BREAK_GLASS_ONLY = {"break-glass": ("get", {})}
+PRIVACY_OFFICERS_ONLY = {
+    "audit-review-queue": ("get", {}),
+    "audit-review-break-glass": ("post", {"access_id": 1}),
+}
 # Routes that show no patient data: public, or for the signed-in user's own account.
 OTHER_ROUTES = {"home", "health", "login", "logout", "choose-team"}
 
@@ -81,7 +86,13 @@ def project_routes() -> dict[str, str]:
 
 def test_every_route_is_classified():
     routes = project_routes()
-    classified = set(ROUTES) | set(ADMINISTRATORS_ONLY) | set(BREAK_GLASS_ONLY) | OTHER_ROUTES
+    classified = (
+        set(ROUTES)
+        | set(ADMINISTRATORS_ONLY)
+        | set(BREAK_GLASS_ONLY)
+        | set(PRIVACY_OFFICERS_ONLY)
+        | OTHER_ROUTES
+    )
     assert set(routes) == classified
     assert {name for name, pattern in routes.items() if "patient_id" in pattern} == set(ROUTES)
 
@@ -177,15 +188,19 @@ def test_break_glass_banner_is_on_the_record_page(client, world):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("route", sorted(ADMINISTRATORS_ONLY) + sorted(BREAK_GLASS_ONLY))
+@pytest.mark.parametrize(
+    "route", sorted(ADMINISTRATORS_ONLY) + sorted(BREAK_GLASS_ONLY) + sorted(PRIVACY_OFFICERS_ONLY)
+)
 def test_routes_for_some_roles_refuse_the_others(client, world, role, route):
     user, _ = arrange("unrelated", role, world)
     client.force_login(user)
-    method, kwargs = {**ADMINISTRATORS_ONLY, **BREAK_GLASS_ONLY}[route]
+    method, kwargs = {**ADMINISTRATORS_ONLY, **BREAK_GLASS_ONLY, **PRIVACY_OFFICERS_ONLY}[route]
     policy = RolePolicy.objects.get(role=role)
-    allowed = (
-        policy.manages_relationships if route in ADMINISTRATORS_ONLY else policy.may_break_glass
-    )
+    allowed = {
+        **dict.fromkeys(ADMINISTRATORS_ONLY, policy.manages_relationships),
+        **dict.fromkeys(BREAK_GLASS_ONLY, policy.may_break_glass),
+        **dict.fromkeys(PRIVACY_OFFICERS_ONLY, policy.reviews_break_glass),
+    }[route]
     response = getattr(client, method)(reverse(route, kwargs=kwargs))
     if not allowed:
         assert response.status_code == 404, f"{role} {route}"

@@ -1,0 +1,68 @@
+"""Reads of the audit trail for people: a patient's access report, the privacy officers' queue
+and its alerts. Each is a bounded query whatever the size of the trail.
+"""
+
+import datetime
+
+from django.db.models import Count, F, QuerySet
+from django.utils import timezone
+
+from access.models import BreakGlassAccess
+from audit.models import AccessEvent
+from records.models import Patient
+
+OUT_OF_HOURS = (datetime.time(20, 0), datetime.time(7, 0))
+MANY_EMERGENCY_ACCESSES = 3
+
+
+def access_report(patient: Patient) -> QuerySet[AccessEvent]:
+    """Every look at one patient's record, newest first (for a subject access request)."""
+    return AccessEvent.objects.filter(patient=patient).order_by("-occurred_at", "-pk")
+
+
+def break_glass_queue() -> QuerySet[BreakGlassAccess]:
+    return (
+        BreakGlassAccess.objects.filter(review=BreakGlassAccess.Review.PENDING)
+        .select_related("user", "team", "patient")
+        .order_by("started_at")
+    )
+
+
+def alerts(since: datetime.datetime | None = None) -> list[str]:
+    """Simple signs worth a privacy officer's look, from the last week of the trail."""
+    since = since or timezone.now() - datetime.timedelta(days=7)
+    found = []
+    heavy = (
+        BreakGlassAccess.objects.filter(started_at__gte=since)
+        .values("user__username")
+        .annotate(uses=Count("pk"))
+        .filter(uses__gte=MANY_EMERGENCY_ACCESSES)
+        .order_by("-uses")[:20]
+    )
+    for row in heavy:
+        found.append(
+            f"{row['user__username']} used emergency access {row['uses']} times in the last week."
+        )
+    namesakes = (
+        AccessEvent.objects.filter(
+            occurred_at__gte=since, user__last_name__iexact=F("patient__family_name")
+        )
+        .values("username", "patient__family_name")
+        .distinct()[:20]
+    )
+    for row in namesakes:
+        found.append(
+            f"{row['username']} looked at the record of someone with their own surname "
+            f"({row['patient__family_name']})."
+        )
+    evening, morning = OUT_OF_HOURS
+    late = (
+        AccessEvent.objects.filter(occurred_at__gte=since, basis=AccessEvent.Basis.RELATIONSHIP)
+        .exclude(occurred_at__time__range=(morning, evening))
+        .values("username")
+        .annotate(looks=Count("pk"))
+        .order_by("-looks")[:20]
+    )
+    for row in late:
+        found.append(f"{row['username']} looked at {row['looks']} record(s) out of hours.")
+    return found

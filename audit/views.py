@@ -1,0 +1,126 @@
+"""Privacy officers' pages: a patient's access report (page and CSV) and the emergency-access
+review queue with its alerts. Nobody else can open them."""
+
+import csv
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from access import services as access_services
+from access.exceptions import AccessDenied
+from access.models import BreakGlassAccess
+from access.policy import reviews_break_glass
+from audit.selectors import access_report, alerts, break_glass_queue
+from records.models import Patient
+
+CSV_COLUMNS = [
+    "time",
+    "user",
+    "role",
+    "team",
+    "organisation",
+    "what",
+    "items shown",
+    "basis",
+    "channel",
+    "purpose",
+]
+
+
+def _privacy_officer(request: HttpRequest) -> None:
+    if not reviews_break_glass(request.user):
+        raise AccessDenied("only privacy officers read the audit trail")
+
+
+@never_cache
+def patient_access_report(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Every look at one patient's record: who, which organisation, what, when, on what basis."""
+    _privacy_officer(request)
+    patient = get_object_or_404(Patient, pk=patient_id)
+    events = access_report(patient)
+    if request.GET.get("format") == "csv":
+        return _csv(patient, events)
+    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    return render(request, "audit/access_report.html", {"patient": patient, "events": page})
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv(patient: Patient, events) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for event in events.iterator(2000):
+            yield writer.writerow(
+                [
+                    timezone.localtime(event.occurred_at).isoformat(timespec="seconds"),
+                    event.username,
+                    event.role,
+                    event.team_name,
+                    event.organisation_ods_code,
+                    " ".join(event.categories),
+                    len(event.resource_ids),
+                    f"{event.get_basis_display()} {event.relationship_id or event.break_glass_id}",
+                    event.get_channel_display(),
+                    event.purpose,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="access-report-{patient.nhs_number}.csv"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@never_cache
+def review_queue(request: HttpRequest) -> HttpResponse:
+    _privacy_officer(request)
+    return render(
+        request,
+        "audit/review_queue.html",
+        {"accesses": break_glass_queue()[:200], "alerts": alerts()},
+    )
+
+
+class ReviewForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[
+            (BreakGlassAccess.Review.APPROVED, "Appropriate"),
+            (BreakGlassAccess.Review.FLAGGED, "Flag for investigation"),
+        ]
+    )
+    note = forms.CharField(required=False, max_length=2000)
+
+
+@require_POST
+def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
+    _privacy_officer(request)
+    access = get_object_or_404(BreakGlassAccess, pk=access_id)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose appropriate or flag for investigation.")
+        return redirect("audit-review-queue")
+    try:
+        access_services.review_break_glass(
+            access=access,
+            outcome=form.cleaned_data["outcome"],
+            note=form.cleaned_data["note"],
+            actor=request.user,
+        )
+    except AccessDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Review recorded.")
+    return redirect("audit-review-queue")

@@ -1,0 +1,96 @@
+"""Privacy officers' pages: a patient's access report (page and CSV), the review queue, alerts."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from access import services
+from access.models import BreakGlassAccess, Role, Team
+from audit.selectors import alerts
+from tests.factories import PatientFactory, UserFactory, make_team, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scene(client):
+    """A GP who looked twice at a patient, an A&E doctor who broke glass, a privacy officer."""
+    office = UserFactory(username="office")
+    practice = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    privacy = make_team("Privacy office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    gp, doctor = member(practice, Role.GP, "gp"), member(ae, Role.AE_CLINICIAN, "doctor")
+    officer = member(privacy, Role.PRIVACY_OFFICER, "officer")
+    patient = PatientFactory(family_name="Okafor")
+    services.start_relationship(
+        patient=patient, team=practice, kind="registered_gp", reason="r", actor=office
+    )
+    for user in (gp, gp):
+        client.force_login(user)
+        client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+    services.break_glass(
+        user=doctor, team=ae, patient=patient, reason="unconscious", explanation="ED"
+    )
+    client.force_login(doctor)
+    client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+    client.force_login(officer)
+    return client, patient, officer
+
+
+def test_the_access_report_lists_every_look_with_who_where_and_basis(scene):
+    client, patient, _ = scene
+    page = client.get(reverse("audit-access-report", kwargs={"patient_id": patient.pk}))
+    body = page.content.decode()
+    assert body.count("Mile End Surgery (F84001)") == 2
+    assert "Thameside A&amp;E (RXT)" in body and "Emergency access" in body
+
+
+def test_the_access_report_downloads_as_csv(scene):
+    client, patient, _ = scene
+    response = client.get(
+        reverse("audit-access-report", kwargs={"patient_id": patient.pk}), {"format": "csv"}
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["time", "user", "role"]
+    assert sorted(row[1] for row in rows[1:]) == ["doctor", "gp", "gp"]
+    assert {row[7].split()[0] for row in rows[1:]} == {"Care", "Emergency"}
+
+
+def test_the_queue_lists_emergency_access_and_records_the_review(scene):
+    client, _, officer = scene
+    access = BreakGlassAccess.objects.get()
+    assert "ED" in client.get(reverse("audit-review-queue")).content.decode()
+
+    client.post(
+        reverse("audit-review-break-glass", kwargs={"access_id": access.pk}),
+        {"outcome": "flagged", "note": "no A&E attendance found"},
+    )
+
+    access.refresh_from_db()
+    assert (access.review, access.reviewed_by, access.review_note) == (
+        "flagged", officer, "no A&E attendance found",
+    )  # fmt: skip
+    assert "Nothing waits for review." in client.get(reverse("audit-review-queue")).content.decode()
+
+
+def test_alerts_name_heavy_emergency_access_and_namesakes(scene):
+    client, patient, _ = scene
+    doctor = BreakGlassAccess.objects.get().user
+    ae = BreakGlassAccess.objects.get().team
+    for _ in range(2):
+        services.break_glass(
+            user=doctor, team=ae, patient=PatientFactory(), reason="other", explanation="x"
+        )
+    namesake = member(ae, Role.AE_CLINICIAN, "okafor")
+    namesake.last_name = "Okafor"
+    namesake.save()
+    client.force_login(namesake)
+    services.break_glass(user=namesake, team=ae, patient=patient, reason="other", explanation="x")
+    client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+
+    found = alerts()
+    assert "doctor used emergency access 3 times in the last week." in found
+    assert "okafor looked at the record of someone with their own surname (Okafor)." in found
