@@ -6,7 +6,7 @@ import csv
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -16,6 +16,7 @@ from access import services as access_services
 from access.exceptions import AccessDenied
 from access.models import BreakGlassAccess
 from access.policy import reviews_break_glass
+from audit.fhir import audit_bundle
 from audit.selectors import access_report, alerts, break_glass_queue
 from records.models import Patient
 
@@ -46,6 +47,13 @@ def patient_access_report(request: HttpRequest, patient_id: int) -> HttpResponse
     events = access_report(patient)
     if request.GET.get("format") == "csv":
         return _csv(patient, events)
+    if request.GET.get("format") == "fhir":
+        response = JsonResponse(audit_bundle(events.iterator(2000), patient.nhs_number))
+        response["Content-Type"] = "application/fhir+json"
+        response["Content-Disposition"] = (
+            f'attachment; filename="access-report-{patient.nhs_number}.json"'
+        )
+        return response
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     return render(request, "audit/access_report.html", {"patient": patient, "events": page})
 

@@ -94,3 +94,36 @@ def test_alerts_name_heavy_emergency_access_and_namesakes(scene):
     found = alerts()
     assert "doctor used emergency access 3 times in the last week." in found
     assert "okafor looked at the record of someone with their own surname (Okafor)." in found
+
+
+def test_the_access_report_exports_valid_fhir_audit_events(scene):
+    from fhir.resources.R4B.bundle import Bundle
+
+    client, patient, _ = scene
+    response = client.get(
+        reverse("audit-access-report", kwargs={"patient_id": patient.pk}), {"format": "fhir"}
+    )
+    assert response["Content-Type"] == "application/fhir+json"
+    bundle = Bundle.model_validate(response.json())  # every AuditEvent validates as R4
+    events = [entry.resource for entry in bundle.entry]
+    assert len(events) == 3
+    purposes = sorted(e.purposeOfEvent[0].coding[0].code for e in events)
+    assert purposes == ["ETREAT", "TREAT", "TREAT"]
+    for event in events:
+        assert event.action == "R" and event.subtype[0].code == "read"
+        assert event.entity[0].what.identifier.value == patient.nhs_number
+        assert event.agent[0].requestor is True
+
+
+def test_all_events_export_as_ndjson_audit_events(scene, capsys):
+    from django.core.management import CommandError, call_command
+    from fhir.resources.R4B.auditevent import AuditEvent
+
+    call_command("export_audit_fhir", "--since", "2000-01-01")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert all(AuditEvent.model_validate_json(line).action == "R" for line in lines)
+    call_command("export_audit_fhir", "--since", "2999-01-01")
+    assert capsys.readouterr().out == ""
+    with pytest.raises(CommandError, match="must be a date"):
+        call_command("export_audit_fhir", "--since", "yesterday")

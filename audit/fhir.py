@@ -1,0 +1,94 @@
+"""Access events as FHIR R4 AuditEvent resources, after the IHE Basic Audit Log Patterns.
+
+One event becomes one AuditEvent: a RESTful read (BALP "rest" / "read") of the patient's record by
+an agent (the user, on behalf of their organisation, with the purpose of use), observed by this
+record, with the patient and each item shown as entities.
+"""
+
+from typing import Any
+
+from django.utils import timezone
+
+from audit.models import AccessEvent
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL = "http://hl7.org/fhir/restful-interaction"
+PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+USERNAME = "https://shared-care-record.example/Id/username"
+REQUEST_ID = "https://shared-care-record.example/Id/request-id"
+OBSERVER = "Shared care record"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+
+
+def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
+    """The FHIR R4 AuditEvent for one access event (valid against fhir.resources R4B)."""
+    purpose = "ETREAT" if event.basis == AccessEvent.Basis.BREAK_GLASS else "TREAT"
+    agent: dict[str, Any] = {
+        "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
+        "who": {
+            "identifier": {"system": USERNAME, "value": event.username},
+            "display": event.username,
+        },
+        "requestor": True,
+        "purposeOfUse": [{"coding": [{"system": PURPOSE, "code": purpose}]}],
+    }
+    if event.role:
+        agent["role"] = [{"text": event.role}]
+    if event.ip_address:
+        agent["network"] = {"address": event.ip_address, "type": "2"}
+    if event.organisation_ods_code:
+        agent["location"] = {
+            "identifier": {"system": ODS, "value": event.organisation_ods_code},
+            "display": event.team_name,
+        }
+    entities: list[dict[str, Any]] = [
+        {
+            "what": {"identifier": {"system": NHS_NUMBER, "value": nhs_number}},
+            "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
+        }
+    ]
+    entities += [
+        {
+            "what": {"reference": resource_id.split("/", 1)[1], "display": resource_id},
+            "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+        }
+        for resource_id in event.resource_ids
+        if resource_id.count("/") >= 2
+    ]
+    if event.request_id:
+        entities.append(
+            {
+                "what": {"identifier": {"system": REQUEST_ID, "value": event.request_id}},
+                "type": {"system": ENTITY_TYPE, "code": "4", "display": "Other"},
+            }
+        )
+    return {
+        "resourceType": "AuditEvent",
+        "id": f"lcr-{event.chain}-{event.sequence}",
+        "type": {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "Restful Operation"},
+        "subtype": [{"system": RESTFUL, "code": "read", "display": "read"}],
+        "action": "R",
+        "recorded": timezone.localtime(event.occurred_at).isoformat(),
+        "outcome": "0",
+        "purposeOfEvent": [{"coding": [{"system": PURPOSE, "code": purpose}]}],
+        "agent": [agent],
+        "source": {
+            "site": event.channel,
+            "observer": {"display": OBSERVER},
+            "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+        },
+        "entity": entities,
+    }
+
+
+def audit_bundle(events, nhs_number: str) -> dict[str, Any]:
+    """A collection Bundle of AuditEvents (for one patient's access report)."""
+    entries = [{"resource": audit_event(event, nhs_number)} for event in events]
+    return {"resourceType": "Bundle", "type": "collection", "total": len(entries), "entry": entries}
