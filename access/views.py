@@ -18,6 +18,8 @@ from access.importing import import_relationships
 from access.models import CareRelationship, Membership, Objection, Team
 from access.policy import manages_relationships
 from access.web import SESSION_TEAM, actor_from_request
+from audit.services import record_search
+from audit.web import context_from_request
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -54,6 +56,17 @@ def find_patient(request: HttpRequest) -> HttpResponse:
     form = PatientSearchForm(request.POST or None)
     if form.is_valid():
         patient = Patient.objects.filter(nhs_number=form.cleaned_data["nhs_number"]).first()
+        actor = actor_from_request(request)
+        record_search(
+            user=request.user,
+            team=actor.team,
+            role=actor.role,
+            purpose="manage care relationships",
+            query=form.cleaned_data["nhs_number"],
+            found=patient,
+            channel="web",
+            context=context_from_request(request),
+        )
         if patient is not None:
             return redirect("manage-patient", patient_id=patient.pk)
         form.add_error("nhs_number", "No patient in the register has this NHS number.")

@@ -13,15 +13,32 @@ class AppendOnlyError(Exception):
     """Someone tried to change or remove an access event."""
 
 
-class AccessEventQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnlyError("Access events cannot be changed.")
+        raise AppendOnlyError("Audit entries cannot be changed.")
 
     def delete(self):
-        raise AppendOnlyError("Access events cannot be deleted.")
+        raise AppendOnlyError("Audit entries cannot be deleted.")
 
 
-class AccessEvent(models.Model):
+class AppendOnly(models.Model):
+    """Rows are written once and never changed or removed through the ORM."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None or not self._state.adding:
+            raise AppendOnlyError("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit entries cannot be deleted.")
+
+
+class AccessEvent(AppendOnly):
     """Who looked at which patient's record, what they saw, when, from where, and on what basis."""
 
     class Channel(models.TextChoices):
@@ -60,8 +77,6 @@ class AccessEvent(models.Model):
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
-    objects = AccessEventQuerySet.as_manager()
-
     class Meta:
         ordering = ["-occurred_at"]
         constraints = [
@@ -75,13 +90,33 @@ class AccessEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.username} looked at {self.patient_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None or not self._state.adding:
-            raise AppendOnlyError("Access events cannot be changed.")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Access events cannot be deleted.")
+class SearchEvent(AppendOnly):
+    """Who searched for whom: a search can reveal that a person is known to care services."""
+
+    occurred_at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    team_name = models.CharField(max_length=200, blank=True)
+    organisation_ods_code = models.CharField(max_length=10, blank=True)
+    role = models.CharField(max_length=30, blank=True)
+    purpose = models.CharField(max_length=40, help_text="What the search was for.")
+    query = models.CharField(max_length=200, help_text="What was searched for, as typed.")
+    found = models.ForeignKey(
+        "records.Patient", null=True, on_delete=models.PROTECT, related_name="search_events"
+    )
+    channel = models.CharField(max_length=10)
+    ip_address = models.GenericIPAddressField(null=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["found", "occurred_at"], name="search_event_found")]
+
+    def __str__(self) -> str:
+        return f"{self.username} searched at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
 class ChainHead(models.Model):

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.chain import content_of, event_hash
-from audit.models import AccessEvent, ChainHead
+from audit.models import AccessEvent, ChainHead, SearchEvent
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,31 @@ def record_access(
     event.save()
     ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=event.hash)
     return event
+
+
+def record_search(
+    *,
+    user: AbstractBaseUser,
+    team,
+    role: str | None,
+    purpose: str,
+    query: str,
+    found,
+    channel: str,
+    context: RequestContext,
+) -> SearchEvent:
+    """One search, whether or not it found anyone (append-only; not chained)."""
+    return SearchEvent.objects.create(
+        occurred_at=timezone.now(),
+        user=user,
+        username=user.get_username(),
+        team_name=team.name if team else "",
+        organisation_ods_code=team.ods_code if team else "",
+        role=role or "",
+        purpose=purpose,
+        query=query[:200],
+        found=found,
+        channel=channel,
+        ip_address=context.ip_address,
+        request_id=context.request_id,
+    )

@@ -55,7 +55,12 @@ def patient_access_report(request: HttpRequest, patient_id: int) -> HttpResponse
         )
         return response
     page = Paginator(events, 100).get_page(request.GET.get("page"))
-    return render(request, "audit/access_report.html", {"patient": patient, "events": page})
+    searches = patient.search_events.order_by("-occurred_at")[:100]
+    return render(
+        request,
+        "audit/access_report.html",
+        {"patient": patient, "events": page, "searches": searches},
+    )
 
 
 class _Echo:

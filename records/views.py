@@ -12,6 +12,7 @@ from access.exceptions import AccessDenied
 from access.models import BreakGlassAccess
 from access.policy import may_break_glass
 from access.web import actor_from_request
+from audit.services import record_search
 from audit.web import context_from_request
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
@@ -76,6 +77,16 @@ def break_glass(request: HttpRequest) -> HttpResponse:
             birth_date=form.cleaned_data["birth_date"],
             merged_into__isnull=True,
         ).first()
+        record_search(
+            user=request.user,
+            team=actor.team,
+            role=actor.role,
+            purpose="emergency access",
+            query=f"{form.cleaned_data['nhs_number']} born {form.cleaned_data['birth_date']}",
+            found=patient,
+            channel="web",
+            context=context_from_request(request),
+        )
         if patient is None:
             form.add_error(None, "No patient matches that NHS number and date of birth.")
         else:

@@ -127,3 +127,24 @@ def test_all_events_export_as_ndjson_audit_events(scene, capsys):
     assert capsys.readouterr().out == ""
     with pytest.raises(CommandError, match="must be a date"):
         call_command("export_audit_fhir", "--since", "yesterday")
+
+
+def test_searches_leave_an_entry_found_or_not_and_show_in_the_report(scene):
+    from audit.models import SearchEvent
+
+    client, patient, officer = scene
+    ae_doctor = BreakGlassAccess.objects.get().user
+    client.force_login(ae_doctor)
+    form = {"nhs_number": patient.nhs_number, "reason": "other", "explanation": "x"}
+    client.post(reverse("break-glass"), {**form, "birth_date": "01/01/1901"})
+    client.post(
+        reverse("break-glass"), {**form, "birth_date": patient.birth_date.strftime("%d/%m/%Y")}
+    )
+
+    missed, hit = SearchEvent.objects.order_by("occurred_at", "pk")
+    assert (missed.username, missed.found, missed.purpose) == ("doctor", None, "emergency access")
+    assert missed.query == f"{patient.nhs_number} born 1901-01-01"
+    assert hit.found == patient
+    client.force_login(officer)
+    report = client.get(reverse("audit-access-report", kwargs={"patient_id": patient.pk}))
+    assert "Searches that found this patient" in report.content.decode()
