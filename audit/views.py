@@ -17,6 +17,7 @@ from access.exceptions import AccessDenied
 from access.models import BreakGlassAccess
 from access.policy import reviews_break_glass
 from audit.fhir import audit_bundle
+from audit.pdf import access_report_pdf
 from audit.selectors import access_report, alerts, break_glass_queue
 from records.models import Patient
 
@@ -47,6 +48,12 @@ def patient_access_report(request: HttpRequest, patient_id: int) -> HttpResponse
     events = access_report(patient)
     if request.GET.get("format") == "csv":
         return _csv(patient, events)
+    if request.GET.get("format") == "pdf":
+        response = HttpResponse(access_report_pdf(patient, events), content_type="application/pdf")
+        response["Content-Disposition"] = (
+            f'attachment; filename="access-report-{patient.nhs_number}.pdf"'
+        )
+        return response
     if request.GET.get("format") == "fhir":
         response = JsonResponse(audit_bundle(events.iterator(2000), patient.nhs_number))
         response["Content-Type"] = "application/fhir+json"

@@ -148,3 +148,13 @@ def test_searches_leave_an_entry_found_or_not_and_show_in_the_report(scene):
     client.force_login(officer)
     report = client.get(reverse("audit-access-report", kwargs={"patient_id": patient.pk}))
     assert "Searches that found this patient" in report.content.decode()
+
+
+def test_the_access_report_downloads_as_a_pdf(scene):
+    client, patient, _ = scene
+    response = client.get(
+        reverse("audit-access-report", kwargs={"patient_id": patient.pk}), {"format": "pdf"}
+    )
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
+    assert len(response.content) > 1500
