@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-fast bench bench-access lint format install clean
+.PHONY: run test test-fast bench bench-access bench-audit lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: install
 ## "My patients" at 1,000,000 patients against django-guardian's stock query (needs PostgreSQL).
 bench-access: install
 	$(PY) -m benchmarks.my_patients
+
+## What the access event costs a record view, with 10,000,000 events stored (needs PostgreSQL).
+bench-audit: install
+	$(PY) -m benchmarks.audit_write
 
 lint: install
 	$(VENV)/bin/ruff check .
