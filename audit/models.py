@@ -90,6 +90,19 @@ class AccessEvent(AppendOnly):
     def __str__(self) -> str:
         return f"{self.username} looked at {self.patient_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def role_label(self) -> str:
+        from access.models import Role
+
+        return dict(Role.choices).get(self.role, self.role)
+
+    @property
+    def category_labels(self) -> list[str]:
+        from records.categories import Category
+
+        labels = dict(Category.choices)
+        return [labels.get(category, category).lower() for category in self.categories]
+
 
 class SearchEvent(AppendOnly):
     """Who searched for whom: a search can reveal that a person is known to care services."""
