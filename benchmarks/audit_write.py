@@ -8,42 +8,19 @@ left out, on PostgreSQL, and prints medians, p95s and their ratio.
     the local PostgreSQL; --scale 0.01 for a quick run; the events are reused while they last)
 """
 
-import argparse
 import datetime
 import hashlib
 import io
 import json
-import os
-import statistics
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import postgres
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lcr_bench_audit"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
-    options = parser.parse_args()
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.my_patients import _create_database
-
-    _create_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit("This benchmark runs on PostgreSQL: set DATABASE_URL to a postgres:// URL.")
-    call_command("migrate", verbosity=0)
+    options = postgres.options(__doc__, repeats=200)
+    postgres.setup_django(DEFAULT_URL)
     actor, patient = _scene()
     events = int(10_000_000 * options.scale)
     _fill(events, patient)
@@ -52,24 +29,16 @@ def main() -> None:
 
     real_write = reading.record_access
 
-    def one_look() -> float:
-        started = time.perf_counter()
+    def one_look() -> None:
         reading.read_record(actor=actor, patient=patient, channel="web", refresh=True)
-        return time.perf_counter() - started
 
     results = {}
     for name, write in (("with the access event", real_write), ("without", _no_write)):
         reading.record_access = write
         try:
-            for _ in range(10):
-                one_look()  # warm up
-            times = sorted(one_look() for _ in range(options.repeats))
+            results[name] = postgres.timed(one_look, options.repeats, warm_up=10)
         finally:
             reading.record_access = real_write
-        results[name] = {
-            "median_ms": statistics.median(times) * 1000,
-            "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000,
-        }
     ratio = results["with the access event"]["median_ms"] / results["without"]["median_ms"]
     from audit.models import AccessEvent
 

@@ -7,38 +7,22 @@ get_objects_for_user for the same user, and prints each one's median, p95 and qu
     the local PostgreSQL; --scale 0.01 for a quick run; the data is reused while its size matches)
 """
 
-import argparse
 import io
 import json
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import postgres
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lcr_bench_access"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
-    options = parser.parse_args()
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")
-    sys.path.insert(0, str(ROOT))
-    _create_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    options = postgres.options(__doc__, repeats=30)
+    postgres.setup_django(DEFAULT_URL)
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        sys.exit("This benchmark runs on PostgreSQL: set DATABASE_URL to a postgres:// URL.")
-    call_command("migrate", verbosity=0)
     patients = int(1_000_000 * options.scale)
     related = int(5_000 * options.scale)
     user = _population(patients, related)
@@ -100,20 +84,6 @@ def main() -> None:
             {"patients": patients, "related": related, "results": results, "ratio": ratio}, indent=2
         )
     )
-
-
-def _create_database(url: str) -> None:
-    """Create the benchmark's own database if it is missing (never the one you work in)."""
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    server = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(server, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _population(patients: int, related: int):
