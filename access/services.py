@@ -30,6 +30,7 @@ from access.models import (
     Team,
 )
 from records.models import Patient
+from records.services import system_user
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def start_due_relationships() -> int:
 def end_expired_relationships() -> int:
     """Periodic: end relationships whose last day has passed (the policy already ignores them)."""
     today = timezone.localdate()
-    system = _system_actor()
+    system = system_user("system.access", "Access control")
     ended = 0
     for relationship in CareRelationship.objects.filter(
         ended_at__isnull=True, ends_on__lt=today
@@ -184,16 +185,6 @@ def end_expired_relationships() -> int:
         end_relationship(relationship=relationship, reason="end date reached", actor=system)
         ended += 1
     return ended
-
-
-def _system_actor() -> AbstractBaseUser:
-    user, created = get_user_model().objects.get_or_create(
-        username="system.access", defaults={"is_active": False, "first_name": "Access control"}
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    return user
 
 
 def reconcile_grants() -> dict[str, int]:

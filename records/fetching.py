@@ -97,7 +97,12 @@ def _send(jobs: list[tuple[int, list[str], str]]) -> None:
     except Exception:
         logger.exception("could not send fetch tasks to the broker")
         for link_id, categories, token in jobs:
-            _fail_claimed(link_id, categories, token, "could not reach the task queue")
+            fail_pending(
+                link_id=link_id,
+                categories=categories,
+                token=token,
+                reason="could not reach the task queue",
+            )
 
 
 def _needs_fetch(snapshot: Snapshot | None, now: datetime.datetime) -> bool:
@@ -273,11 +278,8 @@ def _waiting(link: Link, categories: list[str], token: str | None):
 
 
 def fail_pending(*, link_id: int, categories: list[str], token: str | None, reason: str) -> None:
-    """Give up on categories still waiting (the task ran out of time): say so, keep older items."""
-    _fail_claimed(link_id, categories, token, reason)
-
-
-def _fail_claimed(link_id: int, categories: list[str], token: str | None, reason: str) -> None:
+    """Give up on categories still waiting for this request (out of time, or never sent): say
+    so, and keep older items."""
     link = Link.objects.filter(pk=link_id).first()
     if link is not None:
         pending = _waiting(link, categories, token).values_list("category", flat=True)

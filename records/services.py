@@ -27,10 +27,10 @@ from records.selectors import current_patient, find_candidates
 SYSTEM_USERNAME = "system.identity-sync"
 
 
-def system_user() -> AbstractBaseUser:
-    """The account that automatic identity sync acts as; it cannot sign in."""
+def system_user(username: str = SYSTEM_USERNAME, name: str = "Identity sync") -> AbstractBaseUser:
+    """The account an automatic process acts as (identity sync by default); it cannot sign in."""
     user, created = get_user_model().objects.get_or_create(
-        username=SYSTEM_USERNAME, defaults={"is_active": False, "first_name": "Identity sync"}
+        username=username, defaults={"is_active": False, "first_name": name}
     )
     if created:
         user.set_unusable_password()
