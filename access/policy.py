@@ -34,6 +34,7 @@ class Actor:
     team: Team | None
     role: str | None
     client_id: str | None = None
+    end_user: str = ""  # for the API: the partner's own user the call is made for, as it names them
     policy: RolePolicy | None = None  # the role's policy, read once with the actor
 
 

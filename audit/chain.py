@@ -32,12 +32,19 @@ HASHED_FIELDS = (
     "ip_address",
     "user_agent",
     "request_id",
+    "end_user",
 )
+# Fields added after events were first written: hashed only when set, so older rows still verify.
+HASHED_WHEN_SET = frozenset({"end_user"})
 
 
 def event_hash(previous_hash: str, content: dict) -> str:
     canonical = json.dumps(
-        {field: content[field] for field in HASHED_FIELDS},
+        {
+            field: content[field]
+            for field in HASHED_FIELDS
+            if field not in HASHED_WHEN_SET or content[field]
+        },
         sort_keys=True,
         separators=(",", ":"),
         default=str,

@@ -57,6 +57,9 @@ class AccessEvent(AppendOnly):
     )
     username = models.CharField(max_length=150)
     client_id = models.CharField(max_length=100, blank=True)
+    end_user = models.CharField(
+        max_length=200, blank=True, help_text="For the API: the partner's user the call was for."
+    )
     team_id = models.BigIntegerField(null=True)
     team_name = models.CharField(max_length=200, blank=True)
     organisation_ods_code = models.CharField(max_length=10, blank=True)

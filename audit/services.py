@@ -40,6 +40,7 @@ def record_access(
     purpose: str,
     context: RequestContext,
     client_id: str = "",
+    end_user: str = "",
 ) -> AccessEvent:
     """Append one access event to its chain (the chain's head row is locked while we do)."""
     chain = patient.pk % settings.LCR_AUDIT_CHAINS
@@ -52,6 +53,7 @@ def record_access(
         user=user,
         username=user.get_username(),
         client_id=client_id,
+        end_user=end_user[:200],
         team_id=team.pk if team else None,
         team_name=team.name if team else "",
         organisation_ods_code=team.ods_code if team else "",

@@ -93,6 +93,7 @@ def read_record(
                 team=actor.team,
                 role=actor.role,
                 client_id=actor.client_id or "",
+                end_user=actor.end_user,
                 patient=patient,
                 categories=decision.categories,
                 resource_ids=view.resource_ids,
