@@ -3,8 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# NHS.UK frontend's precompiled CSS/JS/images and htmx, copied from node_modules (not kept in git).
+VENDOR := static/vendor
+NHSUK_DIST := node_modules/nhsuk-frontend/dist/nhsuk
+VENDORED := $(VENDOR)/.built
 
-.PHONY: run test test-fast bench bench-access bench-audit lint format install clean
+.PHONY: run test test-fast chromium bench bench-access bench-audit lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +16,31 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(INSTALLED)
 
-install: $(INSTALLED)
+# Only the npm registry is used; `npm ci` installs exactly what package-lock.json says.
+# The CSS asks for its images at /assets/: made relative, so that they are served from static.
+$(VENDORED): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR)
+	mkdir -p $(VENDOR)/nhsuk $(VENDOR)/htmx
+	cp $(NHSUK_DIST)/nhsuk-frontend.min.css $(NHSUK_DIST)/nhsuk-frontend.min.css.map \
+	   $(NHSUK_DIST)/nhsuk-frontend.min.js $(NHSUK_DIST)/nhsuk-frontend.min.js.map $(VENDOR)/nhsuk/
+	cp -r $(NHSUK_DIST)/assets $(VENDOR)/nhsuk/assets
+	sed -i 's#url(/assets/#url(assets/#g' $(VENDOR)/nhsuk/nhsuk-frontend.min.css
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+	touch $@
+
+install: $(INSTALLED) $(VENDORED)
+
+## Debian's Chromium for the browser tests (Playwright's own browser download is never used).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 ## Start the portal, a Celery worker and the simulated source systems with demo data.
 run: install
 	$(PY) -m demo.launch
 
 ## Run the whole test suite (set DATABASE_URL / CELERY_BROKER_URL to use PostgreSQL / Redis).
-test: install
+test: install chromium
 	$(PY) -m pytest
 
 ## Only the fast tests (no HTTP sources, no worker).
