@@ -27,13 +27,16 @@ from records.nhs_numbers import normalise_nhs_number
 @require_http_methods(["GET", "POST"])
 def choose_team(request: HttpRequest) -> HttpResponse:
     memberships = Membership.objects.filter(user=request.user).select_related("team")
+    error = None
     if request.method == "POST":
-        chosen = memberships.filter(team_id=request.POST.get("team")).first()
+        team_id = request.POST.get("team", "")
+        chosen = memberships.filter(team_id=team_id).first() if team_id.isdigit() else None
         if chosen is not None:
             request.session[SESSION_TEAM] = chosen.team_id
             messages.success(request, f"You are acting for {chosen.team.name}.")
             return redirect("home")
-    return render(request, "access/choose_team.html", {"memberships": memberships})
+        error = "Choose one of your teams."
+    return render(request, "access/choose_team.html", {"memberships": memberships, "error": error})
 
 
 def _administrator(request: HttpRequest) -> None:

@@ -70,19 +70,29 @@ MIDDLEWARE = [
 ROOT_URLCONF = "lcr.urls"
 WSGI_APPLICATION = "lcr.wsgi.application"
 
+_CONTEXT_PROCESSORS = [
+    "django.template.context_processors.request",
+    "django.contrib.auth.context_processors.auth",
+    "django.contrib.messages.context_processors.messages",
+    "access.web.acting_team",
+]
 TEMPLATES = [
+    # Our pages: Jinja2 with the NHS.UK frontend macros (nhsuk-frontend-jinja), see lcr/jinja2.py.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "lcr.jinja2.environment",
+            "context_processors": _CONTEXT_PROCESSORS,
+        },
+    },
+    # The Django admin (and its overrides in the apps' templates/ folders) and DRF.
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-                "access.web.acting_team",
-            ],
-        },
+        "OPTIONS": {"context_processors": _CONTEXT_PROCESSORS},
     },
 ]
 

@@ -61,4 +61,5 @@ urlpatterns = [
 ]
 
 handler404 = "lcr.views.not_found"
+handler403 = "lcr.views.permission_denied"
 handler500 = "lcr.views.server_error"

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views.decorators.cache import never_cache
 
 from access.models import Membership
@@ -59,5 +60,12 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 @login_not_required
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Refused actions (a stale form's CSRF token, the admin's own checks) in the same look."""
+    return render(request, "403.html", status=403)
+
+
+@login_not_required
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "500.html", status=500)
+    """Rendered without the request: the session or the database may be what failed."""
+    return HttpResponse(loader.render_to_string("500.html"), status=500)

@@ -1,0 +1,85 @@
+"""The Jinja2 environment of the portal's pages: NHS.UK frontend macros, Django's URLs and static
+files, and the few Django filters the pages use (dates in the local time zone, plurals).
+
+Autoescape stays on. The admin and DRF keep Django's own template engine (settings.TEMPLATES).
+"""
+
+from typing import Any
+
+from django import forms
+from django.template import defaultfilters
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import timezone
+from jinja2 import ChainableUndefined, ChoiceLoader, Environment, PackageLoader
+
+
+def url(name: str, *args: Any, **kwargs: Any) -> str:
+    """`url("patient-record", patient_id=3)`: Django's reverse, with arguments either way."""
+    return reverse(name, args=args or None, kwargs=kwargs or None)
+
+
+def date(value: Any, format_string: str = "j M Y") -> str:
+    """Django's `date` filter, after converting to the local time zone as Django's templates do."""
+    return defaultfilters.date(timezone.template_localtime(value), format_string) if value else ""
+
+
+def time(value: Any, format_string: str = "H:i") -> str:
+    return defaultfilters.time(timezone.template_localtime(value), format_string) if value else ""
+
+
+def timesince(value: Any) -> str:
+    return defaultfilters.timesince_filter(value) if value else ""
+
+
+def pluralize(value: Any, suffixes: str = "s") -> str:
+    return defaultfilters.pluralize(value, suffixes)
+
+
+def linebreaksbr(value: Any) -> str:
+    return defaultfilters.linebreaksbr(value or "", autoescape=True)
+
+
+def field_kind(bound_field: forms.BoundField) -> str:
+    """Which NHS.UK component shows this form field (templates/macros/forms.html)."""
+    widget = bound_field.field.widget
+    if isinstance(widget, forms.RadioSelect):
+        return "radios"
+    if isinstance(widget, forms.CheckboxInput):
+        return "checkbox"
+    if isinstance(widget, forms.Select):
+        return "select"
+    if isinstance(widget, forms.Textarea):
+        return "textarea"
+    if isinstance(widget, forms.FileInput):
+        return "file"
+    if isinstance(widget, forms.PasswordInput):
+        return "password"
+    return "input"
+
+
+def field_choices(bound_field: forms.BoundField) -> list[dict[str, Any]]:
+    """Choices as the NHS.UK radios and select macros take them, with the current one marked."""
+    current = bound_field.value()
+    current = "" if current is None else str(current)
+    return [
+        {"value": str(value), "text": str(label), "selected": chosen, "checked": chosen}
+        for value, label in bound_field.field.choices
+        for chosen in [str(value) == current]
+    ]
+
+
+def environment(**options: Any) -> Environment:
+    """Called by Django's Jinja2 backend with the loader it built from TEMPLATES' DIRS."""
+    options["loader"] = ChoiceLoader(
+        [options.pop("loader"), PackageLoader("nhsuk_frontend_jinja", "templates")]
+    )
+    # The NHS.UK macros read nested optional parameters (params.label.text) without checks.
+    options["undefined"] = ChainableUndefined
+    options["autoescape"] = True
+    env = Environment(**options)  # noqa: S701 (autoescape is on, set just above)
+    env.globals.update(url=url, static=static, field_kind=field_kind, field_choices=field_choices)
+    env.filters.update(
+        date=date, time=time, timesince=timesince, pluralize=pluralize, linebreaksbr=linebreaksbr
+    )
+    return env
