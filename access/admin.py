@@ -14,6 +14,7 @@ from access.models import (
     Membership,
     Objection,
     RolePolicy,
+    StaffProfile,
     Team,
 )
 from access.policy import reviews_break_glass
@@ -23,6 +24,13 @@ from records.admin import ReadOnlyAdmin
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "home_postcode"]
+    search_fields = ["user__username", "user__last_name"]
     autocomplete_fields = ["user"]
 
 

@@ -19,5 +19,6 @@ class AccessConfig(AppConfig):
             models.BreakGlassAccess,
             models.Objection,
             models.RolePolicy,
+            models.StaffProfile,
         ):
             auditlog.register(model)

@@ -191,6 +191,28 @@ class BreakGlassAccess(models.Model):
         return f"{self.user} broke glass for {self.patient_id} at {self.started_at:%Y-%m-%d %H:%M}"
 
 
+class StaffProfile(models.Model):
+    """What the employer's HR record says of a professional that the privacy alerts need."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    home_postcode = models.CharField(
+        max_length=8,
+        blank=True,
+        help_text="Used only to flag looks at the records of people living at the same address.",
+    )
+
+    def __str__(self) -> str:
+        return f"Staff profile of {self.user}"
+
+    def save(self, *args, **kwargs) -> None:
+        from records.matching import normalise_postcode
+
+        self.home_postcode = normalise_postcode(self.home_postcode)
+        super().save(*args, **kwargs)
+
+
 class Objection(models.Model):
     """The patient objects to sharing their record; see docs/access.md for what it blocks."""
 

@@ -18,10 +18,12 @@ from access.importing import import_relationships
 from access.models import CareRelationship, Membership, Objection, Team
 from access.policy import manages_relationships
 from access.web import SESSION_TEAM, actor_from_request
+from audit.models import AccessEvent
 from audit.services import record_search
 from audit.web import context_from_request
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
+from records.services import record_look_at_details
 
 
 @require_http_methods(["GET", "POST"])
@@ -109,6 +111,12 @@ def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
             messages.success(request, "Care relationship recorded.")
             return redirect("manage-patient", patient_id=patient.pk)
     relationships = patient.relationships.select_related("team", "user", "created_by", "ended_by")
+    record_look_at_details(
+        actor=actor_from_request(request),
+        patient=patient,
+        basis=AccessEvent.Basis.ADMINISTRATION,
+        context=context_from_request(request),
+    )
     return render(
         request,
         "access/manage_patient.html",

@@ -25,9 +25,17 @@ OBSERVER = "Shared care record"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 
 
+# HL7 v3 PurposeOfUse: emergency treatment, patient administration, health compliance.
+PURPOSE_OF_BASIS = {
+    AccessEvent.Basis.BREAK_GLASS: "ETREAT",
+    AccessEvent.Basis.ADMINISTRATION: "PATADMIN",
+    AccessEvent.Basis.PRIVACY_REVIEW: "HCOMPL",
+}
+
+
 def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
     """The FHIR R4 AuditEvent for one access event (valid against fhir.resources R4B)."""
-    purpose = "ETREAT" if event.basis == AccessEvent.Basis.BREAK_GLASS else "TREAT"
+    purpose = PURPOSE_OF_BASIS.get(event.basis, "TREAT")
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
         "who": {

@@ -48,6 +48,9 @@ class AccessEvent(AppendOnly):
     class Basis(models.TextChoices):
         RELATIONSHIP = "relationship", "Care relationship"
         BREAK_GLASS = "break_glass", "Emergency access"
+        # Looks at who a patient is (their details, not their record) by people whose job it is:
+        ADMINISTRATION = "administration", "Managing care relationships"
+        PRIVACY_REVIEW = "privacy_review", "Privacy review"
 
     chain = models.PositiveSmallIntegerField()
     sequence = models.PositiveBigIntegerField()
@@ -103,7 +106,7 @@ class AccessEvent(AppendOnly):
     def category_labels(self) -> list[str]:
         from records.categories import Category
 
-        labels = dict(Category.choices)
+        labels = {**dict(Category.choices), "details": "Personal details"}
         return [labels.get(category, category).lower() for category in self.categories]
 
 

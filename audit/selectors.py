@@ -55,6 +55,24 @@ def alerts(since: datetime.datetime | None = None) -> list[str]:
             f"{row['username']} looked at the record of someone with their own surname "
             f"({row['patient__family_name']})."
         )
+    neighbours = (
+        AccessEvent.objects.filter(
+            occurred_at__gte=since, user__staff_profile__home_postcode=F("patient__postcode")
+        )
+        .exclude(patient__postcode="")
+        .values("username", "patient__family_name", "user__last_name")
+        .distinct()[:20]
+    )
+    for row in neighbours:
+        who = (
+            "someone with their own surname"
+            if row["user__last_name"].lower() == row["patient__family_name"].lower()
+            else "someone"
+        )
+        found.append(
+            f"{row['username']} looked at the record of {who} living at their own postcode "
+            f"({row['patient__family_name']})."
+        )
     evening, morning = OUT_OF_HOURS
     late = (
         AccessEvent.objects.filter(occurred_at__gte=since, basis=AccessEvent.Basis.RELATIONSHIP)

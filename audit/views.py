@@ -16,10 +16,14 @@ from access import services as access_services
 from access.exceptions import AccessDenied
 from access.models import BreakGlassAccess
 from access.policy import reviews_break_glass
+from access.web import actor_from_request
 from audit.fhir import audit_bundle
+from audit.models import AccessEvent
 from audit.pdf import access_report_pdf
 from audit.selectors import access_report, alerts, break_glass_queue
+from audit.web import context_from_request
 from records.models import Patient
+from records.services import record_look_at_details
 
 CSV_COLUMNS = [
     "time",
@@ -45,6 +49,12 @@ def patient_access_report(request: HttpRequest, patient_id: int) -> HttpResponse
     """Every look at one patient's record: who, which organisation, what, when, on what basis."""
     _privacy_officer(request)
     patient = get_object_or_404(Patient, pk=patient_id)
+    record_look_at_details(
+        actor=actor_from_request(request),
+        patient=patient,
+        basis=AccessEvent.Basis.PRIVACY_REVIEW,
+        context=context_from_request(request),
+    )
     events = access_report(patient)
     if request.GET.get("format") == "csv":
         return _csv(patient, events)
@@ -90,7 +100,8 @@ def _csv(patient: Patient, events) -> StreamingHttpResponse:
                     event.organisation_ods_code,
                     " ".join(event.categories),
                     len(event.resource_ids),
-                    f"{event.get_basis_display()} {event.relationship_id or event.break_glass_id}",
+                    f"{event.get_basis_display()} "
+                    f"{event.relationship_id or event.break_glass_id or ''}".strip(),
                     event.get_channel_display(),
                     event.purpose,
                 ]

@@ -119,6 +119,7 @@ def _fill(events: int, patient) -> None:
 
     from audit.chain import GENESIS
     from audit.models import AccessEvent, ChainHead
+    from audit.partitions import ensure_partitions
 
     have = AccessEvent.objects.count()
     if have >= events:
@@ -127,7 +128,9 @@ def _fill(events: int, patient) -> None:
     chains = settings.LCR_AUDIT_CHAINS
     heads = {head.chain: (head.sequence, head.hash) for head in ChainHead.objects.all()}
     user_id = patient.relationships.first().created_by_id
-    started = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    # The filler spans the months up to now, one look every 3 s, each month in its partition.
+    started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=3 * events)
+    ensure_partitions(today=started.date(), months_ahead=(3 * events) // (28 * 86400) + 4)
     batch = 500_000
     for offset in range(have, events, batch):
         rows = io.StringIO()
@@ -144,7 +147,7 @@ def _fill(events: int, patient) -> None:
                 f"Team {n % 2000}\tF{n % 2000}\tgp\t{patient.pk}\t"
                 '["allergies", "medicines", "problems"]\t'
                 '["S1/AllergyIntolerance/1", "S1/MedicationStatement/2"]\trelationship\t'
-                f"{n}\t\\N\tweb\tdirect_care\t10.0.0.1\tbench\treq-{n}\t{previous}\t{digest}\n"
+                f"{n}\t\\N\tweb\tdirect_care\t10.0.0.1\tbench\treq-{n}\t{previous}\t{digest}\t\n"
             )
             heads[chain] = (sequence, digest)
         rows.seek(0)
@@ -154,7 +157,8 @@ def _fill(events: int, patient) -> None:
                 "COPY audit_accessevent (chain, sequence, occurred_at, user_id, username, "
                 "client_id, team_id, team_name, organisation_ods_code, role, patient_id, "
                 "categories, resource_ids, basis, relationship_id, break_glass_id, channel, "
-                "purpose, ip_address, user_agent, request_id, previous_hash, hash) FROM STDIN"
+                "purpose, ip_address, user_agent, request_id, previous_hash, hash, end_user) "
+                "FROM STDIN"
             ) as copy,
         ):
             copy.write(rows.read())

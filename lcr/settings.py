@@ -234,6 +234,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "reconcile-grants": {"task": "access.tasks.reconcile_grants", "schedule": 3600.0},
+    "add-audit-partitions": {"task": "audit.tasks.add_audit_partitions", "schedule": 86400.0},
 }
 LCR_FETCH_FAILED_PAUSE_SECONDS = env.int("LCR_FETCH_FAILED_PAUSE_SECONDS", default=30)
 LCR_FETCH_RETRY_AFTER_MAX_SECONDS = env.int("LCR_FETCH_RETRY_AFTER_MAX_SECONDS", default=120)

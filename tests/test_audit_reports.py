@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 
 from access import services
-from access.models import BreakGlassAccess, Role, Team
+from access.models import BreakGlassAccess, Role, StaffProfile, Team
+from audit.models import AccessEvent
 from audit.selectors import alerts
 from tests.factories import PatientFactory, UserFactory, make_team, member
 
@@ -45,6 +46,21 @@ def test_the_access_report_lists_every_look_with_who_where_and_basis(scene):
     body = page.content.decode()
     assert body.count("Mile End Surgery (F84001)") == 2
     assert "Thameside A&amp;E (RXT)" in body and "Emergency access" in body
+    assert "Privacy review" in body  # the privacy officer's own look is in the report too
+
+
+def test_an_administrator_looking_up_a_patient_is_in_their_access_report(scene):
+    client, patient, _ = scene
+    office = make_team("Relationships office", Team.Kind.RECORD_OFFICE, ods_code="LCR1")
+    client.force_login(member(office, Role.ADMINISTRATOR, "registrar"))
+    assert (
+        client.get(reverse("manage-patient", kwargs={"patient_id": patient.pk})).status_code == 200
+    )
+    event = AccessEvent.objects.filter(username="registrar").get()
+    assert (event.basis, event.categories, event.resource_ids) == (
+        "administration", ["details"], [],
+    )  # fmt: skip
+    assert event.category_labels == ["personal details"]
 
 
 def test_the_access_report_downloads_as_csv(scene):
@@ -55,8 +71,9 @@ def test_the_access_report_downloads_as_csv(scene):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:3] == ["time", "user", "role"]
-    assert sorted(row[1] for row in rows[1:]) == ["doctor", "gp", "gp"]
-    assert {row[7].split()[0] for row in rows[1:]} == {"Care", "Emergency"}
+    assert sorted(row[1] for row in rows[1:]) == ["doctor", "gp", "gp", "officer"]
+    assert {row[7].split()[0] for row in rows[1:]} == {"Care", "Emergency", "Privacy"}
+    assert "Privacy review" in {row[7] for row in rows[1:]}  # no relationship id to name
 
 
 def test_the_queue_lists_emergency_access_and_records_the_review(scene):
@@ -94,6 +111,13 @@ def test_alerts_name_heavy_emergency_access_and_namesakes(scene):
     found = alerts()
     assert "doctor used emergency access 3 times in the last week." in found
     assert "okafor looked at the record of someone with their own surname (Okafor)." in found
+    assert not any("postcode" in alert for alert in found)  # the HR record has no address yet
+
+    StaffProfile.objects.create(user=namesake, home_postcode=patient.postcode.lower())
+    assert (
+        "okafor looked at the record of someone with their own surname living at their own "
+        "postcode (Okafor)." in alerts()
+    )
 
 
 def test_the_access_report_exports_valid_fhir_audit_events(scene):
@@ -106,9 +130,9 @@ def test_the_access_report_exports_valid_fhir_audit_events(scene):
     assert response["Content-Type"] == "application/fhir+json"
     bundle = Bundle.model_validate(response.json())  # every AuditEvent validates as R4
     events = [entry.resource for entry in bundle.entry]
-    assert len(events) == 3
+    assert len(events) == 4  # the three looks, and the privacy officer's own
     purposes = sorted(e.purposeOfEvent[0].coding[0].code for e in events)
-    assert purposes == ["ETREAT", "TREAT", "TREAT"]
+    assert purposes == ["ETREAT", "HCOMPL", "TREAT", "TREAT"]
     for event in events:
         assert event.action == "R" and event.subtype[0].code == "read"
         assert event.entity[0].what.identifier.value == patient.nhs_number
