@@ -4,6 +4,7 @@ files, and the few Django filters the pages use (dates in the local time zone, p
 Autoescape stays on. The admin and DRF keep Django's own template engine (settings.TEMPLATES).
 """
 
+import datetime
 from typing import Any
 
 from django import forms
@@ -30,6 +31,15 @@ def time(value: Any, format_string: str = "H:i") -> str:
 
 def timesince(value: Any) -> str:
     return defaultfilters.timesince_filter(value) if value else ""
+
+
+def ago(value: Any) -> str:
+    """How old something is, for a reader: "just now", "3 minutes ago", "2 hours ago"."""
+    if not value:
+        return ""
+    if timezone.now() - value < datetime.timedelta(minutes=1):
+        return "just now"
+    return f"{defaultfilters.timesince_filter(value)} ago"
 
 
 def pluralize(value: Any, suffixes: str = "s") -> str:
@@ -80,6 +90,11 @@ def environment(**options: Any) -> Environment:
     env = Environment(**options)  # noqa: S701 (autoescape is on, set just above)
     env.globals.update(url=url, static=static, field_kind=field_kind, field_choices=field_choices)
     env.filters.update(
-        date=date, time=time, timesince=timesince, pluralize=pluralize, linebreaksbr=linebreaksbr
+        date=date,
+        time=time,
+        timesince=timesince,
+        ago=ago,
+        pluralize=pluralize,
+        linebreaksbr=linebreaksbr,
     )
     return env

@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("team/", access_views.choose_team, name="choose-team"),
+    path("patients/", record_views.patient_search, name="patient-search"),
     path("patients/<int:patient_id>/", record_views.patient_record, name="patient-record"),
     path("break-glass/", record_views.break_glass, name="break-glass"),
     path("manage/patients/", access_views.find_patient, name="manage-find-patient"),

@@ -38,14 +38,15 @@ def paused_until(source_id: int) -> datetime.datetime | None:
     return (circuit.trial_started_at or now) + trial_budget
 
 
-def is_paused(source_id: int) -> bool:
-    """Whether the source is in its cool-down (without claiming a trial)."""
-    open_until = (
-        SourceCircuit.objects.filter(source_id=source_id)
-        .values_list("open_until", flat=True)
-        .first()
+def paused_among(source_ids: set[int]) -> set[int]:
+    """Which of these sources are in their cool-down (without claiming a trial); one query."""
+    if not source_ids:
+        return set()
+    return set(
+        SourceCircuit.objects.filter(
+            source_id__in=source_ids, open_until__gt=timezone.now()
+        ).values_list("source_id", flat=True)
     )
-    return open_until is not None and open_until > timezone.now()
 
 
 @transaction.atomic

@@ -66,14 +66,21 @@ def request_refresh(
         (snap.link_id, snap.category): snap
         for snap in Snapshot.objects.filter(link__in=links, category__in=wanted)
     }
+    due_by_link = {
+        link.pk: [c for c in wanted if force or _needs_fetch(existing.get((link.pk, c)), now)]
+        for link in links
+    }
+    paused = circuit.paused_among(
+        {link.source_id for link in links if link.source.enabled and due_by_link[link.pk]}
+    )
     jobs = []
     for link in links:
         if not link.source.enabled:
             _switched_off(link, wanted, existing)
             continue
-        if circuit.is_paused(link.source_id):
+        if link.source_id in paused:
             continue  # fetch_link reports the pause when next asked; nothing to send now
-        due = [c for c in wanted if force or _needs_fetch(existing.get((link.pk, c)), now)]
+        due = due_by_link[link.pk]
         token = uuid.uuid4().hex
         claimed = [c for c in due if _claim(link, c, existing.get((link.pk, c)), now, token)]
         if claimed:

@@ -30,8 +30,8 @@ class Score:
 def score_match(record: Demographics, patient: Demographics) -> Score:
     """Weighted similarity in [0, 1]; each part is kept so a reviewer can see why."""
     parts = {
-        "family_name": _name_similarity(record.family_name, patient.family_name),
-        "given_name": _given_name_similarity(record.given_names, patient.given_names),
+        "family_name": name_similarity(record.family_name, patient.family_name),
+        "given_name": given_name_similarity(record.given_names, patient.given_names),
         "birth_date": _date_similarity(record.birth_date, patient.birth_date),
         "postcode": _postcode_similarity(record.postcode, patient.postcode),
     }
@@ -50,19 +50,19 @@ def _letters(value: str) -> str:
     return _NOT_LETTERS.sub("", value.lower())
 
 
-def _name_similarity(a: str, b: str) -> float:
+def name_similarity(a: str, b: str) -> float:
     a, b = _letters(a), _letters(b)
     if not a or not b:
         return 0.0
     return JaroWinkler.normalized_similarity(a, b)
 
 
-def _given_name_similarity(record: str, patient: str) -> float:
+def given_name_similarity(record: str, patient: str) -> float:
     """The record's first given name against each of the patient's; the best one counts."""
     record_names = record.split()
     if not record_names:
         return 0.0
-    return max((_name_similarity(record_names[0], name) for name in patient.split()), default=0.0)
+    return max((name_similarity(record_names[0], name) for name in patient.split()), default=0.0)
 
 
 def _date_similarity(a: datetime.date | None, b: datetime.date | None) -> float:

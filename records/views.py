@@ -6,17 +6,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from access import services as access_services
 from access.exceptions import AccessDenied
 from access.models import BreakGlassAccess
 from access.policy import may_break_glass
+from access.selectors import PatientQuery, find_my_patients
 from access.web import actor_from_request
 from audit.services import record_search
 from audit.web import context_from_request
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 from records.services import read_record
+from records.summary import summary_of
 
 
 def _patient(patient_id: int) -> Patient:
@@ -24,11 +27,14 @@ def _patient(patient_id: int) -> Patient:
 
 
 @never_cache
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """The record: banner, sources' states, then each heading with its items' source and age.
+    """The record: banner, sources' states, the summary, then one tab per heading.
 
-    POST asks every source again now (the "Refresh now" button), then shows the page again.
+    While a source is still loading, the page asks again every few seconds (htmx) and receives
+    only the parts that change; each of those asks is a look of its own, recorded as one. POST
+    asks every source again now (the "Refresh now" button).
     """
     record = read_record(
         actor=actor_from_request(request),
@@ -37,9 +43,88 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
         force_refresh=request.method == "POST",
         context=context_from_request(request),
     )
-    if request.method == "POST":
+    live_update = request.headers.get("HX-Request") == "true"
+    if request.method == "POST" and not live_update:
         return redirect("patient-record", patient_id=patient_id)
-    return render(request, "records/record.html", {"record": record, "patient": record.patient})
+    context = {"record": record, "patient": record.patient, "summary": summary_of(record)}
+    if live_update:
+        return render(request, "records/_record_update.html", context)
+    return render(request, "records/record.html", context)
+
+
+DATE_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d %m %Y", "%Y-%m-%d"]
+
+
+class PatientSearchForm(forms.Form):
+    """Either an NHS number, or a family name with a date of birth (given name and postcode
+    narrow it further)."""
+
+    nhs_number = forms.CharField(
+        label="NHS number", max_length=20, required=False, help_text="10 digits, spaces allowed."
+    )
+    family_name = forms.CharField(label="Last name", max_length=100, required=False)
+    given_name = forms.CharField(label="First name", max_length=100, required=False)
+    birth_date = forms.DateField(
+        label="Date of birth",
+        help_text="For example 15/01/1954.",
+        input_formats=DATE_FORMATS,
+        required=False,
+    )
+    postcode = forms.CharField(label="Postcode (optional)", max_length=10, required=False)
+
+    def clean_nhs_number(self) -> str:
+        value = self.cleaned_data["nhs_number"].strip()
+        return normalise_nhs_number(value) if value else ""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors or data.get("nhs_number"):
+            return data
+        if not data.get("family_name") and not data.get("birth_date"):
+            raise forms.ValidationError("Enter an NHS number, or a last name and a date of birth.")
+        if not data.get("family_name"):
+            self.add_error("family_name", "Enter a last name to search with the date of birth.")
+        if not data.get("birth_date"):
+            self.add_error("birth_date", "Enter a date of birth to search with the name.")
+        return data
+
+    def query(self) -> PatientQuery:
+        return PatientQuery(
+            nhs_number=self.cleaned_data["nhs_number"],
+            family_name=self.cleaned_data["family_name"].strip(),
+            given_name=self.cleaned_data["given_name"].strip(),
+            birth_date=self.cleaned_data["birth_date"],
+            postcode=self.cleaned_data["postcode"].strip(),
+        )
+
+
+@never_cache
+@require_http_methods(["GET"])
+def patient_search(request: HttpRequest) -> HttpResponse:
+    """Find someone among the patients the user may see; every search is recorded, whom it found
+    too. Roles allowed emergency access are shown the way to it, apart from the results."""
+    actor = actor_from_request(request)
+    form = PatientSearchForm(request.GET if request.GET else None)
+    found = None
+    if form.is_bound and form.is_valid():
+        query = form.query()
+        found = find_my_patients(actor, query)
+        for patient in found or [None]:
+            record_search(
+                user=request.user,
+                team=actor.team,
+                role=actor.role,
+                purpose="find a patient",
+                query=str(query),
+                found=patient,
+                channel="web",
+                context=context_from_request(request),
+            )
+    return render(
+        request,
+        "records/search.html",
+        {"form": form, "found": found, "may_break_glass": may_break_glass(actor)},
+    )
 
 
 class BreakGlassForm(forms.Form):
@@ -47,7 +132,7 @@ class BreakGlassForm(forms.Form):
     birth_date = forms.DateField(
         label="Date of birth",
         help_text="For example 15/01/1954.",
-        input_formats=["%d/%m/%Y", "%Y-%m-%d"],
+        input_formats=DATE_FORMATS,
     )
     reason = forms.ChoiceField(
         choices=BreakGlassAccess.Reason.choices, widget=forms.RadioSelect, label="Reason"
@@ -70,7 +155,9 @@ def break_glass(request: HttpRequest) -> HttpResponse:
     actor = actor_from_request(request)
     if not may_break_glass(actor):
         raise AccessDenied("this role cannot use emergency access")
-    form = BreakGlassForm(request.POST or None)
+    # From the search page: the NHS number and date of birth already typed there.
+    initial = {key: request.GET[key] for key in ("nhs_number", "birth_date") if key in request.GET}
+    form = BreakGlassForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         patient = Patient.objects.filter(
             nhs_number=form.cleaned_data["nhs_number"],

@@ -307,7 +307,7 @@ def test_a_slow_answer_from_before_the_circuit_opened_does_not_close_it(record, 
     started = timezone.now()
     circuit.record_failure(source_id, "server error 500")
     circuit.record_success(source_id, attempt_started_at=started - datetime.timedelta(seconds=1))
-    assert circuit.is_paused(source_id)
+    assert circuit.paused_among({source_id}) == {source_id}
 
 
 def test_a_retry_after_longer_than_we_wait_pauses_the_source_and_fails_now(record):
@@ -318,7 +318,7 @@ def test_a_retry_after_longer_than_we_wait_pauses_the_source_and_fails_now(recor
 
     assert outcome.remaining == []
     assert outcome.failed[Category.ALLERGIES].startswith("source unavailable: asked us to wait")
-    assert circuit.is_paused(link.source_id)
+    assert circuit.paused_among({link.source_id}) == {link.source_id}
 
 
 @pytest.mark.parametrize(

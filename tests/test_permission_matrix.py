@@ -61,7 +61,9 @@ PRIVACY_OFFICERS_ONLY = {
     "audit-review-break-glass": ("post", {"access_id": 1}),
 }
 # Routes that show no patient data: public, or for the signed-in user's own account.
-OTHER_ROUTES = {"home", "health", "login", "logout", "choose-team"}
+# patient-search shows only patients the user may see: tests/test_search.py proves an unrelated
+# user finds nobody.
+OTHER_ROUTES = {"home", "health", "login", "logout", "choose-team", "patient-search"}
 
 
 def without_csrf(page: bytes) -> bytes:

@@ -56,6 +56,7 @@ class ViewItem:
     detail: str
     last_updated: str
     criticality: str = ""
+    contact: str = ""  # who to talk to about it: a care plan's author, a referral's performer
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -78,7 +79,18 @@ def view_item(resource: dict[str, Any]) -> ViewItem:
         detail=_detail(resource, resource_type),
         last_updated=str((resource.get("meta") or {}).get("lastUpdated", "")),
         criticality=str(resource.get("criticality", "")),
+        contact=_contact(resource, resource_type),
     )
+
+
+def _contact(resource: dict[str, Any], resource_type: str) -> str:
+    if resource_type == "CarePlan":
+        return _concept_text(resource.get("author")) or _concept_text(resource.get("contributor"))
+    if resource_type == "ServiceRequest":
+        return _concept_text(resource.get("performer"))
+    if resource_type == "Flag":
+        return _concept_text(resource.get("author"))
+    return ""
 
 
 def _concept_text(concept: Any) -> str:

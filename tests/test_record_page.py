@@ -1,0 +1,203 @@
+"""The record page: who, where from and how fresh, the summary first, a tab per heading, and live
+updates while sources answer; bounded queries whatever the number of items."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from access import services
+from access.models import Role, Team
+from audit.models import AccessEvent
+from records.categories import ALL_CATEGORIES
+from records.models import Link, MatchMethod, Snapshot
+from tests.factories import PatientFactory, SourceSystemFactory, UserFactory, make_team, member
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def item(resource_type, n, title, **fields):
+    return {
+        "resource_type": resource_type, "resource_id": f"{resource_type}-{n}", "title": title,
+        "date": fields.pop("date", "2026-11-01"), "status": fields.pop("status", "active"),
+        "value": "", "detail": "", "criticality": "", "contact": "", **fields,
+    }  # fmt: skip
+
+
+def answered(link, items_by_category, *, minutes_ago=1):
+    fetched = timezone.now() - datetime.timedelta(minutes=minutes_ago)
+    for category in ALL_CATEGORIES:
+        items = items_by_category.get(category, [])
+        Snapshot.objects.create(
+            link=link, category=category, status=Snapshot.Status.FRESH, items=items,
+            item_count=len(items), requested_at=fetched, fetched_at=fetched,
+            expires_at=fetched + datetime.timedelta(hours=1),
+        )  # fmt: skip
+
+
+@pytest.fixture
+def gp_and_patient(client):
+    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    gp = member(team, Role.GP, "gp")
+    patient = PatientFactory(given_names="Grace", family_name="Okafor")
+    services.start_relationship(
+        patient=patient, team=team, kind="registered_gp", reason="registered",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    client.force_login(gp)
+    return client, patient
+
+
+def linked(patient, name, **source):
+    return Link.objects.create(
+        patient=patient, source=SourceSystemFactory(name=name, **source),
+        local_id=f"L-{name}", matched_by=MatchMethod.NHS_NUMBER, confirmed_at=timezone.now(),
+    )  # fmt: skip
+
+
+def page(client, patient, **headers):
+    return client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}), **headers)
+
+
+def test_the_summary_comes_first_with_allergies_high_risk_first_and_only_current_medicines(
+    gp_and_patient,
+):
+    client, patient = gp_and_patient
+    answered(
+        linked(patient, "Royal London Hospital"),
+        {
+            "allergies": [
+                item("AllergyIntolerance", 1, "Latex", detail="Rash (mild)"),
+                item("AllergyIntolerance", 2, "Penicillin", criticality="high",
+                     detail="Anaphylaxis (severe)"),
+            ],
+            "medicines": [
+                item("MedicationStatement", 1, "Amlodipine 5mg tablets"),
+                item("MedicationStatement", 2, "Amoxicillin 500mg", status="completed"),
+            ],
+            "care_plans": [item("CarePlan", 1, "Reablement", contact="Riverside team, J Shah")],
+        },
+        minutes_ago=3,
+    )  # fmt: skip
+
+    body = page(client, patient).content.decode()
+
+    summary = body[body.index('id="record-summary"') : body.index("nhsuk-tabs")]
+    assert summary.index("Allergies and reactions") < summary.index("Current medicines")
+    assert summary.index("Penicillin") < summary.index("Latex")  # high risk first
+    assert "nhsuk-card--care--urgent" in summary  # an allergy cannot be missed
+    assert "Amlodipine" in summary and "Amoxicillin" not in summary  # completed course
+    assert "Contact: <strong>Riverside team, J Shah</strong>" in summary
+    assert "Royal London Hospital, fetched 3\xa0minutes ago" in summary
+    assert "Amoxicillin" in body  # still under its heading's tab, with its status
+
+
+def test_every_heading_has_a_tab_and_only_the_headings_the_role_may_see(client):
+    team = make_team("Riverside Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    patient = PatientFactory()
+    services.start_relationship(
+        patient=patient, team=team, kind="social_care_case", reason="open case",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    answered(linked(patient, "GP"), {})
+    client.force_login(worker)
+
+    body = page(client, patient).content.decode()
+
+    assert 'href="#tab-care_plans"' in body
+    assert 'href="#tab-test_results"' not in body  # not a social worker's heading
+    assert "Not shown to your role:" in body
+
+
+def test_while_a_source_is_loading_the_page_asks_again_and_gets_only_what_changes(
+    gp_and_patient,
+):
+    client, patient = gp_and_patient
+    answered(linked(patient, "Royal London Hospital"), {})
+    linked(patient, "Mile End Surgery GP")  # has not answered yet
+
+    full = page(client, patient).content.decode()
+    assert 'hx-trigger="every 2s"' in full and "Loading" in full
+    assert "Not every source has answered" in full
+
+    update = page(client, patient, **HX)
+    body = update.content.decode()
+    assert update["Vary"] == "HX-Request" or "HX-Request" in update["Vary"]
+    assert "<html" not in body and 'id="record-sources"' in body
+    assert 'id="record-summary" hx-swap-oob="true"' in body
+    assert 'id="category-allergies" hx-swap-oob="true"' in body
+    assert AccessEvent.objects.count() == 2  # each answer that shows data is a look
+
+
+def test_once_every_source_has_answered_the_page_stops_asking(gp_and_patient):
+    client, patient = gp_and_patient
+    answered(linked(patient, "Royal London Hospital"), {})
+    body = page(client, patient, **HX).content.decode()
+    assert "hx-trigger" not in body and "Up to date" in body
+    assert "Not every source has answered" not in body
+
+
+def test_an_unavailable_source_says_why_and_the_summary_says_it_may_be_incomplete(
+    gp_and_patient,
+):
+    client, patient = gp_and_patient
+    answered(linked(patient, "Royal London Hospital"), {})
+    gp_link = linked(patient, "Mile End Surgery GP")
+    now = timezone.now()
+    for category in ALL_CATEGORIES:
+        Snapshot.objects.create(
+            link=gp_link, category=category, status=Snapshot.Status.FAILED,
+            reason="the source did not answer in time", requested_at=now,
+            expires_at=now + datetime.timedelta(hours=1),
+        )  # fmt: skip
+
+    body = page(client, patient).content.decode()
+
+    assert "Unavailable" in body and "the source did not answer in time" in body
+    assert "Not every source has answered, so this may be missing something." in body
+    assert 'hx-trigger="every 2s"' not in body
+
+
+def test_refresh_now_through_htmx_answers_with_the_sources_part(gp_and_patient):
+    client, patient = gp_and_patient
+    answered(linked(patient, "Royal London Hospital"), {})
+    response = client.post(reverse("patient-record", kwargs={"patient_id": patient.pk}), **HX)
+    assert response.status_code == 200
+    assert 'id="record-sources"' in response.content.decode()
+    assert "Refreshing" in response.content.decode()
+
+
+@pytest.mark.parametrize("sources,items_each", [(1, 1), (5, 100)])
+def test_the_record_page_queries_are_bounded_whatever_the_number_of_items(
+    gp_and_patient, django_assert_max_num_queries, sources, items_each
+):
+    client, patient = gp_and_patient
+    for s in range(sources):
+        answered(
+            linked(patient, f"Source {s}"),
+            {
+                category: [item("Observation", n, f"{category} {n}") for n in range(items_each)]
+                for category in ALL_CATEGORIES
+            },
+        )
+    with django_assert_max_num_queries(27):  # the same for 1 item from 1 source and 5 x 1,100
+        response = page(client, patient)
+    assert response.content.decode().count("lcr-provenance") >= sources * items_each
+
+
+def test_the_same_medicine_from_two_sources_is_summarised_once_naming_both(gp_and_patient):
+    client, patient = gp_and_patient
+    amlodipine = item("MedicationStatement", 1, "Amlodipine 5mg tablets", code="319283006",
+                      code_system="http://snomed.info/sct")  # fmt: skip
+    answered(linked(patient, "Royal London Hospital"), {"medicines": [amlodipine]})
+    answered(linked(patient, "Mile End Surgery GP"), {"medicines": [amlodipine]}, minutes_ago=0)
+
+    body = page(client, patient).content.decode()
+
+    summary = body[body.index('id="record-summary"') : body.index("nhsuk-tabs")]
+    assert summary.count("Amlodipine 5mg tablets") == 1
+    assert "Royal London Hospital, fetched 1\xa0minute ago" in summary
+    assert "Mile End Surgery GP, fetched just now" in summary

@@ -1,0 +1,130 @@
+"""Finding a patient: by NHS number or name and date of birth, only among those one may see."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+
+from access import services
+from access.models import Role, Team
+from audit.models import SearchEvent
+from tests.factories import PatientFactory, UserFactory, make_team, member
+
+pytestmark = pytest.mark.django_db
+BORN = datetime.date(1961, 7, 30)
+
+
+@pytest.fixture
+def practice(client):
+    """A GP whose practice cares for Grace Okafor; her namesake elsewhere is in nobody's care."""
+    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    gp = member(team, Role.GP, "gp")
+    grace = PatientFactory(given_names="Grace", family_name="Okafor", birth_date=BORN)
+    services.start_relationship(
+        patient=grace, team=team, kind="registered_gp", reason="registered",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    stranger = PatientFactory(
+        given_names="Grace", family_name="Okafor", birth_date=BORN, postcode="N1 9GU"
+    )
+    client.force_login(gp)
+    return client, gp, grace, stranger
+
+
+def search(client, **params):
+    return client.get(reverse("patient-search"), params)
+
+
+def test_an_nhs_number_with_spaces_finds_the_patient_in_ones_care(practice):
+    client, gp, grace, _ = practice
+    number = grace.formatted_nhs_number  # "999 000 0018" style
+
+    body = search(client, nhs_number=number).content.decode()
+
+    assert "1 patient found" in body
+    assert reverse("patient-record", kwargs={"patient_id": grace.pk}) in body
+    event = SearchEvent.objects.get()
+    assert (event.user, event.found, event.purpose) == (gp, grace, "find a patient")
+
+
+def test_a_wrong_check_digit_says_so_and_searches_nothing(practice):
+    client, _, grace, _ = practice
+    wrong = grace.nhs_number[:9] + str((int(grace.nhs_number[9]) + 1) % 10)
+
+    body = search(client, nhs_number=wrong).content.decode()
+
+    assert "There is a problem" in body and "check digit" in body
+    assert not SearchEvent.objects.exists()
+
+
+def test_a_name_and_date_of_birth_find_only_the_namesake_in_ones_care(practice):
+    client, _, grace, stranger = practice
+
+    body = search(client, family_name="okafur", birth_date="30/07/1961").content.decode()
+
+    assert "1 patient found" in body
+    assert grace.formatted_nhs_number in body
+    assert stranger.formatted_nhs_number not in body
+    assert list(SearchEvent.objects.values_list("found", flat=True)) == [grace.pk]
+
+
+def test_the_postcode_narrows_a_name_search(practice):
+    client, _, grace, _ = practice
+    assert (
+        "No patient found"
+        in search(
+            client, family_name="Okafor", birth_date="1961-07-30", postcode="N1 9GU"
+        ).content.decode()
+    )
+    assert (
+        "1 patient found"
+        in search(
+            client, family_name="Okafor", birth_date="1961-07-30", postcode=grace.postcode.lower()
+        ).content.decode()
+    )
+
+
+def test_a_name_without_a_date_of_birth_asks_for_one(practice):
+    client, *_ = practice
+    body = search(client, family_name="Okafor").content.decode()
+    assert "Enter a date of birth to search with the name." in body
+    assert not SearchEvent.objects.exists()
+
+
+def test_someone_without_a_relationship_finds_nobody_and_the_search_is_recorded(client):
+    grace = PatientFactory(birth_date=BORN)
+    team = make_team("Riverside Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    client.force_login(member(team, Role.SOCIAL_WORKER, "sw"))
+
+    body = search(client, nhs_number=grace.nhs_number).content.decode()
+
+    assert "No patient found" in body
+    assert grace.family_name not in body and grace.formatted_nhs_number not in body
+    assert "emergency access" not in body.lower()  # not a role allowed it
+    event = SearchEvent.objects.get()
+    assert event.found is None and event.query == grace.nhs_number
+
+
+def test_ae_clinicians_see_a_separate_way_to_emergency_access_with_the_details_carried(client):
+    grace = PatientFactory(birth_date=BORN)
+    team = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    client.force_login(member(team, Role.AE_CLINICIAN, "doctor"))
+
+    body = search(client, nhs_number=grace.nhs_number).content.decode()
+
+    assert "No patient found" in body
+    assert "Not in your care: emergency access" in body
+    assert f"{reverse('break-glass')}?nhs_number={grace.nhs_number}" in body
+    form = client.get(reverse("break-glass"), {"nhs_number": grace.nhs_number}).content.decode()
+    assert f'value="{grace.nhs_number}"' in form
+
+
+def test_a_patient_opened_with_emergency_access_is_found_while_it_lasts(client):
+    grace = PatientFactory(birth_date=BORN)
+    team = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    doctor = member(team, Role.AE_CLINICIAN, "doctor")
+    services.break_glass(
+        user=doctor, team=team, patient=grace, reason="unconscious", explanation="ED"
+    )
+    client.force_login(doctor)
+    assert "1 patient found" in search(client, nhs_number=grace.nhs_number).content.decode()
