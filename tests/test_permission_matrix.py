@@ -61,7 +61,9 @@ PRIVACY_OFFICERS_ONLY = {
     "audit-review-break-glass": ("post", {"access_id": 1}),
 }
 # Routes that show no patient data: public, or for the signed-in user's own account.
-OTHER_ROUTES = {"home", "health", "login", "logout", "choose-team"}
+OTHER_ROUTES = {
+    "home", "health", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
+}  # fmt: skip
 
 
 def without_csrf(page: bytes) -> bytes:
