@@ -176,6 +176,7 @@ LCR_SESSION_MAX_HOURS = env.int("LCR_SESSION_MAX_HOURS", default=12)
 SESSION_COOKIE_AGE = (LCR_SESSION_IDLE_MINUTES + 5) * 60
 SESSION_SAVE_EVERY_REQUEST = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "lcr.views.csrf_failure"
 
 # Sign-in lockout (django-axes): after LCR_LOCKOUT_FAILURES wrong passwords for one username from
 # one address, that pair is locked out for LCR_LOCKOUT_MINUTES.

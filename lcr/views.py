@@ -76,6 +76,12 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 @login_not_required
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent with a stale or missing token: the same refusal page, not Django's own."""
+    return render(request, "403.html", status=403)
+
+
+@login_not_required
 def server_error(request: HttpRequest) -> HttpResponse:
     """Rendered without the request: the session or the database may be what failed."""
     return HttpResponse(loader.render_to_string("500.html"), status=500)
