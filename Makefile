@@ -8,7 +8,7 @@ VENDOR := static/vendor
 NHSUK_DIST := node_modules/nhsuk-frontend/dist/nhsuk
 VENDORED := $(VENDOR)/.built
 
-.PHONY: run test test-fast chromium bench bench-access bench-audit lint format install clean
+.PHONY: run test test-fast test-browser chromium bench bench-access bench-audit lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ run: install
 ## Run the whole test suite (set DATABASE_URL / CELERY_BROKER_URL to use PostgreSQL / Redis).
 test: install chromium
 	$(PY) -m pytest
+
+## Only the browser tests (Playwright on Debian's Chromium; screenshots in var/test-output/).
+test-browser: install chromium
+	$(PY) -m pytest -m browser tests/browser
 
 ## Only the fast tests (no HTTP sources, no worker).
 test-fast: install

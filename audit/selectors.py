@@ -3,21 +3,60 @@ and its alerts. Each is a bounded query whatever the size of the trail.
 """
 
 import datetime
+from dataclasses import dataclass
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
 from access.models import BreakGlassAccess
+from access.policy import Actor
+from access.selectors import my_patients
 from audit.models import AccessEvent
 from records.models import Patient
 
 OUT_OF_HOURS = (datetime.time(20, 0), datetime.time(7, 0))
+RECENT_DAYS = 30
 MANY_EMERGENCY_ACCESSES = 3
 
 
 def access_report(patient: Patient) -> QuerySet[AccessEvent]:
     """Every look at one patient's record, newest first (for a subject access request)."""
     return AccessEvent.objects.filter(patient=patient).order_by("-occurred_at", "-pk")
+
+
+@dataclass(frozen=True)
+class RecentlyViewed:
+    patient: Patient
+    viewed_at: datetime.datetime
+
+
+def recently_viewed(actor: Actor, limit: int = 10) -> list[RecentlyViewed]:
+    """The last patients this user looked at (their own access events of the last RECENT_DAYS,
+    newest first, each patient once), leaving out anyone they may no longer see: the team's
+    relationship has ended, or the emergency access has run out. Three queries, whatever the
+    size of the trail (the events through the (user, occurred_at) index)."""
+    since = timezone.now() - datetime.timedelta(days=RECENT_DAYS)
+    latest = list(
+        AccessEvent.objects.filter(user_id=actor.user.pk, occurred_at__gte=since)
+        .values("patient_id")
+        .annotate(viewed_at=Max("occurred_at"))
+        .order_by("-viewed_at")[: limit * 2]
+    )
+    ids = [row["patient_id"] for row in latest]
+    visible = {patient.pk: patient for patient in my_patients(actor).filter(pk__in=ids)}
+    emergency = set(ids) - set(visible)
+    if emergency:
+        for patient in Patient.objects.filter(
+            pk__in=emergency,
+            break_glass__user_id=actor.user.pk,
+            break_glass__expires_at__gt=timezone.now(),
+        ).distinct():
+            visible[patient.pk] = patient
+    return [
+        RecentlyViewed(patient=visible[row["patient_id"]], viewed_at=row["viewed_at"])
+        for row in latest
+        if row["patient_id"] in visible
+    ][:limit]
 
 
 def break_glass_queue() -> QuerySet[BreakGlassAccess]:

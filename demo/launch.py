@@ -140,6 +140,13 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print("\n  Demo sign-ins (synthetic data only):")
     for user in DEMO_USERS:
         print(f"    {user.username:<12} {user.password:<24} {user.description}")
+    from demo.totp import authenticator_key
+
+    print("\n  admin and privacy also need a code from an authenticator app (two-factor sign-in):")
+    for user in DEMO_USERS:
+        if user.totp_key:
+            print(f"    {user.username:<12} key {authenticator_key(user.totp_key)}")
+    print("    or print the current codes: .venv/bin/python -m demo.totp")
     from demo.population import generate
 
     example = generate(seed=options.seed, patients=options.patients).people[0]

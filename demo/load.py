@@ -19,6 +19,9 @@ class DemoUser:
     team: str = ""  # a key of DEMO_TEAMS
     role: str = ""
     is_staff: bool = True
+    # Administrators and privacy officers sign in with a second factor: the demo gives them an
+    # authenticator whose key is published here (`python -m demo.totp` prints its current codes).
+    totp_key: str = ""
 
 
 # Teams of the demo: key -> (name, ODS code, kind). The GP practice is the example patient's own.
@@ -38,7 +41,8 @@ DEMO_USERS = (
     DemoUser("social", "demo-social-2026", "social worker", team="social", role="social_worker",
              is_staff=False),
     DemoUser("admin", "demo-admin-2026", "administrator (care relationships, Django admin)", True,
-             team="office", role="administrator"),
+             team="office", role="administrator",
+             totp_key="64656d6f2d61646d696e2d746f74702d6b65792d"),
     DemoUser(
         "privacy",
         "demo-privacy-2026",
@@ -46,6 +50,7 @@ DEMO_USERS = (
         team="office",
         role="privacy_officer",
         permissions=("access.view_breakglassaccess", "access.change_breakglassaccess"),
+        totp_key="64656d6f2d707269766163792d746f74702d6b65",
     ),
     DemoUser(
         "reviewer",
@@ -147,6 +152,7 @@ def register_sources(population, *, host: str, base_port: int) -> list:
 def create_demo_users() -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     for demo in DEMO_USERS:
         user, _ = get_user_model().objects.update_or_create(
@@ -166,6 +172,12 @@ def create_demo_users() -> None:
             app_label, codename = name.split(".")
             user.user_permissions.add(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        if demo.totp_key:
+            TOTPDevice.objects.update_or_create(
+                user=user,
+                name="Demo authenticator",
+                defaults={"key": demo.totp_key, "confirmed": True},
             )
 
 

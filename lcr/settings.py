@@ -5,6 +5,7 @@ production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS.
 """
 
 import contextlib
+import datetime
 import os
 import secrets
 from pathlib import Path
@@ -45,6 +46,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_htmx",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework",
     "guardian",
     "auditlog",
@@ -60,11 +65,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "lcr.signin.SessionTimeouts",
+    "lcr.signin.SecondFactorRequired",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "lcr.middleware.AccessDeniedAsNotFound",
+    # Last, as django-axes asks: turns a locked-out sign-in into lcr.signin.locked_out's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "lcr.urls"
@@ -117,6 +128,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    "lcr.signin.LockoutBackend",  # django-axes: refuses locked-out sign-ins before the password
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -156,9 +168,32 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=15 * 60)
+# Signed out after this long without activity (lcr.signin.SessionTimeouts), and after this long
+# signed in whatever the activity. The session itself lasts a few minutes more, as a backstop, so
+# that the middleware is what people meet and it can tell them why.
+LCR_SESSION_IDLE_MINUTES = env.int("LCR_SESSION_IDLE_MINUTES", default=15)
+LCR_SESSION_MAX_HOURS = env.int("LCR_SESSION_MAX_HOURS", default=12)
+SESSION_COOKIE_AGE = (LCR_SESSION_IDLE_MINUTES + 5) * 60
 SESSION_SAVE_EVERY_REQUEST = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "lcr.views.csrf_failure"
+
+# Sign-in lockout (django-axes): after LCR_LOCKOUT_FAILURES wrong passwords for one username from
+# one address, that pair is locked out for LCR_LOCKOUT_MINUTES.
+AXES_FAILURE_LIMIT = env.int("LCR_LOCKOUT_FAILURES", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LCR_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "lcr.signin.locked_out"
+AXES_VERBOSE = False
+if env.bool("TRUST_X_FORWARDED_FOR", default=False):
+    # Only behind a proxy that sets X-Forwarded-For itself; otherwise anyone could pick an address.
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Two-factor sign-in (django-otp, TOTP) for administrators and privacy officers (lcr.signin).
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Shared care record")
 
 # django-guardian: no anonymous user row; patients are reached only through care relationships.
 ANONYMOUS_USER_NAME = None

@@ -6,7 +6,7 @@ from django.urls import path
 
 from access import views as access_views
 from audit import views as audit_views
-from lcr import views
+from lcr import two_factor, views
 from records import views as record_views
 
 admin.site.site_header = "Shared care record administration"
@@ -21,6 +21,8 @@ urlpatterns = [
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sign-in/two-factor/", two_factor.verify, name="two-factor"),
+    path("sign-in/two-factor/setup/", two_factor.setup, name="two-factor-setup"),
     path("team/", access_views.choose_team, name="choose-team"),
     path("patients/", record_views.patient_search, name="patient-search"),
     path("patients/<int:patient_id>/", record_views.patient_record, name="patient-record"),

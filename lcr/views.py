@@ -9,22 +9,30 @@ from django.template import loader
 from django.views.decorators.cache import never_cache
 
 from access.models import Membership
-from access.policy import manages_relationships, may_break_glass, reviews_break_glass
+from access.policy import (
+    manages_relationships,
+    may_break_glass,
+    reviews_break_glass,
+    sees_records,
+)
 from access.selectors import my_patients
 from access.web import actor_from_request
+from audit.selectors import break_glass_queue, recently_viewed
 from records.models import UnmatchedRecord
 from records.selectors import sources_with_latest_sync
 
 
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
-    """Who you are acting as, the patients your team cares for, and the register's state."""
+    """Who you are acting as, the patients your team cares for, the ones you looked at lately,
+    what waits for a privacy officer, and (for staff) the register's state."""
     actor = actor_from_request(request)
     memberships = Membership.objects.filter(user=request.user).count()
     patients = my_patients(actor) if actor.team is not None else None
     page = (
         Paginator(patients, 50).get_page(request.GET.get("page")) if patients is not None else None
     )
+    reviews = reviews_break_glass(request.user)
     return render(
         request,
         "home.html",
@@ -32,9 +40,11 @@ def home(request: HttpRequest) -> HttpResponse:
             "actor": actor,
             "needs_team": actor.team is None and memberships > 1,
             "patients": page,
+            "recent": recently_viewed(actor) if sees_records(actor) else [],
             "manages": manages_relationships(actor),
             "glass": may_break_glass(actor),
-            "reviews": reviews_break_glass(request.user),
+            "reviews": reviews,
+            "review_count": break_glass_queue().count() if reviews else 0,
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
             "waiting_for_review": UnmatchedRecord.objects.filter(
                 status=UnmatchedRecord.Status.PENDING
@@ -62,6 +72,12 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 @login_not_required
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Refused actions (a stale form's CSRF token, the admin's own checks) in the same look."""
+    return render(request, "403.html", status=403)
+
+
+@login_not_required
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent with a stale or missing token: the same refusal page, not Django's own."""
     return render(request, "403.html", status=403)
 
 

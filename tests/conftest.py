@@ -37,6 +37,33 @@ celery_app.conf.task_default_queue = f"lcr-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
+def client(client):
+    """The test client, whose force_login also counts as having passed the second factor.
+
+    force_login skips signing in altogether, so it skips what comes with it: the tests of signing
+    in (tests/test_signin.py and the browser tests) go through the real pages instead."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from lcr.signin import needs_second_factor
+
+    force_login = client.force_login
+
+    def force_login_with_second_factor(user, backend=None):
+        force_login(user, backend)
+        if needs_second_factor(user):
+            device, _ = TOTPDevice.objects.get_or_create(
+                user=user, name="test device", defaults={"confirmed": True}
+            )
+            session = client.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    client.force_login = force_login_with_second_factor
+    return client
+
+
+@pytest.fixture
 def reviewer(db):
     return UserFactory(username="reviewer", first_name="Rita", last_name="Reviewer")
 

@@ -31,3 +31,18 @@ def test_demo_clinicians_see_the_example_patient_and_the_others_do_not(populatio
         assert user.check_password(demo.password)
         decision = decide(actor_for(user), example)
         assert decision.allowed == (demo.username in ("gp", "ae", "social")), demo.username
+
+
+def test_the_demo_administrator_and_privacy_officer_have_the_published_authenticator():
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from demo.totp import current_code
+
+    create_demo_users()
+    create_demo_users()  # loading twice keeps one device each
+    for demo in DEMO_USERS:
+        devices = TOTPDevice.objects.filter(user__username=demo.username, confirmed=True)
+        if demo.totp_key:
+            assert devices.get().verify_token(current_code(demo.totp_key)), demo.username
+        else:
+            assert not devices.exists(), demo.username

@@ -63,7 +63,10 @@ PRIVACY_OFFICERS_ONLY = {
 # Routes that show no patient data: public, or for the signed-in user's own account.
 # patient-search shows only patients the user may see: tests/test_search.py proves an unrelated
 # user finds nobody.
-OTHER_ROUTES = {"home", "health", "login", "logout", "choose-team", "patient-search"}
+OTHER_ROUTES = {
+    "home", "health", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
+    "patient-search",
+}  # fmt: skip
 
 
 def without_csrf(page: bytes) -> bytes:

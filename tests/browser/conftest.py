@@ -1,0 +1,119 @@
+"""Browser tests: Playwright driving Debian's Chromium (never a browser Playwright downloads)
+against pytest-django's live server, with axe-core (from npm) checking each page.
+
+Reusable by any browser test: `page` (a fresh browser context on the live server), `sign_in`
+(through the real sign-in and two-factor pages), `check_page` (axe, then a screenshot).
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django_otp.oath import TOTP
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = os.environ.get("LCR_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "test-output" / "screenshots"
+# WCAG 2.2 AA and what comes before it; best-practice rules are reported but not counted.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API runs an asyncio loop in this thread while the browser is open, and
+    # Django refuses ORM calls from a thread with a running loop; the test's own setup (users,
+    # patients) is ordinary synchronous code, so that check is lifted for the browser tests.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser: Browser, live_server, settings) -> Iterator[Page]:
+    """A fresh context (no cookies) on the live server; anything off this machine is refused,
+    so a test can never depend on the network (NHS.UK's web fonts fall back to Arial)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    local = (live_server.url, "data:", "blob:")
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(local)
+            else route.abort("blockedbyclient")
+        ),
+    )
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def totp_code(hex_key: str) -> str:
+    return f"{TOTP(bytes.fromhex(hex_key)).token():06d}"
+
+
+@pytest.fixture
+def sign_in(page: Page) -> Callable[..., Page]:
+    """sign_in(username, password=PASSWORD, totp_key=None): through the sign-in page, and the
+    two-factor page when the user's role needs it; returns the page, on the page they reach."""
+
+    def sign_in_as(username: str, password: str = PASSWORD, totp_key: str | None = None) -> Page:
+        page.goto("/sign-in/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        if totp_key is not None:
+            page.get_by_label("Security code").fill(totp_code(totp_key))
+            page.get_by_role("button", name="Continue").click()
+            page.wait_for_load_state()
+        return page
+
+    return sign_in_as
+
+
+def axe_violations(page: Page) -> list[dict]:
+    """axe-core's serious and critical violations of WCAG 2.2 AA on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    return [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture
+def check_page(page: Page) -> Callable[[str], None]:
+    """check_page(name): a full-page screenshot under var/test-output/screenshots, then no
+    serious or critical accessibility violations."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def check(name: str) -> None:
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        violations = axe_violations(page)
+        assert not violations, "\n".join(
+            f"{v['id']} ({v['impact']}): {v['help']} at "
+            + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+            for v in violations
+        )
+
+    return check

@@ -1,0 +1,139 @@
+"""The home page: my patients, recently viewed, the privacy officer's queue, in bounded queries."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from access import services
+from access.models import CareRelationship, Role, Team
+from tests.factories import PatientFactory, UserFactory, make_team, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team():
+    return make_team("Riverside Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+
+
+@pytest.fixture
+def office():
+    return UserFactory(username="office")
+
+
+def care_for(team, patients, office):
+    return [
+        services.start_relationship(
+            patient=p, team=team, kind="social_care_case", reason="open case", actor=office
+        )
+        for p in patients
+    ]
+
+
+def look(client, patient):
+    response = client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+    assert response.status_code == 200
+
+
+def recent_section(page: str) -> str:
+    start = page.index('id="recently-viewed"')
+    return page[start : page.index("</section>", start)]
+
+
+@pytest.mark.parametrize("count", [3, 60])
+def test_home_shows_my_patients_and_recent_looks_in_bounded_queries(
+    client, team, office, count, django_assert_max_num_queries
+):
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    patients = [PatientFactory() for _ in range(count)]
+    care_for(team, patients, office)
+    client.force_login(worker)
+    for patient in patients[:12]:
+        look(client, patient)
+
+    # Session, user, second-factor check, actor, policy, team count, view permission id, my
+    # patients (count, page), privacy role, recently viewed (events, still visible), and the
+    # session's save (3 statements on SQLite): the same for 3 patients as for 60.
+    with django_assert_max_num_queries(15):
+        response = client.get(reverse("home"))
+
+    page = response.content.decode()
+    listed = page[page.index('id="my-patients"') : page.index('id="recently-viewed"')]
+    assert listed.count('href="/patients/') == min(count, 50)
+    assert ("Page 1 of 2" in page) == (count > 50)
+    recent = recent_section(page)
+    assert recent.count('href="/patients/') == min(count, 10)
+    assert patients[min(count, 12) - 1].full_name in recent  # the latest look comes first
+
+
+def test_recently_viewed_lists_each_patient_once_newest_first(client, team, office):
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    first, second = PatientFactory(), PatientFactory()
+    care_for(team, [first, second], office)
+    client.force_login(worker)
+    start = timezone.now()
+    for minutes, patient in [(0, first), (1, second), (2, first)]:
+        with time_machine.travel(start + datetime.timedelta(minutes=minutes), tick=False):
+            look(client, patient)
+
+    recent = recent_section(client.get(reverse("home")).content.decode())
+    assert recent.count(first.full_name) == 1 and recent.count(second.full_name) == 1
+    assert recent.index(first.full_name) < recent.index(second.full_name)
+
+
+def test_recently_viewed_leaves_out_patients_no_longer_in_my_care(client, team, office):
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    kept, discharged = PatientFactory(), PatientFactory()
+    relationships = care_for(team, [kept, discharged], office)
+    client.force_login(worker)
+    look(client, kept)
+    look(client, discharged)
+
+    services.end_relationship(relationship=relationships[1], reason="discharged", actor=office)
+
+    recent = recent_section(client.get(reverse("home")).content.decode())
+    assert kept.full_name in recent
+    assert discharged.full_name not in recent
+
+
+def test_emergency_access_shows_in_recently_viewed_until_it_runs_out(client, office):
+    ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    clinician = member(ae, Role.AE_CLINICIAN, "doctor")
+    patient = PatientFactory()
+    access = services.break_glass(
+        user=clinician, team=ae, patient=patient, reason="unconscious", explanation="RTC"
+    )
+    client.force_login(clinician)
+    look(client, patient)
+    assert patient.full_name in recent_section(client.get(reverse("home")).content.decode())
+
+    with time_machine.travel(access.expires_at + datetime.timedelta(minutes=1)):
+        client.force_login(clinician)
+        page = client.get(reverse("home")).content.decode()
+    assert 'id="recently-viewed"' not in page
+
+
+def test_a_privacy_officer_sees_how_many_emergency_accesses_wait(client, office):
+    ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    clinician = member(ae, Role.AE_CLINICIAN, "doctor")
+    for _ in range(2):
+        services.break_glass(
+            user=clinician, team=ae, patient=PatientFactory(), reason="other", explanation="x"
+        )
+    officer = member(
+        make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR"), Role.PRIVACY_OFFICER
+    )
+    client.force_login(officer)
+    page = client.get(reverse("home")).content.decode()
+    assert "<strong>2</strong> emergency accesses wait for your review." in page
+    assert f'href="{reverse("audit-review-queue")}"' in page
+
+
+def test_a_social_worker_sees_no_review_queue(client, team):
+    client.force_login(member(team, Role.SOCIAL_WORKER, "sw"))
+    page = client.get(reverse("home")).content.decode()
+    assert "Emergency access to review" not in page
+    assert CareRelationship.objects.count() == 0
