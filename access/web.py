@@ -1,8 +1,9 @@
 """The web side of who is asking: the team a signed-in user acts for, kept in their session."""
 
 from django.http import HttpRequest
+from django.urls import reverse
 
-from access.policy import Actor, actor_for
+from access.policy import Actor, actor_for, manages_relationships, may_break_glass, sees_records
 
 SESSION_TEAM = "acting_team_id"
 
@@ -20,4 +21,23 @@ def acting_team(request: HttpRequest) -> dict:
     """Template context: the team the signed-in user acts for, shown in every page's header."""
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
-    return {"acting_team": actor_from_request(request).team}
+    actor = actor_from_request(request)
+    return {"acting_team": actor.team, "navigation": navigation(actor, request.path)}
+
+
+def navigation(actor: Actor, path: str) -> list[dict]:
+    """The header's links: what this role does here, read from its policy (no extra query)."""
+    links = []
+    if sees_records(actor):
+        links += [("My patients", "home"), ("Find a patient", "patient-search")]
+    if may_break_glass(actor):
+        links.append(("Emergency access", "break-glass"))
+    if manages_relationships(actor):
+        links.append(("Care relationships", "manage-find-patient"))
+    if actor.policy is not None and actor.policy.reviews_break_glass:
+        links.append(("Privacy reviews", "audit-review-queue"))
+    items = []
+    for text, name in links:
+        href = reverse(name)
+        items.append({"text": text, "href": href, "current": path == href})
+    return items

@@ -1,0 +1,110 @@
+"""The record in a real browser, with real sources behind it: find a patient, watch the headings
+arrive from the simulated sources as the worker fetches them, see a failing source named; a user
+without a relationship meets the not-found page; an A&E clinician breaks glass."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from access import services
+from access.models import Role, Team
+from demo.sources import Behaviour
+from tests.browser.conftest import PASSWORD
+from tests.factories import UserFactory, make_team, member
+from tests.fetch_helpers import link_everywhere
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+ARRIVAL = 60_000  # ms: the worker fetches five sources, one of them failing after a retry
+
+
+def known_everywhere(population):
+    return next(person for person in population.people if len(person.local_ids) == 5)
+
+
+@pytest.fixture
+def record(page: Page, population, simulated_source, celery_worker, settings):
+    """A person known to all five simulated sources; the community service's source fails."""
+    settings.LCR_FETCH_MAX_RETRIES = 1
+    settings.LCR_FETCH_RETRY_BACKOFF_SECONDS = 0.1
+    linked = link_everywhere(population, simulated_source, known_everywhere(population))
+    linked.servers["community"].behaviour = Behaviour(fault="error_500")
+    return linked
+
+
+def with_password(user):
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, sign_in, check_page):
+    team = make_team("Riverside Adult Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    with_password(member(team, Role.SOCIAL_WORKER, "social"))
+    services.start_relationship(
+        patient=record.patient, team=team, kind="social_care_case", reason="open case",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    page = sign_in("social")
+
+    page.get_by_role("link", name="Find a patient").first.click()
+    page.get_by_label("NHS number").fill(record.patient.formatted_nhs_number)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", name="1 patient found")).to_be_visible()
+    check_page("search-social-worker")
+    page.get_by_role("link", name=record.patient.full_name).click()
+
+    expect(page.get_by_role("heading", name=record.patient.full_name, level=1)).to_be_visible()
+    sources = page.locator("#record-sources")
+    # The page was drawn before the worker answered, and updates itself (no reload) as it does.
+    expect(sources.locator(".lcr-source--up-to-date")).to_have_count(3, timeout=ARRIVAL)
+    unavailable = sources.locator(".lcr-source--unavailable")
+    expect(unavailable).to_have_count(1, timeout=ARRIVAL)
+    expect(unavailable).to_contain_text(record.sources["community"].name)
+    expect(sources).not_to_contain_text(record.sources["mental_health"].name)  # not for this role
+    expect(page.locator("#record-summary .lcr-provenance").first).to_be_visible()
+    expect(page.locator("#record-summary")).to_contain_text("may be missing something")
+
+    page.get_by_role("tab", name="Care plans").click()
+    expect(page.locator("#category-care_plans")).to_be_visible()
+    check_page("record-social-worker")
+
+
+def test_someone_without_a_relationship_meets_the_not_found_page(record, sign_in, check_page):
+    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    with_password(member(team, Role.GP, "gp"))
+    page = sign_in("gp")
+
+    page.goto(f"/patients/{record.patient.pk}/")
+
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text(record.patient.family_name)
+    check_page("record-refused")
+
+
+def test_an_ae_clinician_breaks_glass_with_a_reason_and_sees_the_banner(
+    record, sign_in, check_page
+):
+    team = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    with_password(member(team, Role.AE_CLINICIAN, "ae"))
+    page = sign_in("ae")
+
+    page.goto("/patients/")
+    page.get_by_label("NHS number").fill(record.patient.nhs_number)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", name="No patient found")).to_be_visible()
+    page.get_by_role("link", name="Use emergency access").click()
+
+    expect(page.get_by_label("NHS number")).to_have_value(record.patient.nhs_number)
+    page.get_by_label("Date of birth").fill(record.patient.birth_date.strftime("%d/%m/%Y"))
+    page.get_by_label("Patient unable to consent (unconscious or confused)").check()
+    page.get_by_label("Why do you need this record now?").fill("Brought in unconscious")
+    page.get_by_role("button", name="Open the record in an emergency").click()
+
+    banner = page.locator(".lcr-break-glass")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Your access is recorded, will be reviewed")
+    expect(page.locator("#summary-allergies")).to_be_visible()
+    check_page("record-break-glass")
