@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -59,8 +60,6 @@ def locked_out(
 ) -> HttpResponse:
     """Axes' answer to a locked-out sign-in: the sign-in page, saying why and for how long, and
     nothing about whether the account exists."""
-    from django.contrib.auth.forms import AuthenticationForm
-
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = (
         f"You have tried to sign in too many times. Wait {minutes} minutes and try again, "

@@ -46,7 +46,7 @@ def _next(request: HttpRequest) -> str:
     return settings.LOGIN_REDIRECT_URL
 
 
-def _check(request: HttpRequest, form: TokenForm, device: TOTPDevice) -> bool:
+def _check(form: TokenForm, device: TOTPDevice) -> bool:
     """Verify the code against this device, within django-otp's throttling."""
     if not form.is_valid():
         return False
@@ -67,7 +67,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if device is None:
         return redirect("two-factor-setup")
     form = TokenForm(request.POST or None)
-    if request.method == "POST" and _check(request, form, device):
+    if request.method == "POST" and _check(form, device):
         otp_login(request, device)
         return redirect(_next(request))
     return render(request, "registration/two_factor.html", {"form": form, "next": _next(request)})
@@ -80,11 +80,13 @@ def setup(request: HttpRequest) -> HttpResponse:
     (Django admin, OTP devices), so a stolen password alone cannot replace it."""
     if TOTPDevice.objects.filter(user=request.user, confirmed=True).exists():
         return redirect("two-factor")
-    device, _ = TOTPDevice.objects.get_or_create(
-        user=request.user, confirmed=False, defaults={"name": "Authenticator app"}
-    )
+    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(
+            user=request.user, confirmed=False, name="Authenticator app"
+        )
     form = TokenForm(request.POST or None)
-    if request.method == "POST" and _check(request, form, device):
+    if request.method == "POST" and _check(form, device):
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         otp_login(request, device)

@@ -12,7 +12,7 @@ from tests.factories import PatientFactory, UserFactory, make_team, member
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 ADMIN_KEY = "62726f777365722d61646d696e2d6b65792d3031"
 PRIVACY_KEY = "62726f777365722d707269766163792d6b65792d"
