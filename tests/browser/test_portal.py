@@ -158,3 +158,25 @@ def test_the_accessibility_check_finds_what_it_should(page: Page):
     )
     found = {violation["id"] for violation in axe_violations(page)}
     assert {"label", "color-contrast"} <= found
+
+
+def test_keyboard_users_skip_to_the_content_and_reach_the_team_chooser(world, sign_in, check_page):
+    page = sign_in("social")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main#maincontent")).to_be_focused()
+
+    page.get_by_role("link", name="Change team").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("group", name="Which team are you working for?")).to_be_visible()
+    check_page("choose-team")
+
+
+def test_a_printed_page_says_it_is_confidential_and_drops_the_controls(world, sign_in, check_page):
+    page = sign_in("social")
+    expect(page.get_by_text("CONFIDENTIAL: patient information")).to_be_hidden()
+    page.emulate_media(media="print")
+    expect(page.get_by_text("CONFIDENTIAL: patient information")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    check_page("home-printed")
