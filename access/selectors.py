@@ -116,6 +116,7 @@ def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
             narrow &= Q(postcode=normalise_postcode(query.postcode))
     else:
         return []
+    narrow &= Q(merged_into__isnull=True)
     seen: dict[int, Patient] = {}
     for patient in [*mine.filter(narrow)[:500], *emergency.filter(narrow)[:MOST_FOUND]]:
         seen.setdefault(patient.pk, patient)

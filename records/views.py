@@ -43,7 +43,7 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
         force_refresh=request.method == "POST",
         context=context_from_request(request),
     )
-    live_update = request.headers.get("HX-Request") == "true"
+    live_update = bool(request.htmx)
     if request.method == "POST" and not live_update:
         return redirect("patient-record", patient_id=patient_id)
     context = {"record": record, "patient": record.patient, "summary": summary_of(record)}

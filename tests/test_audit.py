@@ -60,7 +60,7 @@ def test_each_look_writes_exactly_one_event_naming_what_was_shown(looked_at):
     )  # fmt: skip
     assert event.patient == patient
     assert event.basis == "relationship" and event.relationship_id is not None
-    shown = re.findall(r'<h2 id="h-(\w+)">', response.content.decode())
+    shown = re.findall(r'href="#tab-(\w+)"', response.content.decode())  # a tab a heading
     assert event.categories == shown
     assert "test_results" not in event.categories  # a social worker's policy
     assert event.resource_ids == ["Y1/Flag/F1"]

@@ -1,6 +1,7 @@
 """The home page: my patients, recently viewed, the privacy officer's queue, in bounded queries."""
 
 import datetime
+import re
 
 import pytest
 import time_machine
@@ -62,10 +63,10 @@ def test_home_shows_my_patients_and_recent_looks_in_bounded_queries(
 
     page = response.content.decode()
     listed = page[page.index('id="my-patients"') : page.index('id="recently-viewed"')]
-    assert listed.count('href="/patients/') == min(count, 50)
+    assert len(re.findall(r'href="/patients/\d+/"', listed)) == min(count, 50)
     assert ("Page 1 of 2" in page) == (count > 50)
     recent = recent_section(page)
-    assert recent.count('href="/patients/') == min(count, 10)
+    assert len(re.findall(r'href="/patients/\d+/"', recent)) == min(count, 10)
     assert patients[min(count, 12) - 1].full_name in recent  # the latest look comes first
 
 
