@@ -1,0 +1,43 @@
+"""The partner API under /api/: the OAuth2 token endpoint, version 1 of the API, its OpenAPI
+schema and its documentation pages. Every route is open to LoginRequiredMiddleware because the
+API authenticates by bearer token instead; DRF's default permission then refuses everyone.
+"""
+
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from oauth2_provider.views import TokenView
+
+from access.api import RelationshipEndView, RelationshipsView
+from audit.api import AccessReportView
+from records.api import PatientRecordView, PatientSearchView, PatientSummaryView
+
+
+def _open(view):
+    return login_not_required(view)
+
+
+urlpatterns = [
+    path("oauth/token/", _open(TokenView.as_view()), name="api-token"),
+    path("v1/schema/", _open(SpectacularAPIView.as_view()), name="api-schema"),
+    path("v1/docs/", _open(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("v1/redoc/", _open(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
+    path("v1/fhir/Patient", _open(PatientSearchView.as_view()), name="api-patient-search"),
+    path(
+        "v1/fhir/Patient/<int:patient_id>/$summary",
+        _open(PatientSummaryView.as_view()),
+        name="api-patient-summary",
+    ),
+    path(
+        "v1/fhir/Patient/<int:patient_id>/record/<str:category>",
+        _open(PatientRecordView.as_view()),
+        name="api-patient-record",
+    ),
+    path("v1/fhir/AuditEvent", _open(AccessReportView.as_view()), name="api-access-report"),
+    path("v1/relationships", _open(RelationshipsView.as_view()), name="api-relationships"),
+    path(
+        "v1/relationships/<int:relationship_id>/end",
+        _open(RelationshipEndView.as_view()),
+        name="api-relationship-end",
+    ),
+]
