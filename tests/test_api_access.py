@@ -11,7 +11,14 @@ from access import services
 from access.models import Role, Team
 from audit.models import AccessEvent, SearchEvent
 from records.fhir_export import NHS_NUMBER
-from tests.api_helpers import api_client_for, bearer, outcome_codes, token, valid_fhir
+from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
+    api_client_for,
+    bearer,
+    outcome_codes,
+    quick_secrets,
+    token,
+    valid_fhir,
+)
 from tests.factories import PatientFactory, UserFactory, make_team
 
 pytestmark = pytest.mark.django_db
