@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-fast bench bench-access bench-audit lint format install clean
+.PHONY: run test test-fast bench bench-access bench-audit bench-api lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench-access: install
 ## What the access event costs a record view, with 10,000,000 events stored (needs PostgreSQL).
 bench-audit: install
 	$(PY) -m benchmarks.audit_write
+
+## A patient read through the API (authorisation, audit, FHIR) vs a bare indexed lookup (needs PostgreSQL).
+bench-api: install
+	$(PY) -m benchmarks.api_read
 
 lint: install
 	$(VENV)/bin/ruff check .

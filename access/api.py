@@ -14,7 +14,7 @@ from access.api_auth import END_USER, HasScope, actor_from_api_request
 from access.exceptions import AccessDenied
 from access.models import ApiClient, CareRelationship, Team
 from access.policy import Actor, manages_relationships
-from lcr.api import ApiView
+from lcr.api import ApiView, problem_responses
 from lcr.api_errors import ApiError
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
@@ -95,7 +95,7 @@ class RelationshipsView(ScopedView):
     @extend_schema(
         operation_id="relationship_create",
         request=RelationshipIn,
-        responses={201: RelationshipOut},
+        responses=problem_responses(201, RelationshipOut, 400, 401, 403, 404, 429),
         parameters=[END_USER],
     )
     def post(self, request: Request) -> Response:
@@ -129,7 +129,7 @@ class RelationshipEndView(ScopedView):
     @extend_schema(
         operation_id="relationship_end",
         request=RelationshipEndIn,
-        responses={200: RelationshipOut},
+        responses=problem_responses(200, RelationshipOut, 400, 401, 403, 404, 429),
         parameters=[END_USER],
     )
     def post(self, request: Request, relationship_id: int) -> Response:

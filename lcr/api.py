@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
@@ -39,6 +39,25 @@ ISSUE_TYPES = {
     "audit-unavailable": "transient",
     "internal-error": "exception",
 }
+
+
+class Problem(serializers.Serializer):
+    """A problem (RFC 9457) as the API's non-FHIR routes answer errors."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    code = serializers.CharField(help_text="Stable: software may act on it.")
+    request_id = serializers.CharField(required=False)
+    errors = serializers.DictField(required=False, help_text="Each field's problems.")
+
+
+def problem_responses(ok_status: int, ok, *errors: int) -> dict:
+    """OpenAPI responses of a JSON route: its answer, or a problem for each error status."""
+    responses = {(ok_status, "application/json"): ok}
+    for status in errors:
+        responses[(status, PROBLEM_JSON)] = Problem
+    return responses
 
 
 class FhirJsonRenderer(JSONRenderer):

@@ -4,17 +4,35 @@ API authenticates by bearer token instead; DRF's default permission then refuses
 """
 
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from oauth2_provider.views import TokenView
 
 from access.api import RelationshipEndView, RelationshipsView
 from audit.api import AccessReportView
+from lcr.api import FHIR_JSON, PROBLEM_JSON, PROBLEM_TYPES, operation_outcome
 from records.api import PatientRecordView, PatientSearchView, PatientSummaryView
 
 
 def _open(view):
     return login_not_required(view)
+
+
+@csrf_exempt  # bearer tokens, not cookies: nothing here for a forged form to ride on
+@login_not_required
+def not_found(request: HttpRequest) -> JsonResponse:
+    """Any other address under /api/: 404 in the API's own error format, not the portal's page."""
+    if request.path.startswith("/api/v1/fhir/"):
+        body, content_type = operation_outcome("not-found", "Not found."), FHIR_JSON
+    else:
+        body = {"type": PROBLEM_TYPES + "not-found", "title": "Not found.", "status": 404,
+                "code": "not-found"}  # fmt: skip
+        content_type = PROBLEM_JSON
+    response = JsonResponse(body, status=404, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 urlpatterns = [
@@ -40,4 +58,5 @@ urlpatterns = [
         _open(RelationshipEndView.as_view()),
         name="api-relationship-end",
     ),
+    re_path(r"", not_found),
 ]

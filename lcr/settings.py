@@ -170,6 +170,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "lcr.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # ?format= would let any query string turn an answer into DRF's 404; negotiate by Accept only.
+    "URL_FORMAT_OVERRIDE": None,
 }
 # Requests per client; an ApiClient may carry its own rate instead.
 LCR_API_DEFAULT_RATE = env.str("LCR_API_DEFAULT_RATE", default="600/min")
