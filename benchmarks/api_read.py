@@ -53,6 +53,15 @@ def main() -> None:
         if len(rows) != len(link_ids):
             raise SystemExit("the snapshots are missing")
 
+    api_call()
+    queries: list[str] = []  # counted by a wrapper: Django clears its log as a request starts
+
+    def count(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        api_call()
     results = {
         "API call": postgres.timed(api_call, options.repeats, warm_up=20),
         "bare indexed lookup": postgres.timed(bare_lookup, options.repeats, warm_up=20),
@@ -70,10 +79,18 @@ def main() -> None:
             f"{name:<22} {figures['median_ms']:10.3f} {figures['p95_ms']:8.3f} "
             f"{figures['requests_per_second']:11.1f}"
         )
-    print(f"API call / bare lookup (medians): {ratio:.1f}")
+    print(f"API call / bare lookup (medians): {ratio:.1f}; SQL queries per call: {len(queries)}")
     options.results.mkdir(parents=True, exist_ok=True)
     (options.results / "api_read.json").write_text(
-        json.dumps({"repeats": options.repeats, "results": results, "ratio": ratio}, indent=2)
+        json.dumps(
+            {
+                "repeats": options.repeats,
+                "results": results,
+                "ratio": ratio,
+                "queries_per_call": len(queries),
+            },
+            indent=2,
+        )
     )
 
 

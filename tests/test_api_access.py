@@ -19,7 +19,7 @@ from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
     token,
     valid_fhir,
 )
-from tests.factories import PatientFactory, UserFactory, make_team
+from tests.factories import LinkFactory, PatientFactory, UserFactory, make_team
 
 pytestmark = pytest.mark.django_db
 
@@ -246,3 +246,17 @@ def test_an_unexpected_fault_is_a_500_operation_outcome_without_internals(
     assert outcome_codes(valid_fhir(response.json())) == ["internal-error"]
     assert "secret internals" not in response.content.decode()
     assert "Traceback" not in response.content.decode()
+
+
+def test_a_read_costs_a_bounded_number_of_queries(
+    client, world, epr, django_assert_max_num_queries
+):
+    _, related, _ = world
+    _, access_token = epr
+    for _ in range(3):
+        LinkFactory(patient=related)  # three sources: the count grows by one per source at most
+    headers = bearer(access_token)
+    client.get(summary_url(related), **headers)  # first look: snapshots claimed for fetching
+    with django_assert_max_num_queries(25):
+        response = client.get(summary_url(related), **headers)
+    assert response.status_code == 200
