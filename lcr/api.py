@@ -81,6 +81,22 @@ class ApiView(APIView):
         return response
 
 
+FHIR_OPERATIONS = ("summary",)
+
+
+def fhir_operation_paths(result: dict, generator, request, public: bool) -> dict:
+    """drf-spectacular postprocessing hook: it reads the `$` of a FHIR operation (`$summary`) in a
+    route as a regex anchor and drops it; put it back so the schema names the real address."""
+    paths = {}
+    for address, item in result.get("paths", {}).items():
+        head, _, last = address.rpartition("/")
+        if head.startswith("/api/v1/fhir/") and last in FHIR_OPERATIONS:
+            address = f"{head}/${last}"
+        paths[address] = item
+    result["paths"] = paths
+    return result
+
+
 def _classify(exc: Exception) -> tuple[int, str, str, Any]:
     """Status, stable code, words for people, and field errors (if any) of an exception."""
     if isinstance(exc, ApiError):

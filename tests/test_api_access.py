@@ -248,6 +248,18 @@ def test_an_unexpected_fault_is_a_500_operation_outcome_without_internals(
     assert "Traceback" not in response.content.decode()
 
 
+def test_the_schema_and_its_documentation_pages_are_open_and_list_every_route(client, db):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = set(schema.json()["paths"])
+    assert "/api/v1/fhir/Patient/{patient_id}/$summary" in paths
+    assert "/api/v1/relationships" in paths
+    oauth = schema.json()["components"]["securitySchemes"]["oauth2"]
+    assert oauth["flows"]["clientCredentials"]["tokenUrl"] == "/api/oauth/token/"
+    for page in ("/api/v1/docs/", "/api/v1/redoc/"):
+        assert client.get(page).status_code == 200, page
+
+
 def test_a_read_costs_a_bounded_number_of_queries(
     client, world, epr, django_assert_max_num_queries
 ):
