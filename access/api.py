@@ -42,6 +42,9 @@ class ApiClientAuthenticationScheme(OpenApiAuthenticationExtension):
         return {self.name: [scope] if scope else []}
 
 
+LARGEST_ID = 2**63 - 1  # a larger number names no row, and some databases cannot even compare it
+
+
 class ScopedView(ApiView):
     permission_classes = [HasScope]
     required_scope: str = ""
@@ -49,7 +52,9 @@ class ScopedView(ApiView):
 
 class RelationshipIn(serializers.Serializer):
     nhs_number = serializers.CharField(max_length=20)
-    team = serializers.IntegerField(min_value=1, help_text="The id of the team that cares.")
+    team = serializers.IntegerField(
+        min_value=1, max_value=LARGEST_ID, help_text="The id of the team that cares."
+    )
     kind = serializers.ChoiceField(choices=CareRelationship.Kind.choices)
     reason = serializers.CharField(max_length=2000)
     starts_on = serializers.DateField(required=False, help_text="Default: today.")
@@ -135,6 +140,8 @@ class RelationshipEndView(ScopedView):
     def post(self, request: Request, relationship_id: int) -> Response:
         actor = _administrator(request)
         data = _valid(RelationshipEndIn, request)
+        if not 0 < relationship_id <= LARGEST_ID:
+            raise ApiError(404, "not-found", "Not found.")
         relationship = get_object_or_404(CareRelationship, pk=relationship_id)
         ended = services.end_relationship(
             relationship=relationship, reason=data["reason"], actor=actor.user

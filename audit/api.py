@@ -64,6 +64,9 @@ def _number(request: Request, name: str, default: int | None) -> int:
     value = request.query_params.get(name)
     if value is None and default is not None:
         return default
-    if value is None or not value.isdigit() or not 0 < int(value) < 2**63:
+    # ASCII digits only, and few enough that int() cannot refuse them (it does past 4,300).
+    if value is None or not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise ApiError(400, "invalid", f"{name} must be a positive whole number.")
+    if not 0 < int(value) < 2**63:
         raise ApiError(400, "invalid", f"{name} must be a positive whole number.")
     return int(value)

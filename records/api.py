@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api import ScopedView
+from access.api import LARGEST_ID, ScopedView
 from access.api_auth import END_USER, actor_from_api_request
 from access.models import ApiClient
 from access.policy import decide
@@ -21,7 +21,6 @@ from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 from records.services import read_record
 
-LARGEST_ID = 2**63 - 1
 FHIR_ERRORS = (400, 401, 403, 404, 429, 503)
 
 

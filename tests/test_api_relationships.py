@@ -78,6 +78,13 @@ def test_an_administrators_system_ends_a_relationship_and_access_goes(client, te
     )
     assert ended.status_code == 200
     assert ended.json()["ended_at"] is not None
+    huge = client.post(
+        f"/api/v1/relationships/{10**30}/end",
+        {"reason": "x"},
+        content_type="application/json",
+        **admin_system,
+    )
+    assert huge.status_code == 404
     again = client.post(
         f"/api/v1/relationships/{relationship_id}/end",
         {"reason": "again"},
@@ -102,6 +109,7 @@ def test_an_administrators_system_ends_a_relationship_and_access_goes(client, te
         ({"kind": "friend"}, "invalid", "kind"),
         ({"reason": ""}, "invalid", "reason"),
         ({"team": 999999}, "unknown-team", None),
+        ({"team": 10**30}, "invalid", "team"),
         ({"nhs_number": "9990000018"}, "unknown-patient", None),
         ({"starts_on": "2026-12-10", "ends_on": "2026-12-01"}, "relationship-refused", None),
         ({"starts_on": "not a date"}, "invalid", "starts_on"),
@@ -161,6 +169,7 @@ def test_a_privacy_officers_system_reads_the_access_report_as_fhir_audit_events(
     assert event["agent"][0]["who"]["display"] == gp_api.service_user.username
     missing = client.get("/api/v1/fhir/AuditEvent", {"patient": patient.pk + 99}, **privacy)
     assert missing.status_code == 404
-    bad = client.get("/api/v1/fhir/AuditEvent", {"patient": "x"}, **privacy)
-    assert bad.status_code == 400
-    assert outcome_codes(valid_fhir(bad.json())) == ["invalid"]
+    for nonsense in ("x", "²", "9" * 5000, "0"):
+        bad = client.get("/api/v1/fhir/AuditEvent", {"patient": nonsense}, **privacy)
+        assert bad.status_code == 400, nonsense
+        assert outcome_codes(valid_fhir(bad.json())) == ["invalid"]
