@@ -272,3 +272,14 @@ def test_a_read_costs_a_bounded_number_of_queries(
     with django_assert_max_num_queries(25):
         response = client.get(summary_url(related), **headers)
     assert response.status_code == 200
+
+
+def test_an_unknown_address_under_the_api_answers_in_the_apis_own_format(client, db):
+    fhir = client.get("/api/v1/fhir/Medication/1")
+    assert fhir.status_code == 404
+    assert fhir["Content-Type"] == "application/fhir+json"
+    assert outcome_codes(valid_fhir(fhir.json())) == ["not-found"]
+    other = client.post("/api/v1/nothing-here", {}, content_type="application/json")
+    assert other.status_code == 404
+    assert other["Content-Type"] == "application/problem+json"
+    assert other.json()["code"] == "not-found"
