@@ -2,6 +2,7 @@
 their record, and the summary the portal shows. Thin: who is asking, read_record, serialise.
 """
 
+from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -91,9 +92,8 @@ def _nhs_number(identifier: str) -> str:
         raise ApiError(400, "unsupported-identifier", f"Only {NHS_NUMBER} can be searched.")
     try:
         return normalise_nhs_number(value)
-    except Exception as exc:  # django's ValidationError: say what is wrong with the number
-        messages = getattr(exc, "messages", ["not an NHS number"])
-        raise ApiError(400, "invalid-nhs-number", " ".join(messages)) from exc
+    except ValidationError as exc:
+        raise ApiError(400, "invalid-nhs-number", " ".join(exc.messages)) from exc
 
 
 class PatientRecordView(FhirView):
