@@ -101,7 +101,10 @@ def start_relationship(
         raise RelationshipError("This record was merged into another; use that one.")
     if user is not None and user.pk == actor.pk:
         raise RelationshipError("Nobody records a care relationship for themselves.")
-    if team is not None and Membership.objects.filter(team=team, user=actor).exists():
+    if team is not None and (
+        Membership.objects.filter(team=team, user=actor).exists()
+        or ApiClient.objects.filter(team=team, service_user=actor).exists()  # a partner system
+    ):
         raise RelationshipError("Nobody records a care relationship for their own team.")
     with set_actor(actor):
         relationship = CareRelationship.objects.create(

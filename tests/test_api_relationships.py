@@ -173,3 +173,15 @@ def test_a_privacy_officers_system_reads_the_access_report_as_fhir_audit_events(
         bad = client.get("/api/v1/fhir/AuditEvent", {"patient": nonsense}, **privacy)
         assert bad.status_code == 400, nonsense
         assert outcome_codes(valid_fhir(bad.json())) == ["invalid"]
+
+
+def test_an_administrators_system_cannot_open_records_for_its_own_team(client, teams):
+    office, _ = teams
+    api, secret = api_client_for(office, Role.ADMINISTRATOR, ["relationship.write"])
+    patient = PatientFactory()
+    body = {"nhs_number": patient.nhs_number, "team": office.pk, "kind": "referral",
+            "reason": "ourselves"}  # fmt: skip
+    response = start(client, bearer(token(client, api, secret)), body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "relationship-refused"
+    assert not CareRelationship.objects.exists()
