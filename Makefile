@@ -8,7 +8,7 @@ VENDOR := static/vendor
 NHSUK_DIST := node_modules/nhsuk-frontend/dist/nhsuk
 VENDORED := $(VENDOR)/.built
 
-.PHONY: run test test-fast test-browser chromium bench bench-access bench-audit lint format install clean
+.PHONY: run test test-fast test-browser chromium bench bench-access bench-audit bench-api lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench-access: install
 ## What the access event costs a record view, with 10,000,000 events stored (needs PostgreSQL).
 bench-audit: install
 	$(PY) -m benchmarks.audit_write
+
+## A patient read through the API (authorisation, audit, FHIR) vs a bare indexed lookup (needs PostgreSQL).
+bench-api: install
+	$(PY) -m benchmarks.api_read
 
 lint: install
 	$(VENV)/bin/ruff check .

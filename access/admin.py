@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from access import services
 from access.exceptions import AccessDenied
 from access.models import (
+    ApiClient,
     BreakGlassAccess,
     CareRelationship,
     Membership,
@@ -116,3 +117,17 @@ class BreakGlassAccessAdmin(ReadOnlyAdmin):
     @admin.action(description="Flag for investigation", permissions=["review"])
     def flag(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._review(request, queryset, BreakGlassAccess.Review.FLAGGED)
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    """Partner systems: registered with access.services.register_api_client (docs/api.md); here
+    an administrator can see them, change their scopes or rate, and switch one off."""
+
+    list_display = ["name", "team", "role", "active", "rate"]
+    list_filter = ["active", "role"]
+    search_fields = ["name", "application__client_id"]
+    readonly_fields = ["application", "team", "role", "service_user", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

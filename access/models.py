@@ -245,3 +245,41 @@ class PatientGroupObjectPermission(GroupObjectPermissionBase):
     """django-guardian's direct foreign-key table for a team's permissions on a patient."""
 
     content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
+
+
+class ApiClient(models.Model):
+    """A partner system (an EPR, a council's case system) calling the API for one team.
+
+    It authenticates with OAuth2 client credentials (its oauth2_provider Application), acts as
+    its own service user in its team with `role` (so the same policy applies as to the team's
+    professionals), may ask only for `scopes`, and is throttled at `rate` (or the default).
+    """
+
+    class Scope(models.TextChoices):
+        PATIENT_READ = "patient.read", "Find patients and read their records"
+        RELATIONSHIP_WRITE = "relationship.write", "Start and end care relationships"
+        AUDIT_READ = "audit.read", "Read patients' access reports"
+
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_client",
+    )
+    name = models.CharField(max_length=200)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_clients")
+    role = models.CharField(max_length=30, choices=Role.choices)
+    scopes = models.JSONField(default=list, help_text="Scopes this client may ask for.")
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_client"
+    )
+    rate = models.CharField(
+        max_length=20, blank=True, help_text='Requests allowed, e.g. "600/min"; empty: default.'
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.team})"

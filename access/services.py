@@ -20,6 +20,7 @@ from access.exceptions import AccessDenied, RelationshipError
 from access.models import (
     VIEW_RECORD,
     VIEW_RECORD_CODENAME,
+    ApiClient,
     BreakGlassAccess,
     CareRelationship,
     Membership,
@@ -100,7 +101,10 @@ def start_relationship(
         raise RelationshipError("This record was merged into another; use that one.")
     if user is not None and user.pk == actor.pk:
         raise RelationshipError("Nobody records a care relationship for themselves.")
-    if team is not None and Membership.objects.filter(team=team, user=actor).exists():
+    if team is not None and (
+        Membership.objects.filter(team=team, user=actor).exists()
+        or ApiClient.objects.filter(team=team, service_user=actor).exists()  # a partner system
+    ):
         raise RelationshipError("Nobody records a care relationship for their own team.")
     with set_actor(actor):
         relationship = CareRelationship.objects.create(
@@ -335,3 +339,52 @@ def withdraw_objection(*, objection: Objection, actor: AbstractBaseUser) -> Obje
         objection.withdrawn_at, objection.withdrawn_by = timezone.now(), actor
         objection.save()
     return objection
+
+
+@transaction.atomic
+def register_api_client(
+    *,
+    name: str,
+    team: Team,
+    role: str,
+    scopes: list[str],
+    actor: AbstractBaseUser,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    rate: str = "",
+) -> tuple[ApiClient, str]:
+    """Register a partner system for one team, in one role, with its scopes; returns the client
+    and its secret (shown once: only a hash is kept)."""
+    from oauth2_provider.generators import generate_client_id, generate_client_secret
+    from oauth2_provider.models import Application
+
+    if role not in Role.values:
+        raise RelationshipError(f"Unknown role: {role}.")
+    unknown = sorted(set(scopes) - set(ApiClient.Scope.values))
+    if unknown or not scopes:
+        raise RelationshipError(f"Unknown or missing scopes: {', '.join(unknown) or 'none'}.")
+    client_id = client_id or generate_client_id()
+    secret = client_secret or generate_client_secret()
+    with set_actor(actor):
+        user = get_user_model().objects.create(
+            username=f"api.{client_id}"[:150], first_name=name[:150], is_active=True
+        )
+        user.set_unusable_password()  # it acts only through the API, never signs in
+        user.save(update_fields=["password"])
+        application = Application.objects.create(
+            name=name,
+            client_id=client_id,
+            client_secret=secret,
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        )
+        client = ApiClient.objects.create(
+            application=application,
+            name=name,
+            team=team,
+            role=role,
+            scopes=sorted(set(scopes)),
+            service_user=user,
+            rate=rate,
+        )
+    return client, secret

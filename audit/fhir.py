@@ -20,6 +20,7 @@ ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 USERNAME = "https://shared-care-record.example/Id/username"
+CLIENT_ID = "https://shared-care-record.example/Id/api-client"
 REQUEST_ID = "https://shared-care-record.example/Id/request-id"
 OBSERVER = "Shared care record"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
@@ -54,6 +55,17 @@ def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
             "identifier": {"system": ODS, "value": event.organisation_ods_code},
             "display": event.team_name,
         }
+    agents = [agent]
+    if event.end_user:  # for the API: the partner's own user the call was made for
+        agent["altId"] = event.end_user
+    if event.client_id:  # BALP: the partner application as a second agent
+        agents.append(
+            {
+                "type": {"coding": [{"system": DCM, "code": "110150", "display": "Application"}]},
+                "who": {"identifier": {"system": CLIENT_ID, "value": event.client_id}},
+                "requestor": False,
+            }
+        )
     entities: list[dict[str, Any]] = [
         {
             "what": {"identifier": {"system": NHS_NUMBER, "value": nhs_number}},
@@ -86,7 +98,7 @@ def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
         "recorded": timezone.localtime(event.occurred_at).isoformat(),
         "outcome": "0",
         "purposeOfEvent": [{"coding": [{"system": PURPOSE, "code": purpose}]}],
-        "agent": [agent],
+        "agent": agents,
         "source": {
             "site": event.channel,
             "observer": {"display": OBSERVER},

@@ -154,6 +154,11 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print(f"    {example.nhs_number}. Sign in as gp, ae or social and open them from the list of")
     print("    your team's patients; as ae, other patients are reached through emergency access.")
     print(f"    From a terminal: .venv/bin/python manage.py refresh_record {example.nhs_number}")
+    from demo.load import DEMO_API_CLIENTS
+
+    print(f"\n  Partner API: {url}api/v1/docs/ (docs/api.md). Demo clients (id, secret):")
+    for client in DEMO_API_CLIENTS:
+        print(f"    {client.client_id:<20} {client.secret:<25} {client.description}")
     first, last = options.source_port, options.source_port + 4
     print(f"\n  Simulated FHIR sources: http://{options.host}:{first}-{last}/fhir")
     print(f"  Logs: {LOGS}")

@@ -24,6 +24,16 @@ class DemoUser:
     totp_key: str = ""
 
 
+@dataclass(frozen=True)
+class DemoApiClient:
+    client_id: str
+    secret: str
+    description: str
+    team: str  # a key of DEMO_TEAMS
+    role: str
+    scopes: tuple[str, ...]
+
+
 # Teams of the demo: key -> (name, ODS code, kind). The GP practice is the example patient's own.
 DEMO_TEAMS = {
     "gp": ("{practice}", "{practice_ods}", "gp_practice"),
@@ -71,6 +81,17 @@ DEMO_USERS = (
 )  # fmt: skip
 
 
+# Partner systems of the demo (docs/api.md shows them at work with curl). Synthetic demo only.
+DEMO_API_CLIENTS = (
+    DemoApiClient("demo-epr", "demo-epr-secret-2026", "the practice's EPR (reads records)",
+                  "gp", "gp", ("patient.read",)),
+    DemoApiClient("demo-admin-system", "demo-admin-secret-2026", "starts and ends relationships",
+                  "office", "administrator", ("relationship.write",)),
+    DemoApiClient("demo-privacy-system", "demo-privacy-secret-2026", "reads access reports",
+                  "office", "privacy_officer", ("audit.read",)),
+)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=2026)
@@ -91,6 +112,7 @@ def main() -> None:
     create_demo_users()
     teams = create_demo_teams(population)
     related = create_demo_relationships(population, teams)
+    create_demo_api_clients(teams)
     print(f"Care relationships: {related} new.")
     print(f"Register: {created} new patients ({len(population.people)} in the demo population).")
 
@@ -201,6 +223,23 @@ def create_demo_teams(population) -> dict:
             user = get_user_model().objects.get(username=demo.username)
             add_member(team=teams[demo.team], user=user, role=demo.role, actor=setup)
     return teams
+
+
+def create_demo_api_clients(teams: dict) -> None:
+    """The demo's partner systems, each for a demo team (idempotent)."""
+    from django.contrib.auth import get_user_model
+
+    from access.models import ApiClient
+    from access.services import register_api_client
+
+    setup = get_user_model().objects.get(username="admin")
+    for demo in DEMO_API_CLIENTS:
+        if not ApiClient.objects.filter(application__client_id=demo.client_id).exists():
+            register_api_client(
+                name=demo.description, team=teams[demo.team], role=demo.role,
+                scopes=list(demo.scopes), actor=setup, client_id=demo.client_id,
+                client_secret=demo.secret,
+            )  # fmt: skip
 
 
 def create_demo_relationships(population, teams: dict) -> int:

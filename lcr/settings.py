@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "rest_framework",
+    "oauth2_provider",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "auditlog",
     "records",
@@ -201,10 +204,68 @@ GUARDIAN_RAISE_403 = False
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
 
+# The partner API (docs/api.md). Deny by default: a view that names no permission refuses
+# everyone, and the only way in is an OAuth2 client-credentials token of a registered ApiClient.
 REST_FRAMEWORK = {
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.api_auth.DenyAll"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.api_auth.ApiClientAuthentication"],
+    "DEFAULT_THROTTLE_CLASSES": ["access.api_auth.ClientRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "lcr.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    # ?format= would let any query string turn an answer into DRF's 404; negotiate by Accept only.
+    "URL_FORMAT_OVERRIDE": None,
 }
+# Requests per client; an ApiClient may carry its own rate instead.
+LCR_API_DEFAULT_RATE = env.str("LCR_API_DEFAULT_RATE", default="600/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Shared care record API",
+    "DESCRIPTION": (
+        "For partner systems: FHIR R4 reads of the record, care relationships, access reports. "
+        "OAuth2 client credentials; every call may name its end user in X-End-User."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lcr.api.fhir_operation_paths",
+    ],
+}
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "patient.read": "Find patients and read their records (FHIR)",
+        "relationship.write": "Start and end care relationships",
+        "audit.read": "Read a patient's access report",
+    },
+    "DEFAULT_SCOPES": [],
+    "SCOPES_BACKEND_CLASS": "access.api_auth.ApiClientScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("LCR_API_TOKEN_SECONDS", default=3600),
+    # OAuth 2.0 Security BCP (RFC 9700) throughout: tokens stored hashed, only in the header, no
+    # implicit or password grants; we issue client-credentials tokens and nothing else.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+}
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# Throttling counts live here: set CACHE_URL to a shared Redis when running several processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # Celery. The embedded default is a broker kept in files under var/, so that `make run` needs no
 # service; production and the integration tests use Redis (CELERY_BROKER_URL=redis://...).

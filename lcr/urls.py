@@ -1,8 +1,8 @@
-"""URL configuration: the portal's pages, the admin, and a health check for process managers."""
+"""URL configuration: the portal's pages, the partner API, the admin, and a health check."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from access import views as access_views
 from audit import views as audit_views
@@ -60,6 +60,7 @@ urlpatterns = [
         audit_views.review_break_glass,
         name="audit-review-break-glass",
     ),
+    path("api/", include("lcr.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

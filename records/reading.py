@@ -112,7 +112,12 @@ def read_record(
 
 
 def record_look_at_details(
-    *, actor: Actor, patient: Patient, basis: str, context: RequestContext | None = None
+    *,
+    actor: Actor,
+    patient: Patient,
+    basis: str,
+    channel: str = "web",
+    context: RequestContext | None = None,
 ) -> None:
     """An administrator's or privacy officer's look at who a patient is (their details, not their
     record), after their own page has checked their role: recorded as any look is, fail closed.
@@ -123,12 +128,14 @@ def record_look_at_details(
             team=actor.team,
             role=actor.role,
             patient=patient,
+            client_id=actor.client_id or "",
+            end_user=actor.end_user,
             categories=(DETAILS,),
             resource_ids=[],
             basis=basis,
             relationship_id=None,
             break_glass_id=None,
-            channel="web",
+            channel=channel,
             purpose=basis,
             context=context or RequestContext(),
         )

@@ -15,7 +15,12 @@ from access.models import Role, Team
 from audit.models import AccessEvent
 from tests.factories import PatientFactory, UserFactory, make_team, member
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+# About 3 minutes on a quiet 2-core machine; the global 300 s limit is too near for a busy one.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(900),
+]
 
 LOOKS = 10_000
 THREADS = 8

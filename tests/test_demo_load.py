@@ -4,7 +4,9 @@ import pytest
 
 from access.policy import actor_for, decide
 from demo.load import (
+    DEMO_API_CLIENTS,
     DEMO_USERS,
+    create_demo_api_clients,
     create_demo_relationships,
     create_demo_teams,
     create_demo_users,
@@ -46,3 +48,31 @@ def test_the_demo_administrator_and_privacy_officer_have_the_published_authentic
             assert devices.get().verify_token(current_code(demo.totp_key)), demo.username
         else:
             assert not devices.exists(), demo.username
+
+
+def test_the_demo_partner_system_reads_the_example_patient_with_its_printed_secret(
+    population, client
+):
+    from django.core.cache import cache
+
+    from tests.api_helpers import bearer, token, valid_fhir
+
+    cache.clear()
+    register_population(population)
+    create_demo_users()
+    teams = create_demo_teams(population)
+    create_demo_relationships(population, teams)
+    create_demo_api_clients(teams)
+    create_demo_api_clients(teams)  # loading twice adds nothing
+
+    example = Patient.objects.get(nhs_number=population.people[0].nhs_number)
+    epr = next(demo for demo in DEMO_API_CLIENTS if demo.client_id == "demo-epr")
+    from access.models import ApiClient
+
+    api = ApiClient.objects.get(application__client_id=epr.client_id)
+    headers = bearer(token(client, api, epr.secret), end_user="dr.demo")
+    found = client.get("/api/v1/fhir/Patient", {"identifier": example.nhs_number}, **headers)
+    assert valid_fhir(found.json())["total"] == 1
+    summary = client.get(f"/api/v1/fhir/Patient/{example.pk}/$summary", **headers)
+    assert summary.status_code == 200
+    valid_fhir(summary.json())

@@ -4,6 +4,7 @@ Mapping is deliberately forgiving: a resource type we do not know, or a code wit
 is shown as it is rather than dropped, because a missing allergy is worse than an ugly one.
 """
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,9 +58,15 @@ class ViewItem:
     last_updated: str
     criticality: str = ""
     contact: str = ""  # who to talk to about it: a care plan's author, a referral's performer
+    # The validated source resource itself, kept with its view so that the API can return what
+    # the source said (FHIR R4), not our paraphrase of it. Not part of an item's identity.
+    resource: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        if values["resource"] is None:
+            del values["resource"]
+        return values
 
 
 def view_item(resource: dict[str, Any]) -> ViewItem:
@@ -80,6 +87,7 @@ def view_item(resource: dict[str, Any]) -> ViewItem:
         last_updated=str((resource.get("meta") or {}).get("lastUpdated", "")),
         criticality=str(resource.get("criticality", "")),
         contact=_contact(resource, resource_type),
+        resource=resource,
     )
 
 

@@ -1,0 +1,82 @@
+"""A patient's access report as FHIR R4 AuditEvents, for privacy officers' systems."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from access.api import ScopedView
+from access.api_auth import END_USER, actor_from_api_request
+from access.exceptions import AccessDenied
+from access.models import ApiClient
+from audit.fhir import audit_event
+from audit.models import AccessEvent
+from audit.selectors import access_report
+from audit.web import context_from_request
+from lcr.api_errors import ApiError
+from records.api import fhir_responses, patient_or_404
+from records.services import record_look_at_details
+
+MOST_EVENTS = 1000
+
+
+class AccessReportView(ScopedView):
+    """Every look at one patient's record, newest first (`_count` at a time, 1000 at most)."""
+
+    fhir = True
+    required_scope = ApiClient.Scope.AUDIT_READ
+
+    @extend_schema(
+        operation_id="access_report",
+        parameters=[
+            OpenApiParameter("patient", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True),
+            OpenApiParameter(
+                "_count", OpenApiTypes.INT, OpenApiParameter.QUERY, description="Default 100."
+            ),
+            END_USER,
+        ],
+        responses=fhir_responses(400, 401, 403, 404, 429),
+    )
+    def get(self, request: Request) -> Response:
+        actor = actor_from_api_request(request)
+        if actor.policy is None or not actor.policy.reviews_break_glass:
+            raise AccessDenied("only privacy officers' systems read the audit trail")
+        patient = patient_or_404(_number(request, "patient", None))
+        count = min(_number(request, "_count", 100), MOST_EVENTS)
+        record_look_at_details(
+            actor=actor,
+            patient=patient,
+            basis=AccessEvent.Basis.PRIVACY_REVIEW,
+            channel="api",
+            context=context_from_request(request),
+        )
+        events = access_report(patient)
+        entries = [
+            {
+                "fullUrl": f"urn:uuid:lcr-audit-{event.chain}-{event.sequence}",
+                "resource": audit_event(event, patient.nhs_number),
+                "search": {"mode": "match"},
+            }
+            for event in events[:count]
+        ]
+        return Response(
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "total": events.count(),
+                "link": [{"relation": "self", "url": request.build_absolute_uri()}],
+                "entry": entries,
+            }
+        )
+
+
+def _number(request: Request, name: str, default: int | None) -> int:
+    value = request.query_params.get(name)
+    if value is None and default is not None:
+        return default
+    # ASCII digits only, and few enough that int() cannot refuse them (it does past 4,300).
+    if value is None or not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise ApiError(400, "invalid", f"{name} must be a positive whole number.")
+    if not 0 < int(value) < 2**63:
+        raise ApiError(400, "invalid", f"{name} must be a positive whole number.")
+    return int(value)

@@ -1,0 +1,141 @@
+"""FHIR R4 reads of the record for partner systems: find a patient by NHS number, a heading of
+their record, and the summary the portal shows. Thin: who is asking, read_record, serialise.
+"""
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from access.api import LARGEST_ID, ScopedView
+from access.api_auth import END_USER, actor_from_api_request
+from access.models import ApiClient
+from access.policy import decide
+from audit.services import record_search
+from audit.web import context_from_request
+from lcr.api import FHIR_JSON
+from lcr.api_errors import ApiError
+from records.categories import ALL_CATEGORIES
+from records.fhir_export import NHS_NUMBER, record_bundle, search_bundle
+from records.models import Patient
+from records.nhs_numbers import normalise_nhs_number
+from records.services import read_record
+
+FHIR_ERRORS = (400, 401, 403, 404, 429, 503)
+
+
+def fhir_responses(*errors: int) -> dict:
+    """OpenAPI responses of a FHIR route: a resource, or an OperationOutcome for each error."""
+    responses = {(200, media): OpenApiTypes.OBJECT for media in (FHIR_JSON, "application/json")}
+    for status in errors:
+        responses[(status, FHIR_JSON)] = OpenApiTypes.OBJECT
+    return responses
+
+
+def patient_or_404(patient_id: int) -> Patient:
+    """A current (not merged away) register entry; absent, merged or out of range: 404."""
+    patient = None
+    if 0 < patient_id <= LARGEST_ID:
+        patient = Patient.objects.filter(pk=patient_id, merged_into__isnull=True).first()
+    if patient is None:
+        raise ApiError(404, "not-found", "Not found.")
+    return patient
+
+
+class FhirView(ScopedView):
+    fhir = True
+    required_scope = ApiClient.Scope.PATIENT_READ
+
+
+class PatientSearchView(FhirView):
+    """Find a patient by NHS number, among those this client's team may see."""
+
+    @extend_schema(
+        operation_id="patient_search",
+        parameters=[
+            OpenApiParameter(
+                "identifier",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=True,
+                description=f"{NHS_NUMBER}|9990000018 (or the ten digits alone)",
+            ),
+            END_USER,
+        ],
+        responses=fhir_responses(400, 401, 403, 429),
+    )
+    def get(self, request: Request) -> Response:
+        actor = actor_from_api_request(request)
+        nhs_number = _nhs_number(request.query_params.get("identifier", ""))
+        patient = Patient.objects.filter(nhs_number=nhs_number, merged_into__isnull=True).first()
+        record_search(
+            user=actor.user,
+            team=actor.team,
+            role=actor.role,
+            purpose=f"API search ({actor.client_id})"[:40],
+            query=nhs_number,
+            found=patient,
+            channel="api",
+            context=context_from_request(request),
+        )
+        # Someone this team may not see is not there, as far as this client can tell.
+        visible = [patient] if patient is not None and decide(actor, patient).allowed else []
+        return Response(search_bundle(visible, request.build_absolute_uri()))
+
+
+def _nhs_number(identifier: str) -> str:
+    system, bar, value = identifier.rpartition("|")
+    if not identifier:
+        raise ApiError(400, "invalid", f"Give identifier={NHS_NUMBER}|<NHS number>.")
+    if bar and system not in ("", NHS_NUMBER):
+        raise ApiError(400, "unsupported-identifier", f"Only {NHS_NUMBER} can be searched.")
+    try:
+        return normalise_nhs_number(value)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid-nhs-number", " ".join(exc.messages)) from exc
+
+
+class PatientRecordView(FhirView):
+    """One heading of a patient's record: the source resources, their sources and states."""
+
+    @extend_schema(
+        operation_id="patient_record_category",
+        parameters=[
+            OpenApiParameter(
+                "category", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(ALL_CATEGORIES)
+            ),
+            END_USER,
+        ],
+        responses=fhir_responses(*FHIR_ERRORS),
+    )
+    def get(self, request: Request, patient_id: int, category: str) -> Response:
+        actor = actor_from_api_request(request)
+        if category not in ALL_CATEGORIES:
+            raise ApiError(404, "unknown-category", f"Headings: {', '.join(ALL_CATEGORIES)}.")
+        record = read_record(
+            actor=actor,
+            patient=patient_or_404(patient_id),
+            channel="api",
+            categories=[category],
+            context=context_from_request(request),
+        )
+        return Response(record_bundle(record))
+
+
+class PatientSummaryView(FhirView):
+    """The summary the portal shows: the Patient and every heading this client's role may see."""
+
+    @extend_schema(
+        operation_id="patient_summary",
+        parameters=[END_USER],
+        responses=fhir_responses(*FHIR_ERRORS),
+    )
+    def get(self, request: Request, patient_id: int) -> Response:
+        record = read_record(
+            actor=actor_from_api_request(request),
+            patient=patient_or_404(patient_id),
+            channel="api",
+            context=context_from_request(request),
+        )
+        return Response(record_bundle(record, with_patient=True))

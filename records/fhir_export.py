@@ -1,0 +1,209 @@
+"""What the API returns of a record, as FHIR R4: the Patient, and Bundles of the source resources,
+each marked with where it came from (meta.source, a Provenance per source) and each source's state
+for this look (an OperationOutcome entry). Plain functions over a RecordView; no queries.
+"""
+
+import copy
+import uuid
+from typing import Any
+
+from django.utils import timezone
+
+from records.models import Patient
+from records.reading import RecordView, SourceState
+
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+SOURCE_STATE = "https://shared-care-record.example/CodeSystem/source-state"
+PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+WITHHELD = "https://shared-care-record.example/CodeSystem/withheld-category"
+# How each source state reads as an OperationOutcome issue: severity and FHIR issue type.
+STATE_ISSUES = {
+    "up to date": ("information", "informational"),
+    "stale": ("warning", "informational"),
+    "loading": ("information", "incomplete"),
+    "refreshing": ("information", "incomplete"),
+    "unavailable": ("error", "transient"),
+}
+GENDERS = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
+
+
+def patient_resource(patient: Patient) -> dict[str, Any]:
+    """The register's demographics as a FHIR R4 Patient (UK Core's NHS number identifier)."""
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "identifier": [{"system": NHS_NUMBER, "value": patient.nhs_number}],
+        "name": [
+            {
+                "use": "official",
+                "family": patient.family_name,
+                "given": patient.given_names.split() or [patient.given_names],
+                **({"prefix": [patient.prefix]} if patient.prefix else {}),
+            }
+        ],
+        "gender": GENDERS.get(patient.sex, "unknown"),
+        "birthDate": patient.birth_date.isoformat(),
+    }
+    lines = [line for line in patient.address_lines.splitlines() if line.strip()]
+    if lines or patient.city or patient.postcode:
+        address: dict[str, Any] = {"use": "home"}
+        if lines:
+            address["line"] = lines
+        if patient.city:
+            address["city"] = patient.city
+        if patient.postcode:
+            address["postalCode"] = patient.postcode
+        resource["address"] = [address]
+    telecom = []
+    if patient.phone:
+        telecom.append({"system": "phone", "value": patient.phone})
+    if patient.email:
+        telecom.append({"system": "email", "value": patient.email})
+    if telecom:
+        resource["telecom"] = telecom
+    if patient.gp_practice_ods_code:
+        resource["generalPractitioner"] = [
+            {
+                "identifier": {"system": ODS, "value": patient.gp_practice_ods_code},
+                **({"display": patient.gp_practice_name} if patient.gp_practice_name else {}),
+            }
+        ]
+    if patient.date_of_death:
+        resource["deceasedDateTime"] = patient.date_of_death.isoformat()
+    return resource
+
+
+def search_bundle(patients: list[Patient], self_url: str) -> dict[str, Any]:
+    """A searchset Bundle of the patients the client may see (none, if it may see nobody)."""
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": timezone.now().isoformat(),
+        "total": len(patients),
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": patient_resource(patient),
+                "search": {"mode": "match"},
+            }
+            for patient in patients
+        ],
+    }
+
+
+def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str, Any]:
+    """A collection Bundle of the source resources of every heading in the look, then a
+    Provenance per source that gave any, then an OperationOutcome with each source's state."""
+    entries: list[dict[str, Any]] = []
+    if with_patient:
+        patient = patient_resource(record.patient)
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": patient})
+    by_source: dict[str, list[str]] = {}
+    without_resource: dict[str, int] = {}
+    for category in record.categories:
+        for item in category.items:
+            resource = item.get("resource")
+            source = _source_of(record, item["source_ods_code"])
+            if not isinstance(resource, dict) or source is None:
+                without_resource[item["source_ods_code"]] = (
+                    without_resource.get(item["source_ods_code"], 0) + 1
+                )
+                continue
+            full_url = _full_url(source.source.base_url, resource)
+            resource = copy.deepcopy(resource)
+            resource.setdefault("meta", {})["source"] = source.source.base_url
+            entries.append({"fullUrl": full_url, "resource": resource})
+            by_source.setdefault(item["source_ods_code"], []).append(full_url)
+    for state in record.sources:
+        targets = by_source.get(state.source.ods_code)
+        if targets:
+            entries.append(
+                {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": _provenance(state, targets)}
+            )
+    entries.append(
+        {
+            "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+            "resource": sources_outcome(record, without_resource),
+        }
+    )
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": timezone.now().isoformat(),
+        "entry": entries,
+    }
+
+
+def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dict[str, Any]:
+    """Each source's state for this look, and each heading withheld by the role's policy."""
+    issues = []
+    for state in record.sources:
+        severity, code = STATE_ISSUES.get(state.state, ("warning", "informational"))
+        words = f"{state.source.name} ({state.source.ods_code}): {state.state}"
+        if state.fetched_at:
+            words += f", fetched at {timezone.localtime(state.fetched_at).isoformat()}"
+        if state.reason:
+            words += f" ({state.reason})"
+        missing = without_resource.get(state.source.ods_code)
+        if missing:
+            words += f"; {missing} item(s) fetched before source resources were kept"
+        source = {"system": ODS, "code": state.source.ods_code, "display": state.source.name}
+        issues.append(
+            {
+                "severity": severity,
+                "code": code,
+                "details": {
+                    "coding": [
+                        {"system": SOURCE_STATE, "code": state.state.replace(" ", "-")},
+                        source,
+                    ],
+                    "text": words,
+                },
+            }
+        )
+    for category in record.decision.denied_categories:
+        issues.append(
+            {
+                "severity": "warning",
+                "code": "suppressed",
+                "details": {
+                    "coding": [{"system": WITHHELD, "code": category}],
+                    "text": f"{category}: not shown to this role",
+                },
+            }
+        )
+    if not issues:
+        issues.append(
+            {"severity": "information", "code": "informational",
+             "details": {"text": "No source holds records for this patient."}}
+        )  # fmt: skip
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _source_of(record: RecordView, ods_code: str) -> SourceState | None:
+    return next((s for s in record.sources if s.source.ods_code == ods_code), None)
+
+
+def _full_url(base_url: str, resource: dict[str, Any]) -> str:
+    """Where the resource lives at its source: relative references in it resolve from there."""
+    return f"{base_url.rstrip('/')}/{resource.get('resourceType')}/{resource.get('id', '')}"
+
+
+def _provenance(state: SourceState, targets: list[str]) -> dict[str, Any]:
+    recorded = state.fetched_at or timezone.now()
+    return {
+        "resourceType": "Provenance",
+        "target": [{"reference": target} for target in targets],
+        "recorded": timezone.localtime(recorded).isoformat(),
+        "agent": [
+            {
+                "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]},
+                "who": {
+                    "identifier": {"system": ODS, "value": state.source.ods_code},
+                    "display": state.source.name,
+                },
+            }
+        ],
+    }
