@@ -205,6 +205,7 @@ def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
         "p95 < 50 ms",
         50,
     )
+    _search_selectors(scene, repeats, add)
     my_patients_floor = bare(
         "SELECT p.id, p.nhs_number, p.given_names, p.family_name, p.birth_date "
         "FROM records_patient p "
@@ -271,6 +272,25 @@ def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
         None,
     )
     return figures
+
+
+def _search_selectors(scene: Scene, repeats: int, add) -> None:
+    """The searches without the page around them: where a search page's time goes."""
+    from access.policy import actor_for
+    from access.selectors import PatientQuery, find_my_patients
+
+    found = scene.found_patient
+    by_number = PatientQuery(nhs_number=found.nhs_number)
+    by_name = PatientQuery(
+        family_name=found.family_name, given_name=found.given_names, birth_date=found.birth_date
+    )
+    for name, query in (("NHS number", by_number), ("name + DOB", by_name)):
+
+        def search(query: PatientQuery = query, name: str = name) -> None:
+            if found not in find_my_patients(actor_for(scene.gp), query):
+                sys.exit(f"The {name} search did not find patient {found.pk}")
+
+        add(f"  {name}: find_my_patients alone", search, "", None, "", None)
 
 
 def _audit_write(scene: Scene, repeats: int, add) -> None:
