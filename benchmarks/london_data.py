@@ -55,9 +55,9 @@ class Sizes:
 
 
 def nhs_numbers(count: int) -> Iterator[str]:
-    """Valid NHS numbers from 990 000 0000 up (numbers starting with 9 are not issued to people;
-    the 999 range alone holds too few for a million)."""
-    base = 990_000_000
+    """Valid NHS numbers from 900 000 0000 up (numbers starting with 9 are not issued to people;
+    the 999 range alone holds too few for a million, this start room for 90 million)."""
+    base = 900_000_000
     made = 0
     while made < count:
         digits = f"{base:09d}"
