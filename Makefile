@@ -8,7 +8,7 @@ VENDOR := static/vendor
 NHSUK_DIST := node_modules/nhsuk-frontend/dist/nhsuk
 VENDORED := $(VENDOR)/.built
 
-.PHONY: run test test-fast test-browser chromium bench bench-access bench-audit bench-api lint format install clean
+.PHONY: run test test-fast test-browser chromium bench bench-fetch bench-access bench-audit bench-api lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,13 @@ test-browser: install chromium
 test-fast: install
 	$(PY) -m pytest -m "not integration and not browser"
 
-## Benchmarks (figures for people to read; see README).
+## London scale on PostgreSQL: 1,000,000 patients, 10,000,000 access events, the hot pages
+## against their targets and a bare SQL floor (see README; --scale 0.01 for a quick run).
 bench: install
+	$(PY) -m benchmarks.london $(BENCH_ARGS)
+
+## Fetching one record from five sources through a real Celery worker (SQLite is enough).
+bench-fetch: install
 	$(PY) -m benchmarks.fetch_fanout
 
 ## "My patients" at 1,000,000 patients against django-guardian's stock query (needs PostgreSQL).

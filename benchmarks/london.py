@@ -1,0 +1,431 @@
+"""Benchmark: the shared care record at London scale on PostgreSQL (issue 8), against its targets.
+
+Builds (once, by COPY; see benchmarks.london_data) 1,000,000 patients, 3,000,000 links, 2,000
+teams, 20,000 users, 2,000,000 care relationships and 10,000,000 access events, then times the
+hot pages through Django's test client, each beside a bare SQL lookup of the same rows (and
+django-guardian's stock query for "my patients"), with each page's SQL query count.
+
+    .venv/bin/python -m benchmarks.london [--scale 0.01] [--repeats N] [--results DIR]
+    (database: DATABASE_URL, or lcr_bench on the local PostgreSQL)
+"""
+
+import datetime
+import importlib.util
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from benchmarks import london_data, postgres
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lcr_bench"
+API_ABSENT = "API not in this checkout"
+API_SECRET = "bench-only-secret-of-the-benchmark-database"  # noqa: S105 (its own database)
+
+
+@dataclass
+class Figure:
+    name: str
+    median_ms: float | None = None
+    p95_ms: float | None = None
+    queries: int | None = None
+    baseline: str = ""
+    baseline_median_ms: float | None = None
+    baseline_p95_ms: float | None = None
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+    query_counts: list[int] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.median_ms is None or not self.baseline_median_ms:
+            return None
+        return self.median_ms / self.baseline_median_ms
+
+
+def measure(run: Callable[[], object], repeats: int) -> tuple[dict[str, float], list[int]]:
+    """Median and p95 of `repeats` calls, and the SQL query count of each call."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    counts: list[int] = []
+
+    def counted() -> None:
+        # The log keeps the last 9,000 queries only: emptied first, or a long run counts 0.
+        reset_queries()
+        with CaptureQueriesContext(connection) as queries:
+            run()
+        counts.append(len(queries))
+
+    figures = postgres.timed(counted, repeats, warm_up=2)
+    return figures, counts[2:]
+
+
+def bare(sql: str, params: list) -> Callable[[], list]:
+    """A raw cursor fetching the same rows: the floor a page cannot go below."""
+    from django.db import connection
+
+    def run() -> list:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    return run
+
+
+def page(client, url: str, **headers) -> Callable[[], None]:
+    def run() -> None:
+        response = client.get(url, **headers)
+        if response.status_code != 200:
+            sys.exit(f"GET {url} answered {response.status_code}")
+
+    return run
+
+
+def main() -> None:
+    options = postgres.options(__doc__, repeats=200)
+    postgres.setup_django(DEFAULT_URL)
+    from django.conf import settings
+
+    # As tests/conftest.py does: the test client speaks plain HTTP to "testserver".
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    # Pages find static files through the finders, without a collectstatic manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+    sizes = london_data.ensure(options.scale)
+    scene = _scene(sizes)
+    figures = _measure_all(scene, options.repeats)
+    _report(options, sizes, figures)
+
+
+@dataclass
+class Scene:
+    gp: object
+    officer: object
+    record_patient: object
+    found_patient: object
+    team: object
+
+
+def _scene(sizes: london_data.Sizes) -> Scene:
+    """The busy practice's first GP, a privacy officer, and the patient whose record is read
+    (known to all five sources, every heading cached and fresh; also the most looked-at)."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from access.models import Membership, Role, Team
+    from access.services import add_member, create_team
+    from records.categories import ALL_CATEGORIES
+    from records.models import Link, Patient, Snapshot
+
+    users = get_user_model().objects
+    gp = users.get(username="user0")
+    team = Membership.objects.get(user=gp).team
+    setup, _ = users.get_or_create(username="bench-setup")
+    officer, _ = users.get_or_create(username="bench-privacy-officer")
+    office = Team.objects.filter(name="Record office").first()
+    if office is None:
+        office = create_team(name="Record office", ods_code="R0", kind="record_office", actor=setup)
+        add_member(team=office, user=officer, role=Role.PRIVACY_OFFICER, actor=setup)
+    first = Patient.objects.order_by("pk").first()
+    found = Patient.objects.get(pk=first.pk + london_data.patient_of(0, 1, sizes.patients))
+    now = timezone.now()
+    later = now + datetime.timedelta(days=3650)  # stays fresh: no fetch is asked for
+    item = {"resource_type": "Observation", "title": "HbA1c", "date": "2026-10-01", "value": "48"}
+    for link in Link.objects.filter(patient=first):
+        for category in ALL_CATEGORIES:
+            items = [{**item, "resource_id": f"{category}-{k}"} for k in range(10)]
+            Snapshot.objects.update_or_create(
+                link=link, category=category,
+                defaults={"status": "fresh", "items": items, "item_count": 10,
+                          "fetched_at": now, "requested_at": now, "expires_at": later},
+            )  # fmt: skip
+    return Scene(gp=gp, officer=officer, record_patient=first, found_patient=found, team=team)
+
+
+def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
+    from django.test import Client
+    from guardian.shortcuts import get_objects_for_user
+
+    from access.policy import actor_for
+    from records.models import Patient
+
+    gp = Client()
+    gp.force_login(scene.gp)
+    officer = Client()
+    officer.force_login(scene.officer)
+    found, first = scene.found_patient, scene.record_patient
+    figures = []
+
+    def add(name: str, run, baseline: str, floor, target: str, limit: float | None) -> Figure:
+        timing, counts = measure(run, repeats)
+        figure = Figure(name=name, **timing, queries=max(counts), query_counts=sorted(set(counts)))
+        if floor is not None:
+            base, _ = measure(floor, repeats)
+            figure.baseline = baseline
+            figure.baseline_median_ms, figure.baseline_p95_ms = base["median_ms"], base["p95_ms"]
+        figure.target = target
+        if limit is not None:
+            figure.met = figure.p95_ms < limit
+        figures.append(figure)
+        print(f"  {name}: median {figure.median_ms:.1f} ms, p95 {figure.p95_ms:.1f} ms", flush=True)
+        return figure
+
+    add(
+        "NHS number search page",
+        page(gp, f"/patients/?nhs_number={found.nhs_number}"),
+        "SELECT patient by nhs_number",
+        bare(
+            "SELECT id, nhs_number, given_names, family_name, birth_date FROM records_patient "
+            "WHERE nhs_number = %s",
+            [found.nhs_number],
+        ),
+        "p95 < 10 ms",
+        10,
+    )
+    add(
+        "Name + date of birth search page",
+        page(
+            gp,
+            f"/patients/?family_name={found.family_name}&given_name={found.given_names}"
+            f"&birth_date={found.birth_date:%d/%m/%Y}",
+        ),
+        "SELECT patient by upper(name), DOB",
+        bare(
+            "SELECT id, nhs_number, given_names, family_name, birth_date FROM records_patient "
+            "WHERE upper(family_name) = upper(%s) AND birth_date = %s",
+            [found.family_name, found.birth_date],
+        ),
+        "p95 < 50 ms",
+        50,
+    )
+    _search_selectors(scene, repeats, add)
+    my_patients_floor = bare(
+        "SELECT p.id, p.nhs_number, p.given_names, p.family_name, p.birth_date "
+        "FROM records_patient p "
+        "JOIN access_carerelationship r ON r.patient_id = p.id "
+        "WHERE r.team_id = %s AND r.ended_at IS NULL "
+        "ORDER BY p.family_name, p.given_names, p.id LIMIT 50",
+        [scene.team.pk],
+    )
+    add(
+        "My patients: home page, first 50",
+        page(gp, "/"),
+        "SELECT first 50 by relationships",
+        my_patients_floor,
+        "p95 < 100 ms",
+        100,
+    )
+
+    def guardians() -> None:
+        chosen = get_objects_for_user(
+            scene.gp, "records.view_record", klass=Patient,
+            accept_global_perms=False, with_superuser=False,
+        ).order_by("family_name", "given_names", "pk")  # fmt: skip
+        list(chosen[:50]), chosen.count()
+
+    def selector() -> None:
+        from access.selectors import my_patients
+
+        chosen = my_patients(actor_for(scene.gp))
+        list(chosen[:50]), chosen.count()
+
+    add(
+        "My patients: selector, page + count",
+        selector,
+        "peer: guardian get_objects_for_user",
+        guardians,
+        "",
+        None,
+    )
+    snapshots_floor = bare(
+        "SELECT s.category, s.status, s.items, s.fetched_at FROM records_snapshot s "
+        "JOIN records_link l ON l.id = s.link_id WHERE l.patient_id = %s",
+        [first.pk],
+    )
+    add(
+        "Record page, 5 sources cached (+ audit write)",
+        page(gp, f"/patients/{first.pk}/"),
+        "SELECT the patient's snapshots",
+        snapshots_floor,
+        "p95 < 150 ms",
+        150,
+    )
+    figures.append(_api_read(scene, repeats, snapshots_floor))
+    _audit_write(scene, repeats, add)
+    add(
+        "Access report page (first 100)",
+        page(officer, f"/audit/patients/{first.pk}/"),
+        "SELECT newest 100 events",
+        bare(
+            "SELECT * FROM audit_accessevent WHERE patient_id = %s "
+            "ORDER BY occurred_at DESC, id DESC LIMIT 100",
+            [first.pk],
+        ),
+        "",
+        None,
+    )
+    return figures
+
+
+def _search_selectors(scene: Scene, repeats: int, add) -> None:
+    """The searches without the page around them: where a search page's time goes."""
+    from access.policy import actor_for
+    from access.selectors import PatientQuery, find_my_patients
+
+    found = scene.found_patient
+    by_number = PatientQuery(nhs_number=found.nhs_number)
+    by_name = PatientQuery(
+        family_name=found.family_name, given_name=found.given_names, birth_date=found.birth_date
+    )
+    for name, query in (("NHS number", by_number), ("name + DOB", by_name)):
+
+        def search(query: PatientQuery = query, name: str = name) -> None:
+            if found not in find_my_patients(actor_for(scene.gp), query):
+                sys.exit(f"The {name} search did not find patient {found.pk}")
+
+        add(f"  {name}: find_my_patients alone", search, "", None, "", None)
+
+
+def _audit_write(scene: Scene, repeats: int, add) -> None:
+    """One access event appended to its chain, against one bare INSERT of a row like it."""
+    from access.policy import actor_for
+    from audit.services import RequestContext, record_access
+
+    actor = actor_for(scene.gp)
+
+    def write() -> None:
+        record_access(
+            user=scene.gp, team=actor.team, role=actor.role, patient=scene.record_patient,
+            categories=("allergies", "medicines"), resource_ids=["S1/AllergyIntolerance/1"],
+            basis="relationship", relationship_id=None, break_glass_id=None, channel="web",
+            purpose="direct_care", context=RequestContext(ip_address="10.0.0.1"),
+        )  # fmt: skip
+
+    def insert() -> None:
+        digest = uuid.uuid4().hex * 2
+        bare(
+            "INSERT INTO audit_accessevent (chain, sequence, occurred_at, user_id, username, "
+            "client_id, team_id, team_name, organisation_ods_code, role, patient_id, "
+            "categories, resource_ids, basis, channel, purpose, ip_address, user_agent, "
+            "request_id, previous_hash, hash, end_user) VALUES (999, 0, now(), %s, 'floor', '', "
+            "NULL, '', '', 'gp', %s, '[]', '[]', 'relationship', 'web', 'direct_care', NULL, "
+            "'', '', %s, %s, '') RETURNING id",
+            [scene.gp.pk, scene.record_patient.pk, digest, digest],
+        )()
+
+    add("Audit write (one access event)", write, "bare INSERT of one row", insert, "", None)
+
+
+def _api_read(scene: Scene, repeats: int, floor) -> Figure:
+    """GET the patient summary through the partner API with a real bearer token, if present."""
+    name = "API patient read ($summary)"
+    target = "p95 < 3 x bare + 5 ms"
+    if importlib.util.find_spec("records.api") is None:
+        return Figure(name=name, target=target, note=API_ABSENT)
+    import base64
+
+    from django.test import Client
+
+    from access.models import ApiClient
+    from access.services import register_api_client
+
+    client = ApiClient.objects.filter(name="Bench EPR").first()
+    if client is None:
+        client, _ = register_api_client(
+            name="Bench EPR", team=scene.team, role=scene.gp.memberships.get().role,
+            scopes=["patient.read"], rate="1000000/min", actor=scene.officer,
+            client_secret=API_SECRET,
+        )  # fmt: skip
+    secret = API_SECRET
+    http = Client()
+    basic = base64.b64encode(f"{client.application.client_id}:{secret}".encode()).decode()
+    form = {"grant_type": "client_credentials"}
+    answer = http.post("/api/oauth/token/", form, HTTP_AUTHORIZATION=f"Basic {basic}")
+    if answer.status_code != 200:
+        sys.exit(f"The API's token endpoint answered {answer.status_code}: {answer.content[:200]}")
+    token = answer.json()["access_token"]
+    url = f"/api/v1/fhir/Patient/{scene.record_patient.pk}/$summary"
+    timing, counts = measure(
+        page(http, url, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_END_USER="bench"), repeats
+    )
+    base, _ = measure(floor, repeats)
+    figure = Figure(
+        name=name, **timing, queries=max(counts), query_counts=sorted(set(counts)),
+        baseline="SELECT the patient's snapshots", baseline_median_ms=base["median_ms"],
+        baseline_p95_ms=base["p95_ms"], target=target,
+    )  # fmt: skip
+    figure.met = figure.p95_ms < 3 * base["p95_ms"] + 5
+    return figure
+
+
+def _report(options, sizes: london_data.Sizes, figures: list[Figure]) -> None:
+    from django.db import connection
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    print(
+        f"\n{sizes.patients:,} patients, {sizes.links:,} links, {sizes.teams:,} teams, "
+        f"{sizes.users:,} users, {sizes.relationships:,} care relationships, "
+        f"{sizes.events:,} access events; {options.repeats} requests each "
+        f"(PostgreSQL {connection.pg_version // 10000}, test client: server time)"
+    )
+    header = (
+        f"{'figure':<46} {'median':>7} {'p95':>7} {'queries':>7} {'baseline':<37} "
+        f"{'median':>7} {'ratio':>6}  {'target':<22} result"
+    )
+    print(header)
+    print("-" * len(header))
+    for f in figures:
+        if f.note:
+            print(f"{f.name:<46} {f.note}")
+            continue
+        result = {True: "met", False: "MISSED", None: ""}[f.met]
+        queries = f"{f.queries}" if len(f.query_counts) <= 1 else f"{f.query_counts}"
+        ratio = "-" if f.ratio is None else f"{f.ratio:.1f}"
+        print(
+            f"{f.name:<46} {ms(f.median_ms):>7} {ms(f.p95_ms):>7} {queries:>7} "
+            f"{f.baseline:<37} {ms(f.baseline_median_ms):>7} {ratio:>6}  {f.target:<22} {result}"
+        )
+    print("(milliseconds; ratio: median / baseline median)")
+    options.results.mkdir(parents=True, exist_ok=True)
+    name = f"london-{options.scale:g}.json"
+    data = {
+        "scale": options.scale,
+        "sizes": asdict(sizes),
+        "repeats": options.repeats,
+        "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "figures": [{**asdict(f), "ratio": f.ratio} for f in figures],
+    }
+    (options.results / name).write_text(json.dumps(data, indent=2, default=str))
+    print(f"JSON: {options.results / name}")
+    _compare_query_counts(options, data)
+
+
+def _compare_query_counts(options, data: dict) -> None:
+    """A page's query count must not grow with the data: compare with the other scales' runs."""
+    mine = {f["name"]: f["queries"] for f in data["figures"] if f["queries"] is not None}
+    for other in sorted(options.results.glob("london-*.json")):
+        theirs = json.loads(other.read_text())
+        if theirs["scale"] == data["scale"]:
+            continue
+        counts = {f["name"]: f["queries"] for f in theirs["figures"] if f["queries"] is not None}
+        grown = {n: (counts[n], q) for n, q in mine.items() if n in counts and counts[n] != q}
+        verdict = "same query counts" if not grown else f"query counts differ: {grown}"
+        print(f"against scale {theirs['scale']:g} ({other.name}): {verdict}")
+        if grown:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""The London-scale data set for benchmarks.london, written by COPY and reused while it matches.
+
+At scale 1: 1,000,000 patients, 3,000,000 links to 5 sources, 2,000 teams, 20,000 users,
+2,000,000 care relationships (each with the django-guardian grant that access.services would
+have written) and 10,000,000 access events spread over the last year's monthly partitions.
+"""
+
+import datetime
+import hashlib
+import io
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+BUSY_TEAM_PATIENTS = 5_000
+SOURCES = 5
+LINKS_PER_PATIENT = 3
+HOT_EVERY = 500  # one access event in 500 is a look at the frequently viewed patient
+BATCH = 200_000
+STAMP = "2026-01-01 00:00:00+00"
+# 400 family names and 30 given names: alike enough that a name search has neighbours to sort.
+STEMS = ["Ab", "Ok", "Sm", "Pat", "Ng", "Kow", "Ev", "Mor", "Al", "Br",
+         "Ch", "Da", "Fer", "Gr", "Har", "Ib", "Jo", "Kh", "Le", "Mac"]  # fmt: skip
+ENDINGS = ["ayo", "afor", "ith", "el", "uyen", "alski", "ans", "ris", "i", "own",
+           "en", "vies", "reira", "een", "ding", "rahim", "nes", "an", "wis", "leod"]  # fmt: skip
+FAMILY = [stem + ending for stem in STEMS for ending in ENDINGS]
+GIVEN = ["Amara", "Ben", "Chloe", "Dev", "Ella", "Femi", "Grace", "Hassan", "Isla", "Jack",
+         "Kemi", "Liam", "Maya", "Noah", "Olu", "Priya", "Quinn", "Ravi", "Sara", "Tom", "Uma",
+         "Vik", "Wen", "Xavier", "Yusuf", "Zara", "Darren", "Mary", "Ade", "Lucy"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sizes:
+    patients: int
+    links: int
+    teams: int
+    users: int
+    relationships: int
+    events: int
+    busy: int
+
+    @classmethod
+    def at(cls, scale: float) -> "Sizes":
+        patients = max(1_000, int(1_000_000 * scale))
+        return cls(
+            patients=patients,
+            links=LINKS_PER_PATIENT * patients + (SOURCES - LINKS_PER_PATIENT),
+            teams=max(10, int(2_000 * scale)),
+            users=max(100, int(20_000 * scale)),
+            relationships=max(2_000, int(2_000_000 * scale)),
+            events=max(10_000, int(10_000_000 * scale)),
+            busy=max(50, int(BUSY_TEAM_PATIENTS * scale)),
+        )
+
+
+def nhs_numbers(count: int) -> Iterator[str]:
+    """Valid NHS numbers from 900 000 0000 up (numbers starting with 9 are not issued to people;
+    the 999 range alone holds too few for a million, this start room for 90 million)."""
+    base = 900_000_000
+    made = 0
+    while made < count:
+        digits = f"{base:09d}"
+        check = 11 - sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11
+        base += 1
+        if check == 10:
+            continue
+        yield digits + str(0 if check == 11 else check)
+        made += 1
+
+
+def patient_of(team: int, k: int, patients: int) -> int:
+    """The k-th patient (an offset from the first id) of a team: distinct for distinct k."""
+    return (team * 7919 + k * 104729) % patients
+
+
+def ensure(scale: float) -> Sizes:
+    """Build the data set for `scale` unless the database already holds exactly it."""
+    from django.db import connection
+
+    sizes = Sizes.at(scale)
+    wanted = json.dumps(sizes.__dict__, sort_keys=True)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_london (sizes text NOT NULL)")
+        cursor.execute("SELECT sizes FROM bench_london")
+        row = cursor.fetchone()
+    if row and row[0] == wanted:
+        return sizes
+    started = time.monotonic()
+    print(f"Building the London data set {wanted} (once; reused while it matches) ...", flush=True)
+    _build(sizes)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM bench_london")
+        cursor.execute("INSERT INTO bench_london (sizes) VALUES (%s)", [wanted])
+    print(f"  built in {time.monotonic() - started:,.0f} s", flush=True)
+    return sizes
+
+
+def _copy(sql: str, rows: Iterator[str], what: str) -> None:
+    from django.db import connection
+
+    written = 0
+    buffer = io.StringIO()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            buffer.write(row)
+            written += 1
+            if written % BATCH == 0:
+                copy.write(buffer.getvalue())
+                buffer = io.StringIO()
+                if written % (10 * BATCH) == 0:
+                    print(f"  {what}: {written:,}", flush=True)
+        copy.write(buffer.getvalue())
+    print(f"  {what}: {written:,} done", flush=True)
+
+
+def _build(sizes: Sizes) -> None:
+    from django.contrib.auth.models import Permission
+    from django.db import connection, transaction
+
+    from audit.models import ChainHead
+
+    with connection.cursor() as cursor:
+        # Access events are append-only (a trigger refuses deletes), but TRUNCATE is how a
+        # benchmark's own database starts again.
+        cursor.execute(
+            "TRUNCATE records_patient, records_sourcesystem, auth_user, auth_group, "
+            "access_team, audit_accessevent, audit_chainhead RESTART IDENTITY CASCADE"
+        )
+    with transaction.atomic():
+        _people(sizes)
+        _teams(sizes)
+    permission = Permission.objects.get(codename="view_record", content_type__app_label="records")
+    with transaction.atomic():
+        _relationships(sizes, permission.pk)
+    with transaction.atomic():
+        heads = _events(sizes)
+        for chain, (sequence, digest) in heads.items():
+            ChainHead.objects.update_or_create(
+                chain=chain, defaults={"sequence": sequence, "hash": digest}
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # as autovacuum would have, on a database in use
+
+
+def _people(sizes: Sizes) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for n in range(SOURCES):
+            cursor.execute(
+                "INSERT INTO records_sourcesystem (ods_code, name, kind, base_url, "
+                "credentials_ref, timeout_seconds, enabled) VALUES (%s, %s, %s, %s, '', 10, true)",
+                [f"S{n}", f"Source {n}", ["gp", "acute", "community", "mental_health",
+                                           "social_care"][n], "http://127.0.0.1:9/fhir"],
+            )  # fmt: skip
+    empty = "\t".join([""] * 8)  # prefix, address, city, phone, email, GP code, practice, GP
+
+    def patients() -> Iterator[str]:
+        for n, number in enumerate(nhs_numbers(sizes.patients)):
+            family, given = FAMILY[(n * 31) % len(FAMILY)], GIVEN[n % len(GIVEN)]
+            yield (
+                f"{number}\t{given}\t{family}\t{1930 + n % 90}-{1 + n % 12:02d}-"
+                f"{1 + n % 28:02d}\tunknown\tE{1 + n % 20} 1AA\t{empty}\t{STAMP}\t{STAMP}\n"
+            )
+
+    _copy(
+        "COPY records_patient (nhs_number, given_names, family_name, birth_date, sex, postcode, "
+        "prefix, address_lines, city, phone, email, gp_practice_ods_code, gp_practice_name, "
+        "gp_name, created_at, updated_at) FROM STDIN",
+        patients(),
+        "patients",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM records_patient")
+        first = cursor.fetchone()[0]
+        cursor.execute("SELECT id FROM records_sourcesystem ORDER BY ods_code")
+        sources = [row[0] for row in cursor.fetchall()]
+
+    def links() -> Iterator[str]:
+        for n in range(sizes.patients):
+            # The first patient (the one whose record page is measured) is known to all five.
+            held = SOURCES if n == 0 else LINKS_PER_PATIENT
+            for k in range(held):
+                source = (n + k) % SOURCES
+                yield (f"{first + n}\t{sources[source]}\tP{n}\tnhs_number\t{STAMP}\n")
+
+    _copy(
+        "COPY records_link (patient_id, source_id, local_id, matched_by, confirmed_at) FROM STDIN",
+        links(),
+        "links",
+    )
+
+
+def _teams(sizes: Sizes) -> None:
+    """Teams (the first is the busy GP practice), their groups, and ten members each."""
+    kinds = ["gp_practice", "community_team", "ae_department", "social_care_team"]
+    roles = {"gp_practice": "gp", "community_team": "community_nurse",
+             "ae_department": "ae_clinician", "social_care_team": "social_worker"}  # fmt: skip
+    _copy(
+        "COPY auth_group (name) FROM STDIN",
+        (f"team:T{n}:Team {n}\n" for n in range(sizes.teams)),
+        "groups",
+    )
+    _copy(
+        "COPY access_team (name, ods_code, kind, group_id) FROM STDIN",
+        (f"Team {n}\tT{n}\t{kinds[n % 4]}\t{n + 1}\n" for n in range(sizes.teams)),
+        "teams",
+    )
+    _copy(
+        "COPY auth_user (password, is_superuser, username, first_name, last_name, email, "
+        "is_staff, is_active, date_joined) FROM STDIN",
+        (f"!\tf\tuser{n}\tUser\tNumber{n}\t\tf\tt\t{STAMP}\n" for n in range(sizes.users)),
+        "users",
+    )
+    _copy(
+        "COPY access_membership (user_id, team_id, role) FROM STDIN",
+        (
+            f"{n + 1}\t{n % sizes.teams + 1}\t{roles[kinds[n % sizes.teams % 4]]}\n"
+            for n in range(sizes.users)
+        ),
+        "memberships",
+    )
+    _copy(
+        "COPY auth_user_groups (user_id, group_id) FROM STDIN",
+        (f"{n + 1}\t{n % sizes.teams + 1}\n" for n in range(sizes.users)),
+        "team groups",
+    )
+
+
+def _relationships(sizes: Sizes, permission_id: int) -> None:
+    """What access.services.start_relationship writes for a started relationship: the
+    relationship (granted now) and the team group's view_record grant on the patient."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM records_patient")
+        first = cursor.fetchone()[0]
+    others = (sizes.relationships - sizes.busy) // (sizes.teams - 1)
+
+    def pairs() -> Iterator[tuple[int, int]]:
+        for team in range(sizes.teams):
+            for k in range(sizes.busy if team == 0 else others):
+                yield team + 1, first + patient_of(team, k, sizes.patients)
+
+    _copy(
+        "COPY access_carerelationship (patient_id, team_id, kind, starts_on, reason, "
+        "created_by_id, created_at, granted_at, end_reason) FROM STDIN",
+        (
+            f"{patient}\t{team}\tregistered_gp\t2026-01-01\tRegistered with the practice\t1\t"
+            f"{STAMP}\t{STAMP}\t\n"
+            for team, patient in pairs()
+        ),
+        "care relationships",
+    )
+    _copy(
+        "COPY access_patientgroupobjectpermission (group_id, permission_id, content_object_id) "
+        "FROM STDIN",
+        (f"{team}\t{permission_id}\t{patient}\n" for team, patient in pairs()),
+        "guardian grants",
+    )
+
+
+def _events(sizes: Sizes) -> dict[int, tuple[int, str]]:
+    """A year of looks, one partition per month; one in HOT_EVERY is at the first patient."""
+    from django.conf import settings
+    from django.db import connection
+
+    from audit.chain import GENESIS
+    from audit.partitions import ensure_partitions
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM records_patient")
+        first = cursor.fetchone()[0]
+    chains = settings.LCR_AUDIT_CHAINS
+    now = datetime.datetime.now(datetime.UTC)
+    started = now - datetime.timedelta(days=365)
+    ensure_partitions(today=started.date(), months_ahead=15)
+    step = 365 * 86400 / sizes.events
+    start_seconds = started.timestamp()
+    heads: dict[int, tuple[int, str]] = {}
+
+    def rows() -> Iterator[str]:
+        for n in range(sizes.events):
+            patient = first if n % HOT_EVERY == 0 else first + (n * 7919) % sizes.patients
+            chain = patient % chains
+            sequence, previous = heads.get(chain, (0, GENESIS))
+            # Filler rows: realistic size and well-formed chains; their hashes are not of their
+            # content (verify_audit would say so), which costs nothing here.
+            digest = hashlib.sha256(f"{previous}{n}".encode()).hexdigest()
+            heads[chain] = (sequence + 1, digest)
+            when = datetime.datetime.fromtimestamp(start_seconds + n * step, datetime.UTC)
+            user = n % sizes.users + 1
+            team = n % sizes.teams
+            yield (
+                f"{chain}\t{sequence + 1}\t{when.isoformat()}\t{user}\tuser{n % sizes.users}\t"
+                f"\t{team + 1}\tTeam {team}\tT{team}\tgp\t{patient}\t"
+                '["allergies", "medicines", "problems"]\t'
+                '["S1/AllergyIntolerance/1", "S1/MedicationStatement/2"]\trelationship\t'
+                f"{n}\t\\N\tweb\tdirect_care\t10.0.0.1\tbench\treq-{n}\t{previous}\t{digest}\t\n"
+            )
+
+    _copy(
+        "COPY audit_accessevent (chain, sequence, occurred_at, user_id, username, client_id, "
+        "team_id, team_name, organisation_ods_code, role, patient_id, categories, resource_ids, "
+        "basis, relationship_id, break_glass_id, channel, purpose, ip_address, user_agent, "
+        "request_id, previous_hash, hash, end_user) FROM STDIN",
+        rows(),
+        "access events",
+    )
+    return heads
