@@ -4,6 +4,7 @@ Tests use whatever DATABASE_URL and CELERY_BROKER_URL say (PostgreSQL and Redis 
 run); with neither set they use SQLite and Celery's in-memory broker, still with a real worker.
 """
 
+import importlib
 import os
 import uuid
 from pathlib import Path
@@ -87,6 +88,37 @@ def simulated_source(population):
     yield start
     for source in started:
         source.stop()
+
+
+def _transactional(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(
+        {"transactional_db", "live_server", "celery_worker"} & set(request.fixturenames)
+        or (marker and marker.kwargs.get("transaction"))
+    )
+
+
+@pytest.fixture(autouse=True)
+def seeded_after_emptying(request: pytest.FixtureRequest) -> None:
+    """A test in a real transaction (live server, worker) empties the database afterwards,
+    including what migrations seeded, so the next one would find no role policies and every
+    record refused. They are seeded again the migration's own way, and the cached id of the
+    view-record permission and the content types (made afresh after each emptying) are
+    forgotten."""
+    if not _transactional(request):
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.management.sql import emit_post_migrate_signal
+
+    from access.selectors import _view_record_permission_id
+
+    ContentType.objects.clear_cache()  # their ids are new too
+    if not ContentType.objects.exists():  # emptied without post_migrate (serialized rollback)
+        emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    importlib.import_module("access.migrations.0002_role_policies").seed(apps, None)
+    _view_record_permission_id.cache_clear()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Reusable by any browser test: `page` (a fresh browser context on the live server
 (through the real sign-in and two-factor pages), `check_page` (axe, then a screenshot).
 """
 
-import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,20 +46,6 @@ def browser() -> Iterator[Browser]:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
     else:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(autouse=True)
-def role_policies(transactional_db) -> None:
-    """Browser tests need a real transaction (the live server is another thread), and each such
-    test empties the database afterwards, including what migrations seeded. The role policies
-    are seeded again the migration's own way, and the cached id of the view-record permission
-    (made afresh after each emptying) is forgotten."""
-    from django.apps import apps
-
-    from access.selectors import _view_record_permission_id
-
-    importlib.import_module("access.migrations.0002_role_policies").seed(apps, None)
-    _view_record_permission_id.cache_clear()
 
 
 @pytest.fixture
