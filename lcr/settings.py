@@ -177,7 +177,10 @@ SESSION_COOKIE_HTTPONLY = True
 LCR_SESSION_IDLE_MINUTES = env.int("LCR_SESSION_IDLE_MINUTES", default=15)
 LCR_SESSION_MAX_HOURS = env.int("LCR_SESSION_MAX_HOURS", default=12)
 SESSION_COOKIE_AGE = (LCR_SESSION_IDLE_MINUTES + 5) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Not saved on every request: lcr.signin.SessionTimeouts stamps activity at most once a minute, and
+# the session (with its cookie and expiry) is saved when that stamp changes. A page read is then
+# one session read and no write.
+SESSION_SAVE_EVERY_REQUEST = False
 X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "lcr.views.csrf_failure"
 
@@ -266,6 +269,13 @@ OAUTH2_PROVIDER = {
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # Throttling counts live here: set CACHE_URL to a shared Redis when running several processes.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# With a cache every process shares, sessions are read from it and written through to the
+# database; a per-process cache would let one process keep a session another has ended.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHES["default"]["BACKEND"].endswith("RedisCache")
+    else "django.contrib.sessions.backends.db"
+)
 
 # Celery. The embedded default is a broker kept in files under var/, so that `make run` needs no
 # service; production and the integration tests use Redis (CELERY_BROKER_URL=redis://...).

@@ -21,6 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.models import Membership, Role
+from access.web import memberships_of
 
 # Roles whose holders must prove a second factor: they change who may see records, or read the
 # trail of who looked.
@@ -29,6 +30,9 @@ SECOND_FACTOR_ROLES = (Role.ADMINISTRATOR, Role.PRIVACY_OFFICER)
 BEFORE_SECOND_FACTOR = {"login", "logout", "two-factor", "two-factor-setup", "health"}
 SESSION_SIGNED_IN_AT = "lcr_signed_in_at"
 SESSION_LAST_ACTIVITY = "lcr_last_activity"
+# Activity is stamped (and the session saved) at most this often: a page read writes nothing. The
+# idle limit is then kept to within this much, on the early side.
+ACTIVITY_STAMP_SECONDS = 60
 
 
 class LockoutBackend(AxesStandaloneBackend):
@@ -42,10 +46,15 @@ class LockoutBackend(AxesStandaloneBackend):
         return super().authenticate(request, *args, **kwargs)
 
 
-def needs_second_factor(user: AbstractBaseUser) -> bool:
-    """Superusers, and anyone holding an administrator's or privacy officer's role in any team."""
+def needs_second_factor(
+    user: AbstractBaseUser, memberships: list[Membership] | None = None
+) -> bool:
+    """Superusers, and anyone holding an administrator's or privacy officer's role in any team
+    (`memberships`: all the user's, when the caller has read them already)."""
     if user.is_superuser:
         return True
+    if memberships is not None:
+        return any(m.role in SECOND_FACTOR_ROLES for m in memberships)
     return Membership.objects.filter(user=user, role__in=SECOND_FACTOR_ROLES).exists()
 
 
@@ -89,7 +98,7 @@ class SecondFactorRequired:
             return None
         if request.resolver_match.url_name in BEFORE_SECOND_FACTOR:
             return None
-        if not needs_second_factor(user):
+        if not needs_second_factor(user, memberships_of(request)):
             return None
         target = "two-factor" if has_confirmed_device(user) else "two-factor-setup"
         return redirect_to_login(request.get_full_path(), login_url=reverse(target))
@@ -131,6 +140,6 @@ class SessionTimeouts:
                 return HttpResponseClientRedirect(login_url)
             return redirect(login_url)
         polling = getattr(request, "htmx", False) and request.method == "GET"
-        if not polling:
+        if not polling and now - last_activity >= ACTIVITY_STAMP_SECONDS:
             session[SESSION_LAST_ACTIVITY] = now
         return self.get_response(request)

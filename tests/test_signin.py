@@ -158,6 +158,24 @@ def test_the_session_ends_after_the_idle_limit(client, social_worker, settings):
     assert "You were signed out after 15 minutes without activity." in page
 
 
+def test_reading_pages_writes_the_session_at_most_once_a_minute(client, social_worker):
+    """Activity is stamped once a minute, not on every page: a page read is one session read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def session_writes_on_a_page(at) -> int:
+        with time_machine.travel(at), CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("home")).status_code == 200
+        return sum("django_session" in q["sql"] and "SELECT" not in q["sql"] for q in queries)
+
+    sign_in(client, "sw")
+    start = timezone.now()
+    session_writes_on_a_page(start)  # the first page records when the session started
+    assert session_writes_on_a_page(start + timezone.timedelta(seconds=20)) == 0
+    assert session_writes_on_a_page(start + timezone.timedelta(seconds=40)) == 0
+    assert session_writes_on_a_page(start + timezone.timedelta(seconds=90)) == 1
+
+
 def test_htmx_polling_does_not_keep_a_session_alive(client, social_worker):
     sign_in(client, "sw")
     start = timezone.now()
