@@ -53,12 +53,18 @@ class Decision:
     denied_categories: tuple[str, ...] = field(default=())
 
 
-def actor_for(user: AbstractBaseUser, team_id: int | None = None) -> Actor:
-    """The actor a signed-in user is: the team they chose (or their only team) and its role."""
-    memberships = Membership.objects.filter(user=user).select_related("team")
-    if team_id is not None:
-        memberships = memberships.filter(team_id=team_id)
-    chosen = list(memberships[:2])
+def actor_for(
+    user: AbstractBaseUser, team_id: int | None = None, memberships: list[Membership] | None = None
+) -> Actor:
+    """The actor a signed-in user is: the team they chose (or their only team) and its role.
+    `memberships`, all of the user's with their teams, when the caller has read them already."""
+    if memberships is None:
+        found = Membership.objects.filter(user=user).select_related("team")
+        if team_id is not None:
+            found = found.filter(team_id=team_id)
+        chosen = list(found[:2])
+    else:
+        chosen = [m for m in memberships if team_id is None or m.team_id == team_id][:2]
     if len(chosen) != 1:
         return Actor(user=user, team=None, role=None)
     role = chosen[0].role

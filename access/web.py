@@ -3,6 +3,7 @@
 from django.http import HttpRequest
 from django.urls import reverse
 
+from access.models import Membership
 from access.policy import Actor, actor_for, manages_relationships, may_break_glass, sees_records
 
 SESSION_TEAM = "acting_team_id"
@@ -12,9 +13,20 @@ def actor_from_request(request: HttpRequest) -> Actor:
     """Worked out once per request (the page and its header both ask)."""
     actor = getattr(request, "_lcr_actor", None)
     if actor is None or actor.user is not request.user:
-        actor = actor_for(request.user, request.session.get(SESSION_TEAM))
+        team_id = request.session.get(SESSION_TEAM)
+        actor = actor_for(request.user, team_id, memberships=memberships_of(request))
         request._lcr_actor = actor
     return actor
+
+
+def memberships_of(request: HttpRequest) -> list[Membership]:
+    """All the signed-in user's memberships with their teams, read once per request: the
+    second-factor check and the actor both need them."""
+    cached = getattr(request, "_lcr_memberships", None)
+    if cached is None or cached[0] is not request.user:
+        found = list(Membership.objects.filter(user=request.user).select_related("team"))
+        cached = request._lcr_memberships = (request.user, found)
+    return cached[1]
 
 
 def acting_team(request: HttpRequest) -> dict:
