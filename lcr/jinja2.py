@@ -12,7 +12,15 @@ from django.template import defaultfilters
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
-from jinja2 import ChainableUndefined, ChoiceLoader, Environment, PackageLoader
+from jinja2 import ChainableUndefined, ChoiceLoader, Environment, PackageLoader, Undefined
+from jinja2.runtime import Macro
+from markupsafe import Markup
+
+# Where a form field's value goes in a remembered macro output (see `memo`): what people type is
+# put in afterwards, escaped, and never kept.
+VALUE_SLOT = "\x00lcr-value\x00"
+_MEMO_SIZE = 4096
+_memo: dict[tuple, Markup] = {}
 
 
 def url(name: str, *args: Any, **kwargs: Any) -> str:
@@ -79,6 +87,45 @@ def field_choices(bound_field: forms.BoundField) -> list[dict[str, Any]]:
     ]
 
 
+def memo(macro: Macro, params: dict[str, Any]) -> Markup:
+    """An NHS.UK component macro's output, remembered for parameters seen before.
+
+    The component macros are pure (same parameters, same HTML) but slow: an input takes about a
+    millisecond and a half to render, the header as long, a search form five of them. Pages call
+    them with a few repeated sets of parameters, so the output is remembered per macro and
+    parameters (bounded; emptied when full). Parameters that cannot be compared are rendered
+    every time. Values people type go through VALUE_SLOT, so none is kept here.
+    """
+    try:
+        key = (macro.name, macro._func.__code__.co_filename, _frozen(params))
+    except TypeError:
+        return macro(params)
+    found = _memo.get(key)
+    if found is None:
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        found = _memo[key] = macro(params)
+    return found
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in that tells apart everything a macro tells apart (bool from int, HTML
+    from text, undefined from none)."""
+    if isinstance(value, Undefined):
+        return ("undefined",)
+    if isinstance(value, Markup):
+        return ("html", str(value))
+    if isinstance(value, bool):
+        return ("bool", value)
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((str(k), _frozen(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return ("list", tuple(_frozen(v) for v in value))
+    raise TypeError(f"{type(value).__name__} is not remembered")
+
+
 def environment(**options: Any) -> Environment:
     """Called by Django's Jinja2 backend with the loader it built from TEMPLATES' DIRS."""
     options["loader"] = ChoiceLoader(
@@ -88,7 +135,14 @@ def environment(**options: Any) -> Environment:
     options["undefined"] = ChainableUndefined
     options["autoescape"] = True
     env = Environment(**options)  # noqa: S701 (autoescape is on, set just above)
-    env.globals.update(url=url, static=static, field_kind=field_kind, field_choices=field_choices)
+    env.globals.update(
+        url=url,
+        static=static,
+        field_kind=field_kind,
+        field_choices=field_choices,
+        memo=memo,
+        VALUE_SLOT=VALUE_SLOT,
+    )
     env.filters.update(
         date=date,
         time=time,
