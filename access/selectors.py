@@ -5,12 +5,12 @@ import functools
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from access.models import (
     VIEW_RECORD_CODENAME,
-    BreakGlassAccess,
     CareRelationship,
     Objection,
     PatientGroupObjectPermission,
@@ -100,31 +100,63 @@ def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
     names are compared, so it costs the same whatever the register's size, and it tells two
     people of the same name apart.
     """
-    mine = my_patients(actor).order_by()
-    emergency = Patient.objects.filter(
-        pk__in=BreakGlassAccess.objects.filter(
-            user_id=actor.user.pk, expires_at__gt=timezone.now()
-        ).values("patient_id")
-    )
     if not sees_records(actor):
-        emergency = Patient.objects.none()
+        return []
     if query.nhs_number:
-        narrow = Q(nhs_number=query.nhs_number)
+        narrow, values = "p.nhs_number = %(nhs_number)s", {"nhs_number": query.nhs_number}
     elif query.birth_date:
-        narrow = Q(birth_date=query.birth_date)
+        ops = connection.ops
+        narrow = "p.birth_date = %(birth_date)s"
+        values = {"birth_date": ops.adapt_datefield_value(query.birth_date)}
         if query.postcode:
-            narrow &= Q(postcode=normalise_postcode(query.postcode))
+            narrow += " AND p.postcode = %(postcode)s"
+            values["postcode"] = normalise_postcode(query.postcode)
     else:
         return []
-    narrow &= Q(merged_into__isnull=True)
-    seen: dict[int, Patient] = {}
-    for patient in [*mine.filter(narrow)[:500], *emergency.filter(narrow)[:MOST_FOUND]]:
-        seen.setdefault(patient.pk, patient)
-    found = list(seen.values())
+    found = list(
+        Patient.objects.raw(_FIND_MINE.format(narrow=narrow), _search_values(actor, values))
+    )
     if not query.nhs_number:
         found = [p for p in found if _alike(query, p)]
         found.sort(key=lambda p: -_likeness(query, p))
     return found[:MOST_FOUND]
+
+
+# find_my_patients in one statement. Written out because Django takes longer to build the same
+# query from my_patients' querysets (about 3 ms, twice) than the database takes to run it. The
+# rules are my_patients' (an active relationship of the actor or their team, with the guardian
+# grant in place) or the actor's own emergency access that has not ended; tests/test_search.py
+# holds the two to the same answers.
+_FIND_MINE = """
+SELECT p.* FROM records_patient p
+WHERE {narrow} AND p.merged_into_id IS NULL AND (
+  (EXISTS (SELECT 1 FROM access_carerelationship r
+           WHERE r.patient_id = p.id AND (r.user_id = %(user)s OR r.team_id = %(team)s)
+             AND r.ended_at IS NULL AND r.starts_on <= %(today)s
+             AND (r.ends_on IS NULL OR r.ends_on >= %(today)s))
+   AND (EXISTS (SELECT 1 FROM access_patientuserobjectpermission g
+                WHERE g.content_object_id = p.id AND g.user_id = %(user)s
+                  AND g.permission_id = %(permission)s)
+        OR EXISTS (SELECT 1 FROM access_patientgroupobjectpermission g
+                   WHERE g.content_object_id = p.id AND g.group_id = %(group)s
+                     AND g.permission_id = %(permission)s)))
+  OR EXISTS (SELECT 1 FROM access_breakglassaccess b
+             WHERE b.patient_id = p.id AND b.user_id = %(user)s AND b.expires_at > %(now)s))
+LIMIT 500
+"""
+
+
+def _search_values(actor: Actor, values: dict) -> dict:
+    ops = connection.ops
+    return {
+        **values,
+        "user": actor.user.pk,
+        "team": actor.team.pk if actor.team is not None else None,
+        "group": actor.team.group_id if actor.team is not None else None,
+        "permission": _view_record_permission_id(),
+        "today": ops.adapt_datefield_value(timezone.localdate()),
+        "now": ops.adapt_datetimefield_value(timezone.now()),
+    }
 
 
 def _likeness(query: PatientQuery, patient: Patient) -> float:

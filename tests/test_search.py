@@ -128,3 +128,58 @@ def test_a_patient_opened_with_emergency_access_is_found_while_it_lasts(client):
     )
     client.force_login(doctor)
     assert "1 patient found" in search(client, nhs_number=grace.nhs_number).content.decode()
+
+
+def test_the_search_finds_exactly_the_patients_in_ones_care_and_ones_emergency_access():
+    """find_my_patients writes its query out by hand for speed: it must give my_patients'
+    answers (plus the searcher's own emergency access) in every state a relationship can be in."""
+    from django.utils import timezone
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    from access.policy import actor_for
+    from access.selectors import PatientQuery, find_my_patients, my_patients
+
+    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    other = make_team("Bow Surgery", Team.Kind.GP_PRACTICE, ods_code="F84002")
+    gp = member(team, Role.GP, "gp")
+    office = UserFactory(username="office")
+    today = timezone.localdate()
+    people = {
+        state: PatientFactory(given_names="Grace", family_name="Okafor", birth_date=BORN)
+        for state in (
+            "team", "own", "ended", "not started", "other team", "grant gone", "nobody",
+            "emergency",
+        )
+    }  # fmt: skip
+
+    def relate(state: str, **kwargs) -> object:
+        kwargs.setdefault("team", team)
+        return services.start_relationship(
+            patient=people[state], kind="registered_gp", reason="registered", actor=office,
+            **kwargs,
+        )  # fmt: skip
+
+    relate("team")
+    relate("own", team=None, user=gp)
+    services.end_relationship(relationship=relate("ended"), reason="moved", actor=office)
+    relate("not started", starts_on=today + datetime.timedelta(days=3))
+    relate("other team", team=other)
+    relate("grant gone")
+    remove_perm("records.view_record", team.group, people["grant gone"])
+    for state in ("ended", "not started"):  # a grant left behind gives nothing on its own
+        assign_perm("records.view_record", team.group, people[state])
+    ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    doctor = member(ae, Role.AE_CLINICIAN, "doctor")
+    services.break_glass(
+        user=doctor, team=ae, patient=people["emergency"], reason="unconscious", explanation="ED"
+    )
+
+    by_name = PatientQuery(family_name="Okafor", given_name="Grace", birth_date=BORN)
+    for user, expected in ((gp, {"team", "own"}), (doctor, {"emergency"})):
+        actor = actor_for(user)
+        found = {p.pk for p in find_my_patients(actor, by_name)}
+        assert found == {people[state].pk for state in expected}
+        assert found >= {p.pk for p in my_patients(actor)}
+        for state, patient in people.items():
+            by_number = find_my_patients(actor, PatientQuery(nhs_number=patient.nhs_number))
+            assert [p.pk for p in by_number] == ([patient.pk] if state in expected else [])
