@@ -1,22 +1,20 @@
 """Project-wide pages: the signed-in home, the health check, and error pages that leak nothing."""
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views.decorators.cache import never_cache
 
-from access.models import Membership
 from access.policy import (
     manages_relationships,
     may_break_glass,
     reviews_break_glass,
     sees_records,
 )
-from access.selectors import my_patients
-from access.web import actor_from_request
+from access.selectors import my_patients_page
+from access.web import actor_from_request, memberships_of
 from audit.selectors import break_glass_queue, recently_viewed
 from records.models import UnmatchedRecord
 from records.selectors import sources_with_latest_sync
@@ -27,11 +25,8 @@ def home(request: HttpRequest) -> HttpResponse:
     """Who you are acting as, the patients your team cares for, the ones you looked at lately,
     what waits for a privacy officer, and (for staff) the register's state."""
     actor = actor_from_request(request)
-    memberships = Membership.objects.filter(user=request.user).count()
-    patients = my_patients(actor) if actor.team is not None else None
-    page = (
-        Paginator(patients, 50).get_page(request.GET.get("page")) if patients is not None else None
-    )
+    memberships = len(memberships_of(request))
+    page = my_patients_page(actor, request.GET.get("page")) if actor.team is not None else None
     reviews = reviews_break_glass(request.user)
     return render(
         request,
