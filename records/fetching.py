@@ -48,24 +48,28 @@ def request_refresh(
     categories: Iterable[str] | None = None,
     force: bool = False,
     exclude_kinds: Iterable[str] = (),
+    known: tuple[list[Link], list[Snapshot]] | None = None,
 ) -> list[int]:
     """Ask every linked, enabled source for what is missing or stale; return the link ids asked.
 
     Safe to call on every look: a category already being fetched, or that failed moments ago,
-    is not asked for again, and of two simultaneous calls only one sends each task.
+    is not asked for again, and of two simultaneous calls only one sends each task. `known`: the
+    patient's links (sources selected, kinds already excluded) and their snapshots of these
+    categories, when the caller has just read them.
     """
     wanted = parse_categories(list(categories or []))
     now = timezone.now()
-    links = list(
-        Link.objects.filter(patient=patient)
-        .exclude(source__kind__in=list(exclude_kinds))
-        .select_related("source")
-        .order_by("pk")
-    )
-    existing = {
-        (snap.link_id, snap.category): snap
-        for snap in Snapshot.objects.filter(link__in=links, category__in=wanted)
-    }
+    if known is None:
+        links = list(
+            Link.objects.filter(patient=patient)
+            .exclude(source__kind__in=list(exclude_kinds))
+            .select_related("source")
+        )
+        snapshots = Snapshot.objects.filter(link__in=links, category__in=wanted)
+    else:
+        links, snapshots = known
+    links = sorted(links, key=lambda link: link.pk)
+    existing = {(snap.link_id, snap.category): snap for snap in snapshots}
     due_by_link = {
         link.pk: [c for c in wanted if force or _needs_fetch(existing.get((link.pk, c)), now)]
         for link in links

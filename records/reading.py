@@ -147,23 +147,23 @@ def record_look_at_details(
 def _read(
     patient: Patient, decision: Decision, excluded: tuple, refresh: bool, force_refresh: bool
 ) -> "RecordView":
+    links = list(
+        Link.objects.filter(patient=patient).select_related("source").order_by("source__name")
+    )
+    shown = [link for link in links if link.source.kind not in excluded]
+    snapshots = Snapshot.objects.filter(link__in=shown, category__in=decision.categories)
+    found = list(snapshots)
     if refresh:
-        request_refresh(
+        asked = request_refresh(
             patient=patient,
             categories=decision.categories,
             exclude_kinds=excluded,
             force=force_refresh,
+            known=(shown, found),
         )
-    links = list(
-        Link.objects.filter(patient=patient).select_related("source").order_by("source__name")
-    )
-    snapshots = list(
-        Snapshot.objects.filter(
-            link__in=[link for link in links if link.source.kind not in excluded],
-            category__in=decision.categories,
-        )
-    )
-    return _assemble(patient, decision, links, snapshots, excluded)
+        if asked or not all(link.source.enabled for link in shown):
+            found = list(snapshots.all())  # as the requests (or a switched-off source) left them
+    return _assemble(patient, decision, links, found, excluded)
 
 
 def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
@@ -188,16 +188,13 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             )
         )
         for snapshot in own:
-            for item in snapshot.items:
-                items_by_category[snapshot.category].append(
-                    {
-                        **item,
-                        "source_name": link.source.name,
-                        "source_ods_code": link.source.ods_code,
-                        "fetched_at": snapshot.fetched_at,
-                        "stale": is_stale(snapshot, now),
-                    }
-                )
+            shared = {
+                "source_name": link.source.name,
+                "source_ods_code": link.source.ods_code,
+                "fetched_at": snapshot.fetched_at,
+                "stale": is_stale(snapshot, now),
+            }
+            items_by_category[snapshot.category] += [{**item, **shared} for item in snapshot.items]
     labels = dict(Category.choices)
     categories = [
         CategoryView(
