@@ -24,7 +24,9 @@ class RequestContext:
     request_id: str = ""
 
 
-@transaction.atomic
+# No savepoint of its own: inside read_record's transaction a failure here fails the whole read
+# (nothing shown), and a savepoint would only add two round trips to every look.
+@transaction.atomic(savepoint=False)
 def record_access(
     *,
     user: AbstractBaseUser,
@@ -44,8 +46,10 @@ def record_access(
 ) -> AccessEvent:
     """Append one access event to its chain (the chain's head row is locked while we do)."""
     chain = patient.pk % settings.LCR_AUDIT_CHAINS
-    ChainHead.objects.get_or_create(chain=chain)
-    head = ChainHead.objects.select_for_update().get(chain=chain)
+    head = ChainHead.objects.select_for_update().filter(chain=chain).first()
+    if head is None:  # the chain's first event
+        ChainHead.objects.get_or_create(chain=chain)
+        head = ChainHead.objects.select_for_update().get(chain=chain)
     event = AccessEvent(
         chain=chain,
         sequence=head.sequence + 1,
