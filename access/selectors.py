@@ -153,9 +153,9 @@ def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
             values["postcode"] = normalise_postcode(query.postcode)
     else:
         return []
-    found = list(
-        Patient.objects.raw(_FIND_MINE.format(narrow=narrow), _search_values(actor, values))
-    )
+    cared_for = _CARED_FOR_ONE if query.nhs_number else _CARED_FOR_MANY
+    sql = _FIND_MINE.format(narrow=narrow, cared_for=cared_for)
+    found = list(Patient.objects.raw(sql, _search_values(actor, values)))
     if not query.nhs_number:
         found = [p for p in found if _alike(query, p)]
         found.sort(key=lambda p: -_likeness(query, p))
@@ -170,10 +170,7 @@ def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
 _FIND_MINE = """
 SELECT p.* FROM records_patient p
 WHERE {narrow} AND p.merged_into_id IS NULL AND (
-  (EXISTS (SELECT 1 FROM access_carerelationship r
-           WHERE r.patient_id = p.id AND (r.user_id = %(user)s OR r.team_id = %(team)s)
-             AND r.ended_at IS NULL AND r.starts_on <= %(today)s
-             AND (r.ends_on IS NULL OR r.ends_on >= %(today)s))
+  ({cared_for}
    AND (EXISTS (SELECT 1 FROM access_patientuserobjectpermission g
                 WHERE g.content_object_id = p.id AND g.user_id = %(user)s
                   AND g.permission_id = %(permission)s)
@@ -184,6 +181,16 @@ WHERE {narrow} AND p.merged_into_id IS NULL AND (
              WHERE b.patient_id = p.id AND b.user_id = %(user)s AND b.expires_at > %(now)s))
 LIMIT 500
 """
+# Whether the actor or their team cares for p. An NHS number finds one patient, whose own
+# relationships are looked up; a date of birth finds hundreds (about 800 at a million), for
+# whom the team's relationships are read once and hashed (5 ms, against 10 one at a time).
+_ACTIVE = """r.ended_at IS NULL AND r.starts_on <= %(today)s
+    AND (r.ends_on IS NULL OR r.ends_on >= %(today)s)
+    AND (r.user_id = %(user)s OR r.team_id = %(team)s)"""
+_CARED_FOR_ONE = f"""EXISTS (SELECT 1 FROM access_carerelationship r
+    WHERE r.patient_id = p.id AND {_ACTIVE})"""  # noqa: S608 (constant text; values are parameters)
+_CARED_FOR_MANY = f"""p.id IN (SELECT r.patient_id FROM access_carerelationship r
+    WHERE {_ACTIVE})"""  # noqa: S608 (constant text; values are parameters)
 
 
 def _search_values(actor: Actor, values: dict) -> dict:

@@ -87,6 +87,7 @@ def page(client, url: str, **headers) -> Callable[[], None]:
 
 def main() -> None:
     options = postgres.options(__doc__, repeats=200)
+    options.cache = postgres.use_shared_cache()
     postgres.setup_django(DEFAULT_URL)
     from django.conf import settings
 
@@ -249,10 +250,10 @@ def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
         list(chosen[:50]), chosen.count()
 
     def selector() -> None:
-        from access.selectors import my_patients
+        from access.selectors import my_patients_page
 
-        chosen = my_patients(actor_for(scene.gp))
-        list(chosen[:50]), chosen.count()
+        page = my_patients_page(actor_for(scene.gp), 1)
+        list(page), page.paginator.count
 
     add(
         "My patients: selector, page + count",
@@ -383,17 +384,37 @@ def _api_read(scene: Scene, repeats: int, floor) -> Figure:
     return figure
 
 
+def _commit() -> str:
+    """The commit measured, marked when the working tree differs from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603 (fixed arguments)
+            ["git", *args],  # noqa: S607 (git from PATH, as make does)
+            capture_output=True,
+            text=True,
+            cwd=postgres.ROOT,
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{commit} (with uncommitted changes)" if git("status", "--porcelain") else commit
+
+
 def _report(options, sizes: london_data.Sizes, figures: list[Figure]) -> None:
     from django.db import connection
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
 
+    commit = _commit()
     print(
-        f"\n{sizes.patients:,} patients, {sizes.links:,} links, {sizes.teams:,} teams, "
-        f"{sizes.users:,} users, {sizes.relationships:,} care relationships, "
+        f"\ncommit {commit}: {sizes.patients:,} patients, {sizes.links:,} links, "
+        f"{sizes.teams:,} teams, {sizes.users:,} users, "
+        f"{sizes.relationships:,} care relationships, "
         f"{sizes.events:,} access events; {options.repeats} requests each "
-        f"(PostgreSQL {connection.pg_version // 10000}, test client: server time)"
+        f"(PostgreSQL {connection.pg_version // 10000}, test client: server time; "
+        f"cache: {options.cache})"
     )
     header = (
         f"{'figure':<46} {'median':>7} {'p95':>7} {'queries':>7} {'baseline':<37} "
@@ -419,6 +440,8 @@ def _report(options, sizes: london_data.Sizes, figures: list[Figure]) -> None:
         "scale": options.scale,
         "sizes": asdict(sizes),
         "repeats": options.repeats,
+        "cache": options.cache,
+        "commit": commit,
         "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "figures": [{**asdict(f), "ratio": f.ratio} for f in figures],
     }

@@ -36,6 +36,22 @@ def setup_django(default_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
+def use_shared_cache(url: str = "redis://127.0.0.1:6379/14") -> str:
+    """Run as production does, with the cache every process shares (sessions are read from it),
+    when Redis is there; otherwise the embedded default (sessions in the database)."""
+    import socket
+
+    if "CACHE_URL" in os.environ:
+        return os.environ["CACHE_URL"]
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return "no shared cache (Redis not reachable): sessions in the database"
+    os.environ["CACHE_URL"] = url
+    return url
+
+
 def create_database(url: str) -> None:
     """Create the benchmark's own database if it is missing (never the one you work in)."""
     import psycopg
