@@ -196,15 +196,16 @@ def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
         print(f"  {name}: median {figure.median_ms:.1f} ms, p95 {figure.p95_ms:.1f} ms", flush=True)
         return figure
 
+    nhs_floor = bare(
+        "SELECT id, nhs_number, given_names, family_name, birth_date FROM records_patient "
+        "WHERE nhs_number = %s",
+        [found.nhs_number],
+    )
     add(
         "NHS number search page",
         page(gp, f"/patients/?nhs_number={found.nhs_number}"),
         "SELECT patient by nhs_number",
-        bare(
-            "SELECT id, nhs_number, given_names, family_name, birth_date FROM records_patient "
-            "WHERE nhs_number = %s",
-            [found.nhs_number],
-        ),
+        nhs_floor,
         "p95 < 10 ms",
         10,
     )
@@ -277,6 +278,7 @@ def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
         150,
     )
     figures.append(_api_read(scene, repeats, snapshots_floor))
+    figures.append(_api_search(scene, repeats, nhs_floor))
     _audit_write(scene, repeats, add)
     add(
         "Access report page (first 100)",
@@ -348,6 +350,36 @@ def _api_read(scene: Scene, repeats: int, floor) -> Figure:
     target = "p95 < 3 x bare + 5 ms"
     if importlib.util.find_spec("records.api") is None:
         return Figure(name=name, target=target, note=API_ABSENT)
+    url = f"/api/v1/fhir/Patient/{scene.record_patient.pk}/$summary"
+    figure = _api_figure(scene, repeats, name, url, "SELECT the patient's snapshots", floor)
+    figure.target = target
+    figure.met = figure.p95_ms < 3 * figure.baseline_p95_ms + 5
+    return figure
+
+
+def _api_search(scene: Scene, repeats: int, floor) -> Figure:
+    """The NHS number search as a partner system makes it: FHIR Patient?identifier=."""
+    name = "NHS number search through the API"
+    if importlib.util.find_spec("records.api") is None:
+        return Figure(name=name, note=API_ABSENT)
+    url = f"/api/v1/fhir/Patient?identifier={scene.found_patient.nhs_number}"
+    figure = _api_figure(scene, repeats, name, url, "SELECT patient by nhs_number", floor)
+    figure.target, figure.met = "p95 < 10 ms", figure.p95_ms < 10
+    return figure
+
+
+def _api_figure(scene: Scene, repeats: int, name: str, url: str, baseline: str, floor) -> Figure:
+    """GET `url` with a bearer token from the real client-credentials endpoint, and its floor."""
+    http, headers = _api_client(scene)
+    timing, counts = measure(page(http, url, **headers), repeats)
+    base, _ = measure(floor, repeats)
+    return Figure(
+        name=name, **timing, queries=max(counts), query_counts=sorted(set(counts)),
+        baseline=baseline, baseline_median_ms=base["median_ms"], baseline_p95_ms=base["p95_ms"],
+    )  # fmt: skip
+
+
+def _api_client(scene: Scene) -> tuple[object, dict[str, str]]:
     import base64
 
     from django.test import Client
@@ -362,26 +394,14 @@ def _api_read(scene: Scene, repeats: int, floor) -> Figure:
             scopes=["patient.read"], rate="1000000/min", actor=scene.officer,
             client_secret=API_SECRET,
         )  # fmt: skip
-    secret = API_SECRET
     http = Client()
-    basic = base64.b64encode(f"{client.application.client_id}:{secret}".encode()).decode()
+    basic = base64.b64encode(f"{client.application.client_id}:{API_SECRET}".encode()).decode()
     form = {"grant_type": "client_credentials"}
     answer = http.post("/api/oauth/token/", form, HTTP_AUTHORIZATION=f"Basic {basic}")
     if answer.status_code != 200:
         sys.exit(f"The API's token endpoint answered {answer.status_code}: {answer.content[:200]}")
     token = answer.json()["access_token"]
-    url = f"/api/v1/fhir/Patient/{scene.record_patient.pk}/$summary"
-    timing, counts = measure(
-        page(http, url, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_END_USER="bench"), repeats
-    )
-    base, _ = measure(floor, repeats)
-    figure = Figure(
-        name=name, **timing, queries=max(counts), query_counts=sorted(set(counts)),
-        baseline="SELECT the patient's snapshots", baseline_median_ms=base["median_ms"],
-        baseline_p95_ms=base["p95_ms"], target=target,
-    )  # fmt: skip
-    figure.met = figure.p95_ms < 3 * base["p95_ms"] + 5
-    return figure
+    return http, {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_X_END_USER": "bench"}
 
 
 def _commit() -> str:
