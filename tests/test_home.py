@@ -58,7 +58,7 @@ def test_home_shows_my_patients_and_recent_looks_in_bounded_queries(
     # Session, user, memberships, policy, view permission id, my patients (count, page),
     # privacy role, recently viewed (events, those still visible): the same for 3 as for 60.
     # The session is not saved: activity is stamped once a minute.
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         response = client.get(reverse("home"))
 
     page = response.content.decode()
