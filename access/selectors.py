@@ -193,6 +193,17 @@ _CARED_FOR_MANY = f"""p.id IN (SELECT r.patient_id FROM access_carerelationship 
     WHERE {_ACTIVE})"""  # noqa: S608 (constant text; values are parameters)
 
 
+def still_mine(actor: Actor, patient_ids: list[int]) -> list[Patient]:
+    """Of these few patients, those the actor may still see now, as find_my_patients decides
+    (each looked up by id, so a big team's thousands of relationships are not read)."""
+    if not patient_ids or not sees_records(actor):
+        return []
+    values = {f"id{n}": pk for n, pk in enumerate(patient_ids)}
+    among = "p.id IN ({})".format(", ".join(f"%({name})s" for name in values))
+    sql = _FIND_MINE.format(narrow=among, cared_for=_CARED_FOR_ONE)
+    return list(Patient.objects.raw(sql, _search_values(actor, values)))
+
+
 def _search_values(actor: Actor, values: dict) -> dict:
     ops = connection.ops
     return {

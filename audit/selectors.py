@@ -5,12 +5,12 @@ and its alerts. Each is a bounded query whatever the size of the trail.
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
 from access.models import BreakGlassAccess
 from access.policy import Actor
-from access.selectors import my_patients
+from access.selectors import still_mine
 from audit.models import AccessEvent
 from records.models import Patient
 
@@ -43,13 +43,7 @@ def recently_viewed(actor: Actor, limit: int = 10) -> list[RecentlyViewed]:
         .order_by("-viewed_at")[: limit * 2]
     )
     ids = [row["patient_id"] for row in latest]
-    emergency = BreakGlassAccess.objects.filter(
-        user_id=actor.user.pk, expires_at__gt=timezone.now()
-    ).values("patient_id")
-    still_visible = Patient.objects.filter(pk__in=ids).filter(
-        Q(pk__in=my_patients(actor).values("pk")) | Q(pk__in=emergency)
-    )
-    visible = {patient.pk: patient for patient in still_visible}
+    visible = {patient.pk: patient for patient in still_mine(actor, ids)}
     return [
         RecentlyViewed(patient=visible[row["patient_id"]], viewed_at=row["viewed_at"])
         for row in latest
