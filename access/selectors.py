@@ -154,8 +154,7 @@ def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
     else:
         return []
     cared_for = _CARED_FOR_ONE if query.nhs_number else _CARED_FOR_MANY
-    sql = _FIND_MINE.format(narrow=narrow, cared_for=cared_for)
-    found = list(Patient.objects.raw(sql, _search_values(actor, values)))
+    found = _find_mine(actor, narrow, cared_for, values)
     if not query.nhs_number:
         found = [p for p in found if _alike(query, p)]
         found.sort(key=lambda p: -_likeness(query, p))
@@ -200,13 +199,13 @@ def still_mine(actor: Actor, patient_ids: list[int]) -> list[Patient]:
         return []
     values = {f"id{n}": pk for n, pk in enumerate(patient_ids)}
     among = "p.id IN ({})".format(", ".join(f"%({name})s" for name in values))
-    sql = _FIND_MINE.format(narrow=among, cared_for=_CARED_FOR_ONE)
-    return list(Patient.objects.raw(sql, _search_values(actor, values)))
+    return _find_mine(actor, among, _CARED_FOR_ONE, values)
 
 
-def _search_values(actor: Actor, values: dict) -> dict:
+def _find_mine(actor: Actor, narrow: str, cared_for: str, values: dict) -> list[Patient]:
+    """_FIND_MINE narrowed by `narrow` (its parameters in `values`), for this actor now."""
     ops = connection.ops
-    return {
+    values = {
         **values,
         "user": actor.user.pk,
         "team": actor.team.pk if actor.team is not None else None,
@@ -215,6 +214,8 @@ def _search_values(actor: Actor, values: dict) -> dict:
         "today": ops.adapt_datefield_value(timezone.localdate()),
         "now": ops.adapt_datetimefield_value(timezone.now()),
     }
+    sql = _FIND_MINE.format(narrow=narrow, cared_for=cared_for)
+    return list(Patient.objects.raw(sql, values))
 
 
 def _likeness(query: PatientQuery, patient: Patient) -> float:
