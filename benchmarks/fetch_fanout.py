@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Far beyond the slowest source (0.25 s a request): a lost task or a dead worker, not a slow one.
+WAIT_SECONDS = 60
 LATENCY_MS = {"gp": 50, "acute": 100, "community": 150, "mental_health": 200, "social_care": 250}
 
 
@@ -84,6 +86,8 @@ def main() -> None:
                 while Snapshot.objects.exclude(status=Snapshot.Status.FRESH).exists() or (
                     Snapshot.objects.count() < len(links) * len(_all())
                 ):
+                    if time.perf_counter() - started > WAIT_SECONDS:
+                        sys.exit(f"the worker fetched {_states()} in {WAIT_SECONDS} s; gave up")
                     time.sleep(0.01)
                 fanned.append(time.perf_counter() - started)
     finally:
@@ -117,6 +121,15 @@ def main() -> None:
             indent=2,
         )
     )
+
+
+def _states() -> dict[str, int]:
+    from django.db.models import Count
+
+    from records.models import Snapshot
+
+    counted = Snapshot.objects.values("status").annotate(n=Count("id"))
+    return {row["status"]: row["n"] for row in counted}
 
 
 def _all() -> list[str]:

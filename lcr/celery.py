@@ -7,7 +7,10 @@ import os
 
 from celery import Celery
 
+from lcr.broker import use_for_filesystem_urls
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")
+use_for_filesystem_urls()
 
 app = Celery("lcr")
 app.config_from_object("django.conf:settings", namespace="CELERY")
