@@ -112,13 +112,13 @@ def seeded_after_emptying(request: pytest.FixtureRequest) -> None:
     from django.contrib.contenttypes.models import ContentType
     from django.core.management.sql import emit_post_migrate_signal
 
-    from access.selectors import _view_record_permission_id
+    from access.policy import view_record_permission_id
 
     ContentType.objects.clear_cache()  # their ids are new too
     if not ContentType.objects.exists():  # emptied without post_migrate (serialized rollback)
         emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
     importlib.import_module("access.migrations.0002_role_policies").seed(apps, None)
-    _view_record_permission_id.cache_clear()
+    view_record_permission_id.cache_clear()
 
 
 @pytest.fixture

@@ -216,6 +216,33 @@ def test_administrators_and_privacy_officers_see_no_clinical_data(admin_user, ro
     assert decide(actor_for(user), patient).why_not == "this role sees no clinical records"
 
 
+def test_a_relationship_with_one_person_without_its_grant_opens_nothing(admin_user):
+    team = make_team("Riverside Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    worker = member(team, Role.SOCIAL_WORKER, "sw1")
+    patient = PatientFactory()
+    services.start_relationship(
+        patient=patient, user=worker, kind="social_care_case", reason="allocated", actor=admin_user
+    )
+    PatientUserObjectPermission.objects.all().delete()  # lost, somehow
+
+    decision = decide(actor_for(worker), patient)
+    assert (decision.allowed, decision.why_not) == (False, "no care relationship")
+
+
+def test_emergency_access_opens_the_record_only_for_the_team_it_was_used_for(admin_user):
+    ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="A")
+    other = make_team("Minor injuries", Team.Kind.AE_DEPARTMENT, ods_code="B")
+    user = member(ae, Role.AE_CLINICIAN, "both")
+    services.add_member(team=other, user=user, role=Role.AE_CLINICIAN, actor=admin_user)
+    patient = PatientFactory()
+    services.break_glass(
+        user=user, team=ae, patient=patient, reason="unconscious", explanation="collapsed"
+    )
+
+    assert decide(actor_for(user, ae.pk), patient).basis == "break_glass"
+    assert not decide(actor_for(user, other.pk), patient).allowed
+
+
 def test_acting_for_another_team_does_not_carry_its_relationships(admin_user):
     ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="A")
     clinic = make_team("Clinic", Team.Kind.COMMUNITY_TEAM, ods_code="B")
@@ -257,6 +284,7 @@ def test_break_glass_opens_the_record_for_four_hours_and_tells_the_privacy_offic
         "break_glass",
         access.pk,
     )
+    assert decision.break_glass_expires_at == access.expires_at
     assert access.expires_at - access.started_at == datetime.timedelta(hours=4)
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["officer@example.org"]
     assert patient.family_name not in mail.outbox[0].body

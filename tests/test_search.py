@@ -130,6 +130,27 @@ def test_a_patient_opened_with_emergency_access_is_found_while_it_lasts(client):
     assert "1 patient found" in search(client, nhs_number=grace.nhs_number).content.decode()
 
 
+def test_emergency_access_is_found_only_while_acting_for_the_team_that_used_it():
+    """As access.policy.decide opens it: found for another team, the record would be refused."""
+    from access.policy import actor_for
+    from access.selectors import PatientQuery, find_my_patients, still_mine
+
+    grace = PatientFactory(birth_date=BORN)
+    ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    minors = make_team("Thameside Minor Injuries", Team.Kind.AE_DEPARTMENT, ods_code="RXT2")
+    doctor = member(ae, Role.AE_CLINICIAN, "doctor")
+    services.add_member(team=minors, user=doctor, role=Role.AE_CLINICIAN, actor=UserFactory())
+    services.break_glass(
+        user=doctor, team=ae, patient=grace, reason="unconscious", explanation="ED"
+    )
+    query = PatientQuery(nhs_number=grace.nhs_number)
+
+    assert find_my_patients(actor_for(doctor, ae.pk), query) == [grace]
+    assert still_mine(actor_for(doctor, ae.pk), [grace.pk]) == [grace]
+    assert find_my_patients(actor_for(doctor, minors.pk), query) == []
+    assert still_mine(actor_for(doctor, minors.pk), [grace.pk]) == []
+
+
 def test_the_search_finds_exactly_the_patients_in_ones_care_and_ones_emergency_access():
     """find_my_patients writes its query out by hand for speed: it must give my_patients'
     answers (plus the searcher's own emergency access) in every state a relationship can be in."""
