@@ -104,6 +104,7 @@ def main() -> None:
 
     sizes = london_data.ensure(options.scale)
     scene = _scene(sizes)
+
     figures = _measure_all(scene, options.repeats)
     _report(options, sizes, figures)
 
@@ -141,16 +142,49 @@ def _scene(sizes: london_data.Sizes) -> Scene:
     found = Patient.objects.get(pk=first.pk + london_data.patient_of(0, 1, sizes.patients))
     now = timezone.now()
     later = now + datetime.timedelta(days=3650)  # stays fresh: no fetch is asked for
-    item = {"resource_type": "Observation", "title": "HbA1c", "date": "2026-10-01", "value": "48"}
+    pools = _resources_by_category()
     for link in Link.objects.filter(patient=first):
         for category in ALL_CATEGORIES:
-            items = [{**item, "resource_id": f"{category}-{k}"} for k in range(10)]
+            items = _items(pools[category], category, ITEMS_PER_SNAPSHOT)
             Snapshot.objects.update_or_create(
                 link=link, category=category,
-                defaults={"status": "fresh", "items": items, "item_count": 10,
+                defaults={"status": "fresh", "items": items, "item_count": len(items),
                           "fetched_at": now, "requested_at": now, "expires_at": later},
             )  # fmt: skip
     return Scene(gp=gp, officer=officer, record_patient=first, found_patient=found, team=team)
+
+
+ITEMS_PER_SNAPSHOT = 10  # 5 sources x 11 headings x 10: 550 items on the record page
+
+
+def _resources_by_category() -> dict[str, list[dict]]:
+    """The simulated sources' FHIR resources (as make run serves them) for a few people, by the
+    heading that shows them."""
+    from demo.clinical import resources_for
+    from demo.population import generate
+    from records.categories import RESOURCE_TYPES
+
+    population = generate(seed=7, patients=40)
+    by_type: dict[str, list[dict]] = {}
+    for person in population.people:
+        for source in population.sources:
+            for resource_type, found in resources_for(population, person, source.key).items():
+                by_type.setdefault(resource_type, []).extend(found)
+    return {
+        category: [r for t in types for r in by_type.get(t, [])]
+        for category, types in RESOURCE_TYPES.items()
+    }
+
+
+def _items(resources: list[dict], category: str, count: int) -> list[dict]:
+    """`count` view items as the fetcher stores them (the plain view and the source's resource),
+    each with an id of its own."""
+    from records.sources.view_items import view_item
+
+    return [
+        view_item({**resources[k % len(resources)], "id": f"{category}-{k}"}).as_dict()
+        for k in range(count)
+    ]
 
 
 def _second_factor_passed(client, user) -> None:
