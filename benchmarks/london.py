@@ -104,6 +104,9 @@ def main() -> None:
 
     sizes = london_data.ensure(options.scale)
     scene = _scene(sizes)
+    # As a gunicorn worker starts: the WSGI module loads every view and freezes what is loaded
+    # out of the garbage collector's sweeps (lcr.wsgi.settle).
+    import lcr.wsgi  # noqa: F401
 
     figures = _measure_all(scene, options.repeats)
     _report(options, sizes, figures)
