@@ -3,7 +3,6 @@ each marked with where it came from (meta.source, a Provenance per source) and e
 for this look (an OperationOutcome entry). Plain functions over a RecordView; no queries.
 """
 
-import copy
 import uuid
 from typing import Any
 
@@ -102,18 +101,21 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": patient})
     by_source: dict[str, list[str]] = {}
     without_resource: dict[str, int] = {}
+    base_urls = {state.source.ods_code: state.source.base_url for state in record.sources}
     for category in record.categories:
         for item in category.items:
             resource = item.get("resource")
-            source = _source_of(record, item["source_ods_code"])
-            if not isinstance(resource, dict) or source is None:
+            base_url = base_urls.get(item["source_ods_code"])
+            if not isinstance(resource, dict) or base_url is None:
                 without_resource[item["source_ods_code"]] = (
                     without_resource.get(item["source_ods_code"], 0) + 1
                 )
                 continue
-            full_url = _full_url(source.source.base_url, resource)
-            resource = copy.deepcopy(resource)
-            resource.setdefault("meta", {})["source"] = source.source.base_url
+            full_url = _full_url(base_url, resource)
+            # The source's resource as it is, but for meta.source: a new top level and meta,
+            # the rest shared with the snapshot (a deep copy was half of the API read's time).
+            meta = {**resource.get("meta", {}), "source": base_url}
+            resource = {**resource, "meta": meta}
             entries.append({"fullUrl": full_url, "resource": resource})
             by_source.setdefault(item["source_ods_code"], []).append(full_url)
     for state in record.sources:
@@ -180,10 +182,6 @@ def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dic
              "details": {"text": "No source holds records for this patient."}}
         )  # fmt: skip
     return {"resourceType": "OperationOutcome", "issue": issues}
-
-
-def _source_of(record: RecordView, ods_code: str) -> SourceState | None:
-    return next((s for s in record.sources if s.source.ods_code == ods_code), None)
 
 
 def _full_url(base_url: str, resource: dict[str, Any]) -> str:
