@@ -221,7 +221,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["access.api_auth.DenyAll"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["access.api_auth.ApiClientAuthentication"],
     "DEFAULT_THROTTLE_CLASSES": ["access.api_auth.ClientRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["lcr.api_json.JsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "lcr.api.exception_handler",
