@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from access.models import ApiClient, RolePolicy
+from access.models import ApiClient
 from access.policy import Actor
 from lcr.api_errors import ApiError
 
@@ -46,7 +46,7 @@ class ApiClientAuthentication(OAuth2Authentication):
             return None
         token = result[1]
         client = (
-            ApiClient.objects.select_related("team", "service_user", "application")
+            ApiClient.objects.select_related("team", "service_user", "application", "policy")
             .filter(application_id=token.application_id, active=True)
             .first()
         )
@@ -114,5 +114,5 @@ def actor_from_api_request(request: Request) -> Actor:
         role=client.role,
         client_id=client.application.client_id,
         end_user=end_user_of(request),
-        policy=RolePolicy.objects.filter(role=client.role).first(),
+        policy=client.policy,
     )

@@ -60,6 +60,12 @@ class Membership(models.Model):
     )
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=30, choices=Role.choices)
+    # The role's policy, joined by role (no column of its own), so that whoever reads a membership
+    # reads its policy in the same query.
+    policy = models.ForeignObject(
+        "RolePolicy", on_delete=models.DO_NOTHING, from_fields=["role"], to_fields=["role"],
+        null=True, related_name="+",
+    )  # fmt: skip
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_unique")]
@@ -268,6 +274,12 @@ class ApiClient(models.Model):
     name = models.CharField(max_length=200)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_clients")
     role = models.CharField(max_length=30, choices=Role.choices)
+    # The role's policy, joined by role (no column of its own), so that whoever reads a client
+    # reads its policy in the same query.
+    policy = models.ForeignObject(
+        "RolePolicy", on_delete=models.DO_NOTHING, from_fields=["role"], to_fields=["role"],
+        null=True, related_name="+",
+    )  # fmt: skip
     scopes = models.JSONField(default=list, help_text="Scopes this client may ask for.")
     service_user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_client"

@@ -54,9 +54,10 @@ def actor_for(
     user: AbstractBaseUser, team_id: int | None = None, memberships: list[Membership] | None = None
 ) -> Actor:
     """The actor a signed-in user is: the team they chose (or their only team) and its role.
-    `memberships`, all of the user's with their teams, when the caller has read them already."""
+    `memberships`, all of the user's with their teams and policies, when the caller has read
+    them already."""
     if memberships is None:
-        found = Membership.objects.filter(user=user).select_related("team")
+        found = Membership.objects.filter(user=user).select_related("team", "policy")
         if team_id is not None:
             found = found.filter(team_id=team_id)
         chosen = list(found[:2])
@@ -64,9 +65,7 @@ def actor_for(
         chosen = [m for m in memberships if team_id is None or m.team_id == team_id][:2]
     if len(chosen) != 1:
         return Actor(user=user, team=None, role=None)
-    role = chosen[0].role
-    policy = RolePolicy.objects.filter(role=role).first()
-    return Actor(user=user, team=chosen[0].team, role=role, policy=policy)
+    return Actor(user=user, team=chosen[0].team, role=chosen[0].role, policy=chosen[0].policy)
 
 
 def _policy(actor: Actor) -> RolePolicy | None:

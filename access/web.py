@@ -20,11 +20,11 @@ def actor_from_request(request: HttpRequest) -> Actor:
 
 
 def memberships_of(request: HttpRequest) -> list[Membership]:
-    """All the signed-in user's memberships with their teams, read once per request: the
-    second-factor check and the actor both need them."""
+    """All the signed-in user's memberships with their teams and role policies, read once per
+    request: the second-factor check and the actor both need them."""
     cached = getattr(request, "_lcr_memberships", None)
     if cached is None or cached[0] is not request.user:
-        found = list(Membership.objects.filter(user=request.user).select_related("team"))
+        found = list(Membership.objects.filter(user=request.user).select_related("team", "policy"))
         cached = request._lcr_memberships = (request.user, found)
     return cached[1]
 

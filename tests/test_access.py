@@ -14,6 +14,7 @@ from access.models import (
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
     Role,
+    RolePolicy,
     Team,
 )
 from access.policy import actor_for, decide
@@ -241,6 +242,19 @@ def test_emergency_access_opens_the_record_only_for_the_team_it_was_used_for(adm
 
     assert decide(actor_for(user, ae.pk), patient).basis == "break_glass"
     assert not decide(actor_for(user, other.pk), patient).allowed
+
+
+def test_a_role_whose_policy_is_gone_sees_nothing(ward, admin_user):
+    team, doctor = ward
+    patient = PatientFactory()
+    relate(patient, team, admin_user)
+    assert actor_for(doctor).policy.role == Role.AE_CLINICIAN  # read with the membership
+    assert decide(actor_for(doctor), patient).allowed
+
+    RolePolicy.objects.filter(role=Role.AE_CLINICIAN).delete()
+    actor = actor_for(doctor)
+    assert (actor.team, actor.policy) == (team, None)
+    assert decide(actor, patient).why_not == "this role sees no clinical records"
 
 
 def test_acting_for_another_team_does_not_carry_its_relationships(admin_user):
