@@ -12,6 +12,7 @@ django-guardian's stock query for "my patients"), with each page's SQL query cou
 import datetime
 import importlib.util
 import json
+import statistics
 import sys
 import time
 import uuid
@@ -62,6 +63,13 @@ def measure(run: Callable[[], object], repeats: int) -> tuple[dict[str, float], 
 
     figures = postgres.timed(counted, repeats, warm_up=2)
     return figures, counts[2:]
+
+
+def usual(counts: list[int]) -> int:
+    """A page's query count: the one most of its requests made. A signed-in page stamps the
+    session's activity once a minute (lcr.signin.SessionTimeouts), three statements more on the
+    one request that does, whatever the data; the table shows every count seen."""
+    return statistics.mode(counts)
 
 
 def bare(sql: str, params: list) -> Callable[[], list]:
@@ -221,7 +229,8 @@ def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
 
     def add(name: str, run, baseline: str, floor, target: str, limit: float | None) -> Figure:
         timing, counts = measure(run, repeats)
-        figure = Figure(name=name, **timing, queries=max(counts), query_counts=sorted(set(counts)))
+        counted = {"queries": usual(counts), "query_counts": sorted(set(counts))}
+        figure = Figure(name=name, **timing, **counted)
         if floor is not None:
             base, _ = measure(floor, repeats)
             figure.baseline = baseline
@@ -411,7 +420,7 @@ def _api_figure(scene: Scene, repeats: int, name: str, url: str, baseline: str, 
     timing, counts = measure(page(http, url, **headers), repeats)
     base, _ = measure(floor, repeats)
     return Figure(
-        name=name, **timing, queries=max(counts), query_counts=sorted(set(counts)),
+        name=name, **timing, queries=usual(counts), query_counts=sorted(set(counts)),
         baseline=baseline, baseline_median_ms=base["median_ms"], baseline_p95_ms=base["p95_ms"],
     )  # fmt: skip
 
