@@ -12,9 +12,10 @@ class AccessConfig(AppConfig):
 
         from access import models
 
+        # A membership's policy is its role's, joined by role (not a change of its own).
+        auditlog.register(models.Membership, exclude_fields=["policy"])
         for model in (
             models.Team,
-            models.Membership,
             models.CareRelationship,
             models.BreakGlassAccess,
             models.Objection,

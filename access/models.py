@@ -61,10 +61,10 @@ class Membership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=30, choices=Role.choices)
     # The role's policy, joined by role (no column of its own), so that whoever reads a membership
-    # reads its policy in the same query.
+    # reads its policy in the same query. Not data: left out of fixtures and the change history.
     policy = models.ForeignObject(
         "RolePolicy", on_delete=models.DO_NOTHING, from_fields=["role"], to_fields=["role"],
-        null=True, related_name="+",
+        null=True, related_name="+", serialize=False,
     )  # fmt: skip
 
     class Meta:
@@ -275,10 +275,10 @@ class ApiClient(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_clients")
     role = models.CharField(max_length=30, choices=Role.choices)
     # The role's policy, joined by role (no column of its own), so that whoever reads a client
-    # reads its policy in the same query.
+    # reads its policy in the same query. Not data: left out of fixtures and the change history.
     policy = models.ForeignObject(
         "RolePolicy", on_delete=models.DO_NOTHING, from_fields=["role"], to_fields=["role"],
-        null=True, related_name="+",
+        null=True, related_name="+", serialize=False,
     )  # fmt: skip
     scopes = models.JSONField(default=list, help_text="Scopes this client may ask for.")
     service_user = models.OneToOneField(

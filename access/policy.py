@@ -32,7 +32,8 @@ class Actor:
     role: str | None
     client_id: str | None = None
     end_user: str = ""  # for the API: the partner's own user the call is made for, as it names them
-    policy: RolePolicy | None = None  # the role's policy, read once with the actor
+    # The role's policy, read with the membership or client; None: the role sees and does nothing.
+    policy: RolePolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,6 @@ def actor_for(
     return Actor(user=user, team=chosen[0].team, role=chosen[0].role, policy=chosen[0].policy)
 
 
-def _policy(actor: Actor) -> RolePolicy | None:
-    if actor.role is None:
-        return None
-    return actor.policy or RolePolicy.objects.filter(role=actor.role).first()
-
-
 def decide(
     actor: Actor, patient: Patient, categories: list[str] | tuple[str, ...] | None = None,
     purpose: str = DIRECT_CARE,
@@ -83,7 +78,7 @@ def decide(
     wanted = parse_categories(list(categories or []))
     if actor.team is None or actor.role is None or not actor.user.is_active:
         return Decision(False, why_not="not acting for a team", purpose=purpose)
-    policy = _policy(actor)
+    policy = actor.policy
     if policy is None or not policy.categories:
         return Decision(False, why_not="this role sees no clinical records", purpose=purpose)
     allowed = tuple(c for c in wanted if c in policy.categories)
@@ -96,12 +91,13 @@ def decide(
     }
     facts = _facts(actor, patient)
     if facts.break_glass_id is not None and policy.may_break_glass:
-        glass = BreakGlassAccess.objects.only("expires_at").get(pk=facts.break_glass_id)
+        # When it ends, for the record's banner: a second query, for emergency access only.
+        ends = BreakGlassAccess.objects.filter(pk=facts.break_glass_id)
         return Decision(
             True,
             basis="break_glass",
-            break_glass_id=glass.pk,
-            break_glass_expires_at=glass.expires_at,
+            break_glass_id=facts.break_glass_id,
+            break_glass_expires_at=ends.values_list("expires_at", flat=True).first(),
             objection=facts.objection,
             **shared,
         )
@@ -121,15 +117,15 @@ class _Facts:
     granted: bool
 
 
-# What decide needs to know, in one statement: Django took longer to build the four queries it
-# used to make (objection, emergency access, relationship, grant) than the database took to run
-# them. The relationship is the actor's or their team's in force today, the first to have
-# started; its grant is the one its start made: the team group's for a team's relationship, the
-# user's for one with a person. tests/test_access.py holds every state a decision can be in.
 # A relationship r in force today, of the actor (user) or their team: find_my_patients' rule too.
 ACTIVE_RELATIONSHIP_SQL = """r.ended_at IS NULL AND r.starts_on <= %(today)s
     AND (r.ends_on IS NULL OR r.ends_on >= %(today)s)
     AND (r.user_id = %(user)s OR r.team_id = %(team)s)"""
+# What decide needs to know, in one statement: Django took longer to build the four queries it
+# used to make (objection, emergency access, relationship, grant) than the database took to run
+# them. The relationship is the actor's or their team's in force today, the first to have
+# started; its grant is the one its start made: the team group's for a team's relationship, the
+# user's for one with a person. tests/test_access.py has a test for each way a decision goes.
 _FACTS = f"""
 SELECT
   EXISTS (SELECT 1 FROM access_objection o
@@ -185,7 +181,7 @@ def view_record_permission_id() -> int:
 
 def sees_records(actor: Actor) -> bool:
     """Whether the actor's role sees any clinical heading at all."""
-    policy = _policy(actor)
+    policy = actor.policy
     return policy is not None and bool(policy.categories)
 
 
@@ -196,10 +192,10 @@ def reviews_break_glass(user: AbstractBaseUser) -> bool:
 
 
 def may_break_glass(actor: Actor) -> bool:
-    policy = _policy(actor)
+    policy = actor.policy
     return policy is not None and policy.may_break_glass
 
 
 def manages_relationships(actor: Actor) -> bool:
-    policy = _policy(actor)
+    policy = actor.policy
     return policy is not None and policy.manages_relationships

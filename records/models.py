@@ -282,7 +282,10 @@ class IdentitySyncRun(models.Model):
 class ItemsField(models.JSONField):
     """A JSONField read with orjson. A record's snapshots hold about 700 KB of JSON (550 items,
     each with its source's FHIR resource), read on every look: the standard library took 7.4 ms
-    to read them, orjson 3.7. Anything orjson refuses is read as Django reads it."""
+    to read them, orjson 3.7. What orjson refuses (a number too large for a float, such as
+    1e400) is read as Django reads it. One difference: an integer beyond 64 bits comes back as
+    the nearest float, as most JSON readers give it (FHIR's integers are 32-bit, and the fetcher
+    refuses larger; only a decimal of twenty digits and no point could be one)."""
 
     def from_db_value(self, value, expression, connection):
         if isinstance(value, str | bytes) and not isinstance(expression, KeyTransform):

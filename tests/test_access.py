@@ -11,6 +11,7 @@ from access.exceptions import AccessDenied, RelationshipError
 from access.models import (
     BreakGlassAccess,
     CareRelationship,
+    Membership,
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
     Role,
@@ -255,6 +256,27 @@ def test_a_role_whose_policy_is_gone_sees_nothing(ward, admin_user):
     actor = actor_for(doctor)
     assert (actor.team, actor.policy) == (team, None)
     assert decide(actor, patient).why_not == "this role sees no clinical records"
+
+
+def test_a_membership_is_saved_audited_and_restored_without_its_role_policy(ward):
+    """The policy is joined by role, not stored: fixtures and the change history leave it out."""
+    import json
+
+    from auditlog.models import LogEntry
+    from django.core import serializers
+
+    team, doctor = ward
+    membership = Membership.objects.get(user=doctor, team=team)
+    written = serializers.serialize("json", [membership])
+    assert "policy" not in json.loads(written)[0]["fields"]
+    for restored in serializers.deserialize("json", written):
+        restored.save()
+    assert Membership.objects.select_related("policy").get(pk=membership.pk).policy.role == (
+        Role.AE_CLINICIAN
+    )
+    changes = [entry.changes_dict for entry in LogEntry.objects.get_for_object(membership)]
+    assert any("role" in c for c in changes)
+    assert not any("policy" in c for c in changes)
 
 
 def test_acting_for_another_team_does_not_carry_its_relationships(admin_user):

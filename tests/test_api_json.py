@@ -1,4 +1,4 @@
-"""The API's JSON is written by orjson, for speed, exactly as DRF's own renderer writes it."""
+"""The API's JSON is written by orjson, for speed, as DRF's own renderer writes it."""
 
 import datetime
 import decimal
@@ -31,10 +31,21 @@ def _every_kind_of_value() -> dict:
     }
 
 
-def test_json_reads_exactly_as_drf_writes_it():
+def test_every_kind_of_value_is_written_byte_for_byte_as_drf_writes_it():
     data = _every_kind_of_value()
     assert JsonRenderer().render(data) == DrfJsonRenderer().render(data)
     assert FhirJsonRenderer().render(data) == DrfJsonRenderer().render(data)
+
+
+def test_what_orjson_cannot_write_is_written_by_drf():
+    data = {"huge": 2**70, "small": -(2**64)}
+    assert JsonRenderer().render(data) == DrfJsonRenderer().render(data)
+    assert json.loads(JsonRenderer().render(data)) == data
+
+
+def test_a_float_may_be_spelled_otherwise_but_reads_the_same():
+    data = {"dose": 0.00005, "big": 1e22, "third": 1 / 3}
+    assert json.loads(JsonRenderer().render(data)) == json.loads(DrfJsonRenderer().render(data))
 
 
 def test_indented_json_when_asked_for_and_nothing_for_no_data():

@@ -14,11 +14,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apiclient',
             name='policy',
-            field=models.ForeignObject(from_fields=['role'], null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='access.rolepolicy', to_fields=['role']),
+            field=models.ForeignObject(from_fields=['role'], null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', serialize=False, to='access.rolepolicy', to_fields=['role']),
         ),
         migrations.AddField(
             model_name='membership',
             name='policy',
-            field=models.ForeignObject(from_fields=['role'], null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='access.rolepolicy', to_fields=['role']),
+            field=models.ForeignObject(from_fields=['role'], null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', serialize=False, to='access.rolepolicy', to_fields=['role']),
         ),
     ]
