@@ -52,6 +52,16 @@ class Team(models.Model):
         return f"{self.name} ({self.ods_code})"
 
 
+def role_policy() -> models.ForeignObject:
+    """The role's policy, joined by role (no column of its own), so that whoever reads a
+    membership or an API client reads its policy in the same query. Not data: left out of
+    fixtures and the change history."""
+    return models.ForeignObject(
+        "RolePolicy", on_delete=models.DO_NOTHING, from_fields=["role"], to_fields=["role"],
+        null=True, related_name="+", serialize=False,
+    )  # fmt: skip
+
+
 class Membership(models.Model):
     """A user works in a team in one role; they act for one team at a time."""
 
@@ -60,12 +70,7 @@ class Membership(models.Model):
     )
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=30, choices=Role.choices)
-    # The role's policy, joined by role (no column of its own), so that whoever reads a membership
-    # reads its policy in the same query. Not data: left out of fixtures and the change history.
-    policy = models.ForeignObject(
-        "RolePolicy", on_delete=models.DO_NOTHING, from_fields=["role"], to_fields=["role"],
-        null=True, related_name="+", serialize=False,
-    )  # fmt: skip
+    policy = role_policy()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_unique")]
@@ -274,12 +279,7 @@ class ApiClient(models.Model):
     name = models.CharField(max_length=200)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="api_clients")
     role = models.CharField(max_length=30, choices=Role.choices)
-    # The role's policy, joined by role (no column of its own), so that whoever reads a client
-    # reads its policy in the same query. Not data: left out of fixtures and the change history.
-    policy = models.ForeignObject(
-        "RolePolicy", on_delete=models.DO_NOTHING, from_fields=["role"], to_fields=["role"],
-        null=True, related_name="+", serialize=False,
-    )  # fmt: skip
+    policy = role_policy()
     scopes = models.JSONField(default=list, help_text="Scopes this client may ask for.")
     service_user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_client"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from access.models import (
@@ -51,6 +52,11 @@ class Decision:
     denied_categories: tuple[str, ...] = field(default=())
 
 
+def memberships_of_user(user: AbstractBaseUser) -> QuerySet[Membership]:
+    """The user's memberships with their teams and role policies: what an actor is made of."""
+    return Membership.objects.filter(user=user).select_related("team", "policy")
+
+
 def actor_for(
     user: AbstractBaseUser, team_id: int | None = None, memberships: list[Membership] | None = None
 ) -> Actor:
@@ -58,7 +64,7 @@ def actor_for(
     `memberships`, all of the user's with their teams and policies, when the caller has read
     them already."""
     if memberships is None:
-        found = Membership.objects.filter(user=user).select_related("team", "policy")
+        found = memberships_of_user(user)
         if team_id is not None:
             found = found.filter(team_id=team_id)
         chosen = list(found[:2])

@@ -4,7 +4,14 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from access.models import Membership
-from access.policy import Actor, actor_for, manages_relationships, may_break_glass, sees_records
+from access.policy import (
+    Actor,
+    actor_for,
+    manages_relationships,
+    may_break_glass,
+    memberships_of_user,
+    sees_records,
+)
 
 SESSION_TEAM = "acting_team_id"
 
@@ -24,7 +31,7 @@ def memberships_of(request: HttpRequest) -> list[Membership]:
     request: the second-factor check and the actor both need them."""
     cached = getattr(request, "_lcr_memberships", None)
     if cached is None or cached[0] is not request.user:
-        found = list(Membership.objects.filter(user=request.user).select_related("team", "policy"))
+        found = list(memberships_of_user(request.user))
         cached = request._lcr_memberships = (request.user, found)
     return cached[1]
 

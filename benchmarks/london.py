@@ -65,11 +65,11 @@ def measure(run: Callable[[], object], repeats: int) -> tuple[dict[str, float], 
     return figures, counts[2:]
 
 
-def usual(counts: list[int]) -> int:
-    """A page's query count: the one most of its requests made. A signed-in page stamps the
-    session's activity once a minute (lcr.signin.SessionTimeouts), three statements more on the
-    one request that does, whatever the data; the table shows every count seen."""
-    return statistics.mode(counts)
+def query_figures(counts: list[int]) -> dict[str, object]:
+    """A page's query count, the one most of its requests made, and every count seen. A
+    signed-in page stamps the session's activity once a minute (lcr.signin.SessionTimeouts),
+    three statements more on the one request that does, whatever the data."""
+    return {"queries": statistics.mode(counts), "query_counts": sorted(set(counts))}
 
 
 def bare(sql: str, params: list) -> Callable[[], list]:
@@ -229,8 +229,7 @@ def _measure_all(scene: Scene, repeats: int) -> list[Figure]:
 
     def add(name: str, run, baseline: str, floor, target: str, limit: float | None) -> Figure:
         timing, counts = measure(run, repeats)
-        counted = {"queries": usual(counts), "query_counts": sorted(set(counts))}
-        figure = Figure(name=name, **timing, **counted)
+        figure = Figure(name=name, **timing, **query_figures(counts))
         if floor is not None:
             base, _ = measure(floor, repeats)
             figure.baseline = baseline
@@ -420,7 +419,7 @@ def _api_figure(scene: Scene, repeats: int, name: str, url: str, baseline: str, 
     timing, counts = measure(page(http, url, **headers), repeats)
     base, _ = measure(floor, repeats)
     return Figure(
-        name=name, **timing, queries=usual(counts), query_counts=sorted(set(counts)),
+        name=name, **timing, **query_figures(counts),
         baseline=baseline, baseline_median_ms=base["median_ms"], baseline_p95_ms=base["p95_ms"],
     )  # fmt: skip
 
