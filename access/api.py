@@ -1,53 +1,22 @@
 """Care relationships started and ended by administrators' systems, through the API (JSON)."""
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import services
-from access.api_auth import END_USER, HasScope, actor_from_api_request
+from access.api_auth import actor_from_api_request
 from access.exceptions import AccessDenied
 from access.models import ApiClient, CareRelationship, Team
 from access.policy import Actor, manages_relationships
-from lcr.api import ApiView, problem_responses
-from lcr.api_errors import ApiError
+from partner_api.errors import ApiError
+from partner_api.permissions import END_USER
+from partner_api.responses import problem_responses
+from partner_api.views import LARGEST_ID, ScopedView, row_or_404
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
-
-
-class ApiClientAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Tells the OpenAPI schema how clients get a token, and which scope each route needs."""
-
-    target_class = "access.api_auth.ApiClientAuthentication"
-    name = "oauth2"
-
-    def get_security_definition(self, auto_schema) -> dict:
-        return {
-            "type": "oauth2",
-            "flows": {
-                "clientCredentials": {
-                    "tokenUrl": "/api/oauth/token/",
-                    "scopes": settings.OAUTH2_PROVIDER["SCOPES"],
-                }
-            },
-        }
-
-    def get_security_requirement(self, auto_schema) -> dict:
-        scope = getattr(auto_schema.view, "required_scope", "")
-        return {self.name: [scope] if scope else []}
-
-
-LARGEST_ID = 2**63 - 1  # a larger number names no row, and some databases cannot even compare it
-
-
-class ScopedView(ApiView):
-    permission_classes = [HasScope]
-    required_scope: str = ""
 
 
 class RelationshipIn(serializers.Serializer):
@@ -106,9 +75,7 @@ class RelationshipsView(ScopedView):
     def post(self, request: Request) -> Response:
         actor = _administrator(request)
         data = _valid(RelationshipIn, request)
-        patient = Patient.objects.filter(
-            nhs_number=data["nhs_number"], merged_into__isnull=True
-        ).first()
+        patient = Patient.objects.current().filter(nhs_number=data["nhs_number"]).first()
         if patient is None:
             raise ApiError(400, "unknown-patient", "No patient has this NHS number.")
         team = Team.objects.filter(pk=data["team"]).first()
@@ -140,9 +107,7 @@ class RelationshipEndView(ScopedView):
     def post(self, request: Request, relationship_id: int) -> Response:
         actor = _administrator(request)
         data = _valid(RelationshipEndIn, request)
-        if not 0 < relationship_id <= LARGEST_ID:
-            raise ApiError(404, "not-found", "Not found.")
-        relationship = get_object_or_404(CareRelationship, pk=relationship_id)
+        relationship = row_or_404(CareRelationship.objects.all(), relationship_id)
         ended = services.end_relationship(
             relationship=relationship, reason=data["reason"], actor=actor.user
         )

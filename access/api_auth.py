@@ -1,40 +1,16 @@
-"""Who is asking through the API: OAuth2 clients bound to a team, their scopes and rates, and
-the actor each call is made as. DRF's defaults (lcr/settings.py) name the classes here, so this
-module must not import DRF's views.
+"""Who is asking through the API: OAuth2 clients bound to a team, the scopes their tokens may
+carry, and the actor each call is made as. DRF's defaults (lcr/settings.py) name the
+authentication class here, so this module must not import DRF's views.
 """
 
-import string
-
-from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.scopes import SettingsScopes
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
 
 from access.models import ApiClient
 from access.policy import Actor
-from lcr.api_errors import ApiError
-
-END_USER_HEADER = "X-End-User"
-END_USER = OpenApiParameter(
-    END_USER_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="The partner's own user this call is made for, as the partner names them "
-    "(recorded in the access event). Printable text, at most 200 characters.",
-)
-_PRINTABLE = set(string.printable) - set("\t\n\r\x0b\x0c")
-
-
-class DenyAll(BasePermission):
-    """The default: a view that names no permission refuses everyone."""
-
-    def has_permission(self, request: Request, view) -> bool:
-        return False
+from partner_api.permissions import end_user_of
 
 
 class ApiClientAuthentication(OAuth2Authentication):
@@ -56,35 +32,6 @@ class ApiClientAuthentication(OAuth2Authentication):
         return client.service_user, token
 
 
-class HasScope(BasePermission):
-    """The view's `required_scope` is in the token and still among the client's scopes."""
-
-    def has_permission(self, request: Request, view) -> bool:
-        client = getattr(request, "api_client", None)
-        scope = getattr(view, "required_scope", None)
-        if client is None or scope is None or request.auth is None:
-            return False
-        return scope in request.auth.scope.split() and scope in client.scopes
-
-
-class ClientRateThrottle(SimpleRateThrottle):
-    """Requests per client (its own rate, or LCR_API_DEFAULT_RATE); over it: 429, Retry-After."""
-
-    def __init__(self) -> None:  # the rate is the client's, known only once it is authenticated
-        pass
-
-    def allow_request(self, request: Request, view) -> bool:
-        client = getattr(request, "api_client", None)
-        if client is None:
-            return True
-        self.rate = client.rate or settings.LCR_API_DEFAULT_RATE
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request: Request, view) -> str:
-        return f"lcr:api-rate:{request.api_client.pk}"
-
-
 class ApiClientScopes(SettingsScopes):
     """A client's token may carry only the scopes its ApiClient holds (all of them by default)."""
 
@@ -95,14 +42,6 @@ class ApiClientScopes(SettingsScopes):
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
         return self.get_available_scopes(application, request)
-
-
-def end_user_of(request: Request) -> str:
-    """The partner's end user named in X-End-User; bad values are refused, not trimmed."""
-    value = request.headers.get(END_USER_HEADER, "")
-    if len(value) > 200 or not set(value) <= _PRINTABLE:
-        raise ApiError(400, "invalid-end-user", f"{END_USER_HEADER}: printable, 200 at most.")
-    return value.strip()
 
 
 def actor_from_api_request(request: Request) -> Actor:

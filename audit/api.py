@@ -5,25 +5,26 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api import ScopedView
-from access.api_auth import END_USER, actor_from_api_request
+from access.api_auth import actor_from_api_request
 from access.exceptions import AccessDenied
 from access.models import ApiClient
 from audit.fhir import audit_event
 from audit.models import AccessEvent
+from audit.request_context import context_from_request
 from audit.selectors import access_report
-from audit.web import context_from_request
-from lcr.api_errors import ApiError
-from records.api import fhir_responses, patient_or_404
-from records.services import record_look_at_details
+from audit.services import record_look_at_details
+from partner_api.errors import ApiError
+from partner_api.permissions import END_USER
+from partner_api.responses import fhir_responses
+from partner_api.views import FhirView, row_or_404
+from records.models import Patient
 
 MOST_EVENTS = 1000
 
 
-class AccessReportView(ScopedView):
+class AccessReportView(FhirView):
     """Every look at one patient's record, newest first (`_count` at a time, 1000 at most)."""
 
-    fhir = True
     required_scope = ApiClient.Scope.AUDIT_READ
 
     @extend_schema(
@@ -41,7 +42,7 @@ class AccessReportView(ScopedView):
         actor = actor_from_api_request(request)
         if actor.policy is None or not actor.policy.reviews_break_glass:
             raise AccessDenied("only privacy officers' systems read the audit trail")
-        patient = patient_or_404(_number(request, "patient", None))
+        patient = row_or_404(Patient.objects.current(), _number(request, "patient", None))
         count = min(_number(request, "_count", 100), MOST_EVENTS)
         record_look_at_details(
             actor=actor,

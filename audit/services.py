@@ -1,18 +1,26 @@
 """Writing the audit trail: one access event per look, appended to its hash chain.
 
-Called by records.services.read_record inside the same transaction as the read, so that if the
-event cannot be written, the read fails and nothing is shown.
+Called by care_record.reading.read_record inside the same transaction as the read, so that if
+the event cannot be written, the read fails and nothing is shown.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from access.policy import Actor
 from audit.chain import content_of, event_hash
+from audit.exceptions import AuditUnavailable
 from audit.models import AccessEvent, ChainHead, SearchEvent
+from records.models import Patient
+
+DETAILS = "details"  # name, NHS number, date of birth, address, GP: the banner without the record
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,3 +115,36 @@ def record_search(
         ip_address=context.ip_address,
         request_id=context.request_id,
     )
+
+
+def record_look_at_details(
+    *,
+    actor: Actor,
+    patient: Patient,
+    basis: str,
+    channel: str = "web",
+    context: RequestContext | None = None,
+) -> None:
+    """An administrator's or privacy officer's look at who a patient is (their details, not their
+    record), after their own page has checked their role: recorded as any look is, fail closed.
+    """
+    try:
+        record_access(
+            user=actor.user,
+            team=actor.team,
+            role=actor.role,
+            patient=patient,
+            client_id=actor.client_id or "",
+            end_user=actor.end_user,
+            categories=(DETAILS,),
+            resource_ids=[],
+            basis=basis,
+            relationship_id=None,
+            break_glass_id=None,
+            channel=channel,
+            purpose=basis,
+            context=context or RequestContext(),
+        )
+    except DatabaseError as exc:
+        logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
+        raise AuditUnavailable("the look could not be recorded") from exc

@@ -20,10 +20,10 @@ from access.web import actor_from_request
 from audit.fhir import audit_bundle
 from audit.models import AccessEvent
 from audit.pdf import access_report_pdf
+from audit.request_context import context_from_request
 from audit.selectors import access_report, alerts, break_glass_queue
-from audit.web import context_from_request
+from audit.services import record_look_at_details
 from records.models import Patient
-from records.services import record_look_at_details
 
 CSV_COLUMNS = [
     "time",

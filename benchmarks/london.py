@@ -10,7 +10,6 @@ django-guardian's stock query for "my patients"), with each page's SQL query cou
 """
 
 import datetime
-import importlib.util
 import json
 import statistics
 import sys
@@ -22,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from benchmarks import london_data, postgres
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lcr_bench"
-API_ABSENT = "API not in this checkout"
 API_SECRET = "bench-only-secret-of-the-benchmark-database"  # noqa: S105 (its own database)
 
 
@@ -393,8 +391,6 @@ def _api_read(scene: Scene, repeats: int, floor) -> Figure:
     """GET the patient summary through the partner API with a real bearer token, if present."""
     name = "API patient read ($summary)"
     target = "p95 < 3 x bare + 5 ms"
-    if importlib.util.find_spec("records.api") is None:
-        return Figure(name=name, target=target, note=API_ABSENT)
     url = f"/api/v1/fhir/Patient/{scene.record_patient.pk}/$summary"
     figure = _api_figure(scene, repeats, name, url, "SELECT the patient's snapshots", floor)
     figure.target = target
@@ -405,8 +401,6 @@ def _api_read(scene: Scene, repeats: int, floor) -> Figure:
 def _api_search(scene: Scene, repeats: int, floor) -> Figure:
     """The NHS number search as a partner system makes it: FHIR Patient?identifier=."""
     name = "NHS number search through the API"
-    if importlib.util.find_spec("records.api") is None:
-        return Figure(name=name, note=API_ABSENT)
     url = f"/api/v1/fhir/Patient?identifier={scene.found_patient.nhs_number}"
     figure = _api_figure(scene, repeats, name, url, "SELECT patient by nhs_number", floor)
     figure.target, figure.met = "p95 < 10 ms", figure.p95_ms < 10

@@ -1,13 +1,22 @@
-"""The API's own refusal, with its HTTP status and stable code; lcr.api turns it into a response.
+"""DRF's exception handler for every API view: the apps' own refusals in the API's words (a record
+someone may not see is 404, like one that does not exist), then partner_api's for the rest."""
 
-Kept apart from lcr.api so that DRF's default authentication and permission classes, imported
-while DRF itself loads, can raise it without importing DRF's views.
-"""
+from rest_framework.response import Response
+
+from access.exceptions import AccessDenied, RelationshipError
+from audit.exceptions import AuditUnavailable
+from partner_api.responses import Classification, answer_error
 
 
-class ApiError(Exception):
-    """A refusal with its HTTP status and stable code, raised by API views."""
+def _classify_domain(exc: Exception) -> Classification | None:
+    if isinstance(exc, AccessDenied):
+        return 404, "not-found", "Not found.", None
+    if isinstance(exc, AuditUnavailable):
+        return 503, "audit-unavailable", "The look could not be recorded; nothing shown.", None
+    if isinstance(exc, RelationshipError):
+        return 400, "relationship-refused", str(exc), None
+    return None
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    return answer_error(exc, context, _classify_domain)

@@ -12,8 +12,9 @@ from oauth2_provider.views import TokenView
 
 from access.api import RelationshipEndView, RelationshipsView
 from audit.api import AccessReportView
-from lcr.api import FHIR_JSON, PROBLEM_JSON, PROBLEM_TYPES, operation_outcome
-from records.api import PatientRecordView, PatientSearchView, PatientSummaryView
+from care_record.api import PatientRecordView, PatientSearchView, PatientSummaryView
+from partner_api.renderers import FHIR_JSON
+from partner_api.responses import PROBLEM_JSON, PROBLEM_TYPES, operation_outcome
 
 
 def _open(view):

@@ -56,9 +56,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "auditlog",
+    "partner_api",
     "records",
     "access",
     "audit",
+    "care_record",
 ]
 
 MIDDLEWARE = [
@@ -218,13 +220,13 @@ AUDITLOG_INCLUDE_ALL_MODELS = False
 # The partner API (docs/api.md). Deny by default: a view that names no permission refuses
 # everyone, and the only way in is an OAuth2 client-credentials token of a registered ApiClient.
 REST_FRAMEWORK = {
-    "DEFAULT_PERMISSION_CLASSES": ["access.api_auth.DenyAll"],
+    "DEFAULT_PERMISSION_CLASSES": ["partner_api.permissions.DenyAll"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["access.api_auth.ApiClientAuthentication"],
-    "DEFAULT_THROTTLE_CLASSES": ["access.api_auth.ClientRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["lcr.api_json.JsonRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["partner_api.permissions.ClientRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["partner_api.renderers.JsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "lcr.api.exception_handler",
+    "EXCEPTION_HANDLER": "lcr.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     # ?format= would let any query string turn an answer into DRF's 404; negotiate by Accept only.
     "URL_FORMAT_OVERRIDE": None,
@@ -247,7 +249,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "lcr.api.fhir_operation_paths",
+        "partner_api.schema.fhir_operation_paths",
     ],
 }
 OAUTH2_PROVIDER = {

@@ -6,8 +6,9 @@ from django.urls import include, path
 
 from access import views as access_views
 from audit import views as audit_views
+from care_record import administration
+from care_record import views as record_views
 from lcr import two_factor, views
-from records import views as record_views
 
 admin.site.site_header = "Shared care record administration"
 admin.site.site_title = "Shared care record"
@@ -27,26 +28,26 @@ urlpatterns = [
     path("patients/", record_views.patient_search, name="patient-search"),
     path("patients/<int:patient_id>/", record_views.patient_record, name="patient-record"),
     path("break-glass/", record_views.break_glass, name="break-glass"),
-    path("manage/patients/", access_views.find_patient, name="manage-find-patient"),
-    path("manage/patients/<int:patient_id>/", access_views.manage_patient, name="manage-patient"),
+    path("manage/patients/", administration.find_patient, name="manage-find-patient"),
+    path("manage/patients/<int:patient_id>/", administration.manage_patient, name="manage-patient"),
     path(
         "manage/patients/<int:patient_id>/objections/",
-        access_views.record_objection,
+        administration.record_objection,
         name="manage-record-objection",
     ),
     path(
         "manage/relationships/<int:relationship_id>/end/",
-        access_views.end_relationship,
+        administration.end_relationship,
         name="manage-end-relationship",
     ),
     path(
         "manage/objections/<int:objection_id>/withdraw/",
-        access_views.withdraw_objection,
+        administration.withdraw_objection,
         name="manage-withdraw-objection",
     ),
     path(
         "manage/relationships/import/",
-        access_views.import_relationships_page,
+        administration.import_relationships_page,
         name="manage-import-relationships",
     ),
     path(

@@ -23,6 +23,12 @@ class Sex(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+class PatientQuerySet(models.QuerySet):
+    def current(self) -> "PatientQuerySet":
+        """Register entries still in use: not merged away into another (the one definition)."""
+        return self.filter(merged_into__isnull=True)
+
+
 class Patient(models.Model):
     """One person, identified by a verified NHS number, as the identity service knows them."""
 
@@ -53,6 +59,8 @@ class Patient(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientQuerySet.as_manager()
 
     class Meta:
         ordering = ["family_name", "given_names"]

@@ -31,7 +31,7 @@ def find_candidates(
         filters.append(Q(postcode=record.postcode))
     if record.family_name:
         filters.append(Q(family_name__iexact=record.family_name))
-    live = Patient.objects.filter(merged_into__isnull=True).exclude(pk__in=exclude_patient_ids)
+    live = Patient.objects.current().exclude(pk__in=exclude_patient_ids)
     ids: set[int] = set()
     for near in filters:
         ids.update(live.filter(near).values_list("pk", flat=True)[:ROWS_PER_FILTER])

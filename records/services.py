@@ -21,10 +21,6 @@ from records.models import (
     UnmatchedRecord,
 )
 from records.nhs_numbers import normalise_nhs_number
-from records.reading import (  # noqa: F401 (the read choke point, records/reading.py)
-    read_record,
-    record_look_at_details,
-)
 from records.selectors import current_patient, find_candidates
 
 SYSTEM_USERNAME = "system.identity-sync"

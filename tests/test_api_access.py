@@ -10,7 +10,7 @@ from django.core.cache import cache
 from access import services
 from access.models import Role, Team
 from audit.models import AccessEvent, SearchEvent
-from records.fhir_export import NHS_NUMBER
+from care_record.fhir_export import NHS_NUMBER
 from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
     api_client_for,
     bearer,
@@ -240,7 +240,7 @@ def test_an_unexpected_fault_is_a_500_operation_outcome_without_internals(
     def broken(**kwargs):
         raise RuntimeError("secret internals /srv/app.py line 3")
 
-    monkeypatch.setattr("records.api.read_record", broken)
+    monkeypatch.setattr("care_record.api.read_record", broken)
     response = client.get(summary_url(related), **bearer(access_token))
     assert response.status_code == 500
     assert outcome_codes(valid_fhir(response.json())) == ["internal-error"]

@@ -8,7 +8,7 @@ import uuid
 from django.utils.functional import lazy
 from rest_framework.renderers import JSONRenderer as DrfJsonRenderer
 
-from lcr.api import FhirJsonRenderer, JsonRenderer
+from partner_api.renderers import FhirJsonRenderer, JsonRenderer
 
 LONDON = datetime.timezone(datetime.timedelta(hours=1))
 

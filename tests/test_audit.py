@@ -86,7 +86,7 @@ def test_if_the_event_cannot_be_written_nothing_is_shown(looked_at, monkeypatch)
     def broken(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr("records.reading.record_access", broken)
+    monkeypatch.setattr("care_record.reading.record_access", broken)
     response = look(client, patient)
 
     assert response.status_code == 503

@@ -8,47 +8,34 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api import LARGEST_ID, ScopedView
-from access.api_auth import END_USER, actor_from_api_request
+from access.api_auth import actor_from_api_request
 from access.models import ApiClient
 from access.policy import decide
+from audit.request_context import context_from_request
 from audit.services import record_search
-from audit.web import context_from_request
-from lcr.api import FHIR_JSON
-from lcr.api_errors import ApiError
+from care_record.fhir_export import NHS_NUMBER, record_bundle, search_bundle
+from care_record.reading import read_record
+from partner_api.errors import ApiError
+from partner_api.permissions import END_USER
+from partner_api.responses import fhir_responses
+from partner_api.views import FhirView, row_or_404
 from records.categories import ALL_CATEGORIES
-from records.fhir_export import NHS_NUMBER, record_bundle, search_bundle
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
-from records.services import read_record
 
 FHIR_ERRORS = (400, 401, 403, 404, 429, 503)
 
 
-def fhir_responses(*errors: int) -> dict:
-    """OpenAPI responses of a FHIR route: a resource, or an OperationOutcome for each error."""
-    responses = {(200, media): OpenApiTypes.OBJECT for media in (FHIR_JSON, "application/json")}
-    for status in errors:
-        responses[(status, FHIR_JSON)] = OpenApiTypes.OBJECT
-    return responses
-
-
 def patient_or_404(patient_id: int) -> Patient:
     """A current (not merged away) register entry; absent, merged or out of range: 404."""
-    patient = None
-    if 0 < patient_id <= LARGEST_ID:
-        patient = Patient.objects.filter(pk=patient_id, merged_into__isnull=True).first()
-    if patient is None:
-        raise ApiError(404, "not-found", "Not found.")
-    return patient
+    return row_or_404(Patient.objects.current(), patient_id)
 
 
-class FhirView(ScopedView):
-    fhir = True
+class PatientReadView(FhirView):
     required_scope = ApiClient.Scope.PATIENT_READ
 
 
-class PatientSearchView(FhirView):
+class PatientSearchView(PatientReadView):
     """Find a patient by NHS number, among those this client's team may see."""
 
     @extend_schema(
@@ -68,7 +55,7 @@ class PatientSearchView(FhirView):
     def get(self, request: Request) -> Response:
         actor = actor_from_api_request(request)
         nhs_number = _nhs_number(request.query_params.get("identifier", ""))
-        patient = Patient.objects.filter(nhs_number=nhs_number, merged_into__isnull=True).first()
+        patient = Patient.objects.current().filter(nhs_number=nhs_number).first()
         record_search(
             user=actor.user,
             team=actor.team,
@@ -96,7 +83,7 @@ def _nhs_number(identifier: str) -> str:
         raise ApiError(400, "invalid-nhs-number", " ".join(exc.messages)) from exc
 
 
-class PatientRecordView(FhirView):
+class PatientRecordView(PatientReadView):
     """One heading of a patient's record: the source resources, their sources and states."""
 
     @extend_schema(
@@ -123,7 +110,7 @@ class PatientRecordView(FhirView):
         return Response(record_bundle(record))
 
 
-class PatientSummaryView(FhirView):
+class PatientSummaryView(PatientReadView):
     """The summary the portal shows: the Patient and every heading this client's role may see."""
 
     @extend_schema(

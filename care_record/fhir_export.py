@@ -8,8 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from care_record.reading import RecordView, SourceState
 from records.models import Patient
-from records.reading import RecordView, SourceState
 
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"

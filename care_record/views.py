@@ -14,16 +14,16 @@ from access.models import BreakGlassAccess
 from access.policy import may_break_glass
 from access.selectors import PatientQuery, find_my_patients
 from access.web import actor_from_request
+from audit.request_context import context_from_request
 from audit.services import record_search
-from audit.web import context_from_request
+from care_record.reading import read_record
+from care_record.summary import summary_of
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
-from records.services import read_record
-from records.summary import summary_of
 
 
 def _patient(patient_id: int) -> Patient:
-    return get_object_or_404(Patient.objects.filter(merged_into__isnull=True), pk=patient_id)
+    return get_object_or_404(Patient.objects.current(), pk=patient_id)
 
 
 @never_cache
@@ -48,8 +48,8 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
         return redirect("patient-record", patient_id=patient_id)
     context = {"record": record, "patient": record.patient, "summary": summary_of(record)}
     if live_update:
-        return render(request, "records/_record_update.html", context)
-    return render(request, "records/record.html", context)
+        return render(request, "care_record/_record_update.html", context)
+    return render(request, "care_record/record.html", context)
 
 
 DATE_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d %m %Y", "%Y-%m-%d"]
@@ -122,7 +122,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
             )
     return render(
         request,
-        "records/search.html",
+        "care_record/search.html",
         {"form": form, "found": found, "may_break_glass": may_break_glass(actor)},
     )
 
@@ -159,11 +159,14 @@ def break_glass(request: HttpRequest) -> HttpResponse:
     initial = {key: request.GET[key] for key in ("nhs_number", "birth_date") if key in request.GET}
     form = BreakGlassForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        patient = Patient.objects.filter(
-            nhs_number=form.cleaned_data["nhs_number"],
-            birth_date=form.cleaned_data["birth_date"],
-            merged_into__isnull=True,
-        ).first()
+        patient = (
+            Patient.objects.current()
+            .filter(
+                nhs_number=form.cleaned_data["nhs_number"],
+                birth_date=form.cleaned_data["birth_date"],
+            )
+            .first()
+        )
         record_search(
             user=request.user,
             team=actor.team,
@@ -188,4 +191,4 @@ def break_glass(request: HttpRequest) -> HttpResponse:
                 request, "Emergency access started. It is recorded and will be reviewed."
             )
             return redirect("patient-record", patient_id=patient.pk)
-    return render(request, "records/break_glass.html", {"form": form})
+    return render(request, "care_record/break_glass.html", {"form": form})

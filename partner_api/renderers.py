@@ -1,10 +1,12 @@
-"""The API's JSON renderer. DRF's settings name it, so this module must not import DRF's views
-(nor anything that does): DRF reads its settings while importing them.
+"""The API's JSON renderers (JSON and FHIR JSON). DRF's settings name them, so this module must
+not import DRF's views (nor anything that does): DRF reads its settings while importing them.
 """
 
 import orjson
 from rest_framework.renderers import JSONRenderer as DrfJsonRenderer
 from rest_framework.utils.encoders import JSONEncoder
+
+FHIR_JSON = "application/fhir+json"
 
 
 class JsonRenderer(DrfJsonRenderer):
@@ -30,3 +32,8 @@ class JsonRenderer(DrfJsonRenderer):
             return orjson.dumps(data, default=self._others, option=self._options)
         except orjson.JSONEncodeError:
             return super().render(data, accepted_media_type, renderer_context)
+
+
+class FhirJsonRenderer(JsonRenderer):
+    media_type = FHIR_JSON
+    format = "fhir"

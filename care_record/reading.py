@@ -21,7 +21,6 @@ from records.fetching import is_stale, request_refresh, state_of
 from records.models import Link, Patient, Snapshot, SourceSystem
 
 SENSITIVE_SOURCE_KINDS = (SourceSystem.Kind.MENTAL_HEALTH,)
-DETAILS = "details"  # name, NHS number, date of birth, address, GP: the banner without the record
 
 logger = logging.getLogger(__name__)
 
@@ -109,39 +108,6 @@ def read_record(
         logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
         raise AuditUnavailable("the look could not be recorded") from exc
     return view
-
-
-def record_look_at_details(
-    *,
-    actor: Actor,
-    patient: Patient,
-    basis: str,
-    channel: str = "web",
-    context: RequestContext | None = None,
-) -> None:
-    """An administrator's or privacy officer's look at who a patient is (their details, not their
-    record), after their own page has checked their role: recorded as any look is, fail closed.
-    """
-    try:
-        record_access(
-            user=actor.user,
-            team=actor.team,
-            role=actor.role,
-            patient=patient,
-            client_id=actor.client_id or "",
-            end_user=actor.end_user,
-            categories=(DETAILS,),
-            resource_ids=[],
-            basis=basis,
-            relationship_id=None,
-            break_glass_id=None,
-            channel=channel,
-            purpose=basis,
-            context=context or RequestContext(),
-        )
-    except DatabaseError as exc:
-        logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
-        raise AuditUnavailable("the look could not be recorded") from exc
 
 
 def _read(

@@ -1,27 +1,27 @@
-"""What every API view shares: errors in one place (FHIR OperationOutcome on FHIR routes, problem
-JSON elsewhere, always a stable code, never a stack trace), FHIR JSON, and no-store responses.
+"""Every API error answered in one shape: a FHIR OperationOutcome on FHIR routes, problem JSON
+(RFC 9457) elsewhere, always a stable code, never a stack trace; and the OpenAPI declarations of
+those answers. The apps' own domain exceptions are classified on top, in lcr.api_errors.
 """
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView, set_rollback
+from rest_framework.views import set_rollback
 
-from access.exceptions import AccessDenied, RelationshipError
-from audit.exceptions import AuditUnavailable
-from lcr.api_errors import ApiError
-from lcr.api_json import JsonRenderer
+from partner_api.errors import ApiError
+from partner_api.renderers import FHIR_JSON
 
 logger = logging.getLogger(__name__)
 
 ERROR_CODES = "https://shared-care-record.example/CodeSystem/api-error"
 PROBLEM_TYPES = "https://shared-care-record.example/problems/"
-FHIR_JSON = "application/fhir+json"
 PROBLEM_JSON = "application/problem+json"
 # Our stable codes and the FHIR issue type each one is.
 ISSUE_TYPES = {
@@ -60,64 +60,24 @@ def problem_responses(ok_status: int, ok, *errors: int) -> dict:
     return responses
 
 
-class FhirJsonRenderer(JsonRenderer):
-    media_type = FHIR_JSON
-    format = "fhir"
+Classification = tuple[int, str, str, Any]  # status, stable code, words for people, field errors
 
 
-class ApiView(APIView):
-    """Base of every API view: patient data is never cached by anyone on the way."""
-
-    fhir = False  # FHIR routes answer errors as OperationOutcome
-
-    def get_renderers(self):
-        if self.fhir:
-            return [FhirJsonRenderer(), JsonRenderer()]
-        return super().get_renderers()
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"
-        if isinstance(response, Response):
-            response.add_post_render_callback(_let_go_of_data)
-        return response
+def fhir_responses(*errors: int) -> dict:
+    """OpenAPI responses of a FHIR route: a resource, or an OperationOutcome for each error."""
+    responses = {(200, media): OpenApiTypes.OBJECT for media in (FHIR_JSON, "application/json")}
+    for status in errors:
+        responses[(status, FHIR_JSON)] = OpenApiTypes.OBJECT
+    return responses
 
 
-def _let_go_of_data(response: Response) -> None:
-    """Once written, the answer's data goes. DRF keeps a response in reference cycles (its
-    renderer context names it and its view), so its data (a record's 550 resources) outlived
-    the request until the garbage collector's next full sweep, which then took 35 to 45 ms on
-    one API read in eight."""
-    response.data = None
-
-
-FHIR_OPERATIONS = ("summary",)
-
-
-def fhir_operation_paths(result: dict, generator, request, public: bool) -> dict:
-    """drf-spectacular postprocessing hook: it reads the `$` of a FHIR operation (`$summary`) in a
-    route as a regex anchor and drops it; put it back so the schema names the real address."""
-    paths = {}
-    for address, item in result.get("paths", {}).items():
-        head, _, last = address.rpartition("/")
-        if head.startswith("/api/v1/fhir/") and last in FHIR_OPERATIONS:
-            address = f"{head}/${last}"
-        paths[address] = item
-    result["paths"] = paths
-    return result
-
-
-def _classify(exc: Exception) -> tuple[int, str, str, Any]:
-    """Status, stable code, words for people, and field errors (if any) of an exception."""
+def classify(exc: Exception) -> Classification:
+    """Status, stable code, words for people, and field errors (if any) of the API's and the
+    frameworks' exceptions; anything else is an internal error, told to nobody but the log."""
     if isinstance(exc, ApiError):
         return exc.status, exc.code, exc.detail, None
-    if isinstance(exc, AccessDenied | Http404 | exceptions.NotFound):
-        # A record someone may not see looks exactly like one that does not exist.
+    if isinstance(exc, Http404 | exceptions.NotFound):
         return 404, "not-found", "Not found.", None
-    if isinstance(exc, AuditUnavailable):
-        return 503, "audit-unavailable", "The look could not be recorded; nothing shown.", None
-    if isinstance(exc, RelationshipError):
-        return 400, "relationship-refused", str(exc), None
     if isinstance(exc, exceptions.ValidationError):
         return 400, "invalid", "The request is not valid.", exc.detail
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
@@ -139,9 +99,12 @@ def _classify(exc: Exception) -> tuple[int, str, str, Any]:
     return 500, "internal-error", "Something went wrong on our side.", None
 
 
-def exception_handler(exc: Exception, context: dict) -> Response:
-    """DRF's exception handler for every API view: every error answered, none with internals."""
-    status, code, detail, errors = _classify(exc)
+def answer_error(
+    exc: Exception, context: dict, classify_domain: Callable[[Exception], Classification | None]
+) -> Response:
+    """The answer to an exception raised in an API view: every error answered, none with
+    internals. `classify_domain` names the apps' own exceptions (None: not one of them)."""
+    status, code, detail, errors = classify_domain(exc) or classify(exc)
     request_id = uuid.uuid4().hex
     if status >= 500:
         logger.error("API error %s (request %s)", code, request_id, exc_info=exc)
