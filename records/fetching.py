@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from celery import group
+from celery import group, signature
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -26,6 +26,8 @@ from records.sources.view_items import ViewItem
 logger = logging.getLogger(__name__)
 
 CAPABILITIES_SECONDS = 3600
+# The task is sent by name: records.tasks wraps this module, so this module cannot import it.
+FETCH_TASK = "records.tasks.fetch_source_record"
 
 
 @dataclass
@@ -95,12 +97,10 @@ def request_refresh(
 
 
 def _send(jobs: list[tuple[int, list[str], str]]) -> None:
-    from records.tasks import fetch_source_record
-
     limit = settings.LCR_FETCH_SOURCE_BUDGET_SECONDS
     try:
         group(
-            fetch_source_record.si(link_id, categories, token).set(
+            signature(FETCH_TASK, args=(link_id, categories, token), immutable=True).set(
                 time_limit=limit + 15, soft_time_limit=limit + 5
             )
             for link_id, categories, token in jobs

@@ -403,3 +403,11 @@ def test_refresh_record_command_shows_each_source_state_without_clinical_content
     assert f"{link.source.name}" in out and "up to date" in out
     assert "loading" in out  # the four sources asked just now
     assert allergy not in out
+
+
+def test_the_fetch_task_sent_by_name_is_the_registered_task():
+    from lcr.celery import app
+    from records.fetching import FETCH_TASK
+    from records.tasks import fetch_source_record
+
+    assert app.tasks[FETCH_TASK] is fetch_source_record
