@@ -410,4 +410,4 @@ def test_the_fetch_task_sent_by_name_is_the_registered_task():
     from records.fetching import FETCH_TASK
     from records.tasks import fetch_source_record
 
-    assert app.tasks[FETCH_TASK] is fetch_source_record
+    assert app.tasks[FETCH_TASK].name == fetch_source_record.name == FETCH_TASK
