@@ -4,6 +4,8 @@ Object permissions on patients live in django-guardian's direct foreign-key tabl
 are granted and revoked only by access.services as relationships start and end.
 """
 
+import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -99,6 +101,28 @@ class RolePolicy(models.Model):
         return self.get_role_display()
 
 
+# "A relationship in force on a day": not ended, started, and its last day not passed. The one
+# rule, said three ways beside each other because three kinds of reader need it: the ORM
+# (CareRelationshipQuerySet.in_force), Python on a row in hand (CareRelationship.in_force_on) and
+# the hand-written statements of access.policy and access.selectors (IN_FORCE_SQL, on a
+# relationship named r, the day as the parameter %(today)s). tests/test_access.py holds the three
+# to the same answers.
+IN_FORCE_SQL = """r.ended_at IS NULL AND r.starts_on <= %(today)s
+    AND (r.ends_on IS NULL OR r.ends_on >= %(today)s)"""
+
+
+def _in_force(day: datetime.date) -> Q:
+    return Q(ended_at__isnull=True, starts_on__lte=day) & (
+        Q(ends_on__isnull=True) | Q(ends_on__gte=day)
+    )
+
+
+class CareRelationshipQuerySet(models.QuerySet):
+    def in_force(self, day: datetime.date) -> "CareRelationshipQuerySet":
+        """The relationships in force on this day."""
+        return self.filter(_in_force(day))
+
+
 class CareRelationship(models.Model):
     """Team T (or user U) cares for patient P from a date to a date, because R."""
 
@@ -134,6 +158,8 @@ class CareRelationship(models.Model):
     )
     end_reason = models.TextField(blank=True)
 
+    objects = CareRelationshipQuerySet.as_manager()
+
     class Meta:
         ordering = ["-starts_on"]
         constraints = [
@@ -157,6 +183,14 @@ class CareRelationship(models.Model):
     def __str__(self) -> str:
         who = self.team or self.user
         return f"{who} cares for {self.patient_id} ({self.get_kind_display()})"
+
+    def in_force_on(self, day: datetime.date) -> bool:
+        """Whether this relationship is in force on this day (IN_FORCE_SQL's rule)."""
+        return (
+            self.ended_at is None
+            and self.starts_on <= day
+            and (self.ends_on is None or self.ends_on >= day)
+        )
 
 
 class BreakGlassAccess(models.Model):

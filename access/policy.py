@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from access.models import (
+    IN_FORCE_SQL,
     VIEW_RECORD_CODENAME,
     BreakGlassAccess,
     Membership,
@@ -124,8 +125,7 @@ class _Facts:
 
 
 # A relationship r in force today, of the actor (user) or their team: find_my_patients' rule too.
-ACTIVE_RELATIONSHIP_SQL = """r.ended_at IS NULL AND r.starts_on <= %(today)s
-    AND (r.ends_on IS NULL OR r.ends_on >= %(today)s)
+ACTIVE_RELATIONSHIP_SQL = f"""{IN_FORCE_SQL}
     AND (r.user_id = %(user)s OR r.team_id = %(team)s)"""
 # What decide needs to know, in one statement: Django took longer to build the four queries it
 # used to make (objection, emergency access, relationship, grant) than the database took to run

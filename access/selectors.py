@@ -99,11 +99,7 @@ def _granted_relationships(actor: Actor) -> QuerySet[CareRelationship]:
                 group_id=actor.team.group_id, permission_id=permission
             ).values("content_object_id")
         )
-    return (
-        CareRelationship.objects.filter(holders, ended_at__isnull=True, starts_on__lte=today)
-        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
-        .filter(granted)
-    )
+    return CareRelationship.objects.in_force(today).filter(holders).filter(granted)
 
 
 def _objected() -> Exists:

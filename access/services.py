@@ -64,14 +64,6 @@ def remove_member(*, team: Team, user: AbstractBaseUser, actor: AbstractBaseUser
         user.groups.remove(team.group)
 
 
-def _is_active_on(relationship: CareRelationship, day: datetime.date) -> bool:
-    return (
-        relationship.ended_at is None
-        and relationship.starts_on <= day
-        and (relationship.ends_on is None or relationship.ends_on >= day)
-    )
-
-
 @transaction.atomic
 def start_relationship(
     *,
@@ -117,7 +109,7 @@ def start_relationship(
             reason=reason.strip(),
             created_by=actor,
         )
-        if _is_active_on(relationship, today):
+        if relationship.in_force_on(today):
             _grant(relationship)
     return relationship
 
@@ -152,14 +144,12 @@ def _grant(relationship: CareRelationship) -> None:
 
 def _revoke_unless_still_granted(relationship: CareRelationship) -> None:
     today = timezone.localdate()
-    same_holder = CareRelationship.objects.filter(
+    same_holder = CareRelationship.objects.in_force(today).filter(
         patient_id=relationship.patient_id,
         team_id=relationship.team_id,
         user_id=relationship.user_id,
-        ended_at__isnull=True,
-        starts_on__lte=today,
-    ).exclude(pk=relationship.pk)
-    if any(_is_active_on(other, today) for other in same_holder):
+    )
+    if same_holder.exclude(pk=relationship.pk).exists():
         return
     remove_perm(VIEW_RECORD, _holder(relationship), relationship.patient)
 
@@ -168,13 +158,14 @@ def start_due_relationships() -> int:
     """Periodic: grant relationships whose start date has come."""
     today = timezone.localdate()
     started = 0
-    for relationship in CareRelationship.objects.filter(
-        granted_at__isnull=True, ended_at__isnull=True, starts_on__lte=today
-    ).select_related("team__group", "user", "patient"):
+    for relationship in (
+        CareRelationship.objects.in_force(today)
+        .filter(granted_at__isnull=True)
+        .select_related("team__group", "user", "patient")
+    ):
         with transaction.atomic():
-            if _is_active_on(relationship, today):
-                _grant(relationship)
-                started += 1
+            _grant(relationship)
+            started += 1
     return started
 
 
@@ -212,9 +203,7 @@ def reconcile_grants() -> dict[str, int]:
         )
     }
     today = timezone.localdate()
-    active = CareRelationship.objects.filter(ended_at__isnull=True, starts_on__lte=today).exclude(
-        ends_on__lt=today
-    )
+    active = CareRelationship.objects.in_force(today)
     wanted = {
         PatientGroupObjectPermission: set(
             active.filter(team__isnull=False).values_list("team__group_id", "patient_id")

@@ -431,3 +431,51 @@ def test_reconcile_restores_a_missing_grant(ward, admin_user):
 
     assert services.reconcile_grants() == {"removed": 0, "added": 1}
     assert decide(actor_for(doctor), patient).allowed
+
+
+def test_in_force_means_the_same_to_the_orm_to_python_and_to_sql(ward, admin_user):
+    """The one rule of a relationship in force, read three ways, gives one answer on every day
+    around its start, its last day and its ending."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from access.models import IN_FORCE_SQL
+
+    team, _ = ward
+    start, last = TODAY - datetime.timedelta(days=2), TODAY + datetime.timedelta(days=2)
+    kinds = [
+        {"starts_on": start, "ends_on": None},
+        {"starts_on": start, "ends_on": last},
+        {"starts_on": TODAY + datetime.timedelta(days=1), "ends_on": None},
+        {"starts_on": start, "ends_on": start, "ended": True},
+    ]
+    relationships = []
+    for shape in kinds:
+        relationship = CareRelationship.objects.create(
+            patient=PatientFactory(),
+            team=team,
+            kind="current_episode",
+            reason="test",
+            created_by=admin_user,
+            starts_on=shape["starts_on"],
+            ends_on=shape["ends_on"],
+            ended_at=timezone.now() if shape.get("ended") else None,
+        )
+        relationships.append(relationship)
+    ids = [r.pk for r in relationships]
+    answers = set()
+    for offset in range(-4, 5):
+        day = TODAY + datetime.timedelta(days=offset)
+        orm = set(
+            CareRelationship.objects.in_force(day).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+        python = {r.pk for r in relationships if r.in_force_on(day)}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.id FROM access_carerelationship r WHERE {IN_FORCE_SQL}",  # noqa: S608
+                {"today": connection.ops.adapt_datefield_value(day)},
+            )
+            sql = {row[0] for row in cursor.fetchall()} & set(ids)
+        assert orm == python == sql, day
+        answers.add(frozenset(orm))
+    assert len(answers) > 2  # the days really differ: the rule was tested, not one answer
