@@ -19,6 +19,7 @@ from access.models import (
     Team,
 )
 from access.policy import reviews_break_glass
+from access.web import actor_from_request
 from records.admin import ReadOnlyAdmin
 
 
@@ -99,13 +100,16 @@ class BreakGlassAccessAdmin(ReadOnlyAdmin):
     actions = ["approve", "flag"]
 
     def has_review_permission(self, request: HttpRequest) -> bool:
-        return reviews_break_glass(request.user)
+        return reviews_break_glass(actor_from_request(request))
 
     def _review(self, request: HttpRequest, queryset: QuerySet, outcome: str) -> None:
         for access in queryset:
             try:
                 services.review_break_glass(
-                    access=access, outcome=outcome, note="reviewed in the admin", actor=request.user
+                    access=access,
+                    outcome=outcome,
+                    note="reviewed in the admin",
+                    actor=actor_from_request(request),
                 )
             except AccessDenied as exc:
                 messages.error(request, f"{access}: {exc}")

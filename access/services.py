@@ -30,6 +30,7 @@ from access.models import (
     Role,
     Team,
 )
+from access.policy import Actor, actor_for, may_break_glass, reviews_break_glass
 from records.models import Patient
 from records.services import system_user
 
@@ -247,8 +248,6 @@ def break_glass(
     *, user: AbstractBaseUser, team: Team, patient: Patient, reason: str, explanation: str
 ) -> BreakGlassAccess:
     """Open a record in an emergency without a relationship: time-limited and reviewed."""
-    from access.policy import actor_for, may_break_glass
-
     if not may_break_glass(actor_for(user, team.pk)):
         raise AccessDenied("Your role cannot use emergency access.")
     if reason not in BreakGlassAccess.Reason.values:
@@ -294,22 +293,21 @@ def _notify_privacy_officers(access: BreakGlassAccess) -> None:
 
 @transaction.atomic
 def review_break_glass(
-    *, access: BreakGlassAccess, outcome: str, note: str, actor: AbstractBaseUser
+    *, access: BreakGlassAccess, outcome: str, note: str, actor: Actor
 ) -> BreakGlassAccess:
+    """A privacy officer's verdict on one emergency access (never on their own)."""
     if outcome not in (BreakGlassAccess.Review.APPROVED, BreakGlassAccess.Review.FLAGGED):
         raise AccessDenied("Choose appropriate or flagged.")
     access = BreakGlassAccess.objects.select_for_update().get(pk=access.pk)
     if access.review != BreakGlassAccess.Review.PENDING:
         raise AccessDenied("This access has already been reviewed.")
-    from access.policy import reviews_break_glass
-
     if not reviews_break_glass(actor):
         raise AccessDenied("Only privacy officers review emergency access.")
-    if access.user_id == actor.pk:
+    if access.user_id == actor.user.pk:
         raise AccessDenied("Nobody reviews their own emergency access.")
-    with set_actor(actor):
+    with set_actor(actor.user):
         access.review, access.review_note = outcome, note.strip()
-        access.reviewed_by, access.reviewed_at = actor, timezone.now()
+        access.reviewed_by, access.reviewed_at = actor.user, timezone.now()
         access.save()
     return access
 

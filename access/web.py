@@ -10,6 +10,7 @@ from access.policy import (
     manages_relationships,
     may_break_glass,
     memberships_of_user,
+    reviews_break_glass,
     sees_records,
 )
 
@@ -53,7 +54,7 @@ def navigation(actor: Actor, path: str) -> list[dict]:
         links.append(("Emergency access", "break-glass"))
     if manages_relationships(actor):
         links.append(("Care relationships", "manage-find-patient"))
-    if actor.policy is not None and actor.policy.reviews_break_glass:
+    if reviews_break_glass(actor):
         links.append(("Privacy reviews", "audit-review-queue"))
     items = []
     for text, name in links:

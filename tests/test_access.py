@@ -350,15 +350,19 @@ def test_only_privacy_officers_review_break_glass_and_never_their_own(ward, admi
         user=doctor, team=team, patient=PatientFactory(), reason="other", explanation="needed it"
     )
     with pytest.raises(AccessDenied, match="Only privacy officers"):
-        services.review_break_glass(access=access, outcome="approved", note="", actor=UserFactory())
+        services.review_break_glass(
+            access=access, outcome="approved", note="", actor=actor_for(UserFactory())
+        )
     office = make_team("Privacy", Team.Kind.RECORD_OFFICE, ods_code="P")
     services.add_member(team=office, user=doctor, role=Role.PRIVACY_OFFICER, actor=admin_user)
     with pytest.raises(AccessDenied, match="own"):
-        services.review_break_glass(access=access, outcome="approved", note="", actor=doctor)
+        services.review_break_glass(
+            access=access, outcome="approved", note="", actor=actor_for(doctor, office.pk)
+        )
 
     officer = member(office, Role.PRIVACY_OFFICER, "officer")
     reviewed = services.review_break_glass(
-        access=access, outcome="flagged", note="ask why", actor=officer
+        access=access, outcome="flagged", note="ask why", actor=actor_for(officer, office.pk)
     )
     assert reviewed.review == BreakGlassAccess.Review.FLAGGED
 
@@ -479,3 +483,25 @@ def test_in_force_means_the_same_to_the_orm_to_python_and_to_sql(ward, admin_use
         assert orm == python == sql, day
         answers.add(frozenset(orm))
     assert len(answers) > 2  # the days really differ: the rule was tested, not one answer
+
+
+def test_a_privacy_officer_acting_as_a_gp_for_another_team_is_a_gp(ward, admin_user):
+    """Privacy officer is the role acted in now, not any membership: acting for the practice, the
+    audit pages and the review are refused, as the look would be recorded under the GP role."""
+    from access.policy import reviews_break_glass
+
+    team, doctor = ward
+    access = services.break_glass(
+        user=doctor, team=team, patient=PatientFactory(), reason="other", explanation="needed it"
+    )
+    office = make_team("Privacy", Team.Kind.RECORD_OFFICE, ods_code="P")
+    practice = make_team("Practice", Team.Kind.GP_PRACTICE, ods_code="G")
+    both = member(office, Role.PRIVACY_OFFICER, "both")
+    services.add_member(team=practice, user=both, role=Role.GP, actor=admin_user)
+
+    assert reviews_break_glass(actor_for(both, office.pk))
+    assert not reviews_break_glass(actor_for(both, practice.pk))
+    with pytest.raises(AccessDenied, match="Only privacy officers"):
+        services.review_break_glass(
+            access=access, outcome="approved", note="", actor=actor_for(both, practice.pk)
+        )

@@ -182,3 +182,17 @@ def test_the_access_report_downloads_as_a_pdf(scene):
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF-")
     assert len(response.content) > 1500
+
+
+def test_a_privacy_officer_acting_for_a_practice_as_gp_cannot_read_the_audit_pages(scene):
+    client, patient, officer = scene
+    practice = Team.objects.get(ods_code="F84001")
+    services.add_member(team=practice, user=officer, role=Role.GP, actor=UserFactory())
+    report = reverse("audit-access-report", kwargs={"patient_id": patient.pk})
+    assert client.post(reverse("choose-team"), {"team": practice.pk}).status_code == 302
+    assert client.get(report).status_code == 404
+    assert client.get(reverse("audit-review-queue")).status_code == 404
+    assert not AccessEvent.objects.filter(username="officer", basis="privacy_review").exists()
+    privacy = Team.objects.get(ods_code="LCR")
+    client.post(reverse("choose-team"), {"team": privacy.pk})
+    assert client.get(report).status_code == 200
