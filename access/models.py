@@ -14,6 +14,17 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from records.models import Patient
 
+
+class AccessBasis(models.TextChoices):
+    """On what a look at a patient rests: the policy's answer, written into its access event."""
+
+    RELATIONSHIP = "relationship", "Care relationship"
+    BREAK_GLASS = "break_glass", "Emergency access"
+    # Looks at who a patient is (their details, not their record) by people whose job it is:
+    ADMINISTRATION = "administration", "Managing care relationships"
+    PRIVACY_REVIEW = "privacy_review", "Privacy review"
+
+
 # The one object permission on patients; only access.services grants or revokes it.
 VIEW_RECORD = "records.view_record"
 VIEW_RECORD_CODENAME = "view_record"

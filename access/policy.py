@@ -14,6 +14,7 @@ from django.utils import timezone
 from access.models import (
     IN_FORCE_SQL,
     VIEW_RECORD_CODENAME,
+    AccessBasis,
     BreakGlassAccess,
     Membership,
     RolePolicy,
@@ -42,7 +43,7 @@ class Actor:
 class Decision:
     allowed: bool
     categories: tuple[str, ...] = ()
-    basis: str = ""  # "relationship" or "break_glass"
+    basis: AccessBasis | None = None
     relationship_id: int | None = None
     break_glass_id: int | None = None
     break_glass_expires_at: datetime.datetime | None = None
@@ -102,7 +103,7 @@ def decide(
         ends = BreakGlassAccess.objects.filter(pk=facts.break_glass_id)
         return Decision(
             True,
-            basis="break_glass",
+            basis=AccessBasis.BREAK_GLASS,
             break_glass_id=facts.break_glass_id,
             break_glass_expires_at=ends.values_list("expires_at", flat=True).first(),
             objection=facts.objection,
@@ -113,7 +114,9 @@ def decide(
                         purpose=purpose)  # fmt: skip
     if facts.relationship_id is None or not facts.granted:
         return Decision(False, why_not="no care relationship", purpose=purpose)
-    return Decision(True, basis="relationship", relationship_id=facts.relationship_id, **shared)
+    return Decision(
+        True, basis=AccessBasis.RELATIONSHIP, relationship_id=facts.relationship_id, **shared
+    )
 
 
 @dataclass(frozen=True)

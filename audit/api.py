@@ -7,10 +7,10 @@ from rest_framework.response import Response
 
 from access.api_auth import actor_from_api_request
 from access.exceptions import AccessDenied
-from access.models import ApiClient
+from access.models import AccessBasis, ApiClient
 from access.policy import reviews_break_glass
 from audit.fhir import audit_event
-from audit.models import AccessEvent
+from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.selectors import access_report
 from audit.services import record_look_at_details
@@ -48,8 +48,8 @@ class AccessReportView(FhirView):
         record_look_at_details(
             actor=actor,
             patient=patient,
-            basis=AccessEvent.Basis.PRIVACY_REVIEW,
-            channel="api",
+            basis=AccessBasis.PRIVACY_REVIEW,
+            channel=Channel.API,
             context=context_from_request(request),
         )
         events = access_report(patient)

@@ -9,7 +9,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from access.models import AccessBasis
 from audit.models import AccessEvent
+from records.identifiers import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -17,8 +19,6 @@ RESTFUL = "http://hl7.org/fhir/restful-interaction"
 PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
-ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 USERNAME = "https://shared-care-record.example/Id/username"
 CLIENT_ID = "https://shared-care-record.example/Id/api-client"
 REQUEST_ID = "https://shared-care-record.example/Id/request-id"
@@ -28,9 +28,9 @@ SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 
 # HL7 v3 PurposeOfUse: emergency treatment, patient administration, health compliance.
 PURPOSE_OF_BASIS = {
-    AccessEvent.Basis.BREAK_GLASS: "ETREAT",
-    AccessEvent.Basis.ADMINISTRATION: "PATADMIN",
-    AccessEvent.Basis.PRIVACY_REVIEW: "HCOMPL",
+    AccessBasis.BREAK_GLASS: "ETREAT",
+    AccessBasis.ADMINISTRATION: "PATADMIN",
+    AccessBasis.PRIVACY_REVIEW: "HCOMPL",
 }
 
 
@@ -52,7 +52,7 @@ def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
         agent["network"] = {"address": event.ip_address, "type": "2"}
     if event.organisation_ods_code:
         agent["location"] = {
-            "identifier": {"system": ODS, "value": event.organisation_ods_code},
+            "identifier": {"system": ODS_SYSTEM, "value": event.organisation_ods_code},
             "display": event.team_name,
         }
     agents = [agent]
@@ -68,7 +68,7 @@ def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
         )
     entities: list[dict[str, Any]] = [
         {
-            "what": {"identifier": {"system": NHS_NUMBER, "value": nhs_number}},
+            "what": {"identifier": {"system": NHS_NUMBER_SYSTEM, "value": nhs_number}},
             "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
             "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
         }

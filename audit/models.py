@@ -8,6 +8,8 @@ behind the database's back is found by `manage.py verify_audit`.
 from django.conf import settings
 from django.db import models
 
+from access.models import AccessBasis
+
 
 class AppendOnlyError(Exception):
     """Someone tried to change or remove an access event."""
@@ -38,19 +40,20 @@ class AppendOnly(models.Model):
         raise AppendOnlyError("Audit entries cannot be deleted.")
 
 
+class Channel(models.TextChoices):
+    """Through what a look or a search came."""
+
+    WEB = "web", "Web portal"
+    API = "api", "API"
+
+
+# The "category" of a look at who a patient is (name, NHS number, date of birth, address, GP: the
+# banner without the record), beside the record's headings.
+DETAILS = "details"
+
+
 class AccessEvent(AppendOnly):
     """Who looked at which patient's record, what they saw, when, from where, and on what basis."""
-
-    class Channel(models.TextChoices):
-        WEB = "web", "Web portal"
-        API = "api", "API"
-
-    class Basis(models.TextChoices):
-        RELATIONSHIP = "relationship", "Care relationship"
-        BREAK_GLASS = "break_glass", "Emergency access"
-        # Looks at who a patient is (their details, not their record) by people whose job it is:
-        ADMINISTRATION = "administration", "Managing care relationships"
-        PRIVACY_REVIEW = "privacy_review", "Privacy review"
 
     chain = models.PositiveSmallIntegerField()
     sequence = models.PositiveBigIntegerField()
@@ -72,7 +75,7 @@ class AccessEvent(AppendOnly):
     )
     categories = models.JSONField(default=list)
     resource_ids = models.JSONField(default=list)
-    basis = models.CharField(max_length=20, choices=Basis.choices)
+    basis = models.CharField(max_length=20, choices=AccessBasis.choices)
     relationship_id = models.BigIntegerField(null=True)
     break_glass_id = models.BigIntegerField(null=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
@@ -106,7 +109,7 @@ class AccessEvent(AppendOnly):
     def category_labels(self) -> list[str]:
         from records.categories import Category
 
-        labels = {**dict(Category.choices), "details": "Personal details"}
+        labels = {**dict(Category.choices), DETAILS: "Personal details"}
         return [labels.get(category, category).lower() for category in self.categories]
 
 

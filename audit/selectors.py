@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
-from access.models import BreakGlassAccess
+from access.models import AccessBasis, BreakGlassAccess
 from access.policy import Actor
 from access.selectors import still_mine
 from audit.models import AccessEvent
@@ -106,7 +106,7 @@ def alerts(since: datetime.datetime | None = None) -> list[str]:
         )
     evening, morning = OUT_OF_HOURS
     late = (
-        AccessEvent.objects.filter(occurred_at__gte=since, basis=AccessEvent.Basis.RELATIONSHIP)
+        AccessEvent.objects.filter(occurred_at__gte=since, basis=AccessBasis.RELATIONSHIP)
         .exclude(occurred_at__time__range=(morning, evening))
         .values("username")
         .annotate(looks=Count("pk"))

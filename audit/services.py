@@ -15,10 +15,8 @@ from django.utils import timezone
 from access.policy import Actor
 from audit.chain import content_of, event_hash
 from audit.exceptions import AuditUnavailable
-from audit.models import AccessEvent, ChainHead, SearchEvent
+from audit.models import DETAILS, AccessEvent, ChainHead, Channel, SearchEvent
 from records.models import Patient
-
-DETAILS = "details"  # name, NHS number, date of birth, address, GP: the banner without the record
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +120,7 @@ def record_look_at_details(
     actor: Actor,
     patient: Patient,
     basis: str,
-    channel: str = "web",
+    channel: Channel = Channel.WEB,
     context: RequestContext | None = None,
 ) -> None:
     """An administrator's or privacy officer's look at who a patient is (their details, not their

@@ -14,11 +14,10 @@ from django.views.decorators.http import require_POST
 
 from access import services as access_services
 from access.exceptions import AccessDenied
-from access.models import BreakGlassAccess
+from access.models import AccessBasis, BreakGlassAccess
 from access.policy import reviews_break_glass
 from access.web import actor_from_request
 from audit.fhir import audit_bundle
-from audit.models import AccessEvent
 from audit.pdf import access_report_pdf
 from audit.request_context import context_from_request
 from audit.selectors import access_report, alerts, break_glass_queue
@@ -52,7 +51,7 @@ def patient_access_report(request: HttpRequest, patient_id: int) -> HttpResponse
     record_look_at_details(
         actor=actor_from_request(request),
         patient=patient,
-        basis=AccessEvent.Basis.PRIVACY_REVIEW,
+        basis=AccessBasis.PRIVACY_REVIEW,
         context=context_from_request(request),
     )
     events = access_report(patient)

@@ -14,10 +14,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from access import services
 from access.exceptions import AccessDenied, RelationshipError
 from access.importing import import_relationships
-from access.models import CareRelationship, Objection, Team
+from access.models import AccessBasis, CareRelationship, Objection, Team
 from access.policy import manages_relationships
 from access.web import actor_from_request
-from audit.models import AccessEvent
+from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_look_at_details, record_search
 from records.models import Patient
@@ -52,7 +52,7 @@ def find_patient(request: HttpRequest) -> HttpResponse:
             purpose="manage care relationships",
             query=form.cleaned_data["nhs_number"],
             found=patient,
-            channel="web",
+            channel=Channel.WEB,
             context=context_from_request(request),
         )
         if patient is not None:
@@ -97,7 +97,7 @@ def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     record_look_at_details(
         actor=actor_from_request(request),
         patient=patient,
-        basis=AccessEvent.Basis.ADMINISTRATION,
+        basis=AccessBasis.ADMINISTRATION,
         context=context_from_request(request),
     )
     return render(

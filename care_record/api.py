@@ -11,15 +11,17 @@ from rest_framework.response import Response
 from access.api_auth import actor_from_api_request
 from access.models import ApiClient
 from access.policy import decide
+from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_search
-from care_record.fhir_export import NHS_NUMBER, record_bundle, search_bundle
+from care_record.fhir_export import record_bundle, search_bundle
 from care_record.reading import read_record
 from partner_api.errors import ApiError
 from partner_api.permissions import END_USER
 from partner_api.responses import fhir_responses
 from partner_api.views import FhirView, row_or_404
 from records.categories import ALL_CATEGORIES
+from records.identifiers import NHS_NUMBER_SYSTEM
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -46,7 +48,7 @@ class PatientSearchView(PatientReadView):
                 OpenApiTypes.STR,
                 OpenApiParameter.QUERY,
                 required=True,
-                description=f"{NHS_NUMBER}|9990000018 (or the ten digits alone)",
+                description=f"{NHS_NUMBER_SYSTEM}|9990000018 (or the ten digits alone)",
             ),
             END_USER,
         ],
@@ -63,7 +65,7 @@ class PatientSearchView(PatientReadView):
             purpose=f"API search ({actor.client_id})"[:40],
             query=nhs_number,
             found=patient,
-            channel="api",
+            channel=Channel.API,
             context=context_from_request(request),
         )
         # Someone this team may not see is not there, as far as this client can tell.
@@ -74,9 +76,9 @@ class PatientSearchView(PatientReadView):
 def _nhs_number(identifier: str) -> str:
     system, bar, value = identifier.rpartition("|")
     if not identifier:
-        raise ApiError(400, "invalid", f"Give identifier={NHS_NUMBER}|<NHS number>.")
-    if bar and system not in ("", NHS_NUMBER):
-        raise ApiError(400, "unsupported-identifier", f"Only {NHS_NUMBER} can be searched.")
+        raise ApiError(400, "invalid", f"Give identifier={NHS_NUMBER_SYSTEM}|<NHS number>.")
+    if bar and system not in ("", NHS_NUMBER_SYSTEM):
+        raise ApiError(400, "unsupported-identifier", f"Only {NHS_NUMBER_SYSTEM} can be searched.")
     try:
         return normalise_nhs_number(value)
     except ValidationError as exc:
@@ -103,7 +105,7 @@ class PatientRecordView(PatientReadView):
         record = read_record(
             actor=actor,
             patient=patient_or_404(patient_id),
-            channel="api",
+            channel=Channel.API,
             categories=[category],
             context=context_from_request(request),
         )
@@ -122,7 +124,7 @@ class PatientSummaryView(PatientReadView):
         record = read_record(
             actor=actor_from_api_request(request),
             patient=patient_or_404(patient_id),
-            channel="api",
+            channel=Channel.API,
             context=context_from_request(request),
         )
         return Response(record_bundle(record, with_patient=True))

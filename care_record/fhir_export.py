@@ -8,21 +8,21 @@ from typing import Any
 
 from django.utils import timezone
 
-from care_record.reading import RecordView, SourceState
+from care_record.reading import RecordView, SourceView
+from records.fetching import SourceState
+from records.identifiers import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from records.models import Patient
 
-NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
-ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 SOURCE_STATE = "https://shared-care-record.example/CodeSystem/source-state"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 WITHHELD = "https://shared-care-record.example/CodeSystem/withheld-category"
 # How each source state reads as an OperationOutcome issue: severity and FHIR issue type.
 STATE_ISSUES = {
-    "up to date": ("information", "informational"),
-    "stale": ("warning", "informational"),
-    "loading": ("information", "incomplete"),
-    "refreshing": ("information", "incomplete"),
-    "unavailable": ("error", "transient"),
+    SourceState.UP_TO_DATE: ("information", "informational"),
+    SourceState.STALE: ("warning", "informational"),
+    SourceState.LOADING: ("information", "incomplete"),
+    SourceState.REFRESHING: ("information", "incomplete"),
+    SourceState.UNAVAILABLE: ("error", "transient"),
 }
 GENDERS = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
 
@@ -32,7 +32,7 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": str(patient.pk),
-        "identifier": [{"system": NHS_NUMBER, "value": patient.nhs_number}],
+        "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": patient.nhs_number}],
         "name": [
             {
                 "use": "official",
@@ -64,7 +64,7 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
     if patient.gp_practice_ods_code:
         resource["generalPractitioner"] = [
             {
-                "identifier": {"system": ODS, "value": patient.gp_practice_ods_code},
+                "identifier": {"system": ODS_SYSTEM, "value": patient.gp_practice_ods_code},
                 **({"display": patient.gp_practice_name} if patient.gp_practice_name else {}),
             }
         ]
@@ -142,8 +142,8 @@ def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dic
     """Each source's state for this look, and each heading withheld by the role's policy."""
     issues = []
     for state in record.sources:
-        severity, code = STATE_ISSUES.get(state.state, ("warning", "informational"))
-        words = f"{state.source.name} ({state.source.ods_code}): {state.state}"
+        severity, code = STATE_ISSUES[state.state]
+        words = f"{state.source.name} ({state.source.ods_code}): {state.state.label}"
         if state.fetched_at:
             words += f", fetched at {timezone.localtime(state.fetched_at).isoformat()}"
         if state.reason:
@@ -151,14 +151,14 @@ def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dic
         missing = without_resource.get(state.source.ods_code)
         if missing:
             words += f"; {missing} item(s) fetched before source resources were kept"
-        source = {"system": ODS, "code": state.source.ods_code, "display": state.source.name}
+        source = {"system": ODS_SYSTEM, "code": state.source.ods_code, "display": state.source.name}
         issues.append(
             {
                 "severity": severity,
                 "code": code,
                 "details": {
                     "coding": [
-                        {"system": SOURCE_STATE, "code": state.state.replace(" ", "-")},
+                        {"system": SOURCE_STATE, "code": state.state.value},
                         source,
                     ],
                     "text": words,
@@ -189,7 +189,7 @@ def _full_url(base_url: str, resource: dict[str, Any]) -> str:
     return f"{base_url.rstrip('/')}/{resource.get('resourceType')}/{resource.get('id', '')}"
 
 
-def _provenance(state: SourceState, targets: list[str]) -> dict[str, Any]:
+def _provenance(state: SourceView, targets: list[str]) -> dict[str, Any]:
     recorded = state.fetched_at or timezone.now()
     return {
         "resourceType": "Provenance",
@@ -199,7 +199,7 @@ def _provenance(state: SourceState, targets: list[str]) -> dict[str, Any]:
             {
                 "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]},
                 "who": {
-                    "identifier": {"system": ODS, "value": state.source.ods_code},
+                    "identifier": {"system": ODS_SYSTEM, "value": state.source.ods_code},
                     "display": state.source.name,
                 },
             }

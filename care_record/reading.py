@@ -17,7 +17,7 @@ from access.policy import DIRECT_CARE, Actor, Decision, decide
 from audit.exceptions import AuditUnavailable
 from audit.services import RequestContext, record_access
 from records.categories import Category
-from records.fetching import is_stale, request_refresh, state_of
+from records.fetching import SourceState, is_stale, request_refresh, state_of
 from records.models import Link, Patient, Snapshot, SourceSystem
 
 SENSITIVE_SOURCE_KINDS = (SourceSystem.Kind.MENTAL_HEALTH,)
@@ -26,11 +26,11 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class SourceState:
-    """One linked source's state for this look, worst first: what a reader must know."""
+class SourceView:
+    """One linked source's state for this look (its headings' worst): what a reader must know."""
 
     source: SourceSystem
-    state: str  # loading, refreshing, up to date, stale, unavailable
+    state: SourceState
     reason: str = ""
     fetched_at: datetime.datetime | None = None
 
@@ -46,7 +46,7 @@ class CategoryView:
 class RecordView:
     patient: Patient
     decision: Decision
-    sources: list[SourceState]
+    sources: list[SourceView]
     categories: list[CategoryView]
 
     @property
@@ -65,7 +65,7 @@ class RecordView:
 
     @property
     def loading(self) -> bool:
-        return any(s.state in ("loading", "refreshing") for s in self.sources)
+        return any(s.state.asking for s in self.sources)
 
 
 def read_record(
@@ -137,16 +137,16 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     by_link: dict[int, list[Snapshot]] = {}
     for snapshot in snapshots:
         by_link.setdefault(snapshot.link_id, []).append(snapshot)
-    order = ["unavailable", "loading", "refreshing", "stale", "up to date"]
+    order = list(SourceState)
     sources, items_by_category = [], {c: [] for c in decision.categories}
     shown = [link for link in links if link.source.kind not in excluded]
     for link in shown:
         own = by_link.get(link.pk, [])
-        states = [(state_of(s, now), s) for s in own] or [("loading", None)]
+        states = [(state_of(s, now), s) for s in own] or [(SourceState.LOADING, None)]
         worst_state, worst = min(states, key=lambda pair: order.index(pair[0]))
         fetched = [s.fetched_at for s in own if s.fetched_at]
         sources.append(
-            SourceState(
+            SourceView(
                 source=link.source,
                 state=worst_state,
                 reason=worst.reason if worst is not None else "",

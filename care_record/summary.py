@@ -94,7 +94,7 @@ def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySect
     """The summary sections of a RecordView, for the headings its decision allows."""
     now = now or timezone.now()
     by_category = {view.category: view.items for view in record.categories}
-    waiting = any(s.state in ("loading", "refreshing", "unavailable") for s in record.sources)
+    waiting = any(not s.state.answered for s in record.sources)
     since = (now - RECENT_ATTENDANCES).date().isoformat()
     sections = []
     for key, title, category, which, empty_text in SECTIONS:

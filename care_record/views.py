@@ -14,6 +14,7 @@ from access.models import BreakGlassAccess
 from access.policy import may_break_glass
 from access.selectors import PatientQuery, find_my_patients
 from access.web import actor_from_request
+from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_search
 from care_record.reading import read_record
@@ -39,7 +40,7 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
     record = read_record(
         actor=actor_from_request(request),
         patient=_patient(patient_id),
-        channel="web",
+        channel=Channel.WEB,
         force_refresh=request.method == "POST",
         context=context_from_request(request),
     )
@@ -117,7 +118,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
                 purpose="find a patient",
                 query=str(query),
                 found=patient,
-                channel="web",
+                channel=Channel.WEB,
                 context=context_from_request(request),
             )
     return render(
@@ -174,7 +175,7 @@ def break_glass(request: HttpRequest) -> HttpResponse:
             purpose="emergency access",
             query=f"{form.cleaned_data['nhs_number']} born {form.cleaned_data['birth_date']}",
             found=patient,
-            channel="web",
+            channel=Channel.WEB,
             context=context_from_request(request),
         )
         if patient is None:

@@ -10,11 +10,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from demo.population import Person, SourceSpec
+from records.identifiers import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 
 Resource = dict[str, Any]
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
-ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 DMD = "https://dmd.nhs.uk"

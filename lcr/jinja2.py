@@ -16,6 +16,9 @@ from jinja2 import ChainableUndefined, ChoiceLoader, Environment, PackageLoader,
 from jinja2.runtime import Macro
 from markupsafe import Markup
 
+from access.models import AccessBasis
+from records.fetching import SourceState
+
 # Where a form field's value goes in a remembered macro output (see `memo`): what people type is
 # put in afterwards, escaped, and never kept.
 VALUE_SLOT = "\x00lcr-value\x00"
@@ -142,6 +145,9 @@ def environment(**options: Any) -> Environment:
         field_choices=field_choices,
         memo=memo,
         VALUE_SLOT=VALUE_SLOT,
+        # The states and bases that pages branch on, by name rather than as repeated strings.
+        SourceState=SourceState,
+        AccessBasis=AccessBasis,
     )
     env.filters.update(
         date=date,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from celery import group, signature
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from records import circuit
@@ -152,13 +152,34 @@ def is_stale(snapshot: Snapshot, now: datetime.datetime | None = None) -> bool:
     return snapshot.fetched_at + fresh_for < (now or timezone.now())
 
 
-def state_of(snapshot: Snapshot, now: datetime.datetime | None = None) -> str:
-    """What to tell a reader: loading, up to date, stale or unavailable."""
+class SourceState(models.TextChoices):
+    """What a reader is told of a source's data for a heading, worst first: the order in which a
+    source's several headings are summed up as one state. The value is the API's code."""
+
+    UNAVAILABLE = "unavailable", "unavailable"
+    LOADING = "loading", "loading"
+    REFRESHING = "refreshing", "refreshing"
+    STALE = "stale", "stale"
+    UP_TO_DATE = "up-to-date", "up to date"
+
+    @property
+    def asking(self) -> bool:
+        """The source is still being asked: what it will send is not known yet."""
+        return self in (SourceState.LOADING, SourceState.REFRESHING)
+
+    @property
+    def answered(self) -> bool:
+        """What is shown is all the source had when it last answered (stale or not)."""
+        return self in (SourceState.STALE, SourceState.UP_TO_DATE)
+
+
+def state_of(snapshot: Snapshot, now: datetime.datetime | None = None) -> SourceState:
+    """What to tell a reader: loading, refreshing, up to date, stale or unavailable."""
     if snapshot.status == Snapshot.Status.PENDING:
-        return "refreshing" if snapshot.fetched_at else "loading"
+        return SourceState.REFRESHING if snapshot.fetched_at else SourceState.LOADING
     if snapshot.status == Snapshot.Status.FAILED:
-        return "unavailable"
-    return "stale" if is_stale(snapshot, now) else "up to date"
+        return SourceState.UNAVAILABLE
+    return SourceState.STALE if is_stale(snapshot, now) else SourceState.UP_TO_DATE
 
 
 def _claim(

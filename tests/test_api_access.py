@@ -10,7 +10,7 @@ from django.core.cache import cache
 from access import services
 from access.models import Role, Team
 from audit.models import AccessEvent, SearchEvent
-from care_record.fhir_export import NHS_NUMBER
+from records.identifiers import NHS_NUMBER_SYSTEM as NHS_NUMBER
 from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
     api_client_for,
     bearer,

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from pydantic import ValidationError as PydanticValidationError
 
+from records.identifiers import NHS_NUMBER_SYSTEM
 from records.matching import normalise_postcode
 from records.sources.errors import InvalidResource
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 VERIFICATION_EXTENSION = (
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 )

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from records.categories import ALL_CATEGORIES, parse_categories
-from records.fetching import request_refresh, state_of
+from records.fetching import SourceState, request_refresh, state_of
 from records.models import Patient, Snapshot
 from records.nhs_numbers import normalise_nhs_number
 from records.selectors import current_patient, snapshots_for
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             time.sleep(0.5)
         for snapshot in snapshots_for(patient=patient, categories=categories):
             state = state_of(snapshot)
-            if snapshot.fetched_at and state != "up to date":
+            if snapshot.fetched_at and state != SourceState.UP_TO_DATE:
                 state += f" (data from {timezone.localtime(snapshot.fetched_at):%H:%M:%S})"
             if snapshot.reason:
                 state += f": {snapshot.reason}"
