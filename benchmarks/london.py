@@ -171,7 +171,7 @@ def _resources_by_category() -> dict[str, list[dict]]:
     heading that shows them."""
     from demo.clinical import resources_for
     from demo.population import generate
-    from records.categories import RESOURCE_TYPES
+    from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
 
     population = generate(seed=7, patients=40)
     by_type: dict[str, list[dict]] = {}
@@ -181,7 +181,7 @@ def _resources_by_category() -> dict[str, list[dict]]:
                 by_type.setdefault(resource_type, []).extend(found)
     return {
         category: [r for t in types for r in by_type.get(t, [])]
-        for category, types in RESOURCE_TYPES.items()
+        for category, types in CATEGORY_RESOURCE_TYPES.items()
     }
 
 

@@ -27,7 +27,6 @@ from demo.terminology import (
     condition_concept,
     medicine_concept,
 )
-from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
 
 # What each kind of organisation holds; Patient is served by every source as well.
 SERVED_TYPES: dict[str, tuple[str, ...]] = {
@@ -51,7 +50,6 @@ SERVED_TYPES: dict[str, tuple[str, ...]] = {
 CLINICAL_TYPES: frozenset[str] = frozenset(t for types in SERVED_TYPES.values() for t in types)
 # The record's categories (DESIGN.md) and the resource types that carry them: the product's own
 # table (plain data, no Django), so that the demo covers exactly what the record asks for.
-CATEGORY_TYPES: dict[str, tuple[str, ...]] = CATEGORY_RESOURCE_TYPES
 # Resource ids are "<local id>-<tag>-<n>", so a server can find the owner of any id.
 ID_TAGS: dict[str, str] = {
     "AllergyIntolerance": "alg", "MedicationStatement": "mst", "MedicationRequest": "mrq",

@@ -5,8 +5,6 @@ One table, used by the fetcher (what to ask a source for) and by the pages (what
 
 from django.db import models
 
-from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
-
 
 class Category(models.TextChoices):
     ALLERGIES = "allergies", "Allergies and reactions"
@@ -21,8 +19,6 @@ class Category(models.TextChoices):
     FLAGS = "flags", "Alerts and flags"
     DOCUMENTS = "documents", "Letters and documents"
 
-
-RESOURCE_TYPES = CATEGORY_RESOURCE_TYPES
 
 ALL_CATEGORIES: tuple[str, ...] = tuple(Category.values)
 

@@ -5,10 +5,6 @@ class IdentityError(Exception):
     """A request to change the register that cannot be carried out as asked."""
 
 
-class PatientNotFound(IdentityError):
-    """No register entry has that NHS number."""
-
-
 class LinkConflict(IdentityError):
     """The source's local id is already linked to someone else; a person must look first."""
 

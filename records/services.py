@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from records.exceptions import LinkConflict, MergeError, PatientNotFound, ReviewError
+from records.exceptions import LinkConflict, MergeError, ReviewError
 from records.matching import Demographics, normalise_postcode
 from records.models import (
     Link,
@@ -20,7 +20,6 @@ from records.models import (
     SourceSystem,
     UnmatchedRecord,
 )
-from records.nhs_numbers import normalise_nhs_number
 from records.selectors import current_patient, find_candidates
 
 SYSTEM_USERNAME = "system.identity-sync"
@@ -35,24 +34,6 @@ def system_user(username: str = SYSTEM_USERNAME, name: str = "Identity sync") ->
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
-
-
-def link_by_nhs_number(
-    *, source: SourceSystem, local_id: str, nhs_number: str, actor: AbstractBaseUser
-) -> Link:
-    """Link a source's local id to the register entry with that NHS number (idempotent)."""
-    digits = normalise_nhs_number(nhs_number)
-    patient = Patient.objects.filter(nhs_number=digits).first()
-    if patient is None:
-        raise PatientNotFound(f"No patient in the register has NHS number {digits}.")
-    return link_patient(
-        patient=current_patient(patient),
-        source=source,
-        local_id=local_id,
-        matched_by=MatchMethod.NHS_NUMBER,
-        score=None,
-        actor=actor,
-    )
 
 
 @transaction.atomic

@@ -4,19 +4,12 @@ FHIR validation of every answer with fhir.resources (R4B models: R4 as UK Core u
 import base64
 from typing import Any
 
-import pytest
 from django.test import Client
 from fhir.resources.R4B import get_fhir_model_class
 
 from access.models import ApiClient
 from access.services import register_api_client
 from tests.factories import UserFactory
-
-
-@pytest.fixture(autouse=True)
-def quick_secrets(settings):
-    """Client secrets are hashed like passwords; tests need not pay for PBKDF2 each time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def api_client_for(team, role: str, scopes: list[str], *, rate: str = "", name: str = ""):

@@ -28,6 +28,8 @@ settings.STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 settings.WHITENOISE_USE_FINDERS = True
+# Passwords and API client secrets are hashed like passwords: tests need not pay for PBKDF2.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 if "CELERY_BROKER_URL" not in os.environ:

@@ -11,11 +11,10 @@ from access import services
 from access.models import Role, Team
 from audit.models import AccessEvent, SearchEvent
 from records.identifiers import NHS_NUMBER_SYSTEM as NHS_NUMBER
-from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
+from tests.api_helpers import (
     api_client_for,
     bearer,
     outcome_codes,
-    quick_secrets,
     token,
     valid_fhir,
 )

@@ -9,10 +9,9 @@ from django.core.cache import cache
 from access import services
 from access.models import CareRelationship, Role, Team
 from audit.models import AccessEvent
-from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
+from tests.api_helpers import (
     api_client_for,
     bearer,
-    quick_secrets,
     token,
 )
 from tests.factories import PatientFactory, UserFactory, make_team

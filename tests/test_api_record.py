@@ -12,10 +12,9 @@ from access import services
 from access.models import Role, Team
 from audit.models import AccessEvent
 from records.models import Snapshot
-from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
+from tests.api_helpers import (
     api_client_for,
     bearer,
-    quick_secrets,
     token,
     valid_fhir,
 )

@@ -6,11 +6,10 @@ from django.core.cache import cache
 
 from access.models import CareRelationship, Role, Team
 from audit.models import AccessEvent
-from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
+from tests.api_helpers import (
     api_client_for,
     bearer,
     outcome_codes,
-    quick_secrets,
     token,
     valid_fhir,
 )

@@ -20,9 +20,8 @@ from schemathesis.specs.openapi.checks import (
 from access import services
 from access.models import Role, Team
 from lcr.wsgi import application
-from tests.api_helpers import (  # noqa: F401 (quick_secrets is a fixture)
+from tests.api_helpers import (
     api_client_for,
-    quick_secrets,
     token,
 )
 from tests.factories import PatientFactory, UserFactory, make_team

@@ -9,7 +9,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from demo import fhir_resources as fhir
-from demo.clinical import CATEGORY_TYPES, SERVED_TYPES, resources_for
+from demo.clinical import SERVED_TYPES, resources_for
 from demo.population import (
     COVERAGE,
     LONDON_OUTWARD_CODES,
@@ -19,6 +19,7 @@ from demo.population import (
     SOURCES,
     generate,
 )
+from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
 
 SEED = 2026
 
@@ -180,7 +181,7 @@ def test_demographics_are_plausible(population):
 
 def test_every_category_is_covered_somewhere(population):
     types = {resource["resourceType"] for _, _, resource in all_resources(population)}
-    for category, category_types in CATEGORY_TYPES.items():
+    for category, category_types in CATEGORY_RESOURCE_TYPES.items():
         assert types & set(category_types), category
 
 

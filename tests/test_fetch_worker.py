@@ -15,11 +15,12 @@ import pytest
 from celery import Celery
 from django.db import connection
 
-from demo.clinical import CATEGORY_TYPES, SERVED_TYPES, resources_for
+from demo.clinical import SERVED_TYPES, resources_for
 from demo.sources import Behaviour
 from records.categories import ALL_CATEGORIES, Category
 from records.fetching import request_refresh
 from records.models import Snapshot
+from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
 from tests.fetch_helpers import link_everywhere
 
 pytestmark = [pytest.mark.integration]
@@ -38,7 +39,7 @@ def wait_until(condition, timeout: float = 60.0, what: str = "the worker") -> No
 
 def categories_held(source_key: str) -> set[str]:
     served = set(SERVED_TYPES[source_key])
-    return {category for category, types in CATEGORY_TYPES.items() if served & set(types)}
+    return {category for category, types in CATEGORY_RESOURCE_TYPES.items() if served & set(types)}
 
 
 def settled() -> bool:
@@ -187,7 +188,7 @@ def test_a_worker_killed_mid_task_has_the_task_redelivered_and_nothing_duplicate
         assert len(ids) == len(set(ids))
         expected = {
             resource["id"]
-            for resource_type in CATEGORY_TYPES[category]
+            for resource_type in CATEGORY_RESOURCE_TYPES[category]
             for resource in resources_for(population, population.people[0], "gp").get(
                 resource_type, []
             )

@@ -2,23 +2,31 @@
 
 import pytest
 from auditlog.models import LogEntry
-from django.core.exceptions import ValidationError
 
 from records import services
-from records.exceptions import LinkConflict, PatientNotFound
+from records.exceptions import LinkConflict
 from records.models import Link, MatchMethod
 from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_link_by_nhs_number_links_the_register_patient(reviewer):
+def _link(patient, source, local_id, reviewer):
+    return services.link_patient(
+        patient=patient,
+        source=source,
+        local_id=local_id,
+        matched_by=MatchMethod.NHS_NUMBER,
+        score=None,
+        actor=reviewer,
+    )
+
+
+def test_link_patient_links_the_register_patient(reviewer):
     patient = PatientFactory()
     source = SourceSystemFactory()
 
-    link = services.link_by_nhs_number(
-        source=source, local_id="MRN1", nhs_number=patient.formatted_nhs_number, actor=reviewer
-    )
+    link = _link(patient, source, "MRN1", reviewer)
 
     assert (link.patient, link.source, link.local_id) == (patient, source, "MRN1")
     assert link.matched_by == MatchMethod.NHS_NUMBER
@@ -28,12 +36,8 @@ def test_link_by_nhs_number_links_the_register_patient(reviewer):
 def test_linking_twice_is_idempotent(reviewer):
     patient = PatientFactory()
     source = SourceSystemFactory()
-    first = services.link_by_nhs_number(
-        source=source, local_id="MRN1", nhs_number=patient.nhs_number, actor=reviewer
-    )
-    second = services.link_by_nhs_number(
-        source=source, local_id="MRN1", nhs_number=patient.nhs_number, actor=reviewer
-    )
+    first = _link(patient, source, "MRN1", reviewer)
+    second = _link(patient, source, "MRN1", reviewer)
     assert first.pk == second.pk
     assert Link.objects.count() == 1
 
@@ -43,33 +47,14 @@ def test_local_id_linked_to_someone_else_is_refused_not_moved(reviewer):
     other = PatientFactory()
 
     with pytest.raises(LinkConflict):
-        services.link_by_nhs_number(
-            source=link.source, local_id="MRN1", nhs_number=other.nhs_number, actor=reviewer
-        )
+        _link(other, link.source, "MRN1", reviewer)
     link.refresh_from_db()
     assert link.patient != other
 
 
-def test_link_with_a_wrong_check_digit_is_refused(reviewer):
-    with pytest.raises(ValidationError, match="check digit"):
-        services.link_by_nhs_number(
-            source=SourceSystemFactory(), local_id="X", nhs_number="9990000017", actor=reviewer
-        )
-    assert not Link.objects.exists()
-
-
-def test_link_to_an_nhs_number_not_in_the_register_is_refused(reviewer):
-    with pytest.raises(PatientNotFound):
-        services.link_by_nhs_number(
-            source=SourceSystemFactory(), local_id="X", nhs_number="9990000018", actor=reviewer
-        )
-
-
 def test_link_writes_an_audit_entry_naming_the_actor(reviewer):
     patient = PatientFactory()
-    link = services.link_by_nhs_number(
-        source=SourceSystemFactory(), local_id="MRN1", nhs_number=patient.nhs_number, actor=reviewer
-    )
+    link = _link(patient, SourceSystemFactory(), "MRN1", reviewer)
     entry = LogEntry.objects.get_for_object(link).get()
     assert entry.action == LogEntry.Action.CREATE
     assert entry.actor == reviewer
@@ -90,8 +75,6 @@ def test_link_to_a_merged_record_lands_on_the_record_that_was_kept(reviewer):
     kept, retired = PatientFactory(), PatientFactory()
     services.merge_patients(kept=kept, retired=retired, reason="duplicate", actor=reviewer)
 
-    link = services.link_by_nhs_number(
-        source=SourceSystemFactory(), local_id="L1", nhs_number=retired.nhs_number, actor=reviewer
-    )
+    link = _link(retired, SourceSystemFactory(), "L1", reviewer)
 
     assert link.patient == kept

@@ -16,12 +16,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashing(settings):
-    """Signing in is what these tests do, many times: a deliberately slow hash only slows them."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def with_password(user):
     user.set_password(PASSWORD)
     user.save()

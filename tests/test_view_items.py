@@ -123,10 +123,11 @@ def test_a_resource_must_name_exactly_the_patient_asked_for(resource, expected):
 
 
 def test_every_category_has_its_resource_types():
-    from records.categories import ALL_CATEGORIES, RESOURCE_TYPES
+    from records.categories import ALL_CATEGORIES
+    from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
 
-    assert set(RESOURCE_TYPES) == set(ALL_CATEGORIES)
-    assert all(RESOURCE_TYPES[category] for category in ALL_CATEGORIES)
+    assert set(CATEGORY_RESOURCE_TYPES) == set(ALL_CATEGORIES)
+    assert all(CATEGORY_RESOURCE_TYPES[category] for category in ALL_CATEGORIES)
 
 
 def test_validation_errors_name_fields_but_never_echo_values():

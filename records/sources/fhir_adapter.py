@@ -6,7 +6,7 @@ category is used; otherwise the whole category fails with a reason, so nothing h
 
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
@@ -25,12 +25,6 @@ PATIENT_FIELDS: dict[str, tuple[str, ...]] = {
     "Appointment": ("participant",),
 }
 DEFAULT_PATIENT_FIELDS = ("subject", "patient")
-
-
-class SourceAdapter(Protocol):
-    """What the fetcher needs of any kind of source."""
-
-    def fetch_category(self, *, local_id: str, category: str) -> list[ViewItem]: ...
 
 
 class FhirAdapter:

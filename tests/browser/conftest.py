@@ -49,10 +49,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server, settings) -> Iterator[Page]:
+def page(browser: Browser, live_server) -> Iterator[Page]:
     """A fresh context (no cookies) on the live server; anything off this machine is refused,
     so a test can never depend on the network (NHS.UK's web fonts fall back to Arial)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     local = (live_server.url, "data:", "blob:")
     context.route(
