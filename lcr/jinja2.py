@@ -61,22 +61,21 @@ def linebreaksbr(value: Any) -> str:
     return defaultfilters.linebreaksbr(value or "", autoescape=True)
 
 
+# Which NHS.UK component shows a form field of each widget (first match; anything else: input).
+_COMPONENTS = (
+    (forms.RadioSelect, "radios"),
+    (forms.CheckboxInput, "checkbox"),
+    (forms.Select, "select"),
+    (forms.Textarea, "textarea"),
+    (forms.FileInput, "file"),
+    (forms.PasswordInput, "password"),
+)
+
+
 def field_kind(bound_field: forms.BoundField) -> str:
     """Which NHS.UK component shows this form field (templates/macros/forms.html)."""
     widget = bound_field.field.widget
-    if isinstance(widget, forms.RadioSelect):
-        return "radios"
-    if isinstance(widget, forms.CheckboxInput):
-        return "checkbox"
-    if isinstance(widget, forms.Select):
-        return "select"
-    if isinstance(widget, forms.Textarea):
-        return "textarea"
-    if isinstance(widget, forms.FileInput):
-        return "file"
-    if isinstance(widget, forms.PasswordInput):
-        return "password"
-    return "input"
+    return next((kind for type_, kind in _COMPONENTS if isinstance(widget, type_)), "input")
 
 
 def field_choices(bound_field: forms.BoundField) -> list[dict[str, Any]]:

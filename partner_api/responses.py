@@ -76,27 +76,42 @@ def classify(exc: Exception) -> Classification:
     frameworks' exceptions; anything else is an internal error, told to nobody but the log."""
     if isinstance(exc, ApiError):
         return exc.status, exc.code, exc.detail, None
-    if isinstance(exc, Http404 | exceptions.NotFound):
-        return 404, "not-found", "Not found.", None
     if isinstance(exc, exceptions.ValidationError):
         return 400, "invalid", "The request is not valid.", exc.detail
-    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        return 401, "unauthenticated", "A valid bearer token is needed.", None
-    if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
-        return 403, "insufficient-scope", "This client may not do this.", None
-    if isinstance(exc, exceptions.Throttled):
-        return 429, "throttled", "Too many requests; wait before trying again.", None
-    if isinstance(exc, exceptions.ParseError):
-        return 400, "malformed-request", "The request body could not be read.", None
-    if isinstance(exc, exceptions.MethodNotAllowed):
-        return 405, "method-not-allowed", "This method is not allowed here.", None
-    if isinstance(exc, exceptions.NotAcceptable):
-        return 406, "not-acceptable", "Ask for application/json or application/fhir+json.", None
-    if isinstance(exc, exceptions.UnsupportedMediaType):
-        return 415, "unsupported-media-type", "Send application/json.", None
+    for types, status, code, words in _FRAMEWORK_ERRORS:
+        if isinstance(exc, types):
+            return status, code, words, None
     if isinstance(exc, exceptions.APIException):
         return exc.status_code, str(exc.default_code), "The request could not be served.", None
     return 500, "internal-error", "Something went wrong on our side.", None
+
+
+# The frameworks' refusals: the first whose type matches answers (status, code, words).
+_FRAMEWORK_ERRORS = (
+    (Http404 | exceptions.NotFound, 404, "not-found", "Not found."),
+    (
+        exceptions.NotAuthenticated | exceptions.AuthenticationFailed,
+        401,
+        "unauthenticated",
+        "A valid bearer token is needed.",
+    ),
+    (
+        exceptions.PermissionDenied | DjangoPermissionDenied,
+        403,
+        "insufficient-scope",
+        "This client may not do this.",
+    ),
+    (exceptions.Throttled, 429, "throttled", "Too many requests; wait before trying again."),
+    (exceptions.ParseError, 400, "malformed-request", "The request body could not be read."),
+    (exceptions.MethodNotAllowed, 405, "method-not-allowed", "This method is not allowed here."),
+    (
+        exceptions.NotAcceptable,
+        406,
+        "not-acceptable",
+        "Ask for application/json or application/fhir+json.",
+    ),
+    (exceptions.UnsupportedMediaType, 415, "unsupported-media-type", "Send application/json."),
+)
 
 
 def answer_error(

@@ -203,10 +203,7 @@ def confirm_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> 
         score=candidate.score,
         actor=actor,
     )
-    with set_actor(actor):
-        candidate.status = MatchCandidate.Status.CONFIRMED
-        candidate.reviewed_by, candidate.reviewed_at = actor, timezone.now()
-        candidate.save()
+    _decide(candidate, MatchCandidate.Status.CONFIRMED, actor)
     return link
 
 
@@ -216,8 +213,12 @@ def reject_candidate(*, candidate: MatchCandidate, actor: AbstractBaseUser) -> M
     candidate = MatchCandidate.objects.select_for_update().get(pk=candidate.pk)
     if candidate.status != MatchCandidate.Status.PENDING:
         raise ReviewError("This candidate has already been decided.")
+    return _decide(candidate, MatchCandidate.Status.REJECTED, actor)
+
+
+def _decide(candidate: MatchCandidate, status: str, actor: AbstractBaseUser) -> MatchCandidate:
     with set_actor(actor):
-        candidate.status = MatchCandidate.Status.REJECTED
+        candidate.status = status
         candidate.reviewed_by, candidate.reviewed_at = actor, timezone.now()
         candidate.save()
     return candidate
