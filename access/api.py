@@ -16,6 +16,7 @@ from access.models import ApiClient, CareRelationship, Team
 from access.policy import Actor, manages_relationships
 from lcr.api import ApiView, problem_responses
 from lcr.api_errors import ApiError
+from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -51,12 +52,12 @@ class ScopedView(ApiView):
 
 
 class RelationshipIn(serializers.Serializer):
-    nhs_number = serializers.CharField(max_length=20)
+    nhs_number = serializers.CharField(max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
     team = serializers.IntegerField(
         min_value=1, max_value=LARGEST_ID, help_text="The id of the team that cares."
     )
     kind = serializers.ChoiceField(choices=CareRelationship.Kind.choices)
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=FREE_TEXT_MAX_LENGTH)
     starts_on = serializers.DateField(required=False, help_text="Default: today.")
     ends_on = serializers.DateField(required=False, allow_null=True, help_text="Last day.")
 
@@ -68,7 +69,7 @@ class RelationshipIn(serializers.Serializer):
 
 
 class RelationshipEndIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=FREE_TEXT_MAX_LENGTH)
 
 
 class RelationshipOut(serializers.Serializer):

@@ -21,6 +21,7 @@ from access.web import SESSION_TEAM, actor_from_request
 from audit.models import AccessEvent
 from audit.services import record_search
 from audit.web import context_from_request
+from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 from records.services import record_look_at_details
@@ -47,7 +48,7 @@ def _administrator(request: HttpRequest) -> None:
 
 
 class PatientSearchForm(forms.Form):
-    nhs_number = forms.CharField(label="NHS number", max_length=20)
+    nhs_number = forms.CharField(label="NHS number", max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
 
     def clean_nhs_number(self) -> str:
         return normalise_nhs_number(self.cleaned_data["nhs_number"])
@@ -80,11 +81,17 @@ def find_patient(request: HttpRequest) -> HttpResponse:
 
 class RelationshipForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
-    username = forms.CharField(required=False, label="Or one person (their username)")
+    username = forms.CharField(
+        required=False,
+        label="Or one person (their username)",
+        max_length=get_user_model()._meta.get_field("username").max_length,
+    )
     kind = forms.ChoiceField(choices=CareRelationship.Kind.choices)
     starts_on = forms.DateField(required=False, help_text="Empty: today.")
     ends_on = forms.DateField(required=False, help_text="Empty: until someone ends it.")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=FREE_TEXT_MAX_LENGTH
+    )
 
 
 @never_cache

@@ -22,6 +22,7 @@ from audit.models import AccessEvent
 from audit.pdf import access_report_pdf
 from audit.selectors import access_report, alerts, break_glass_queue
 from audit.web import context_from_request
+from records.limits import FREE_TEXT_MAX_LENGTH
 from records.models import Patient
 from records.services import record_look_at_details
 
@@ -132,7 +133,7 @@ class ReviewForm(forms.Form):
             (BreakGlassAccess.Review.FLAGGED, "Flag for investigation"),
         ]
     )
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=FREE_TEXT_MAX_LENGTH)
 
 
 @require_POST
