@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access import services
 from access.exceptions import AccessDenied, RelationshipError
-from access.importing import import_relationships
+from access.importing import MAX_BYTES, import_relationships
 from access.models import CareRelationship, Membership, Objection, Team
 from access.policy import manages_relationships
 from access.web import SESSION_TEAM, actor_from_request
@@ -189,8 +189,8 @@ def import_relationships_page(request: HttpRequest) -> HttpResponse:
     report = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        if upload.size > 10 * 1024 * 1024:
-            form.add_error("file", "The file is larger than 10 MB: split it.")
+        if upload.size > MAX_BYTES:  # before it is read into memory
+            form.add_error("file", f"The file is larger than {MAX_BYTES // 2**20} MB: split it.")
         else:
             report = import_relationships(
                 data=upload.read(), actor=request.user, dry_run=form.cleaned_data["dry_run"]
