@@ -203,7 +203,7 @@ def _cell_problem(values: dict[str, str]) -> str | None:
     """The first cell too long for what it fills, or holding what cannot be stored."""
     for column, value in values.items():
         try:
-            free_text(value, what=column, max_length=MAX_LENGTHS[column])
+            free_text(value, what=f"the {column} cell", max_length=MAX_LENGTHS[column])
         except ValidationError as exc:
             return exc.messages[0]
     return None

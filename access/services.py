@@ -97,7 +97,7 @@ def start_relationship(
     """Record that a team (or one user) cares for a patient; grants access once it has started."""
     if (team is None) == (user is None):
         raise RelationshipError("A care relationship is with a team or with one person.")
-    reason = _text(reason, "The reason")
+    reason = _text(reason, "the reason")
     if not reason:
         raise RelationshipError("Say why this team cares for this patient.")
     if kind not in CareRelationship.Kind.values:
@@ -141,7 +141,7 @@ def end_relationship(
     relationship = CareRelationship.objects.select_for_update().get(pk=relationship.pk)
     if relationship.ended_at is not None:
         raise RelationshipError("This relationship has already ended.")
-    reason = _text(reason, "The reason")
+    reason = _text(reason, "the reason")
     if not reason:
         raise RelationshipError("Say why this relationship ends.")
     with set_actor(actor):
@@ -276,7 +276,7 @@ def break_glass(
         raise AccessDenied("Your role cannot use emergency access.")
     if reason not in BreakGlassAccess.Reason.values:
         raise AccessDenied("Choose a reason from the list.")
-    explanation = _text(explanation, "The explanation", AccessDenied)
+    explanation = _text(explanation, "the explanation", AccessDenied)
     if not explanation:
         raise AccessDenied("Say why you need this record now.")
     now = timezone.now()
@@ -331,7 +331,7 @@ def review_break_glass(
         raise AccessDenied("Only privacy officers review emergency access.")
     if access.user_id == actor.pk:
         raise AccessDenied("Nobody reviews their own emergency access.")
-    note = _text(note, "The note", AccessDenied)
+    note = _text(note, "the note", AccessDenied)
     with set_actor(actor):
         access.review, access.review_note = outcome, note
         access.reviewed_by, access.reviewed_at = actor, timezone.now()
@@ -340,7 +340,7 @@ def review_break_glass(
 
 
 def record_objection(*, patient: Patient, notes: str, actor: AbstractBaseUser) -> Objection:
-    notes = _text(notes, "The notes")
+    notes = _text(notes, "the notes")
     if not notes:
         raise RelationshipError("Say what the patient asked and how it was recorded.")
     with set_actor(actor):

@@ -28,20 +28,25 @@ def unstorable_character(value: str) -> str | None:
 
 
 def free_text(value: str, *, what: str, max_length: int = FREE_TEXT_MAX_LENGTH) -> str:
-    """`value` stripped, or ValidationError saying what is wrong (too long, unstorable)."""
+    """`value` stripped, or ValidationError saying what is wrong (too long, unstorable); `what`
+    names it in a sentence ("the reason")."""
     character = unstorable_character(value)
     if character is not None:
         raise ValidationError(
-            "%(what)s holds a character that cannot be stored (%(character)s); remove it.",
+            "There is a character in %(what)s that cannot be stored (%(character)s); remove it.",
             code="unstorable_character",
             params={"what": what, "character": character},
         )
     value = value.strip()
     if len(value) > max_length:
         raise ValidationError(
-            "%(what)s is longer than %(max)s characters (it has %(count)s).",
+            "%(what)s may have at most %(max)s characters; this has %(count)s.",
             code="too_long",
-            params={"what": what, "max": f"{max_length:,}", "count": f"{len(value):,}"},
+            params={
+                "what": what[:1].upper() + what[1:],
+                "max": f"{max_length:,}",
+                "count": f"{len(value):,}",
+            },
         )
     return value
 
