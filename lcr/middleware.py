@@ -46,7 +46,7 @@ class RefuseUnstorableCharacters:
         where, character = found
         message = f"The request's {where} holds a character that cannot be stored ({character})."
         if request.path.startswith("/api/"):
-            from lcr.api_urls import error_response
+            from lcr.api_urls import error_response  # here: it loads every API view
 
             return error_response(request, 400, "invalid", f"{message} Nothing was done.")
         return render(request, "400.html", {"message": message}, status=400)
