@@ -2,6 +2,7 @@
 access services (the pages under /manage/), so here they are read-only; the guardian permission
 tables are not in the admin at all."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -123,10 +124,24 @@ class BreakGlassAccessAdmin(ReadOnlyAdmin):
         self._review(request, queryset, BreakGlassAccess.Review.FLAGGED)
 
 
+class ApiClientForm(forms.ModelForm):
+    def clean_scopes(self) -> list[str]:
+        """A list of known scopes, as register_api_client makes it. JSON would take anything:
+        a string (which `in` would then search for substrings) or a NUL that PostgreSQL's JSON
+        cannot hold."""
+        scopes = self.cleaned_data["scopes"]
+        known = ApiClient.Scope.values
+        if not (isinstance(scopes, list) and scopes and all(scope in known for scope in scopes)):
+            raise forms.ValidationError(f"A list of one or more of: {', '.join(known)}.")
+        return sorted(set(scopes))
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     """Partner systems: registered with access.services.register_api_client (docs/api.md); here
     an administrator can see them, change their scopes or rate, and switch one off."""
+
+    form = ApiClientForm
 
     list_display = ["name", "team", "role", "active", "rate"]
     list_filter = ["active", "role"]

@@ -15,17 +15,18 @@ from partner_api.errors import ApiError
 from partner_api.permissions import END_USER
 from partner_api.responses import problem_responses
 from partner_api.views import LARGEST_ID, ScopedView, row_or_404
+from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
 
 class RelationshipIn(serializers.Serializer):
-    nhs_number = serializers.CharField(max_length=20)
+    nhs_number = serializers.CharField(max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
     team = serializers.IntegerField(
         min_value=1, max_value=LARGEST_ID, help_text="The id of the team that cares."
     )
     kind = serializers.ChoiceField(choices=CareRelationship.Kind.choices)
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=FREE_TEXT_MAX_LENGTH)
     starts_on = serializers.DateField(required=False, help_text="Default: today.")
     ends_on = serializers.DateField(required=False, allow_null=True, help_text="Last day.")
 
@@ -37,7 +38,7 @@ class RelationshipIn(serializers.Serializer):
 
 
 class RelationshipEndIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=FREE_TEXT_MAX_LENGTH)
 
 
 class RelationshipOut(serializers.Serializer):

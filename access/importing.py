@@ -2,6 +2,8 @@
 
 Columns: nhs_number, team_ods_code, team_name (or username, for one person), kind, starts_on,
 ends_on (dates as YYYY-MM-DD; starts_on defaults to today, ends_on may be empty), reason.
+Any line ending is read (Excel's CRLF, old Mac CR, LF, or a mix); each cell is held to the limit
+of what it fills (records.limits, the models), as the form and the API hold it.
 """
 
 import csv
@@ -19,6 +21,7 @@ from django.utils import timezone
 from access.exceptions import RelationshipError
 from access.models import CareRelationship, Team
 from access.services import start_relationship
+from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH, free_text
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -34,6 +37,24 @@ COLUMNS = (
 )
 REQUIRED = ("nhs_number", "kind", "reason")
 MAX_ROWS = 50_000
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def _max_length(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+# The longest each cell may be: what the field it fills can hold.
+MAX_LENGTHS = {
+    "nhs_number": NHS_NUMBER_INPUT_MAX_LENGTH,
+    "team_ods_code": _max_length(Team, "ods_code"),
+    "team_name": _max_length(Team, "name"),
+    "username": _max_length(get_user_model(), "username"),
+    "kind": _max_length(CareRelationship, "kind"),
+    "starts_on": len("2026-11-25"),
+    "ends_on": len("2026-11-25"),
+    "reason": FREE_TEXT_MAX_LENGTH,
+}
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +115,33 @@ def import_relationships(*, data: bytes, actor: AbstractBaseUser, dry_run: bool)
 
 
 def _read(data: bytes, report: ImportReport) -> list[_Row]:
+    if len(data) > MAX_BYTES:
+        report.errors.append((0, f"the file is larger than {MAX_BYTES // 2**20} MB: split it"))
+        return []
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         report.errors.append((0, "the file is not UTF-8 text (save it as CSV UTF-8)"))
         return []
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module itself then ends a row at CR, LF or CRLF, outside quotes.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _rows(reader, report)
+    except csv.Error as exc:
+        report.errors = [(reader.line_num, _unreadable(exc))]
+        return []
+
+
+def _unreadable(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (
+            f"a cell is longer than the {csv.field_size_limit():,} characters CSV can read here "
+            f"(a reason may have {FREE_TEXT_MAX_LENGTH:,}); nothing after it was read"
+        )
+    return f"this line is not CSV that can be read ({exc}); nothing after it was read"
+
+
+def _rows(reader: csv.DictReader, report: ImportReport) -> list[_Row]:
     headers = set(reader.fieldnames or [])
     missing = [c for c in REQUIRED if c not in headers]
     if missing:
@@ -107,13 +149,14 @@ def _read(data: bytes, report: ImportReport) -> list[_Row]:
         return []
     unknown = sorted(headers - set(COLUMNS))
     if unknown:
-        report.errors.append((1, f"unknown column(s): {', '.join(unknown)}"))
+        names = ", ".join(name if len(name) <= 40 else f"{name[:40]}…" for name in unknown[:10])
+        report.errors.append((1, f"unknown column(s): {names}"))
         return []
     raw_rows = []
     seen: dict[tuple, int] = {}
     for number, raw in enumerate(reader, start=2):
-        if len(raw_rows) >= MAX_ROWS:
-            report.errors.append((number, f"more than {MAX_ROWS} rows: split the file"))
+        if number - 1 > MAX_ROWS:
+            report.errors = [(number, f"more than {MAX_ROWS:,} rows: split the file")]
             return []
         if raw.get(None):
             report.errors.append(
@@ -121,6 +164,10 @@ def _read(data: bytes, report: ImportReport) -> list[_Row]:
             )
             continue
         values = {key: (value or "").strip() for key, value in raw.items() if key}
+        problem = _cell_problem(values)
+        if problem:
+            report.errors.append((number, problem))
+            continue
         same = tuple(sorted(values.items()))
         if same in seen:
             report.errors.append((number, f"the same as line {seen[same]}"))
@@ -150,6 +197,16 @@ def _read(data: bytes, report: ImportReport) -> list[_Row]:
         report.errors.append((1, "the file has no rows"))
     report.errors.sort()
     return rows
+
+
+def _cell_problem(values: dict[str, str]) -> str | None:
+    """The first cell too long for what it fills, or holding what cannot be stored."""
+    for column, value in values.items():
+        try:
+            free_text(value, what=f"the {column} cell", max_length=MAX_LENGTHS[column])
+        except ValidationError as exc:
+            return exc.messages[0]
+    return None
 
 
 def _row(line: int, values: dict, patients: dict, teams: dict, users: dict) -> _Row:

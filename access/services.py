@@ -11,6 +11,7 @@ from auditlog.context import set_actor
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -31,10 +32,19 @@ from access.models import (
     Team,
 )
 from access.policy import Actor, actor_for, may_break_glass, reviews_break_glass
+from records.limits import free_text
 from records.models import Patient
 from records.services import system_user
 
 logger = logging.getLogger(__name__)
+
+
+def _text(value: str, what: str, error: type[Exception] = RelationshipError) -> str:
+    """Free text as every path stores it (records.limits): stripped, not too long, storable."""
+    try:
+        return free_text(value, what=what)
+    except ValidationError as exc:
+        raise error(exc.messages[0]) from exc
 
 
 @transaction.atomic
@@ -80,7 +90,8 @@ def start_relationship(
     """Record that a team (or one user) cares for a patient; grants access once it has started."""
     if (team is None) == (user is None):
         raise RelationshipError("A care relationship is with a team or with one person.")
-    if not reason.strip():
+    reason = _text(reason, "the reason")
+    if not reason:
         raise RelationshipError("Say why this team cares for this patient.")
     if kind not in CareRelationship.Kind.values:
         raise RelationshipError(f"Unknown kind of relationship: {kind}.")
@@ -107,7 +118,7 @@ def start_relationship(
             kind=kind,
             starts_on=starts_on,
             ends_on=ends_on,
-            reason=reason.strip(),
+            reason=reason,
             created_by=actor,
         )
         if relationship.in_force_on(today):
@@ -123,11 +134,12 @@ def end_relationship(
     relationship = CareRelationship.objects.select_for_update().get(pk=relationship.pk)
     if relationship.ended_at is not None:
         raise RelationshipError("This relationship has already ended.")
-    if not reason.strip():
+    reason = _text(reason, "the reason")
+    if not reason:
         raise RelationshipError("Say why this relationship ends.")
     with set_actor(actor):
         relationship.ended_at, relationship.ended_by = timezone.now(), actor
-        relationship.end_reason = reason.strip()
+        relationship.end_reason = reason
         relationship.save()
         _revoke_unless_still_granted(relationship)
     return relationship
@@ -252,7 +264,8 @@ def break_glass(
         raise AccessDenied("Your role cannot use emergency access.")
     if reason not in BreakGlassAccess.Reason.values:
         raise AccessDenied("Choose a reason from the list.")
-    if not explanation.strip():
+    explanation = _text(explanation, "the explanation", AccessDenied)
+    if not explanation:
         raise AccessDenied("Say why you need this record now.")
     now = timezone.now()
     with set_actor(user):
@@ -261,7 +274,7 @@ def break_glass(
             team=team,
             patient=patient,
             reason=reason,
-            explanation=explanation.strip(),
+            explanation=explanation,
             started_at=now,
             expires_at=now + datetime.timedelta(seconds=settings.LCR_BREAK_GLASS_SECONDS),
         )
@@ -305,19 +318,21 @@ def review_break_glass(
         raise AccessDenied("Only privacy officers review emergency access.")
     if access.user_id == actor.user.pk:
         raise AccessDenied("Nobody reviews their own emergency access.")
+    note = _text(note, "the note", AccessDenied)
     with set_actor(actor.user):
-        access.review, access.review_note = outcome, note.strip()
+        access.review, access.review_note = outcome, note
         access.reviewed_by, access.reviewed_at = actor.user, timezone.now()
         access.save()
     return access
 
 
 def record_objection(*, patient: Patient, notes: str, actor: AbstractBaseUser) -> Objection:
-    if not notes.strip():
+    notes = _text(notes, "the notes")
+    if not notes:
         raise RelationshipError("Say what the patient asked and how it was recorded.")
     with set_actor(actor):
         return Objection.objects.create(
-            patient=patient, notes=notes.strip(), recorded_by=actor, recorded_at=timezone.now()
+            patient=patient, notes=notes, recorded_by=actor, recorded_at=timezone.now()
         )
 
 

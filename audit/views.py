@@ -1,8 +1,6 @@
 """Privacy officers' pages: a patient's access report (page and CSV) and the emergency-access
 review queue with its alerts. Nobody else can open them."""
 
-import csv
-
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,11 +15,13 @@ from access.exceptions import AccessDenied
 from access.models import AccessBasis, BreakGlassAccess
 from access.policy import reviews_break_glass
 from access.web import actor_from_request
+from audit.csv_export import csv_lines
 from audit.fhir import audit_bundle
 from audit.pdf import access_report_pdf
 from audit.request_context import context_from_request
 from audit.selectors import access_report, alerts, break_glass_queue
 from audit.services import record_look_at_details
+from records.limits import FREE_TEXT_MAX_LENGTH
 from records.models import Patient
 
 CSV_COLUMNS = [
@@ -79,34 +79,25 @@ def patient_access_report(request: HttpRequest, patient_id: int) -> HttpResponse
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv(patient: Patient, events) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
     def rows():
-        yield writer.writerow(CSV_COLUMNS)
+        yield CSV_COLUMNS
         for event in events.iterator(2000):
-            yield writer.writerow(
-                [
-                    timezone.localtime(event.occurred_at).isoformat(timespec="seconds"),
-                    event.username,
-                    event.role,
-                    event.team_name,
-                    event.organisation_ods_code,
-                    " ".join(event.categories),
-                    len(event.resource_ids),
-                    f"{event.get_basis_display()} "
-                    f"{event.relationship_id or event.break_glass_id or ''}".strip(),
-                    event.get_channel_display(),
-                    event.purpose,
-                ]
-            )
+            yield [
+                timezone.localtime(event.occurred_at).isoformat(timespec="seconds"),
+                event.username,
+                event.role,
+                event.team_name,
+                event.organisation_ods_code,
+                " ".join(event.categories),
+                len(event.resource_ids),
+                f"{event.get_basis_display()} "
+                f"{event.relationship_id or event.break_glass_id or ''}".strip(),
+                event.get_channel_display(),
+                event.purpose,
+            ]
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="access-report-{patient.nhs_number}.csv"'
     )
@@ -131,7 +122,7 @@ class ReviewForm(forms.Form):
             (BreakGlassAccess.Review.FLAGGED, "Flag for investigation"),
         ]
     )
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=FREE_TEXT_MAX_LENGTH)
 
 
 @require_POST

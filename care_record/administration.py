@@ -13,13 +13,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access import services
 from access.exceptions import AccessDenied, RelationshipError
-from access.importing import import_relationships
+from access.importing import MAX_BYTES, import_relationships
 from access.models import AccessBasis, CareRelationship, Objection, Team
 from access.policy import manages_relationships
 from access.web import actor_from_request
 from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_look_at_details, record_search
+from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -30,7 +31,7 @@ def _administrator(request: HttpRequest) -> None:
 
 
 class PatientSearchForm(forms.Form):
-    nhs_number = forms.CharField(label="NHS number", max_length=20)
+    nhs_number = forms.CharField(label="NHS number", max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
 
     def clean_nhs_number(self) -> str:
         return normalise_nhs_number(self.cleaned_data["nhs_number"])
@@ -63,11 +64,17 @@ def find_patient(request: HttpRequest) -> HttpResponse:
 
 class RelationshipForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
-    username = forms.CharField(required=False, label="Or one person (their username)")
+    username = forms.CharField(
+        required=False,
+        label="Or one person (their username)",
+        max_length=get_user_model()._meta.get_field("username").max_length,
+    )
     kind = forms.ChoiceField(choices=CareRelationship.Kind.choices)
     starts_on = forms.DateField(required=False, help_text="Empty: today.")
     ends_on = forms.DateField(required=False, help_text="Empty: until someone ends it.")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=FREE_TEXT_MAX_LENGTH
+    )
 
 
 @never_cache
@@ -165,8 +172,8 @@ def import_relationships_page(request: HttpRequest) -> HttpResponse:
     report = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        if upload.size > 10 * 1024 * 1024:
-            form.add_error("file", "The file is larger than 10 MB: split it.")
+        if upload.size > MAX_BYTES:  # before it is read into memory
+            form.add_error("file", f"The file is larger than {MAX_BYTES // 2**20} MB: split it.")
         else:
             report = import_relationships(
                 data=upload.read(), actor=request.user, dry_run=form.cleaned_data["dry_run"]

@@ -19,6 +19,7 @@ from audit.request_context import context_from_request
 from audit.services import record_search
 from care_record.reading import read_record
 from care_record.summary import summary_of
+from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -61,7 +62,10 @@ class PatientSearchForm(forms.Form):
     narrow it further)."""
 
     nhs_number = forms.CharField(
-        label="NHS number", max_length=20, required=False, help_text="10 digits, spaces allowed."
+        label="NHS number",
+        max_length=NHS_NUMBER_INPUT_MAX_LENGTH,
+        required=False,
+        help_text="10 digits, spaces allowed.",
     )
     family_name = forms.CharField(label="Last name", max_length=100, required=False)
     given_name = forms.CharField(label="First name", max_length=100, required=False)
@@ -129,7 +133,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
 
 
 class BreakGlassForm(forms.Form):
-    nhs_number = forms.CharField(label="NHS number", max_length=20)
+    nhs_number = forms.CharField(label="NHS number", max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
     birth_date = forms.DateField(
         label="Date of birth",
         help_text="For example 15/01/1954.",
@@ -141,7 +145,7 @@ class BreakGlassForm(forms.Form):
     explanation = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Why do you need this record now?",
-        max_length=2000,
+        max_length=FREE_TEXT_MAX_LENGTH,
     )
 
     def clean_nhs_number(self) -> str:

@@ -21,19 +21,24 @@ def _open(view):
     return login_not_required(view)
 
 
+def error_response(request: HttpRequest, status: int, code: str, title: str) -> JsonResponse:
+    """An error answered outside DRF's views in the API's own format: an OperationOutcome on
+    FHIR routes, problem JSON elsewhere."""
+    if request.path.startswith("/api/v1/fhir/"):
+        body, content_type = operation_outcome(code, title), FHIR_JSON
+    else:
+        body = {"type": PROBLEM_TYPES + code, "title": title, "status": status, "code": code}
+        content_type = PROBLEM_JSON
+    response = JsonResponse(body, status=status, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @csrf_exempt  # bearer tokens, not cookies: nothing here for a forged form to ride on
 @login_not_required
 def not_found(request: HttpRequest) -> JsonResponse:
     """Any other address under /api/: 404 in the API's own error format, not the portal's page."""
-    if request.path.startswith("/api/v1/fhir/"):
-        body, content_type = operation_outcome("not-found", "Not found."), FHIR_JSON
-    else:
-        body = {"type": PROBLEM_TYPES + "not-found", "title": "Not found.", "status": 404,
-                "code": "not-found"}  # fmt: skip
-        content_type = PROBLEM_JSON
-    response = JsonResponse(body, status=404, content_type=content_type)
-    response["Cache-Control"] = "no-store"
-    return response
+    return error_response(request, 404, "not-found", "Not found.")
 
 
 urlpatterns = [

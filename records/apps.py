@@ -1,4 +1,5 @@
-"""App configuration: registers the identity register's models with django-auditlog."""
+"""App configuration: registers the identity register's models with django-auditlog, and the
+integer lookups that keep ids beyond 64 bits from reaching a database (records.limits)."""
 
 from django.apps import AppConfig
 
@@ -10,7 +11,7 @@ class RecordsConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from records import models
+        from records import limits, models  # noqa: F401 (limits registers lookups as it loads)
 
         for model in (
             models.Patient,
