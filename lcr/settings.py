@@ -360,3 +360,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shared-care-record@l
 
 # Audit (audit/): access events are spread over this many hash chains (by patient).
 LCR_AUDIT_CHAINS = env.int("LCR_AUDIT_CHAINS", default=16)
+# The chains' heads are signed this often (audit/checkpoints.py) with a key the database does not
+# hold; by default one derived from SECRET_KEY. Former keys still verify older checkpoints.
+LCR_AUDIT_SIGNING_KEY = env.str("LCR_AUDIT_SIGNING_KEY", default="") or SECRET_KEY
+LCR_AUDIT_SIGNING_KEY_FALLBACKS = env.list("LCR_AUDIT_SIGNING_KEY_FALLBACKS", default=[])
+LCR_AUDIT_CHECKPOINT_SECONDS = env.int("LCR_AUDIT_CHECKPOINT_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["sign-audit-checkpoints"] = {
+    "task": "audit.tasks.sign_audit_checkpoints",
+    "schedule": float(LCR_AUDIT_CHECKPOINT_SECONDS),
+}
