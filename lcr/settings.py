@@ -114,6 +114,13 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lcr.sqlite3'}"),
 }
 DATABASES["default"].setdefault("TEST", {})
+# On PostgreSQL the application connects (DATABASE_URL) as a role that owns no table and may only
+# read and append to the audit trail; `migrate` connects with the login of the tables' owner
+# (its user, password, host and port; always to DATABASE_URL's database) and grants it that
+# (audit/privileges.py, docs/audit.md). Unset: one role does both, as on SQLite.
+LCR_DATABASE_OWNER = (
+    env.db("MIGRATION_DATABASE_URL") if env.str("MIGRATION_DATABASE_URL", default="") else None
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Keep each web thread's connection between requests (a new PostgreSQL connection costs a
     # few milliseconds, more than most pages' queries), checked before reuse after an error.
