@@ -1,4 +1,4 @@
-"""App configuration for the audit trail: registers users with django-auditlog."""
+"""App configuration for the audit trail: registers users with django-auditlog, and its checks."""
 
 from django.apps import AppConfig
 
@@ -10,6 +10,8 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
         from django.contrib.auth import get_user_model
+
+        from audit import checks  # noqa: F401  (registers them)
 
         auditlog.register(
             get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"}

@@ -6,7 +6,7 @@ so changing, removing or reordering any row breaks every hash after it in that c
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 GENESIS = "0" * 64
@@ -61,29 +61,65 @@ def content_of(event) -> dict:
 
 @dataclass(frozen=True)
 class Break:
+    """Where a chain stops being what was written: its first event that does not follow (or, when
+    the break is after its last stored event, that event or none), and why."""
+
     chain: int
     sequence: int
-    event_id: int
+    event_id: int | None
     why: str
 
 
-def first_break(events: Iterable, head: tuple[int, str] | None = None) -> Break | None:
+def first_break(
+    chain: int,
+    events: Iterable,
+    head: tuple[int, str] | None = None,
+    checkpoints: Mapping[int, str] | None = None,
+) -> Break | None:
     """Walk one chain in sequence order; the first event that does not follow is named.
 
     `head` is the chain's recorded (last sequence, last hash): rows removed from the end of a
-    chain leave every remaining hash intact, and only the head shows they are gone.
+    chain leave every remaining hash intact, and only the head shows they are gone. Anyone who
+    can write the table can also move the head back, or recompute every later hash with this
+    (published) algorithm; `checkpoints` (sequence -> hash, from signatures already checked) are
+    what they cannot forge without the signing key.
     """
+    checkpoints = checkpoints or {}
     expected_previous, expected_sequence = GENESIS, 1
-    chain, last_id = None, None
+    last_id = None
     for event in events:
-        chain, last_id = event.chain, event.pk
+        last_id = event.pk
         if event.sequence != expected_sequence:
-            return Break(event.chain, event.sequence, event.pk, "a row is missing before it")
+            return Break(chain, event.sequence, event.pk, "a row is missing before it")
         if event.previous_hash != expected_previous:
-            return Break(event.chain, event.sequence, event.pk, "it does not follow the row before")
+            return Break(chain, event.sequence, event.pk, "it does not follow the row before")
         if event_hash(event.previous_hash, content_of(event)) != event.hash:
-            return Break(event.chain, event.sequence, event.pk, "its content has been changed")
+            return Break(chain, event.sequence, event.pk, "its content has been changed")
+        if checkpoints.get(event.sequence, event.hash) != event.hash:
+            return Break(
+                chain,
+                event.sequence,
+                event.pk,
+                "it is not the event signed at this place in a checkpoint: the chain has been "
+                "rewritten",
+            )
         expected_previous, expected_sequence = event.hash, event.sequence + 1
-    if head is not None and (expected_sequence - 1, expected_previous) != head:
-        return Break(chain, expected_sequence, last_id, "rows are missing from its end")
+    last = expected_sequence - 1
+    if head is not None and head[0] > last:
+        if not last:
+            return Break(chain, 0, None, "chain heads exist but their events are gone")
+        return Break(chain, last, last_id, f"rows are missing from its end (head at {head[0]})")
+    signed = max((sequence for sequence in checkpoints if sequence > last), default=None)
+    if signed is not None:
+        if not last:
+            return Break(chain, 0, None, f"its events are gone (a checkpoint is at {signed})")
+        return Break(
+            chain, last, last_id, f"rows are missing from its end (checkpoint at {signed})"
+        )
+    if head is None:
+        return Break(chain, last, last_id, "its chain head is gone") if last else None
+    if head[0] < last:
+        return Break(chain, last, last_id, f"rows follow its chain head (at {head[0]})")
+    if head[1] != expected_previous:
+        return Break(chain, last, last_id, "it is not the row its chain head records")
     return None

@@ -1,8 +1,10 @@
 """Access events: one row per look at a patient's record, append-only and hash-chained.
 
-Rows are never updated or deleted: the ORM refuses, and on PostgreSQL a trigger refuses too.
-Each row's hash covers its content and the previous row's hash in its chain, so an edit made
-behind the database's back is found by `manage.py verify_audit`.
+Rows are never updated or deleted: the ORM refuses, and on PostgreSQL triggers refuse too and the
+application's database role may only read and append (audit/privileges.py). Each row's hash
+covers its content and the previous row's hash in its chain, and the chains' heads are signed
+from time to time (Checkpoint), so an edit made behind the database's back is found by
+`manage.py verify_audit`.
 """
 
 from django.conf import settings
@@ -154,3 +156,26 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"chain {self.chain} at {self.sequence}"
+
+
+class Checkpoint(AppendOnly):
+    """Where one chain's head stood at a moment, signed with a key the database does not hold.
+
+    Whoever can write the audit tables can also move a chain's head back or recompute the hashes
+    after an edit; they cannot sign a checkpoint without the key (audit/checkpoints.py).
+    """
+
+    chain = models.PositiveSmallIntegerField()
+    sequence = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["chain", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "sequence"], name="audit_checkpoint_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} signed at {self.sequence}"

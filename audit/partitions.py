@@ -40,20 +40,13 @@ def is_partitioned() -> bool:
         return cursor.fetchone() is not None
 
 
-def create_month(cursor, month: datetime.date, parent: str = TABLE) -> None:
-    """One month's partition, bounded in UTC (timestamps are stored as UTC)."""
-    cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF {parent} "
-        f"FOR VALUES FROM ('{month.isoformat()} 00:00:00+00') "
-        f"TO ('{next_month(month).isoformat()} 00:00:00+00')"
-    )
-
-
 def ensure_partitions(
     today: datetime.date | None = None, months_ahead: int = MONTHS_AHEAD
 ) -> list[str]:
     """Create this month's partition and the next few; returns the names of those it created.
 
+    Through `audit_add_month_partition` (audit/migrations/0007), which runs as the tables' owner:
+    the application's role owns nothing, and only a table's owner may add a partition to it.
     A month whose rows already sit in the default partition cannot be given its own partition
     without moving rows, which the append-only trigger forbids: that month is logged and left in
     the default partition, where its rows stay readable and protected.
@@ -63,21 +56,19 @@ def ensure_partitions(
     month = month_start(today or timezone.now())
     created = []
     for _ in range(months_ahead + 1):
-        name = partition_name(month)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT to_regclass(%s)", [name])
-            exists = cursor.fetchone()[0] is not None
-            if not exists:
-                try:
-                    with transaction.atomic():
-                        create_month(cursor, month)
-                    created.append(name)
-                except DatabaseError:
-                    logger.error(
-                        "could not add the audit partition %s: its rows are already in %s",
-                        name,
-                        DEFAULT_PARTITION,
-                    )
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT audit_add_month_partition(%s)", [month])
+                name = cursor.fetchone()[0]
+        except DatabaseError:
+            logger.error(
+                "could not add the audit partition %s: its rows are already in %s",
+                partition_name(month),
+                DEFAULT_PARTITION,
+            )
+        else:
+            if name is not None:
+                created.append(name)
         month = next_month(month)
     return created
 

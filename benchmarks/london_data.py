@@ -120,12 +120,14 @@ def _build(sizes: Sizes) -> None:
 
     from audit.models import ChainHead
 
-    with connection.cursor() as cursor:
-        # Access events are append-only (a trigger refuses deletes), but TRUNCATE is how a
-        # benchmark's own database starts again.
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The audit trail is append-only (its triggers refuse TRUNCATE too), but TRUNCATE is how
+        # a benchmark's own database starts again: as the superuser it connects as, triggers off.
+        cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute(
             "TRUNCATE records_patient, records_sourcesystem, auth_user, auth_group, "
-            "access_team, audit_accessevent, audit_chainhead RESTART IDENTITY CASCADE"
+            "access_team, audit_accessevent, audit_chainhead, audit_checkpoint "
+            "RESTART IDENTITY CASCADE"
         )
     with transaction.atomic():
         _people(sizes)

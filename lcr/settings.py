@@ -118,6 +118,13 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lcr.sqlite3'}"),
 }
 DATABASES["default"].setdefault("TEST", {})
+# On PostgreSQL the application connects (DATABASE_URL) as a role that owns no table and may only
+# read and append to the audit trail; `migrate` connects with the login of the tables' owner
+# (its user, password, host and port; always to DATABASE_URL's database) and grants it that
+# (audit/privileges.py, docs/audit.md). Unset: one role does both, as on SQLite.
+LCR_DATABASE_OWNER = (
+    env.db("MIGRATION_DATABASE_URL") if env.str("MIGRATION_DATABASE_URL", default="") else None
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Keep each web thread's connection between requests (a new PostgreSQL connection costs a
     # few milliseconds, more than most pages' queries), checked before reuse after an error.
@@ -364,3 +371,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shared-care-record@l
 
 # Audit (audit/): access events are spread over this many hash chains (by patient).
 LCR_AUDIT_CHAINS = env.int("LCR_AUDIT_CHAINS", default=16)
+# The chains' heads are signed this often (audit/checkpoints.py) with a key the database does not
+# hold; by default one derived from SECRET_KEY. Former keys still verify older checkpoints.
+LCR_AUDIT_SIGNING_KEY = env.str("LCR_AUDIT_SIGNING_KEY", default="") or SECRET_KEY
+LCR_AUDIT_SIGNING_KEY_FALLBACKS = env.list("LCR_AUDIT_SIGNING_KEY_FALLBACKS", default=[])
+LCR_AUDIT_CHECKPOINT_SECONDS = env.int("LCR_AUDIT_CHECKPOINT_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["sign-audit-checkpoints"] = {
+    "task": "audit.tasks.sign_audit_checkpoints",
+    "schedule": float(LCR_AUDIT_CHECKPOINT_SECONDS),
+}

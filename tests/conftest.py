@@ -4,15 +4,21 @@ Tests use whatever DATABASE_URL and CELERY_BROKER_URL say (PostgreSQL and Redis 
 run); with neither set they use SQLite and Celery's in-memory broker, still with a real worker.
 """
 
+import contextlib
+import copy
 import importlib
 import os
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.db import connection
+from django.test import TransactionTestCase
 
+from audit.privileges import as_owner
 from demo.population import Population, generate
 from demo.sources import SimulatedSource
 from lcr.celery import app as celery_app
@@ -37,6 +43,86 @@ if "CELERY_BROKER_URL" not in os.environ:
     celery_app.conf.broker_transport_options = {"polling_interval": 0.05}
 # A queue of this run's own, so that a shared broker never hands our tasks to anyone else's worker.
 celery_app.conf.task_default_queue = f"lcr-test-{uuid.uuid4().hex[:12]}"
+
+# On PostgreSQL the tests run as production does (docs/audit.md): the test database is made and
+# migrated by the owner of the tables, and the tests connect as the application's role, which
+# may only read and append to the audit trail. Given only DATABASE_URL (a developer's superuser,
+# as in the README), that is the owner's, and the application is the role lcr_app, which migrate
+# creates. The owner must be a superuser here: emptying the database after a test in a real
+# transaction switches the audit triggers off (see _emptied_by_the_owner).
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if ON_POSTGRES and settings.LCR_DATABASE_OWNER is None:
+    settings.LCR_DATABASE_OWNER = copy.deepcopy(settings.DATABASES["default"])
+    settings.DATABASES["default"].update({"USER": "lcr_app", "PASSWORD": ""})
+_test_database_owner = contextlib.ExitStack()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """The test database is made and migrated by the owner (as `make run` or a deploy would)."""
+    _test_database_owner.enter_context(as_owner())
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Then every test connects as the application; the owner drops the database at the end."""
+    with django_db_blocker.unblock():
+        _test_database_owner.close()
+    yield
+    _test_database_owner.enter_context(as_owner())
+
+
+_empty_the_database = TransactionTestCase._fixture_teardown
+
+
+def _emptied_by_the_owner(self) -> None:
+    """After a test in a real transaction Django empties every table with TRUNCATE, which the
+    audit trail refuses to the application (no privilege) and to everyone else (its triggers):
+    the owner does it with triggers off, as restoring a backup would."""
+    with as_owner():
+        if ON_POSTGRES:
+            with connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = replica")
+        _empty_the_database(self)
+
+
+TransactionTestCase._fixture_teardown = _emptied_by_the_owner
+
+
+class DatabaseOwner:
+    """Statements run by someone holding the owner's (or a superuser's) login."""
+
+    def __init__(self, cursor) -> None:
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: list | None = None):
+        self.cursor.execute(sql, params)
+        return self.cursor
+
+    def switch_off_triggers(self) -> None:
+        """As a superuser may (the owner would ALTER TABLE ... DISABLE TRIGGER, table by table)."""
+        if ON_POSTGRES:
+            self.cursor.execute("SET session_replication_role = replica")
+
+
+@pytest.fixture
+def database_owner(transactional_db):
+    """The owner behind the application's back, on a connection of their own (so the test is in
+    a real transaction: they see only what the application committed). On SQLite, which has no
+    roles and no triggers, the tests' own connection."""
+    if not ON_POSTGRES:
+        yield DatabaseOwner(connection.cursor())
+        return
+    owner = settings.LCR_DATABASE_OWNER
+    with psycopg.connect(
+        dbname=connection.settings_dict["NAME"],
+        user=owner["USER"],
+        password=owner["PASSWORD"] or None,
+        host=owner["HOST"] or None,
+        port=owner["PORT"] or None,
+        autocommit=True,
+    ) as owners:
+        yield DatabaseOwner(owners.cursor())
 
 
 @pytest.fixture

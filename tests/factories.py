@@ -81,3 +81,23 @@ def member(team, role: str, username: str | None = None):
     user = UserFactory(username=username or f"{role}-{team.pk}")
     add_member(team=team, user=user, role=role, actor=UserFactory(username="setup"))
     return user
+
+
+def a_look(patient, user):
+    """One access event, written as a look at the patient's allergies would write it."""
+    from audit.services import RequestContext, record_access
+
+    return record_access(
+        user=user,
+        team=None,
+        role="gp",
+        patient=patient,
+        categories=("allergies",),
+        resource_ids=[],
+        basis="relationship",
+        relationship_id=None,
+        break_glass_id=None,
+        channel="web",
+        purpose="direct_care",
+        context=RequestContext(),
+    )

@@ -16,9 +16,9 @@ from audit.partitions import (
     DEFAULT_PARTITION,
     MONTHS_AHEAD,
     TABLE,
-    create_month,
     month_start,
     next_month,
+    partition_name,
 )
 
 NEW = f"{TABLE}_partitioned"
@@ -43,6 +43,16 @@ ALTER TABLE audit_accessevent ADD CONSTRAINT audit_accessevent_user_id_fk
 CREATE INDEX access_event_patient ON audit_accessevent (patient_id, occurred_at);
 CREATE INDEX access_event_user ON audit_accessevent (user_id, occurred_at);
 """
+
+
+def create_month(cursor, month: datetime.date, parent: str) -> None:
+    """One month's partition, bounded in UTC (timestamps are stored as UTC). Later months are
+    added by audit_add_month_partition (0007), which also guards each against TRUNCATE."""
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF {parent} "
+        f"FOR VALUES FROM ('{month.isoformat()} 00:00:00+00') "
+        f"TO ('{next_month(month).isoformat()} 00:00:00+00')"
+    )
 
 
 def partition(apps, schema_editor):
