@@ -19,8 +19,8 @@ class DemoUser:
     team: str = ""  # a key of DEMO_TEAMS
     role: str = ""
     is_staff: bool = True
-    # Administrators and privacy officers sign in with a second factor: the demo gives them an
-    # authenticator whose key is published here (`python -m demo.totp` prints its current codes).
+    # Administrators, privacy officers and staff sign in with a second factor: the demo gives them
+    # an authenticator whose key is published here (`python -m demo.totp` prints its codes).
     totp_key: str = ""
 
 
@@ -66,6 +66,7 @@ DEMO_USERS = (
         "reviewer",
         "demo-reviewer-2026",
         "identity reviewer (links and candidate matches)",
+        totp_key="64656d6f2d72657669657765722d746f74702d6b",
         permissions=(
             "records.view_patient",
             "records.view_sourcesystem",

@@ -135,6 +135,19 @@ def test_an_administrator_with_a_device_enters_its_code_and_cannot_replace_it(
     assert client.get(reverse("home")).status_code == 200
 
 
+def test_a_staff_user_in_no_team_needs_the_second_factor_for_the_admin_and_every_page(client):
+    """The identity reviewer: the Django admin shows who patients are, so staff never sign in
+    with a password alone."""
+    from tests.factories import UserFactory
+
+    reviewer = with_password(UserFactory(username="identity-reviewer", is_staff=True))
+    sign_in(client, "identity-reviewer")
+
+    for page in ("/admin/", "/admin/records/patient/", reverse("home")):
+        assert client.get(page)["Location"].startswith(reverse("two-factor-setup")), page
+    assert TOTPDevice.objects.filter(user=reviewer).count() == 0
+
+
 def test_a_privacy_officer_needs_the_second_factor_too(client):
     office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
     with_password(member(office, Role.PRIVACY_OFFICER, "po"))
