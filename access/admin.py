@@ -1,8 +1,11 @@
-"""Django admin for access control. Relationships, grants and objections change only through the
-access services (the pages under /manage/), so here they are read-only; the guardian permission
-tables are not in the admin at all."""
+"""Django admin for access control. Memberships, relationships, grants and objections change only
+through the access services (the pages under /manage/), so here they are read-only; the guardian
+permission tables are not in the admin at all, and a user's groups (each team's group follows its
+memberships) cannot be edited here."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -19,13 +22,15 @@ from access.models import (
     Team,
 )
 from access.policy import reviews_break_glass
-from records.admin import ReadOnlyAdmin
+from records.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline):
+    """Who is in the team, to read: memberships are added and ended at /manage/teams/, with a
+    reason, and never by the person themselves."""
+
     model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role"]
 
 
 @admin.register(StaffProfile)
@@ -51,15 +56,6 @@ class TeamAdmin(admin.ModelAdmin):
             obj.pk, obj.group = created.pk, created.group
             return
         super().save_model(request, obj, form, change)
-
-    def save_formset(self, request, form, formset, change) -> None:
-        # Memberships go through the service so that the team's group follows them.
-        for membership in formset.save(commit=False):
-            services.add_member(
-                team=form.instance, user=membership.user, role=membership.role, actor=request.user
-            )
-        for membership in formset.deleted_objects:
-            services.remove_member(team=form.instance, user=membership.user, actor=request.user)
 
 
 @admin.register(RolePolicy)
@@ -131,3 +127,15 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, but a user's groups are read-only: each team's group follows the
+    team's memberships (access.services), and a group put in by hand would be a grant no
+    membership explains."""
+
+    readonly_fields = [*DjangoUserAdmin.readonly_fields, "groups"]
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)

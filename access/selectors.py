@@ -10,9 +10,12 @@ from django.utils import timezone
 
 from access.models import (
     CareRelationship,
+    Membership,
     Objection,
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
+    Role,
+    RolePolicy,
 )
 from access.policy import (
     ACTIVE_RELATIONSHIP_SQL,
@@ -226,3 +229,103 @@ def _alike(query: PatientQuery, patient: Patient) -> bool:
         not query.given_name
         or given_name_similarity(query.given_name, patient.given_names) >= NAMES_ALIKE
     )
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    """One change to who is in which team, from the change history (django-auditlog)."""
+
+    at: datetime.datetime
+    actor: str
+    action: str  # "added", "role changed", "ended"
+    membership: str  # as it read when changed: "user: role, team"
+    role_before: str
+    role_after: str
+    reason: str
+
+
+def membership_changes(limit: int = 100) -> list[MembershipChange]:
+    """The latest changes to memberships of teams, newest first: who changed whose membership,
+    how and why. One query (the entries with their actors)."""
+    from auditlog.models import LogEntry
+
+    roles = dict(Role.choices)
+    actions = {
+        LogEntry.Action.CREATE: "added",
+        LogEntry.Action.UPDATE: "role changed",
+        LogEntry.Action.DELETE: "ended",
+    }
+    entries = (
+        LogEntry.objects.get_for_model(Membership)
+        .select_related("actor")
+        .order_by("-timestamp", "-pk")[:limit]
+    )
+    changes = []
+    for entry in entries:
+        before, after = (entry.changes_dict.get("role") or ["", ""])[:2]
+        changes.append(
+            MembershipChange(
+                at=entry.timestamp,
+                actor=entry.actor.get_username() if entry.actor else "(unknown)",
+                action=actions.get(entry.action, "changed"),
+                membership=entry.object_repr,
+                role_before=roles.get(before, "") if before not in (None, "None") else "",
+                role_after=roles.get(after, "") if after not in (None, "None") else "",
+                reason=(entry.additional_data or {}).get("reason", ""),
+            )
+        )
+    return changes
+
+
+@dataclass(frozen=True)
+class AdministratorWhoSeesRecords:
+    """Someone who administers (an administrator's role, or a staff or superuser flag) and also
+    holds a role that opens records: worth a privacy officer's look."""
+
+    username: str
+    full_name: str
+    administers: str  # how: "administrator", "staff", "superuser", joined
+    clinical: list[str]  # their clinical memberships, as "role, team"
+
+
+def administrators_who_see_records(limit: int = 50) -> list[AdministratorWhoSeesRecords]:
+    """Active users who administer and hold a clinical membership (a role whose policy shows
+    record headings). Three queries: the role policies, the users, their memberships."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Prefetch
+
+    clinical_roles = [p.role for p in RolePolicy.objects.all() if p.categories]
+    users = (
+        get_user_model()
+        .objects.filter(
+            Q(is_staff=True) | Q(is_superuser=True) | Q(memberships__role=Role.ADMINISTRATOR),
+            is_active=True,
+        )
+        .filter(pk__in=Membership.objects.filter(role__in=clinical_roles).values("user_id"))
+        .distinct()
+        .order_by("username")
+        .prefetch_related(
+            Prefetch("memberships", queryset=Membership.objects.select_related("team"))
+        )[:limit]
+    )
+    found = []
+    for user in users:
+        memberships = list(user.memberships.all())
+        how = [
+            *(["superuser"] if user.is_superuser else []),
+            *(["staff"] if user.is_staff else []),
+            *(["administrator"] if any(m.role == Role.ADMINISTRATOR for m in memberships) else []),
+        ]
+        found.append(
+            AdministratorWhoSeesRecords(
+                username=user.get_username(),
+                full_name=user.get_full_name(),
+                administers=", ".join(how),
+                clinical=[
+                    f"{m.get_role_display()}, {m.team.name}"
+                    for m in memberships
+                    if m.role in clinical_roles
+                ],
+            )
+        )
+    return found

@@ -1,4 +1,5 @@
-"""Pages for choosing the team you act for, and for administrators who manage care relationships.
+"""Pages for choosing the team you act for, and for administrators who manage care relationships
+and who is in which team.
 
 Administrators see who a patient is and who cares for them, never clinical data.
 """
@@ -6,16 +7,18 @@ Administrators see who a patient is and who cares for them, never clinical data.
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access import services
-from access.exceptions import AccessDenied, RelationshipError
+from access.exceptions import AccessDenied, MembershipError, RelationshipError
 from access.importing import import_relationships
-from access.models import CareRelationship, Membership, Objection, Team
+from access.models import CareRelationship, Membership, Objection, Role, Team
 from access.policy import manages_relationships
 from access.web import SESSION_TEAM, actor_from_request
 from audit.models import AccessEvent
@@ -189,3 +192,78 @@ def import_relationships_page(request: HttpRequest) -> HttpResponse:
                 data=upload.read(), actor=request.user, dry_run=form.cleaned_data["dry_run"]
             )
     return render(request, "access/import.html", {"form": form, "report": report})
+
+
+@never_cache
+@require_GET
+def manage_teams(request: HttpRequest) -> HttpResponse:
+    """The teams, 50 a page, each with how many people are in it."""
+    _administrator(request)
+    teams = Team.objects.annotate(members=Count("memberships")).order_by("name", "pk")
+    page = Paginator(teams, 50).get_page(request.GET.get("page"))
+    return render(request, "access/teams.html", {"teams": page})
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(label="Username", max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+    reason = forms.CharField(
+        label="Why they join the team in this role",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def manage_team_members(request: HttpRequest, team_id: int) -> HttpResponse:
+    """Who is in a team, in which role; add someone (or change their role) with a reason."""
+    _administrator(request)
+    team = get_object_or_404(Team, pk=team_id)
+    form = MemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        try:
+            if user is None:
+                raise MembershipError(f"There is no user {username}.")
+            services.add_member(
+                team=team,
+                user=user,
+                role=form.cleaned_data["role"],
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            )
+        except MembershipError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"{username} is in {team.name} as {dict(Role.choices)[form.cleaned_data['role']]}.",
+            )
+            return redirect("manage-team-members", team_id=team.pk)
+    members = Paginator(
+        team.memberships.select_related("user").order_by("user__username", "pk"), 100
+    ).get_page(request.GET.get("page"))
+    return render(
+        request, "access/team_members.html", {"team": team, "members": members, "form": form}
+    )
+
+
+@require_POST
+def end_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
+    _administrator(request)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user", "team"), pk=membership_id
+    )
+    try:
+        services.end_membership(
+            membership=membership, reason=request.POST.get("reason", ""), actor=request.user
+        )
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"{membership.user.get_username()} is no longer in {membership.team.name}."
+        )
+    return redirect("manage-team-members", team_id=membership.team_id)

@@ -52,7 +52,7 @@ def navigation(actor: Actor, path: str) -> list[dict]:
     if may_break_glass(actor):
         links.append(("Emergency access", "break-glass"))
     if manages_relationships(actor):
-        links.append(("Care relationships", "manage-find-patient"))
+        links += [("Care relationships", "manage-find-patient"), ("Teams", "manage-teams")]
     if actor.policy is not None and actor.policy.reviews_break_glass:
         links.append(("Privacy reviews", "audit-review-queue"))
     items = []

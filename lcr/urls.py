@@ -49,6 +49,18 @@ urlpatterns = [
         access_views.import_relationships_page,
         name="manage-import-relationships",
     ),
+    path("manage/teams/", access_views.manage_teams, name="manage-teams"),
+    path(
+        "manage/teams/<int:team_id>/members/",
+        access_views.manage_team_members,
+        name="manage-team-members",
+    ),
+    path(
+        "manage/memberships/<int:membership_id>/end/",
+        access_views.end_membership,
+        name="manage-end-membership",
+    ),
+    path("audit/memberships/", audit_views.membership_changes, name="audit-membership-changes"),
     path(
         "audit/patients/<int:patient_id>/",
         audit_views.patient_access_report,

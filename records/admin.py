@@ -93,7 +93,10 @@ class LinkInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(ReadOnlyAdmin):
+    """The register's patients, to read (their demographics come from the identity service and
+    change only through records.services), and to merge two records of one person."""
+
     list_display = [
         "family_name",
         "given_names",
@@ -105,14 +108,9 @@ class PatientAdmin(admin.ModelAdmin):
     ]
     search_fields = ["=nhs_number", "family_name", "postcode"]
     list_filter = ["sex", "gp_practice_name"]
-    readonly_fields = ["merged_into", "created_at", "updated_at"]
     inlines = [LinkInline]
     show_full_result_count = False
     actions = ["merge_selected"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> list[str]:
-        # Changing an NHS number would silently re-identify every link: merge instead.
-        return [*self.readonly_fields, "nhs_number"] if obj else self.readonly_fields
 
     def has_merge_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("records.add_patientmerge")

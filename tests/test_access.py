@@ -235,7 +235,7 @@ def test_emergency_access_opens_the_record_only_for_the_team_it_was_used_for(adm
     ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="A")
     other = make_team("Minor injuries", Team.Kind.AE_DEPARTMENT, ods_code="B")
     user = member(ae, Role.AE_CLINICIAN, "both")
-    services.add_member(team=other, user=user, role=Role.AE_CLINICIAN, actor=admin_user)
+    services.add_member(team=other, user=user, role=Role.AE_CLINICIAN, reason="r", actor=admin_user)
     patient = PatientFactory()
     services.break_glass(
         user=user, team=ae, patient=patient, reason="unconscious", explanation="collapsed"
@@ -283,7 +283,9 @@ def test_acting_for_another_team_does_not_carry_its_relationships(admin_user):
     ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="A")
     clinic = make_team("Clinic", Team.Kind.COMMUNITY_TEAM, ods_code="B")
     user = member(ae, Role.AE_CLINICIAN, "both")
-    services.add_member(team=clinic, user=user, role=Role.COMMUNITY_NURSE, actor=admin_user)
+    services.add_member(
+        team=clinic, user=user, role=Role.COMMUNITY_NURSE, reason="r", actor=admin_user
+    )
     patient = PatientFactory()
     relate(patient, clinic, admin_user)
 
@@ -352,7 +354,9 @@ def test_only_privacy_officers_review_break_glass_and_never_their_own(ward, admi
     with pytest.raises(AccessDenied, match="Only privacy officers"):
         services.review_break_glass(access=access, outcome="approved", note="", actor=UserFactory())
     office = make_team("Privacy", Team.Kind.RECORD_OFFICE, ods_code="P")
-    services.add_member(team=office, user=doctor, role=Role.PRIVACY_OFFICER, actor=admin_user)
+    services.add_member(
+        team=office, user=doctor, role=Role.PRIVACY_OFFICER, reason="r", actor=admin_user
+    )
     with pytest.raises(AccessDenied, match="own"):
         services.review_break_glass(access=access, outcome="approved", note="", actor=doctor)
 

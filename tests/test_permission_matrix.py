@@ -54,11 +54,15 @@ ADMINISTRATORS_ONLY = {
     "manage-import-relationships": ("get", {}),
     "manage-end-relationship": ("post", {"relationship_id": 1}),
     "manage-withdraw-objection": ("post", {"objection_id": 1}),
+    "manage-teams": ("get", {}),
+    "manage-team-members": ("get", {"team_id": 1}),
+    "manage-end-membership": ("post", {"membership_id": 1}),
 }
 BREAK_GLASS_ONLY = {"break-glass": ("get", {})}
 PRIVACY_OFFICERS_ONLY = {
     "audit-review-queue": ("get", {}),
     "audit-review-break-glass": ("post", {"access_id": 1}),
+    "audit-membership-changes": ("get", {}),
 }
 # Routes that show no patient data: public, or for the signed-in user's own account.
 # patient-search shows only patients the user may see: tests/test_search.py proves an unrelated
