@@ -3,6 +3,8 @@ through the access services (the pages under /manage/), so here they are read-on
 permission tables are not in the admin at all, and a user's groups (each team's group follows its
 memberships) cannot be edited here."""
 
+from collections.abc import Iterable
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -22,7 +24,8 @@ from access.models import (
     Team,
 )
 from access.policy import reviews_break_glass
-from records.admin import ReadOnlyAdmin, ReadOnlyInline
+from records.admin import ReadOnlyAdmin, ReadOnlyInline, ShowsPatients
+from records.models import Patient
 
 
 class MembershipInline(ReadOnlyInline):
@@ -71,28 +74,37 @@ class RolePolicyAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CareRelationship)
-class CareRelationshipAdmin(ReadOnlyAdmin):
+class CareRelationshipAdmin(ShowsPatients, ReadOnlyAdmin):
     list_display = ["patient", "team", "user", "kind", "starts_on", "ends_on", "ended_at"]
     list_filter = ["kind", "team"]
     list_select_related = ["patient", "team", "user"]
     search_fields = ["=patient__nhs_number"]
     show_full_result_count = False
 
+    def patients_on(self, objects: Iterable[CareRelationship]) -> Iterable[Patient]:
+        return [relationship.patient for relationship in objects]
+
 
 @admin.register(Objection)
-class ObjectionAdmin(ReadOnlyAdmin):
+class ObjectionAdmin(ShowsPatients, ReadOnlyAdmin):
     list_display = ["patient", "recorded_at", "recorded_by", "withdrawn_at"]
     list_select_related = ["patient", "recorded_by"]
 
+    def patients_on(self, objects: Iterable[Objection]) -> Iterable[Patient]:
+        return [objection.patient for objection in objects]
+
 
 @admin.register(BreakGlassAccess)
-class BreakGlassAccessAdmin(ReadOnlyAdmin):
+class BreakGlassAccessAdmin(ShowsPatients, ReadOnlyAdmin):
     """The privacy officers' review queue (issue 5 gives it pages of its own)."""
 
     list_display = ["started_at", "user", "team", "patient", "reason", "explanation", "review"]
     list_filter = ["review", "reason"]
     list_select_related = ["user", "team", "patient"]
     actions = ["approve", "flag"]
+
+    def patients_on(self, objects: Iterable[BreakGlassAccess]) -> Iterable[Patient]:
+        return [access.patient for access in objects]
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return reviews_break_glass(request.user)

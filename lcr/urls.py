@@ -9,9 +9,6 @@ from audit import views as audit_views
 from lcr import two_factor, views
 from records import views as record_views
 
-admin.site.site_header = "Shared care record administration"
-admin.site.site_title = "Shared care record"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
