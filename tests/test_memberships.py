@@ -249,3 +249,23 @@ def test_a_staff_user_with_a_clinical_membership_is_flagged_too(practice):
     assert (flagged.username, flagged.administers, flagged.clinical) == (
         "gp-with-admin-rights", "staff", ["GP, Mile End Surgery"],
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("flagged", [1, 10])
+def test_the_privacy_officers_home_flags_administrators_in_bounded_queries(
+    client, office, practice, flagged, django_assert_max_num_queries
+):
+    team, _ = practice
+    setup = UserFactory(username="setup-admin")
+    for n in range(flagged):
+        services.add_member(
+            team=team, user=member(office, Role.ADMINISTRATOR, f"admin-{n}"), role=Role.GP,
+            reason="also a GP", actor=setup,
+        )  # fmt: skip
+    client.force_login(member(office, Role.PRIVACY_OFFICER, "po"))
+
+    # Twelve, for 1 flagged or 10: the page as for any privacy officer, and three for the flags
+    # (the role policies, the users, their memberships with teams).
+    with django_assert_max_num_queries(12):
+        home = client.get(reverse("home")).content.decode()
+    assert all(f"admin-{n}</strong>" in home for n in range(flagged))
