@@ -94,6 +94,12 @@ class ShowsPatients:
         response = super().delete_view(request, object_id, extra_context)
         return self._record_object_page(request, response)
 
+    def log_deletions(self, request: HttpRequest, queryset) -> list:
+        # Django's own admin log would keep each object's name (a patient's, or their NHS number
+        # in a link's) for the admin's "Recent actions"; the change history (django-auditlog)
+        # already records the deletion, made through records.services.
+        return []
+
     def _record_object_page(self, request: HttpRequest, response, object_id=None):
         context = getattr(response, "context_data", None) or {}
         shown = context.get("original") or context.get("object")

@@ -45,7 +45,10 @@ def looks(user) -> list[tuple[int, str]]:
 
 
 def names(page: str, patient) -> bool:
-    return patient.formatted_nhs_number in page or patient.family_name in page
+    return any(
+        shown in page
+        for shown in (patient.nhs_number, patient.formatted_nhs_number, patient.family_name)
+    )
 
 
 def candidate_for(patient, reviewer):
@@ -85,6 +88,20 @@ def test_links_record_a_look_at_their_patients(staff, path):
     link = LinkFactory()
     assert client.get(path.format(link=link.pk)).status_code == 200
     assert looks(user) == [(link.patient.pk, "administration")]
+
+
+def test_unlinking_in_the_admin_records_a_look_and_leaves_no_name_in_recent_actions(client):
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    link = LinkFactory()
+    patient = link.patient
+
+    assert client.get(f"/admin/records/link/{link.pk}/delete/").status_code == 200
+    client.post(f"/admin/records/link/{link.pk}/delete/", {"post": "yes"})
+
+    assert looks(superuser) == [(patient.pk, "administration")]
+    client.get("/admin/")  # the message saying which link went, once
+    assert not names(client.get("/admin/").content.decode(), patient)
 
 
 def test_candidates_record_a_look_at_each_register_patient_they_name(staff, reviewer):
