@@ -1,9 +1,14 @@
-"""Django admin for access control. Relationships, grants and objections change only through the
-access services (the pages under /manage/), so here they are read-only; the guardian permission
-tables are not in the admin at all."""
+"""Django admin for access control. Memberships, relationships, grants and objections change only
+through the access services (the pages under /manage/), so here they are read-only; the guardian
+permission tables are not in the admin at all, and a user's groups (each team's group follows its
+memberships) cannot be edited here."""
+
+from collections.abc import Iterable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -21,13 +26,16 @@ from access.models import (
 )
 from access.policy import reviews_break_glass
 from access.web import actor_from_request
-from records.admin import ReadOnlyAdmin
+from records.admin import ReadOnlyAdmin, ReadOnlyInline, ShowsPatients
+from records.models import Patient
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline):
+    """Who is in the team, to read: memberships are added and ended at /manage/teams/, with a
+    reason, and never by the person themselves."""
+
     model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role"]
 
 
 @admin.register(StaffProfile)
@@ -54,15 +62,6 @@ class TeamAdmin(admin.ModelAdmin):
             return
         super().save_model(request, obj, form, change)
 
-    def save_formset(self, request, form, formset, change) -> None:
-        # Memberships go through the service so that the team's group follows them.
-        for membership in formset.save(commit=False):
-            services.add_member(
-                team=form.instance, user=membership.user, role=membership.role, actor=request.user
-            )
-        for membership in formset.deleted_objects:
-            services.remove_member(team=form.instance, user=membership.user, actor=request.user)
-
 
 @admin.register(RolePolicy)
 class RolePolicyAdmin(ReadOnlyAdmin):
@@ -77,28 +76,37 @@ class RolePolicyAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CareRelationship)
-class CareRelationshipAdmin(ReadOnlyAdmin):
+class CareRelationshipAdmin(ShowsPatients, ReadOnlyAdmin):
     list_display = ["patient", "team", "user", "kind", "starts_on", "ends_on", "ended_at"]
     list_filter = ["kind", "team"]
     list_select_related = ["patient", "team", "user"]
     search_fields = ["=patient__nhs_number"]
     show_full_result_count = False
 
+    def patients_on(self, objects: Iterable[CareRelationship]) -> Iterable[Patient]:
+        return [relationship.patient for relationship in objects]
+
 
 @admin.register(Objection)
-class ObjectionAdmin(ReadOnlyAdmin):
+class ObjectionAdmin(ShowsPatients, ReadOnlyAdmin):
     list_display = ["patient", "recorded_at", "recorded_by", "withdrawn_at"]
     list_select_related = ["patient", "recorded_by"]
 
+    def patients_on(self, objects: Iterable[Objection]) -> Iterable[Patient]:
+        return [objection.patient for objection in objects]
+
 
 @admin.register(BreakGlassAccess)
-class BreakGlassAccessAdmin(ReadOnlyAdmin):
+class BreakGlassAccessAdmin(ShowsPatients, ReadOnlyAdmin):
     """The privacy officers' review queue (issue 5 gives it pages of its own)."""
 
     list_display = ["started_at", "user", "team", "patient", "reason", "explanation", "review"]
     list_filter = ["review", "reason"]
     list_select_related = ["user", "team", "patient"]
     actions = ["approve", "flag"]
+
+    def patients_on(self, objects: Iterable[BreakGlassAccess]) -> Iterable[Patient]:
+        return [access.patient for access in objects]
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return reviews_break_glass(actor_from_request(request))
@@ -150,3 +158,15 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, but a user's groups are read-only: each team's group follows the
+    team's memberships (access.services), and a group put in by hand would be a grant no
+    membership explains."""
+
+    readonly_fields = [*DjangoUserAdmin.readonly_fields, "groups"]
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)

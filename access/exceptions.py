@@ -7,3 +7,7 @@ class AccessDenied(Exception):
 
 class RelationshipError(Exception):
     """A care relationship (or objection) cannot be recorded or ended as asked."""
+
+
+class MembershipError(Exception):
+    """A membership of a team cannot be added, changed or ended as asked."""

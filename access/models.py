@@ -76,7 +76,16 @@ def role_policy() -> models.ForeignObject:
 
 
 class Membership(models.Model):
-    """A user works in a team in one role; they act for one team at a time."""
+    """A user works in a team in one role; they act for one team at a time.
+
+    Added, changed and ended only by access.services, each change in the change history
+    (django-auditlog) with its actor and its reason; an ended membership is deleted, and its
+    history stays.
+    """
+
+    # Why the change being saved or deleted is made: set by the service, kept by auditlog with
+    # the change (get_additional_data), not a column.
+    change_reason = ""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
@@ -90,6 +99,10 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.get_role_display()}, {self.team}"
+
+    def get_additional_data(self) -> dict | None:
+        """What django-auditlog keeps with this change beside the fields: its reason."""
+        return {"reason": self.change_reason} if self.change_reason else None
 
 
 class RolePolicy(models.Model):

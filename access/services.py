@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from access.exceptions import AccessDenied, RelationshipError
+from access.exceptions import AccessDenied, MembershipError, RelationshipError
 from access.models import (
     VIEW_RECORD,
     VIEW_RECORD_CODENAME,
@@ -56,23 +56,52 @@ def create_team(*, name: str, ods_code: str, kind: str, actor: AbstractBaseUser)
 
 @transaction.atomic
 def add_member(
-    *, team: Team, user: AbstractBaseUser, role: str, actor: AbstractBaseUser
+    *, team: Team, user: AbstractBaseUser, role: str, reason: str, actor: AbstractBaseUser
 ) -> Membership:
-    """Put a user in a team in a role; they then see what the team's relationships allow."""
+    """Put a user in a team in a role (or change their role there); they then see what the
+    team's relationships allow. Recorded in the change history with the actor and the reason.
+    Nobody adds themselves or changes their own role: an administrator must not be able to give
+    themselves clinical access."""
+    if user.pk == actor.pk:
+        raise MembershipError("Nobody adds themselves to a team or changes their own role.")
+    if role not in Role.values:
+        raise MembershipError(f"Unknown role: {role}.")
+    if not reason.strip():
+        raise MembershipError("Say why this person joins the team in this role.")
+    if not user.is_active:
+        raise MembershipError(f"{user.get_username()} cannot sign in: their account is off.")
     with set_actor(actor):
-        membership, _ = Membership.objects.update_or_create(
-            user=user, team=team, defaults={"role": role}
-        )
+        membership = Membership.objects.select_for_update().filter(user=user, team=team).first()
+        if membership is not None and membership.role == role:
+            return membership
+        if membership is None:
+            membership = Membership(user=user, team=team)
+        membership.role, membership.change_reason = role, reason.strip()
+        membership.save()
         user.groups.add(team.group)
     return membership
 
 
 @transaction.atomic
-def remove_member(*, team: Team, user: AbstractBaseUser, actor: AbstractBaseUser) -> None:
+def end_membership(*, membership: Membership, reason: str, actor: AbstractBaseUser) -> None:
+    """Take a user out of a team: they no longer act for it or see what it sees. Recorded in the
+    change history with the actor and the reason; nobody ends their own membership."""
+    if membership.user_id == actor.pk:
+        raise MembershipError("Nobody changes their own memberships.")
+    if not reason.strip():
+        raise MembershipError("Say why this person leaves the team.")
     with set_actor(actor):
-        for membership in Membership.objects.filter(user=user, team=team):
-            membership.delete()
-        user.groups.remove(team.group)
+        membership = (
+            Membership.objects.select_for_update()
+            .select_related("user", "team__group")
+            .filter(pk=membership.pk)
+            .first()
+        )
+        if membership is None:
+            raise MembershipError("This membership has already ended.")
+        membership.change_reason = reason.strip()
+        membership.delete()
+        membership.user.groups.remove(membership.team.group)
 
 
 @transaction.atomic

@@ -1,12 +1,22 @@
-"""The page for choosing the team you act for."""
+"""Pages of the access app that name no patient: choosing the team you act for, and, for
+administrators, the teams and who is in each, in which role (never one's own membership).
+"""
 
+from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from access.models import Membership
-from access.web import SESSION_TEAM
+from access import services
+from access.exceptions import MembershipError
+from access.models import Membership, Role, Team
+from access.web import SESSION_TEAM, require_administrator
+from records.limits import FREE_TEXT_MAX_LENGTH
 
 
 @require_http_methods(["GET", "POST"])
@@ -22,3 +32,80 @@ def choose_team(request: HttpRequest) -> HttpResponse:
             return redirect("home")
         error = "Choose one of your teams."
     return render(request, "access/choose_team.html", {"memberships": memberships, "error": error})
+
+
+@never_cache
+@require_GET
+def manage_teams(request: HttpRequest) -> HttpResponse:
+    """The teams, 50 a page, each with how many people are in it."""
+    require_administrator(request)
+    teams = Team.objects.annotate(members=Count("memberships")).order_by("name", "pk")
+    page = Paginator(teams, 50).get_page(request.GET.get("page"))
+    return render(request, "access/teams.html", {"teams": page})
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(
+        label="Username", max_length=get_user_model()._meta.get_field("username").max_length
+    )
+    role = forms.ChoiceField(choices=Role.choices)
+    reason = forms.CharField(
+        label="Why they join the team in this role",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=FREE_TEXT_MAX_LENGTH,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def manage_team_members(request: HttpRequest, team_id: int) -> HttpResponse:
+    """Who is in a team, in which role; add someone (or change their role) with a reason."""
+    require_administrator(request)
+    team = get_object_or_404(Team, pk=team_id)
+    form = MemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        try:
+            if user is None:
+                raise MembershipError(f"There is no user {username}.")
+            services.add_member(
+                team=team,
+                user=user,
+                role=form.cleaned_data["role"],
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            )
+        except MembershipError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"{username} is in {team.name} as {dict(Role.choices)[form.cleaned_data['role']]}.",
+            )
+            return redirect("manage-team-members", team_id=team.pk)
+    members = Paginator(
+        team.memberships.select_related("user").order_by("user__username", "pk"), 100
+    ).get_page(request.GET.get("page"))
+    return render(
+        request, "access/team_members.html", {"team": team, "members": members, "form": form}
+    )
+
+
+@require_POST
+def end_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
+    require_administrator(request)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user", "team"), pk=membership_id
+    )
+    try:
+        services.end_membership(
+            membership=membership, reason=request.POST.get("reason", ""), actor=request.user
+        )
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"{membership.user.get_username()} is no longer in {membership.team.name}."
+        )
+    return redirect("manage-team-members", team_id=membership.team_id)

@@ -3,6 +3,7 @@
 from django.http import HttpRequest
 from django.urls import reverse
 
+from access.exceptions import AccessDenied
 from access.models import Membership
 from access.policy import (
     Actor,
@@ -53,7 +54,7 @@ def navigation(actor: Actor, path: str) -> list[dict]:
     if may_break_glass(actor):
         links.append(("Emergency access", "break-glass"))
     if manages_relationships(actor):
-        links.append(("Care relationships", "manage-find-patient"))
+        links += [("Care relationships", "manage-find-patient"), ("Teams", "manage-teams")]
     if reviews_break_glass(actor):
         links.append(("Privacy reviews", "audit-review-queue"))
     items = []
@@ -61,3 +62,9 @@ def navigation(actor: Actor, path: str) -> list[dict]:
         href = reverse(name)
         items.append({"text": text, "href": href, "current": path == href})
     return items
+
+
+def require_administrator(request: HttpRequest) -> None:
+    """Refuses (as not found) anyone whose acting role does not manage relationships and teams."""
+    if not manages_relationships(actor_from_request(request)):
+        raise AccessDenied("only administrators manage care relationships and teams")

@@ -1,18 +1,54 @@
-"""Access events in the admin: to read, never to change (issue 5 adds the reports)."""
+"""The audit trail in the admin: to read, never to change. Neither the access events nor the change
+history name a patient here: a privacy officer's access report (a look of its own) does that."""
 
+from auditlog.admin import LogEntryAdmin
+from auditlog.models import LogEntry
 from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from audit.models import AccessEvent
 from records.admin import ReadOnlyAdmin
 
+# The change history of these models names patients (their demographics, or their NHS number
+# in a link's or a candidate's name): left out of the admin's list of changes.
+NAMES_PATIENTS = (
+    ("records", "patient"),
+    ("records", "link"),
+    ("records", "unmatchedrecord"),
+    ("records", "matchcandidate"),
+    ("records", "patientmerge"),
+)
+
 
 @admin.register(AccessEvent)
 class AccessEventAdmin(ReadOnlyAdmin):
-    list_display = ["occurred_at", "username", "team_name", "patient", "basis", "channel"]
+    """Who looked, when, from which team and on what basis; the patient by their id only."""
+
+    list_display = ["occurred_at", "username", "team_name", "patient_ref", "basis", "channel"]
     list_filter = ["basis", "channel"]
-    list_select_related = ["patient"]
-    search_fields = ["=patient__nhs_number", "=username"]
+    search_fields = ["=username"]
     show_full_result_count = False
+    exclude = ["patient"]
+    readonly_fields = ["patient_ref"]
+
+    @admin.display(description="patient (register id)")
+    def patient_ref(self, obj: AccessEvent) -> int:
+        return obj.patient_id
 
     def get_actions(self, request):
         return {}
+
+
+class ChangeHistoryAdmin(LogEntryAdmin):
+    """django-auditlog's own admin for the change history, without the entries that name
+    patients."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        naming = [ContentType.objects.get_by_natural_key(*key).pk for key in NAMES_PATIENTS]
+        return super().get_queryset(request).exclude(content_type_id__in=naming)
+
+
+admin.site.unregister(LogEntry)  # registered by auditlog, an app listed before this one
+admin.site.register(LogEntry, ChangeHistoryAdmin)

@@ -1,5 +1,5 @@
-"""Privacy officers' pages: a patient's access report (page and CSV) and the emergency-access
-review queue with its alerts. Nobody else can open them."""
+"""Privacy officers' pages: a patient's access report (page and CSV), the emergency-access review
+queue with its alerts, and the changes to who is in which team. Nobody else can open them."""
 
 from django import forms
 from django.contrib import messages
@@ -8,8 +8,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from access import selectors as access_selectors
 from access import services as access_services
 from access.exceptions import AccessDenied
 from access.models import AccessBasis, BreakGlassAccess
@@ -103,6 +104,22 @@ def _csv(patient: Patient, events) -> StreamingHttpResponse:
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+@never_cache
+@require_GET
+def membership_changes(request: HttpRequest) -> HttpResponse:
+    """Who was put in or taken out of which team, by whom and why; and administrators who also
+    hold a role that opens records."""
+    _privacy_officer(request)
+    return render(
+        request,
+        "audit/membership_changes.html",
+        {
+            "changes": access_selectors.membership_changes(),
+            "flagged": access_selectors.administrators_who_see_records(),
+        },
+    )
 
 
 @never_cache

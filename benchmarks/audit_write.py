@@ -75,7 +75,7 @@ def _scene():
     team = Team.objects.filter(name="Bench practice").first()
     if team is None:
         team = create_team(name="Bench practice", ods_code="F0", kind="gp_practice", actor=setup)
-        add_member(team=team, user=gp, role=Role.GP, actor=setup)
+        add_member(team=team, user=gp, role=Role.GP, reason="bench", actor=setup)
     patient, _ = Patient.objects.get_or_create(
         nhs_number="9991249060",
         defaults={"given_names": "Darren", "family_name": "Newton", "birth_date": "1954-01-15"},

@@ -146,7 +146,9 @@ def _scene(sizes: london_data.Sizes) -> Scene:
     office = Team.objects.filter(name="Record office").first()
     if office is None:
         office = create_team(name="Record office", ods_code="R0", kind="record_office", actor=setup)
-        add_member(team=office, user=officer, role=Role.PRIVACY_OFFICER, actor=setup)
+        add_member(
+            team=office, user=officer, role=Role.PRIVACY_OFFICER, reason="bench", actor=setup
+        )
     first = Patient.objects.order_by("pk").first()
     found = Patient.objects.get(pk=first.pk + london_data.patient_of(0, 1, sizes.patients))
     now = timezone.now()

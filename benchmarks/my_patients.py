@@ -133,7 +133,7 @@ def _population(patients: int, related: int):
         ]
         busy = create_team(name="Busy practice", ods_code="F0", kind="gp_practice", actor=setup)
         user, _ = users.get_or_create(username="bench-gp")
-        add_member(team=busy, user=user, role=Role.GP, actor=setup)
+        add_member(team=busy, user=user, role=Role.GP, reason="bench", actor=setup)
         permission = Permission.objects.get(codename="view_record")
         first = Patient.objects.order_by("pk").values_list("pk", flat=True).first()
         grants, relationships = io.StringIO(), io.StringIO()

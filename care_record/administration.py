@@ -12,22 +12,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from access import services
-from access.exceptions import AccessDenied, RelationshipError
+from access.exceptions import RelationshipError
 from access.importing import MAX_BYTES, import_relationships
 from access.models import AccessBasis, CareRelationship, Objection, Team
-from access.policy import manages_relationships
-from access.web import actor_from_request
+from access.web import actor_from_request, require_administrator
 from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_look_at_details, record_search
 from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
-
-
-def _administrator(request: HttpRequest) -> None:
-    if not manages_relationships(actor_from_request(request)):
-        raise AccessDenied("only administrators manage care relationships")
 
 
 class PatientSearchForm(forms.Form):
@@ -41,7 +35,7 @@ class PatientSearchForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def find_patient(request: HttpRequest) -> HttpResponse:
     """NHS numbers are posted, never put in the address (logs, history, Referer)."""
-    _administrator(request)
+    require_administrator(request)
     form = PatientSearchForm(request.POST or None)
     if form.is_valid():
         patient = Patient.objects.filter(nhs_number=form.cleaned_data["nhs_number"]).first()
@@ -80,7 +74,7 @@ class RelationshipForm(forms.Form):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
-    _administrator(request)
+    require_administrator(request)
     patient = get_object_or_404(Patient, pk=patient_id)
     form = RelationshipForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -122,7 +116,7 @@ def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 def end_relationship(request: HttpRequest, relationship_id: int) -> HttpResponse:
-    _administrator(request)
+    require_administrator(request)
     relationship = get_object_or_404(CareRelationship, pk=relationship_id)
     try:
         services.end_relationship(
@@ -137,7 +131,7 @@ def end_relationship(request: HttpRequest, relationship_id: int) -> HttpResponse
 
 @require_POST
 def record_objection(request: HttpRequest, patient_id: int) -> HttpResponse:
-    _administrator(request)
+    require_administrator(request)
     patient = get_object_or_404(Patient, pk=patient_id)
     try:
         services.record_objection(
@@ -152,7 +146,7 @@ def record_objection(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 def withdraw_objection(request: HttpRequest, objection_id: int) -> HttpResponse:
-    _administrator(request)
+    require_administrator(request)
     objection = get_object_or_404(Objection, pk=objection_id, withdrawn_at__isnull=True)
     services.withdraw_objection(objection=objection, actor=request.user)
     messages.success(request, "Objection withdrawn.")
@@ -167,7 +161,7 @@ class ImportForm(forms.Form):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def import_relationships_page(request: HttpRequest) -> HttpResponse:
-    _administrator(request)
+    require_administrator(request)
     form = ImportForm(request.POST or None, request.FILES or None)
     report = None
     if request.method == "POST" and form.is_valid():

@@ -142,7 +142,11 @@ def _banner(url: str, options: argparse.Namespace) -> None:
         print(f"    {user.username:<12} {user.password:<24} {user.description}")
     from demo.totp import authenticator_key
 
-    print("\n  admin and privacy also need a code from an authenticator app (two-factor sign-in):")
+    with_key = [user.username for user in DEMO_USERS if user.totp_key]
+    print(
+        f"\n  {', '.join(with_key[:-1])} and {with_key[-1]} also need a code from an "
+        "authenticator app (two-factor sign-in):"
+    )
     for user in DEMO_USERS:
         if user.totp_key:
             print(f"    {user.username:<12} key {authenticator_key(user.totp_key)}")

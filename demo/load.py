@@ -19,8 +19,8 @@ class DemoUser:
     team: str = ""  # a key of DEMO_TEAMS
     role: str = ""
     is_staff: bool = True
-    # Administrators and privacy officers sign in with a second factor: the demo gives them an
-    # authenticator whose key is published here (`python -m demo.totp` prints its current codes).
+    # Administrators, privacy officers and staff sign in with a second factor: the demo gives them
+    # an authenticator whose key is published here (`python -m demo.totp` prints its codes).
     totp_key: str = ""
 
 
@@ -66,6 +66,7 @@ DEMO_USERS = (
         "reviewer",
         "demo-reviewer-2026",
         "identity reviewer (links and candidate matches)",
+        totp_key="64656d6f2d72657669657765722d746f74702d6b",
         permissions=(
             "records.view_patient",
             "records.view_sourcesystem",
@@ -209,6 +210,7 @@ def create_demo_teams(population) -> dict:
 
     from access.models import Team
     from access.services import add_member, create_team
+    from records.services import system_user
 
     practice = population.people[0].gp_practice
     setup = get_user_model().objects.get(username="admin")
@@ -218,10 +220,14 @@ def create_demo_teams(population) -> dict:
         ods_code = ods_code.format(practice_ods=practice.ods_code)
         team = Team.objects.filter(ods_code=ods_code, name=name).first()
         teams[key] = team or create_team(name=name, ods_code=ods_code, kind=kind, actor=setup)
+    # Nobody puts themselves in a team, the demo's administrator included: the demo's setup does.
+    loader = system_user("system.demo", "Demo setup")
     for demo in DEMO_USERS:
         if demo.team:
             user = get_user_model().objects.get(username=demo.username)
-            add_member(team=teams[demo.team], user=user, role=demo.role, actor=setup)
+            add_member(
+                team=teams[demo.team], user=user, role=demo.role, reason="demo", actor=loader
+            )
     return teams
 
 

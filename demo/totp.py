@@ -1,5 +1,5 @@
-"""The demo's second factor: the current sign-in codes of the demo administrator and privacy
-officer, as their authenticator app would show them (`.venv/bin/python -m demo.totp`).
+"""The demo's second factor: the current sign-in codes of the demo administrator, privacy officer
+and identity reviewer, as their authenticator app would show them (`.venv/bin/python -m demo.totp`).
 
 Their keys are published in demo/load.py; they exist only in the local demo database.
 """

@@ -39,7 +39,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "lcr.apps.CareRecordAdminConfig",  # django.contrib.admin, recording looks at patients
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,6 +1,6 @@
 """Sign-in safety around Django's own sign-in: lockout after repeated failures (django-axes), a
-second factor for administrators and privacy officers (django-otp), and idle and absolute session
-limits.
+second factor for administrators, privacy officers and staff (django-otp), and idle and absolute
+session limits.
 """
 
 import time
@@ -49,9 +49,10 @@ class LockoutBackend(AxesStandaloneBackend):
 def needs_second_factor(
     user: AbstractBaseUser, memberships: list[Membership] | None = None
 ) -> bool:
-    """Superusers, and anyone holding an administrator's or privacy officer's role in any team
+    """Staff (whoever reaches the Django admin, which shows the register: the identity reviewer
+    too), superusers, and anyone holding an administrator's or privacy officer's role in any team
     (`memberships`: all the user's, when the caller has read them already)."""
-    if user.is_superuser:
+    if user.is_staff or user.is_superuser:
         return True
     if memberships is not None:
         return any(m.role in SECOND_FACTOR_ROLES for m in memberships)
@@ -83,8 +84,8 @@ def locked_out(
 
 
 class SecondFactorRequired:
-    """Administrators and privacy officers see nothing but the sign-in and two-factor pages until
-    they have proved their second factor in this session (after OTPMiddleware)."""
+    """Administrators, privacy officers and staff see nothing but the sign-in and two-factor pages
+    until they have proved their second factor in this session (after OTPMiddleware)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

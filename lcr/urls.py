@@ -10,9 +10,6 @@ from care_record import administration
 from care_record import views as record_views
 from lcr import two_factor, views
 
-admin.site.site_header = "Shared care record administration"
-admin.site.site_title = "Shared care record"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
@@ -50,6 +47,18 @@ urlpatterns = [
         administration.import_relationships_page,
         name="manage-import-relationships",
     ),
+    path("manage/teams/", access_views.manage_teams, name="manage-teams"),
+    path(
+        "manage/teams/<int:team_id>/members/",
+        access_views.manage_team_members,
+        name="manage-team-members",
+    ),
+    path(
+        "manage/memberships/<int:membership_id>/end/",
+        access_views.end_membership,
+        name="manage-end-membership",
+    ),
+    path("audit/memberships/", audit_views.membership_changes, name="audit-membership-changes"),
     path(
         "audit/patients/<int:patient_id>/",
         audit_views.patient_access_report,

@@ -13,7 +13,7 @@ from access.policy import (
     reviews_break_glass,
     sees_records,
 )
-from access.selectors import my_patients_page
+from access.selectors import administrators_who_see_records, my_patients_page
 from access.web import actor_from_request, memberships_of
 from audit.selectors import break_glass_queue, recently_viewed
 from records.models import UnmatchedRecord
@@ -23,7 +23,8 @@ from records.selectors import sources_with_latest_sync
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
     """Who you are acting as, the patients your team cares for, the ones you looked at lately,
-    what waits for a privacy officer, and (for staff) the register's state."""
+    what waits for a privacy officer (and the administrators who can also open records), and
+    (for staff) the register's state."""
     actor = actor_from_request(request)
     memberships = len(memberships_of(request))
     page = my_patients_page(actor, request.GET.get("page")) if actor.team is not None else None
@@ -40,6 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "glass": may_break_glass(actor),
             "reviews": reviews,
             "review_count": break_glass_queue().count() if reviews else 0,
+            "flagged": administrators_who_see_records() if reviews else [],
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
             "waiting_for_review": UnmatchedRecord.objects.filter(
                 status=UnmatchedRecord.Status.PENDING

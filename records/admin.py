@@ -1,13 +1,15 @@
 """Django admin for the identity register: sources, patients, links, merges and the review queue.
 
 Every change goes through records.services, so the admin obeys the same rules and leaves the same
-audit entries as any other way in.
+audit entries as any other way in. Patients' demographics are read-only here, and every page that
+shows who a patient is records a look at them (ShowsPatients).
 """
 
 from collections.abc import Iterable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import QuerySet
@@ -56,6 +58,58 @@ def _run_service(request: HttpRequest, items: Iterable, action, done: str) -> No
         messages.success(request, f"{succeeded} {done}.")
 
 
+class ShowsPatients:
+    """For a ModelAdmin whose pages show who patients are: every list, object, history and
+    delete page writes an access event for each patient it shows, through the admin site's
+    record_patients_shown (lcr.admin_site), before the page is sent. `patients_on` names them."""
+
+    def patients_on(self, objects: Iterable) -> Iterable[Patient]:
+        """The patients that pages of these objects show."""
+        raise NotImplementedError
+
+    def patients_listed(self, objects: Iterable) -> Iterable[Patient]:
+        """The patients a list of these objects shows (by default, as their own pages do)."""
+        return self.patients_on(objects)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            self.admin_site.record_patients_shown(
+                request, self.patients_listed(changelist.result_list)
+            )
+        return response
+
+    def changeform_view(
+        self, request: HttpRequest, object_id=None, form_url="", extra_context=None
+    ):
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        return self._record_object_page(request, response)
+
+    def history_view(self, request: HttpRequest, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        return self._record_object_page(request, response, object_id)
+
+    def delete_view(self, request: HttpRequest, object_id, extra_context=None):
+        response = super().delete_view(request, object_id, extra_context)
+        return self._record_object_page(request, response)
+
+    def log_deletions(self, request: HttpRequest, queryset) -> list:
+        # Django's own admin log would keep each object's name (a patient's, or their NHS number
+        # in a link's) for the admin's "Recent actions"; the change history (django-auditlog)
+        # already records the deletion, made through records.services.
+        return []
+
+    def _record_object_page(self, request: HttpRequest, response, object_id=None):
+        context = getattr(response, "context_data", None) or {}
+        shown = context.get("original") or context.get("object")
+        if shown is None and object_id is not None and response.status_code == 200:
+            shown = self.get_object(request, unquote(object_id))
+        if shown is not None and response.status_code == 200:
+            self.admin_site.record_patients_shown(request, self.patients_on([shown]))
+        return response
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -93,7 +147,10 @@ class LinkInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(ShowsPatients, ReadOnlyAdmin):
+    """The register's patients, to read (their demographics come from the identity service and
+    change only through records.services), and to merge two records of one person."""
+
     list_display = [
         "family_name",
         "given_names",
@@ -105,14 +162,12 @@ class PatientAdmin(admin.ModelAdmin):
     ]
     search_fields = ["=nhs_number", "family_name", "postcode"]
     list_filter = ["sex", "gp_practice_name"]
-    readonly_fields = ["merged_into", "created_at", "updated_at"]
     inlines = [LinkInline]
     show_full_result_count = False
     actions = ["merge_selected"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> list[str]:
-        # Changing an NHS number would silently re-identify every link: merge instead.
-        return [*self.readonly_fields, "nhs_number"] if obj else self.readonly_fields
+    def patients_on(self, objects: Iterable[Patient]) -> Iterable[Patient]:
+        return objects
 
     def has_merge_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("records.add_patientmerge")
@@ -139,6 +194,7 @@ class PatientAdmin(admin.ModelAdmin):
                 f"record merged into {kept}",
             )
             return None
+        self.admin_site.record_patients_shown(request, patients)
         return TemplateResponse(
             request,
             "admin/records/patient/merge.html",
@@ -157,13 +213,16 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(Link)
-class LinkAdmin(ReadOnlyAdmin):
+class LinkAdmin(ShowsPatients, ReadOnlyAdmin):
     list_display = ["patient", "source", "local_id", "matched_by", "match_score", "confirmed_at"]
     list_filter = ["source", "matched_by"]
     search_fields = ["=patient__nhs_number", "=local_id"]
     list_select_related = ["patient", "source"]
     actions = ["unlink_selected"]
     show_full_result_count = False
+
+    def patients_on(self, objects: Iterable[Link]) -> Iterable[Patient]:
+        return [link.patient for link in objects]
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.has_perm("records.delete_link")
@@ -196,22 +255,27 @@ class MatchCandidateInline(ReadOnlyInline):
 
 
 @admin.register(UnmatchedRecord)
-class UnmatchedRecordAdmin(ReadOnlyAdmin):
-    list_display = [
-        "source",
-        "local_id",
-        "given_names",
-        "family_name",
-        "birth_date",
-        "postcode",
-        "reason",
-        "status",
-    ]
+class UnmatchedRecordAdmin(ShowsPatients, ReadOnlyAdmin):
+    """Source records waiting for review. The list names no one (a source's record of a person
+    is who they are too); each record's page shows its details and its candidates, each
+    candidate a look at that patient."""
+
+    list_display = ["source", "local_id", "first_seen_at", "reason", "status"]
     list_filter = ["status", "reason", "source"]
-    search_fields = ["=local_id", "family_name"]
+    search_fields = ["=local_id"]
     list_select_related = ["source"]
     inlines = [MatchCandidateInline]
     actions = ["dismiss_selected"]
+
+    def patients_on(self, objects: Iterable[UnmatchedRecord]) -> Iterable[Patient]:
+        return [
+            candidate.patient
+            for record in objects
+            for candidate in record.candidates.select_related("patient")
+        ]
+
+    def patients_listed(self, objects: Iterable[UnmatchedRecord]) -> Iterable[Patient]:
+        return ()
 
     @admin.action(description="No match in the register: dismiss", permissions=["review"])
     def dismiss_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -227,7 +291,7 @@ class UnmatchedRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MatchCandidate)
-class MatchCandidateAdmin(ReadOnlyAdmin):
+class MatchCandidateAdmin(ShowsPatients, ReadOnlyAdmin):
     """The review queue: each row a register patient who may be the person behind a record."""
 
     list_display = [
@@ -247,6 +311,9 @@ class MatchCandidateAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(record__status=UnmatchedRecord.Status.PENDING)
+
+    def patients_on(self, objects: Iterable[MatchCandidate]) -> Iterable[Patient]:
+        return [candidate.patient for candidate in objects]
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("records.change_matchcandidate")
@@ -287,10 +354,13 @@ class MatchCandidateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PatientMerge)
-class PatientMergeAdmin(ReadOnlyAdmin):
+class PatientMergeAdmin(ShowsPatients, ReadOnlyAdmin):
     list_display = ["kept", "retired", "merged_by", "merged_at", "undone_at"]
     list_select_related = ["kept", "retired", "merged_by"]
     actions = ["undo_selected"]
+
+    def patients_on(self, objects: Iterable[PatientMerge]) -> Iterable[Patient]:
+        return [patient for merge in objects for patient in (merge.kept, merge.retired)]
 
     def has_undo_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("records.change_patientmerge")

@@ -79,7 +79,9 @@ def member(team, role: str, username: str | None = None):
     from access.services import add_member
 
     user = UserFactory(username=username or f"{role}-{team.pk}")
-    add_member(team=team, user=user, role=role, actor=UserFactory(username="setup"))
+    add_member(
+        team=team, user=user, role=role, reason="test setup", actor=UserFactory(username="setup")
+    )
     return user
 
 

@@ -235,7 +235,7 @@ def test_emergency_access_opens_the_record_only_for_the_team_it_was_used_for(adm
     ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="A")
     other = make_team("Minor injuries", Team.Kind.AE_DEPARTMENT, ods_code="B")
     user = member(ae, Role.AE_CLINICIAN, "both")
-    services.add_member(team=other, user=user, role=Role.AE_CLINICIAN, actor=admin_user)
+    services.add_member(team=other, user=user, role=Role.AE_CLINICIAN, reason="r", actor=admin_user)
     patient = PatientFactory()
     services.break_glass(
         user=user, team=ae, patient=patient, reason="unconscious", explanation="collapsed"
@@ -283,7 +283,9 @@ def test_acting_for_another_team_does_not_carry_its_relationships(admin_user):
     ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="A")
     clinic = make_team("Clinic", Team.Kind.COMMUNITY_TEAM, ods_code="B")
     user = member(ae, Role.AE_CLINICIAN, "both")
-    services.add_member(team=clinic, user=user, role=Role.COMMUNITY_NURSE, actor=admin_user)
+    services.add_member(
+        team=clinic, user=user, role=Role.COMMUNITY_NURSE, reason="r", actor=admin_user
+    )
     patient = PatientFactory()
     relate(patient, clinic, admin_user)
 
@@ -354,7 +356,9 @@ def test_only_privacy_officers_review_break_glass_and_never_their_own(ward, admi
             access=access, outcome="approved", note="", actor=actor_for(UserFactory())
         )
     office = make_team("Privacy", Team.Kind.RECORD_OFFICE, ods_code="P")
-    services.add_member(team=office, user=doctor, role=Role.PRIVACY_OFFICER, actor=admin_user)
+    services.add_member(
+        team=office, user=doctor, role=Role.PRIVACY_OFFICER, reason="r", actor=admin_user
+    )
     with pytest.raises(AccessDenied, match="own"):
         services.review_break_glass(
             access=access, outcome="approved", note="", actor=actor_for(doctor, office.pk)
@@ -497,7 +501,7 @@ def test_a_privacy_officer_acting_as_a_gp_for_another_team_is_a_gp(ward, admin_u
     office = make_team("Privacy", Team.Kind.RECORD_OFFICE, ods_code="P")
     practice = make_team("Practice", Team.Kind.GP_PRACTICE, ods_code="G")
     both = member(office, Role.PRIVACY_OFFICER, "both")
-    services.add_member(team=practice, user=both, role=Role.GP, actor=admin_user)
+    services.add_member(team=practice, user=both, role=Role.GP, reason="r", actor=admin_user)
 
     assert reviews_break_glass(actor_for(both, office.pk))
     assert not reviews_break_glass(actor_for(both, practice.pk))

@@ -187,7 +187,7 @@ def test_the_access_report_downloads_as_a_pdf(scene):
 def test_a_privacy_officer_acting_for_a_practice_as_gp_cannot_read_the_audit_pages(scene):
     client, patient, officer = scene
     practice = Team.objects.get(ods_code="F84001")
-    services.add_member(team=practice, user=officer, role=Role.GP, actor=UserFactory())
+    services.add_member(team=practice, user=officer, role=Role.GP, reason="r", actor=UserFactory())
     report = reverse("audit-access-report", kwargs={"patient_id": patient.pk})
     assert client.post(reverse("choose-team"), {"team": practice.pk}).status_code == 302
     assert client.get(report).status_code == 404

@@ -35,14 +35,19 @@ def test_demo_clinicians_see_the_example_patient_and_the_others_do_not(populatio
         assert decision.allowed == (demo.username in ("gp", "ae", "social")), demo.username
 
 
-def test_the_demo_administrator_and_privacy_officer_have_the_published_authenticator():
+def test_every_demo_user_who_needs_a_second_factor_has_the_published_authenticator():
+    from django.contrib.auth import get_user_model
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from demo.totp import current_code
+    from lcr.signin import needs_second_factor
 
     create_demo_users()
     create_demo_users()  # loading twice keeps one device each
     for demo in DEMO_USERS:
+        user = get_user_model().objects.get(username=demo.username)
+        needs = needs_second_factor(user) or demo.role in ("administrator", "privacy_officer")
+        assert needs == bool(demo.totp_key), demo.username
         devices = TOTPDevice.objects.filter(user__username=demo.username, confirmed=True)
         if demo.totp_key:
             assert devices.get().verify_token(current_code(demo.totp_key)), demo.username

@@ -19,7 +19,7 @@ from tests.factories import PatientFactory, UserFactory, make_team, member
 
 pytestmark = pytest.mark.django_db
 
-SITUATIONS = ("related", "unrelated", "expired", "objected", "break_glass")
+SITUATIONS = ("related", "unrelated", "expired", "objected", "break_glass", "objected_break_glass")
 ROLES = (
     "gp",
     "practice_nurse",
@@ -37,7 +37,7 @@ def sees_record(policy: RolePolicy, situation: str) -> bool:
         return False
     if situation == "related":
         return True
-    return situation == "break_glass" and policy.may_break_glass
+    return situation in ("break_glass", "objected_break_glass") and policy.may_break_glass
 
 
 # Routes that name a patient: (HTTP method, expected "allowed" predicate); refused means 404.
@@ -54,15 +54,19 @@ ADMINISTRATORS_ONLY = {
     "manage-import-relationships": ("get", {}),
     "manage-end-relationship": ("post", {"relationship_id": 1}),
     "manage-withdraw-objection": ("post", {"objection_id": 1}),
+    "manage-teams": ("get", {}),
+    "manage-team-members": ("get", {"team_id": 1}),
+    "manage-end-membership": ("post", {"membership_id": 1}),
 }
 BREAK_GLASS_ONLY = {"break-glass": ("get", {})}
 PRIVACY_OFFICERS_ONLY = {
     "audit-review-queue": ("get", {}),
     "audit-review-break-glass": ("post", {"access_id": 1}),
+    "audit-membership-changes": ("get", {}),
 }
 # Routes that show no patient data: public, or for the signed-in user's own account.
-# patient-search shows only patients the user may see: tests/test_search.py proves an unrelated
-# user finds nobody.
+# patient-search shows only patients the user may see (test_search_finds_only_whom_the_record_
+# would_open, below, and tests/test_search.py).
 OTHER_ROUTES = {
     "home", "health", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
     "patient-search",
@@ -133,11 +137,11 @@ def arrange(situation: str, role: str, world):
     admin, team, patient = world
     user = member(team, role, f"{role}-user")
     today = datetime.date.today()
-    if situation in ("related", "objected"):
+    if situation in ("related", "objected", "objected_break_glass"):
         services.start_relationship(
             patient=patient, team=team, kind="referral", reason="r", actor=admin
         )
-    if situation == "objected":
+    if situation in ("objected", "objected_break_glass"):
         services.record_objection(patient=patient, notes="asked", actor=admin)
     if situation == "expired":
         relationship = services.start_relationship(
@@ -148,7 +152,8 @@ def arrange(situation: str, role: str, world):
             starts_on=today - datetime.timedelta(days=10),
             ends_on=today - datetime.timedelta(days=1),
         )  # its last day has passed; the periodic task has not yet run
-    if situation == "break_glass" and RolePolicy.objects.get(role=role).may_break_glass:
+    breaks_glass = situation in ("break_glass", "objected_break_glass")
+    if breaks_glass and RolePolicy.objects.get(role=role).may_break_glass:
         services.break_glass(user=user, team=team, patient=patient, reason="other", explanation="x")
     return user, patient
 
@@ -247,3 +252,123 @@ def test_break_glass_needs_the_nhs_number_and_date_of_birth_together(client, wor
     )
     assert right["Location"] == reverse("patient-record", kwargs={"patient_id": patient.pk})
     assert BreakGlassAccess.objects.get().patient == patient
+
+
+def search_finds(client, patient) -> dict[str, bool]:
+    """Whether each of the web searches, and the home page's list, shows the patient."""
+    link = reverse("patient-record", kwargs={"patient_id": patient.pk})
+    by_number = client.get(reverse("patient-search"), {"nhs_number": patient.nhs_number})
+    by_name = client.get(
+        reverse("patient-search"),
+        {"family_name": patient.family_name, "birth_date": patient.birth_date.isoformat()},
+    )
+    home = client.get(reverse("home"))
+    return {
+        "nhs number": link in by_number.content.decode(),
+        "name and date of birth": link in by_name.content.decode(),
+        "home": link in home.content.decode(),
+    }
+
+
+@pytest.mark.parametrize("situation", SITUATIONS)
+@pytest.mark.parametrize("role", ROLES)
+def test_search_finds_only_whom_the_record_would_open(client, world, role, situation):
+    """Objection-search: an objection hides the patient from both searches and the home page
+    except where emergency access opens the record (and emergency access is never on the home
+    page's list of the team's patients)."""
+    user, patient = arrange(situation, role, world)
+    client.force_login(user)
+    opens = sees_record(RolePolicy.objects.get(role=role), situation)
+    listed = opens and situation == "related"
+    assert search_finds(client, patient) == {
+        "nhs number": opens, "name and date of birth": opens, "home": listed,
+    }, f"{role} {situation}"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"is_staff": True}, {"is_superuser": True, "is_staff": True}, {"global_permission": True}],
+    ids=["staff", "superuser", "global-permission"],
+)
+def test_a_staff_or_superuser_flag_or_a_global_permission_opens_no_patient(client, world, flags):
+    """Staff user: no flag or Django permission stands in for a care relationship."""
+    from django.contrib.auth.models import Permission
+
+    _, _, patient = world
+    arrange("related", "gp", world)  # the patient is cared for, by someone else's team
+    user = UserFactory(
+        username="flagged", is_staff=flags.get("is_staff", False),
+        is_superuser=flags.get("is_superuser", False),
+    )  # fmt: skip
+    if flags.get("global_permission"):
+        user.user_permissions.add(Permission.objects.get(codename="view_record"))
+    client.force_login(user)
+
+    for route, (method, _) in ROUTES.items():
+        response = getattr(client, method)(reverse(route, kwargs={"patient_id": patient.pk}))
+        assert response.status_code == 404, route
+    assert search_finds(client, patient) == dict.fromkeys(
+        ("nhs number", "name and date of birth", "home"), False
+    )
+    assert not AccessEvent.objects.exists()
+
+
+@pytest.mark.parametrize("superuser", [False, True], ids=["administrator", "superuser-admin"])
+def test_an_administrator_cannot_give_themselves_a_membership_and_so_opens_no_record(
+    client, world, superuser
+):
+    """Administrator-with-self-membership: neither the teams page nor the Django admin puts an
+    administrator in the team that cares for a patient; their own team's role opens nothing."""
+    from access.models import Membership
+
+    _, team, patient = world
+    arrange("related", "gp", world)
+    office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    admin = member(office, "administrator", "office-admin")
+    admin.is_staff = admin.is_superuser = superuser
+    admin.save()
+    client.force_login(admin)
+
+    client.post(
+        reverse("manage-team-members", kwargs={"team_id": team.pk}),
+        {"username": "office-admin", "role": "gp", "reason": "cover"},
+    )
+    if superuser:
+        client.post(
+            f"/admin/access/team/{team.pk}/change/",
+            {
+                "name": team.name, "ods_code": team.ods_code, "kind": team.kind,
+                "memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "0",
+                "memberships-0-user": admin.pk, "memberships-0-role": "gp",
+                "memberships-0-team": team.pk,
+            },
+        )  # fmt: skip
+    assert list(Membership.objects.filter(user=admin).values_list("team", flat=True)) == [office.pk]
+    client.post(reverse("choose-team"), {"team": team.pk})  # not one of their teams: ignored
+
+    record = client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+    assert record.status_code == 404
+    assert search_finds(client, patient) == dict.fromkeys(
+        ("nhs number", "name and date of birth", "home"), False
+    )
+
+
+def test_an_administrator_given_a_clinical_membership_by_another_is_flagged(client, world):
+    """Administrator-with-clinical-membership: possible only through a colleague, recorded with
+    their name and reason, and on the privacy officers' home; acting for the office, the record
+    stays closed."""
+    _, team, patient = world
+    arrange("related", "gp", world)
+    office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    admin = member(office, "administrator", "office-admin")
+    colleague = member(office, "administrator", "other-admin")
+    services.add_member(team=team, user=admin, role="gp", reason="locum", actor=colleague)
+    client.force_login(admin)
+    client.post(reverse("choose-team"), {"team": office.pk})
+    assert (
+        client.get(reverse("patient-record", kwargs={"patient_id": patient.pk})).status_code == 404
+    )
+
+    client.force_login(member(office, "privacy_officer", "po"))
+    home = client.get(reverse("home")).content.decode()
+    assert "Administrators who can also open records" in home and "office-admin" in home

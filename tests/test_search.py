@@ -139,7 +139,9 @@ def test_emergency_access_is_found_only_while_acting_for_the_team_that_used_it()
     ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
     minors = make_team("Thameside Minor Injuries", Team.Kind.AE_DEPARTMENT, ods_code="RXT2")
     doctor = member(ae, Role.AE_CLINICIAN, "doctor")
-    services.add_member(team=minors, user=doctor, role=Role.AE_CLINICIAN, actor=UserFactory())
+    services.add_member(team=minors, user=doctor, role=Role.AE_CLINICIAN, reason="cover",
+        actor=UserFactory(),
+    )  # fmt: skip
     services.break_glass(
         user=doctor, team=ae, patient=grace, reason="unconscious", explanation="ED"
     )

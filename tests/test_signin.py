@@ -10,7 +10,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.models import Role, Team
-from tests.factories import make_team, member
+from tests.factories import UserFactory, make_team, member
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -129,6 +129,17 @@ def test_an_administrator_with_a_device_enters_its_code_and_cannot_replace_it(
     assert client.get(reverse("home")).status_code == 200
 
 
+def test_a_staff_user_in_no_team_needs_the_second_factor_for_the_admin_and_every_page(client):
+    """The identity reviewer: the Django admin shows who patients are, so staff never sign in
+    with a password alone."""
+    reviewer = with_password(UserFactory(username="identity-reviewer", is_staff=True))
+    sign_in(client, "identity-reviewer")
+
+    for page in ("/admin/", "/admin/records/patient/", reverse("home")):
+        assert client.get(page)["Location"].startswith(reverse("two-factor-setup")), page
+    assert TOTPDevice.objects.filter(user=reviewer).count() == 0
+
+
 def test_a_privacy_officer_needs_the_second_factor_too(client):
     office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
     with_password(member(office, Role.PRIVACY_OFFICER, "po"))
@@ -202,7 +213,9 @@ def test_someone_in_two_teams_picks_one_from_the_header(client, social_worker):
     other = make_team("Hospital discharge team", Team.Kind.SOCIAL_CARE_TEAM, ods_code="HD1")
     from access.services import add_member
 
-    add_member(team=other, user=social_worker, role=Role.SOCIAL_WORKER, actor=social_worker)
+    add_member(
+        team=other, user=social_worker, role=Role.SOCIAL_WORKER, reason="joins", actor=UserFactory()
+    )
     sign_in(client, "sw")
     home = client.get(reverse("home")).content.decode()
     assert f'href="{reverse("choose-team")}"' in home

@@ -106,6 +106,16 @@ def test_an_administrators_pages_are_accessible(world, sign_in, check_page):
     expect(page.get_by_role("heading", name="Who cares for this patient")).to_be_visible()
     check_page("manage-patient")
 
+    page.goto("/manage/teams/")
+    check_page("manage-teams")
+    page.get_by_role("link", name=world["social"].memberships.get().team.name).click()
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Why they join the team in this role").fill("cover")
+    page.get_by_role("button", name="Add to the team").click()
+    refused = "Nobody adds themselves to a team or changes their own role."
+    expect(page.get_by_text(refused, exact=True)).to_be_visible()
+    check_page("manage-team-members-error")
+
 
 def test_a_privacy_officers_pages_are_accessible(world, sign_in, check_page):
     services.break_glass(
@@ -118,6 +128,11 @@ def test_a_privacy_officers_pages_are_accessible(world, sign_in, check_page):
     page = sign_in("privacy", totp_key=PRIVACY_KEY)
     expect(page.get_by_text("emergency access waits for your review")).to_be_visible()
     check_page("home-privacy-officer")
+
+    page.get_by_role("link", name="Changes to who is in which team").click()
+    expect(page.get_by_role("heading", name="Changes to who is in which team")).to_be_visible()
+    check_page("membership-changes")
+    page.goto("/")
 
     page.get_by_role("link", name="Open the review queue").click()
     expect(page.get_by_role("heading", name="Emergency access to review")).to_be_visible()
