@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from demo.supervisor import Supervisor
+from demo.supervisor import ReadinessWatch, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -71,7 +71,7 @@ def main() -> int:
         _wait_for(url + "healthz", "web server", supervisor)
         _manage(env, "sync_identities", "--queue")
         _banner(url, options)
-        _supervise(supervisor, ReadinessWatch(url + "readyz"))
+        _supervise(supervisor, ReadinessWatch(lambda: _read_readiness(url + "readyz"), supervisor))
         return 0
     except (subprocess.CalledProcessError, RuntimeError) as exc:
         print(f"\nCould not start: {exc}. Logs are in {LOGS}.", file=sys.stderr)
@@ -171,8 +171,8 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print("=" * width, flush=True)
 
 
-def _supervise(supervisor: Supervisor, watch: "ReadinessWatch") -> None:
-    """Until Ctrl-C (or SIGTERM): restart whatever stops, and say when readiness changes."""
+def _supervise(supervisor: Supervisor, watch: ReadinessWatch) -> None:
+    """Until Ctrl-C (or SIGTERM): restart whatever stops or wedges, say when readiness changes."""
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -185,44 +185,16 @@ def _supervise(supervisor: Supervisor, watch: "ReadinessWatch") -> None:
     print("\nStopping ...", flush=True)
 
 
-class ReadinessWatch:
-    """Asks /readyz every few seconds and prints when the answer changes (a failing answer only
-    once the heartbeats have had time to arrive)."""
-
-    EVERY_SECONDS = 5.0
-    GRACE_SECONDS = 60.0
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.started = self.last_asked = time.monotonic()
-        self.said = "ok"
-
-    def __call__(self) -> None:
-        now = time.monotonic()
-        if now - self.last_asked < self.EVERY_SECONDS:
-            return
-        self.last_asked = now
-        problems = _readiness_problems(self.url)
-        state = "; ".join(problems) if problems else "ok"
-        if state == self.said or (problems and now - self.started < self.GRACE_SECONDS):
-            return
-        if problems:
-            print(f"Not ready ({self.url}): {state}", flush=True)
-        else:
-            print("Ready again: the worker and beat are working and fetches keep up.", flush=True)
-        self.said = state
-
-
-def _readiness_problems(url: str) -> list[str]:
+def _read_readiness(url: str) -> dict:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our loopback URL)
-            return json.loads(response.read()).get("problems", [])
+            return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         with contextlib.suppress(ValueError):
-            return json.loads(exc.read()).get("problems", []) or [f"answered {exc.code}"]
-        return [f"answered {exc.code}"]
+            return json.loads(exc.read())
+        return {"problems": [f"{url} answered {exc.code}"]}
     except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return ["the web server does not answer"]
+        return {"problems": ["the web server does not answer"]}
 
 
 if __name__ == "__main__":

@@ -91,6 +91,14 @@ class Supervisor:
                     f"restart {child.restarts})."
                 )
 
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
+
+    def kill(self, name: str, why: str) -> None:
+        """Kill a child that is alive but not working; `check` then restarts it."""
+        self.say(f"The {name} process {why}: killing it.")
+        self._kill_group(self.child(name), signal.SIGKILL)
+
     def run(self, should_stop: Callable[[], bool], also: Callable[[], None] = lambda: None) -> None:
         """Watch the children until `should_stop()`; `also` runs on every turn."""
         while not should_stop():
@@ -131,6 +139,57 @@ class Supervisor:
         # The group outlives its leader while anything it started still runs.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.process.pid, sig)
+
+
+class ReadinessWatch:
+    """Reads the readiness check every few seconds: says when its answer changes, and kills a
+    worker that runs no heartbeat task while beat sends them (a wedged pool: see
+    docs/fetching.md), so that the supervisor starts it again.
+
+    `read` returns /readyz's JSON. Nothing failing is said, and no worker is killed, until the
+    heartbeats have had `grace_seconds` to arrive."""
+
+    def __init__(
+        self,
+        read: Callable[[], dict],
+        supervisor: Supervisor,
+        *,
+        every_seconds: float = 5.0,
+        grace_seconds: float = 60.0,
+    ) -> None:
+        self.read, self.supervisor = read, supervisor
+        self.every, self.grace = every_seconds, grace_seconds
+        self.started = time.monotonic()
+        self.last_read = self.started - every_seconds
+        self.said = "ok"
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last_read < self.every:
+            return
+        self.last_read = now
+        answer = self.read()
+        problems = answer.get("problems", [])
+        state = "; ".join(problems) if problems else "ok"
+        if state != self.said and not (problems and now - self.started < self.grace):
+            if problems:
+                self.supervisor.say(f"Not ready: {state}")
+            else:
+                self.supervisor.say("Ready again: beat and the worker are working.")
+            self.said = state
+        checks = answer.get("checks", {})
+        worker = checks.get("worker", {})
+        if (
+            worker.get("status") in ("stale", "missing")
+            and checks.get("beat", {}).get("status") == "ok"
+        ):
+            child = self.supervisor.child("worker")
+            if child.process.poll() is None and now - child.started_at > self.grace:
+                age = worker.get("seconds_since_heartbeat")
+                since = f"for {age} s" if age is not None else "since it started"
+                self.supervisor.kill(
+                    "worker", f"has run no heartbeat task {since}, though beat sends them"
+                )
 
 
 def _how(code: int) -> str:
