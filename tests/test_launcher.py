@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.supervisor import Supervisor
+from demo.supervisor import ReadinessWatch, Supervisor
 
 # A main process that starts a child of its own (as a Celery worker starts its pool) and waits.
 PARENT_WITH_CHILD = (
@@ -101,3 +101,39 @@ def test_stopping_ends_every_group_whole_even_a_process_that_ignores_sigterm(sup
 
     assert time.monotonic() - started < 5
     assert all(not group_members(pgid) for pgid in groups)
+
+
+def answer(*, beat: str, worker: str) -> dict:
+    checks = {"beat": {"status": beat}, "worker": {"status": worker}}
+    checks["worker"]["seconds_since_heartbeat"] = 90 if worker == "stale" else 1
+    problems = [f"{name}: {state}" for name, state in (("beat", beat), ("worker", worker))]
+    return {"checks": checks, "problems": [p for p in problems if not p.endswith("ok")]}
+
+
+def test_the_readiness_watch_says_what_fails_and_restarts_a_worker_that_runs_no_heartbeat(
+    supervisor,
+):
+    worker = supervisor.start("worker", [sys.executable, "-c", "import time; time.sleep(600)"])
+    first = worker.process.pid
+    current = {"answer": answer(beat="stale", worker="stale")}
+    watch = ReadinessWatch(lambda: current["answer"], supervisor, every_seconds=0, grace_seconds=0)
+
+    watch()  # beat is down too: the worker may be idle for want of heartbeat tasks
+    assert supervisor.said == ["Not ready: beat: stale; worker: stale"]
+    assert worker.process.poll() is None
+
+    current["answer"] = answer(beat="ok", worker="stale")
+    watch()
+    wait_until(lambda: worker.process.poll() is not None)
+    supervisor.check()
+
+    assert supervisor.said[1:3] == [
+        "Not ready: worker: stale",
+        "The worker process has run no heartbeat task for 90 s, though beat sends them: "
+        "killing it.",
+    ]
+    assert supervisor.said[3].startswith("The worker process stopped (killed by SIGKILL)")
+    assert worker.process.pid != first
+    current["answer"] = answer(beat="ok", worker="ok")
+    watch()
+    assert supervisor.said[-1] == "Ready again: beat and the worker are working."
