@@ -53,6 +53,9 @@ class Background:
             "beat", [*celery, "beat", "--schedule", str(folder / "beat-schedule")]
         )
         self.sender = Celery("lcr-fault-sender", broker=broker)
+        # Celery prefers CELERY_BROKER_URL from the environment to the broker it is given; the
+        # write URL it takes as given.
+        self.sender.conf.broker_write_url = broker
         self.sender.conf.task_default_queue = queue
         if broker.startswith("filesystem://"):
             (folder / "broker" / "control").mkdir(parents=True, exist_ok=True)
