@@ -1,10 +1,13 @@
 """`make run`: start the whole product on this machine with synthetic demo data.
 
-Starts the simulated source systems, loads the demo register and users, starts a Celery worker and
-the web server, queues an identity sync, prints where to go, and stops everything on Ctrl-C.
+Starts the simulated source systems, loads the demo register and users, starts a Celery worker,
+Celery beat and the web server, queues an identity sync, prints where to go, then restarts whatever
+stops (and says so), says when /readyz fails, and stops everything, whole, on Ctrl-C.
 """
 
 import argparse
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from demo.supervisor import ReadinessWatch, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -38,36 +43,41 @@ def main() -> int:
     _manage(env, "migrate", "--no-input", "-v", "0")
     _manage(env, "collectstatic", "--no-input", "-v", "0")
 
-    children: list[tuple[str, subprocess.Popen]] = []
+    supervisor = Supervisor(env=env, cwd=ROOT, logs=LOGS)
     where = ["--host", options.host, "--base-port", str(options.source_port)]
     try:
         sources = [PYTHON, "-m", "demo.sources", *_population_args(options), *where]
-        children.append(("sources", _start(env, "sources", sources)))
+        supervisor.start("sources", sources)
         for port in range(options.source_port, options.source_port + 5):
-            _wait_for(f"http://{options.host}:{port}/fhir/metadata", "simulated sources", children)
+            metadata = f"http://{options.host}:{port}/fhir/metadata"
+            _wait_for(metadata, "simulated sources", supervisor)
 
         print(f"Loading {options.patients} demo patients ...", flush=True)
         load = [PYTHON, "-m", "demo.load", *_population_args(options), *where]
         subprocess.run(load, env=env, check=True, cwd=ROOT)
 
-        # Prefork, so that each fetch's time limit is enforced; --beat runs the periodic purge.
+        # Prefork, so that each fetch's time limit is enforced. Beat runs apart from the worker:
+        # embedded in it (--beat), it was one more child of the worker, killed with the pool and
+        # never started again.
         worker = [PYTHON, "-m", "celery", "-A", "lcr", "worker", "--concurrency", "6"]
-        worker += ["--beat", "--schedule", str(VAR / "celerybeat-schedule"), "--loglevel", "INFO"]
-        children.append(("worker", _start(env, "worker", worker)))
+        supervisor.start("worker", [*worker, "--loglevel", "INFO"])
+        beat = [PYTHON, "-m", "celery", "-A", "lcr", "beat"]
+        supervisor.start("beat", [*beat, "--schedule", str(VAR / "celerybeat-schedule")])
         web = [PYTHON, "-m", "gunicorn", "lcr.wsgi", "--bind", f"{options.host}:{options.port}"]
         web += ["--workers", "2", "--threads", "4", "--access-logfile", "-"]
-        children.append(("web", _start(env, "web", web)))
+        supervisor.start("web", web)
 
         url = f"http://{options.host}:{options.port}/"
-        _wait_for(url + "healthz", "web server", children)
+        _wait_for(url + "healthz", "web server", supervisor)
         _manage(env, "sync_identities", "--queue")
         _banner(url, options)
-        return _supervise(children)
+        _supervise(supervisor, ReadinessWatch(lambda: _read_readiness(url + "readyz"), supervisor))
+        return 0
     except (subprocess.CalledProcessError, RuntimeError) as exc:
         print(f"\nCould not start: {exc}. Logs are in {LOGS}.", file=sys.stderr)
         return 1
     finally:
-        _stop(children)
+        supervisor.stop()
 
 
 def _parse_args() -> argparse.Namespace:
@@ -101,25 +111,19 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], env=env, check=True, cwd=ROOT)
 
 
-def _start(env: dict[str, str], name: str, command: list[str]) -> subprocess.Popen:
-    log = (LOGS / f"{name}.log").open("ab")
-    return subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) == 0
 
 
-def _wait_for(url: str, what: str, children: list[tuple[str, subprocess.Popen]]) -> None:
+def _wait_for(url: str, what: str, supervisor: Supervisor) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        for name, child in children:
-            if child.poll() is not None:
-                raise RuntimeError(f"the {name} process stopped; see {LOGS / (name + '.log')}")
+        stopped = supervisor.stopped()
+        if stopped is not None:
+            log = supervisor.log_of(stopped.name)
+            raise RuntimeError(f"the {stopped.name} process stopped; see {log}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our loopback URL)
                 if response.status == 200:
@@ -171,7 +175,8 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print("=" * width, flush=True)
 
 
-def _supervise(children: list[tuple[str, subprocess.Popen]]) -> int:
+def _supervise(supervisor: Supervisor, watch: ReadinessWatch) -> None:
+    """Until Ctrl-C (or SIGTERM): restart whatever stops or wedges, say when readiness changes."""
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -180,27 +185,20 @@ def _supervise(children: list[tuple[str, subprocess.Popen]]) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    while not stopping:
-        for name, child in children:
-            if child.poll() is not None:
-                log = LOGS / f"{name}.log"
-                print(f"The {name} process stopped (exit {child.returncode}); see {log}.")
-                return 1
-        time.sleep(0.5)
-    print("\nStopping ...")
-    return 0
+    supervisor.run(lambda: stopping, also=watch)
+    print("\nStopping ...", flush=True)
 
 
-def _stop(children: list[tuple[str, subprocess.Popen]]) -> None:
-    for _, child in children:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for _, child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+def _read_readiness(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our loopback URL)
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with contextlib.suppress(ValueError):
+            return json.loads(exc.read())
+        return {"problems": [f"{url} answered {exc.code}"]}
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return {"problems": ["the web server does not answer"]}
 
 
 if __name__ == "__main__":

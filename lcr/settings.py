@@ -313,6 +313,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+# The queue tasks are sent to and workers read: give each deployment sharing one broker its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -348,7 +350,25 @@ LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_MAX_SEC
 LCR_CIRCUIT_FAILURES = env.int("LCR_CIRCUIT_FAILURES", default=5)
 LCR_CIRCUIT_COOLDOWN_SECONDS = env.int("LCR_CIRCUIT_COOLDOWN_SECONDS", default=60)
 
+# Heartbeats (records/heartbeats.py): beat sends the heartbeat task this often; `/readyz` fails
+# when beat's or the worker's heartbeat is older than the stale limit.
+LCR_HEARTBEAT_SECONDS = env.float("LCR_HEARTBEAT_SECONDS", default=10.0)
+LCR_HEARTBEAT_STALE_SECONDS = env.int("LCR_HEARTBEAT_STALE_SECONDS", default=60)
+# How often fetches pending past their deadline are ended with a reason.
+LCR_FETCH_OVERDUE_SWEEP_SECONDS = env.float("LCR_FETCH_OVERDUE_SWEEP_SECONDS", default=60.0)
+
 CELERY_BEAT_SCHEDULE = {
+    # A heartbeat nobody ran in time is of no use later: it expires instead of piling up.
+    "heartbeat": {
+        "task": "records.tasks.heartbeat",
+        "schedule": LCR_HEARTBEAT_SECONDS,
+        "options": {"expires": LCR_HEARTBEAT_SECONDS},
+    },
+    "fail-overdue-fetches": {
+        "task": "records.tasks.fail_overdue_fetches",
+        "schedule": LCR_FETCH_OVERDUE_SWEEP_SECONDS,
+        "options": {"expires": LCR_FETCH_OVERDUE_SWEEP_SECONDS},
+    },
     "purge-expired-snapshots": {
         "task": "records.tasks.purge_expired_snapshots",
         "schedule": 300.0,

@@ -27,7 +27,7 @@ from access.web import memberships_of
 # trail of who looked.
 SECOND_FACTOR_ROLES = (Role.ADMINISTRATOR, Role.PRIVACY_OFFICER)
 # Pages a signed-in user reaches before their second factor: everything else waits for it.
-BEFORE_SECOND_FACTOR = {"login", "logout", "two-factor", "two-factor-setup", "health"}
+BEFORE_SECOND_FACTOR = {"login", "logout", "two-factor", "two-factor-setup", "health", "ready"}
 SESSION_SIGNED_IN_AT = "lcr_signed_in_at"
 SESSION_LAST_ACTIVITY = "lcr_last_activity"
 # Activity is stamped (and the session saved) at most this often: a page read writes nothing. The

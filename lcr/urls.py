@@ -1,4 +1,4 @@
-"""URL configuration: the portal's pages, the partner API, the admin, and a health check."""
+"""URL configuration: the portal's pages, the partner API, the admin, health and readiness."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -13,6 +13,7 @@ from lcr import two_factor, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
+    path("readyz", views.ready, name="ready"),
     path(
         "sign-in/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

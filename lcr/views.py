@@ -1,7 +1,10 @@
-"""Project-wide pages: the signed-in home, the health check, and error pages that leak nothing."""
+"""Project-wide pages: the signed-in home, the health and readiness checks, and error pages that
+leak nothing."""
+
+import logging
 
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
@@ -16,8 +19,11 @@ from access.policy import (
 from access.selectors import administrators_who_see_records, my_patients_page
 from access.web import actor_from_request, memberships_of
 from audit.selectors import break_glass_queue, recently_viewed
+from records.heartbeats import readiness
 from records.models import UnmatchedRecord
 from records.selectors import sources_with_latest_sync
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -59,6 +65,21 @@ def health(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+def ready(request: HttpRequest) -> JsonResponse:
+    """For monitoring and the launcher: can the product fetch records now? 503, naming what is
+    wrong, when beat's or the worker's heartbeat is missing or old, or fetches are overdue.
+    Ages and counts only, never patient data; two bounded queries."""
+    try:
+        state = readiness()
+    except DatabaseError:
+        logger.exception("readiness check could not read the database")
+        body = {"status": "failing", "problems": ["database: unreachable"], "checks": {}}
+        return JsonResponse(body, status=503)
+    return JsonResponse(state.as_json(), status=200 if state.ready else 503)
 
 
 @login_not_required

@@ -373,6 +373,20 @@ def _save_failed(
     _save(link, category, values, token)
 
 
+OVERDUE_REASON = "no answer from the task worker in time"
+
+
+def fail_overdue_fetches(now: datetime.datetime | None = None) -> int:
+    """Periodic: end every fetch still pending past its deadline (its task was lost, or the worker
+    died with it) with a stated reason, so that no source stays "Refreshing" for ever. Older items
+    stay, with their age; the next look asks again. A late answer to such a request is not saved
+    (it no longer waits), and the look after that fetches afresh."""
+    now = now or timezone.now()
+    return Snapshot.objects.filter(
+        status=Snapshot.Status.PENDING, requested_at__lt=now - overdue_after()
+    ).update(status=Snapshot.Status.FAILED, reason=OVERDUE_REASON, updated_at=now)
+
+
 def purge_expired_snapshots() -> int:
     """Delete every snapshot past its expiry: the record is a view, not a copy."""
     deleted, _ = Snapshot.objects.filter(expires_at__lte=timezone.now()).delete()

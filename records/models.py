@@ -335,7 +335,15 @@ class Snapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["link", "category"], name="snapshot_unique_category")
         ]
-        indexes = [models.Index(fields=["expires_at"], name="snapshot_expiry")]
+        indexes = [
+            models.Index(fields=["expires_at"], name="snapshot_expiry"),
+            # The readiness check and the overdue sweep look only at fetches still waiting.
+            models.Index(
+                fields=["requested_at"],
+                name="snapshot_pending_since",
+                condition=models.Q(status="pending"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.link} {self.category} {self.status}"
@@ -357,3 +365,18 @@ class SourceCircuit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} ({self.consecutive_failures} failures)"
+
+
+class Heartbeat(models.Model):
+    """When a background process last proved it was working: beat by sending its heartbeat task,
+    a worker by running one. The readiness check (`/readyz`) reads these."""
+
+    class Process(models.TextChoices):
+        BEAT = "beat", "Scheduler (Celery beat)"
+        WORKER = "worker", "Task worker (Celery)"
+
+    process = models.CharField(max_length=10, choices=Process.choices, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.get_process_display()} at {self.seen_at:%H:%M:%S}"

@@ -1,15 +1,21 @@
-"""Celery tasks of the records app (identity sync, fetching): thin wrappers taking ids, safe to
-run twice."""
+"""Celery tasks of the records app (identity sync, fetching, heartbeats): thin wrappers taking
+ids, safe to run twice."""
+
+import logging
 
 from celery import Task, group, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import after_task_publish
 from django.conf import settings
 
 from records import fetching
 from records.fetching import fail_pending, fetch_link, retry_delay
+from records.heartbeats import record_heartbeat
 from records.identity_sync import sync_source_identities
-from records.models import Patient, SourceSystem
+from records.models import Heartbeat, Patient, SourceSystem
 from records.sources.errors import SourceUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -27,7 +33,7 @@ def sync_identities(source_id: int) -> int:
     return sync_source_identities(source_id=source_id).pk
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def sync_all_identities() -> int:
     """Fan out one identity sync per enabled source, in parallel; returns how many were sent."""
     source_ids = list(SourceSystem.objects.filter(enabled=True).values_list("pk", flat=True))
@@ -35,7 +41,7 @@ def sync_all_identities() -> int:
     return len(source_ids)
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def refresh_patient(patient_id: int, categories: list[str] | None = None) -> list[int]:
     """Fan out one fetch per linked source of the patient, in parallel (see request_refresh)."""
     patient = Patient.objects.filter(pk=patient_id).first()
@@ -80,3 +86,27 @@ def fetch_source_record(
 def purge_expired_snapshots() -> int:
     """Periodic: drop snapshots past their time to live."""
     return fetching.purge_expired_snapshots()
+
+
+@shared_task(acks_late=True, time_limit=300)
+def fail_overdue_fetches() -> int:
+    """Periodic: end fetches pending past their deadline with a reason (a lost or killed task)."""
+    return fetching.fail_overdue_fetches()
+
+
+@shared_task(time_limit=30, soft_time_limit=20)
+def heartbeat() -> None:
+    """Periodic (sent by beat): a pool process took a task from the queue and could write."""
+    record_heartbeat(process=Heartbeat.Process.WORKER)
+
+
+@after_task_publish.connect
+def beat_sent_heartbeat(sender: str | None = None, **kwargs: object) -> None:
+    """In beat, the only sender of the heartbeat task: it is alive and reached the broker."""
+    if sender != heartbeat.name:
+        return
+    try:
+        record_heartbeat(process=Heartbeat.Process.BEAT)
+    except Exception:
+        # Beat keeps scheduling; its missing heartbeat makes the readiness check say so.
+        logger.exception("beat could not record its heartbeat")

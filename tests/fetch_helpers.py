@@ -1,6 +1,9 @@
 """Test set-up for fetching: one person's record linked at each simulated source."""
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import connection
 
 from demo.load import register_population
 from demo.population import Person, Population
@@ -44,3 +47,28 @@ def link_everywhere(
             actor=actor,
         )
     return LinkedRecord(patient, links, servers, sources)
+
+
+def database_url() -> str:
+    """The test database, for a worker started as a process of its own."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (a prefork worker's pool)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found

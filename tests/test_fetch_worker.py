@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-from django.db import connection
 
 from demo.clinical import SERVED_TYPES, resources_for
 from demo.sources import Behaviour
@@ -21,7 +20,7 @@ from records.categories import ALL_CATEGORIES, Category
 from records.fetching import request_refresh
 from records.models import Snapshot
 from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
-from tests.fetch_helpers import link_everywhere
+from tests.fetch_helpers import child_pids, database_url, link_everywhere
 
 pytestmark = [pytest.mark.integration]
 
@@ -99,29 +98,6 @@ def test_a_slow_and_a_failing_source_do_not_hold_back_the_other_three(
     assert max(s.updated_at for s in healthy_done) < min(s.updated_at for s in slow_done)
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def worker_process(transactional_db, tmp_path):
     """A separate `celery worker` process (prefork), on the run's broker and test database."""
@@ -129,7 +105,7 @@ def worker_process(transactional_db, tmp_path):
     broker = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": broker,
         "CELERY_BROKER_DIR": str(tmp_path / "broker"),
         "LCR_FETCH_MAX_RETRIES": "0",
@@ -170,7 +146,7 @@ def test_a_worker_killed_mid_task_has_the_task_redelivered_and_nothing_duplicate
 
     sender.send_task("records.tasks.fetch_source_record", args=[link.pk, categories], queue=queue)
     wait_until(lambda: server.requests_served >= 1, what="the first request to the source")
-    children = _children(process.pid)
+    children = child_pids(process.pid)
     assert children, "prefork worker has no pool process"
     for child in children:
         os.kill(child, signal.SIGKILL)

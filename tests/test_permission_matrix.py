@@ -68,7 +68,7 @@ PRIVACY_OFFICERS_ONLY = {
 # patient-search shows only patients the user may see (test_search_finds_only_whom_the_record_
 # would_open, below, and tests/test_search.py).
 OTHER_ROUTES = {
-    "home", "health", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
+    "home", "health", "ready", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
     "patient-search",
 }  # fmt: skip
 # The partner API: tests/test_api_matrix.py checks that each refuses a client without a token,

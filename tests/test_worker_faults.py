@@ -1,0 +1,168 @@
+"""Faults of the background processes, with real ones: a Celery worker (prefork) and Celery beat,
+each a process of its own under the launcher's supervision, on the embedded file broker and (when
+the run's CELERY_BROKER_URL is Redis) on Redis. Killed with SIGKILL, fetching comes back or
+`/readyz` says what is wrong, within a minute.
+"""
+
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from django.urls import reverse
+
+from demo.supervisor import ReadinessWatch, Supervisor
+from records.models import Snapshot
+from tests.fetch_helpers import child_pids, database_url, link_everywhere
+from tests.test_fetch_worker import wait_until
+from tests.test_launcher import group_members
+
+pytestmark = [pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parent.parent
+MINUTE = 60.0
+RUN_BROKER = os.environ.get("CELERY_BROKER_URL", "")
+BROKERS = ["filesystem"] + (["redis"] if RUN_BROKER.startswith("redis://") else [])
+
+
+class Background:
+    """A worker and beat started as `make run` starts them, and a sender of tasks to them."""
+
+    def __init__(self, broker: str, folder: Path) -> None:
+        queue = f"lcr-fault-{uuid.uuid4().hex[:8]}"  # ours alone, on a shared Redis too
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": broker,
+            "CELERY_BROKER_DIR": str(folder / "broker"),
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "LCR_HEARTBEAT_SECONDS": "1",
+            "LCR_FETCH_MAX_RETRIES": "0",
+        }
+        self.supervisor = Supervisor(env=self.env, cwd=ROOT, logs=folder, say=self._said)
+        self.said: list[str] = []
+        celery = [sys.executable, "-m", "celery", "-A", "lcr"]
+        self.worker = self.supervisor.start(
+            "worker",
+            [*celery, "worker", "--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO"],
+        )
+        self.beat = self.supervisor.start(
+            "beat", [*celery, "beat", "--schedule", str(folder / "beat-schedule")]
+        )
+        self.sender = Celery("lcr-fault-sender", broker=broker)
+        # Celery prefers CELERY_BROKER_URL from the environment to the broker it is given; the
+        # write URL it takes as given.
+        self.sender.conf.broker_write_url = broker
+        self.sender.conf.task_default_queue = queue
+        if broker.startswith("filesystem://"):
+            (folder / "broker" / "control").mkdir(parents=True, exist_ok=True)
+            self.sender.conf.broker_transport_options = {
+                "data_folder_in": str(folder / "broker"),
+                "data_folder_out": str(folder / "broker"),
+                "control_folder": str(folder / "broker" / "control"),
+            }
+
+    def _said(self, line: str) -> None:
+        self.said.append(line)
+
+    def refresh(self, patient_id: int) -> None:
+        """What a look does: ask the worker to fetch the patient's record afresh."""
+        self.sender.send_task("records.tasks.refresh_patient", args=[patient_id])
+
+    def logs(self) -> str:
+        return ", ".join(str(self.supervisor.log_of(name)) for name in ("worker", "beat"))
+
+
+@pytest.fixture(params=BROKERS)
+def background(request, transactional_db, tmp_path, settings):
+    settings.LCR_HEARTBEAT_STALE_SECONDS = 5
+    broker = "filesystem://localhost/" if request.param == "filesystem" else RUN_BROKER
+    started = Background(broker, tmp_path)
+    yield started
+    started.supervisor.stop()
+    started.sender.close()
+
+
+def readiness(client) -> tuple[int, list[str]]:
+    response = client.get(reverse("ready"))
+    return response.status_code, response.json()["problems"]
+
+
+def ready(client) -> bool:
+    return readiness(client)[0] == 200
+
+
+def all_fresh(record) -> bool:
+    return (
+        not Snapshot.objects.filter(link__in=record.links.values())
+        .exclude(status=Snapshot.Status.FRESH)
+        .exists()
+        and Snapshot.objects.filter(link__in=record.links.values()).exists()
+    )
+
+
+def test_after_the_pool_and_beat_are_killed_readiness_fails_and_supervision_recovers(
+    population, simulated_source, background, client
+):
+    record = link_everywhere(population, simulated_source, population.people[0])
+    wait_until(lambda: ready(client), MINUTE, f"the first heartbeats ({background.logs()})")
+    pool = child_pids(background.worker.process.pid)
+    assert len(pool) == 2
+
+    for pid in [*pool, background.beat.process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    background.refresh(record.patient.pk)
+
+    # Beat is gone, and nothing here starts it again: readiness says so. On Redis the new pool
+    # fetches; on the file broker the pool is wedged, and readiness names the worker too.
+    wait_until(lambda: not ready(client), MINUTE, "readiness to fail")
+    wait_until(
+        lambda: all_fresh(record) or any(p.startswith("worker:") for p in readiness(client)[1]),
+        MINUTE,
+        f"fetching to resume or readiness to name the worker ({background.logs()})",
+    )
+    status, problems = readiness(client)
+    assert status == 503
+    assert problems[0].startswith("beat: no heartbeat for")
+
+    # The launcher's supervision: beat is started again, a worker that runs no heartbeat while
+    # beat sends them is killed and started again, and fetching resumes.
+    watch = ReadinessWatch(
+        lambda: client.get(reverse("ready")).json(),
+        background.supervisor,
+        every_seconds=1,
+        grace_seconds=8,
+    )
+
+    def supervised_until_ready() -> bool:
+        background.supervisor.check()
+        watch()
+        return ready(client)
+
+    wait_until(supervised_until_ready, 2 * MINUTE, f"recovery ({background.logs()})")
+    assert background.said[0].startswith("The beat process stopped (killed by SIGKILL)")
+    background.refresh(record.patient.pk)
+    wait_until(lambda: all_fresh(record), MINUTE, f"fetching to resume ({background.logs()})")
+
+
+def test_a_killed_worker_main_process_is_restarted_without_its_old_pool(
+    population, simulated_source, background, client
+):
+    record = link_everywhere(population, simulated_source, population.people[0])
+    wait_until(lambda: ready(client), MINUTE, f"the first heartbeats ({background.logs()})")
+    first = background.worker.process.pid
+    old_pool = set(child_pids(first))
+
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: background.worker.process.poll() is not None, MINUTE, "the kill")
+    background.supervisor.check()
+
+    assert background.said[0].startswith("The worker process stopped (killed by SIGKILL)")
+    assert background.worker.process.pid != first
+    wait_until(lambda: not group_members(first) & old_pool, 10, "the old pool to be gone")
+    background.refresh(record.patient.pk)
+    wait_until(lambda: all_fresh(record), MINUTE, f"fetching to resume ({background.logs()})")
+    wait_until(lambda: ready(client), MINUTE, "readiness")
