@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from access import services
-from access.exceptions import AccessDenied
+from access.exceptions import AccessDenied, EmergencyAccessError
 from access.models import (
     ApiClient,
     BreakGlassAccess,
@@ -120,7 +120,7 @@ class BreakGlassAccessAdmin(ShowsPatients, ReadOnlyAdmin):
                     note="reviewed in the admin",
                     actor=actor_from_request(request),
                 )
-            except AccessDenied as exc:
+            except (AccessDenied, EmergencyAccessError) as exc:
                 messages.error(request, f"{access}: {exc}")
 
     @admin.action(description="Appropriate", permissions=["review"])

@@ -6,8 +6,20 @@ class AccessDenied(Exception):
 
 
 class RelationshipError(Exception):
-    """A care relationship (or objection) cannot be recorded or ended as asked."""
+    """A care relationship cannot be recorded or ended as asked."""
 
 
 class MembershipError(Exception):
     """A membership of a team cannot be added, changed or ended as asked."""
+
+
+class EmergencyAccessError(Exception):
+    """An emergency access cannot be started or reviewed as asked (not a refusal of who asks)."""
+
+
+class ObjectionError(Exception):
+    """A patient's objection cannot be recorded as asked."""
+
+
+class ApiClientError(Exception):
+    """A partner system cannot be registered as asked."""

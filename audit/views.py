@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from access import selectors as access_selectors
 from access import services as access_services
-from access.exceptions import AccessDenied
+from access.exceptions import AccessDenied, EmergencyAccessError
 from access.models import AccessBasis, BreakGlassAccess
 from access.policy import reviews_break_glass
 from access.web import actor_from_request
@@ -157,7 +157,7 @@ def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
             note=form.cleaned_data["note"],
             actor=actor_from_request(request),
         )
-    except AccessDenied as exc:
+    except (AccessDenied, EmergencyAccessError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Review recorded.")

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from access import services
-from access.exceptions import RelationshipError
+from access.exceptions import ObjectionError, RelationshipError
 from access.importing import MAX_BYTES, import_relationships
 from access.models import AccessBasis, CareRelationship, Objection, Team
 from access.web import actor_from_request, require_administrator
@@ -137,7 +137,7 @@ def record_objection(request: HttpRequest, patient_id: int) -> HttpResponse:
         services.record_objection(
             patient=patient, notes=request.POST.get("notes", ""), actor=request.user
         )
-    except RelationshipError as exc:
+    except ObjectionError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Objection recorded: the record is no longer shared.")

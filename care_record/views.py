@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from access import services as access_services
-from access.exceptions import AccessDenied
+from access.exceptions import AccessDenied, EmergencyAccessError
 from access.models import BreakGlassAccess
 from access.policy import may_break_glass
 from access.selectors import PatientQuery, find_my_patients
@@ -185,15 +185,19 @@ def break_glass(request: HttpRequest) -> HttpResponse:
         if patient is None:
             form.add_error(None, "No patient matches that NHS number and date of birth.")
         else:
-            access_services.break_glass(
-                user=request.user,
-                team=actor.team,
-                patient=patient,
-                reason=form.cleaned_data["reason"],
-                explanation=form.cleaned_data["explanation"],
-            )
-            messages.warning(
-                request, "Emergency access started. It is recorded and will be reviewed."
-            )
-            return redirect("patient-record", patient_id=patient.pk)
+            try:
+                access_services.break_glass(
+                    user=request.user,
+                    team=actor.team,
+                    patient=patient,
+                    reason=form.cleaned_data["reason"],
+                    explanation=form.cleaned_data["explanation"],
+                )
+            except EmergencyAccessError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.warning(
+                    request, "Emergency access started. It is recorded and will be reviewed."
+                )
+                return redirect("patient-record", patient_id=patient.pk)
     return render(request, "care_record/break_glass.html", {"form": form})

@@ -7,7 +7,7 @@ import time_machine
 from django.core import mail
 
 from access import services
-from access.exceptions import AccessDenied, RelationshipError
+from access.exceptions import AccessDenied, EmergencyAccessError, RelationshipError
 from access.models import (
     BreakGlassAccess,
     CareRelationship,
@@ -303,7 +303,7 @@ def test_break_glass_opens_the_record_for_four_hours_and_tells_the_privacy_offic
     officer.save()
     patient = PatientFactory()
 
-    with pytest.raises(AccessDenied):
+    with pytest.raises(EmergencyAccessError, match="Say why"):
         services.break_glass(
             user=doctor, team=team, patient=patient, reason="unconscious", explanation=" "
         )

@@ -13,7 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from access import importing, services
 from access.api import RelationshipEndIn, RelationshipIn
-from access.exceptions import AccessDenied, RelationshipError
+from access.exceptions import EmergencyAccessError, ObjectionError, RelationshipError
 from access.models import (
     ApiClient,
     BreakGlassAccess,
@@ -351,11 +351,11 @@ def test_the_services_refuse_text_over_the_limit_whoever_calls_them(team):
         services.start_relationship(
             patient=patient, team=team, kind="referral", reason="x" * 2001, actor=actor
         )
-    with pytest.raises(RelationshipError, match="at most 2,000 characters"):
+    with pytest.raises(ObjectionError, match="at most 2,000 characters"):
         services.record_objection(patient=patient, notes="x" * 2001, actor=actor)
     ae = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="AE")
     doctor = member(ae, Role.AE_CLINICIAN, "doctor")
-    with pytest.raises(AccessDenied, match="at most 2,000 characters"):
+    with pytest.raises(EmergencyAccessError, match="at most 2,000 characters"):
         services.break_glass(
             user=doctor, team=ae, patient=patient, reason="other", explanation="x" * 2001
         )
@@ -451,7 +451,7 @@ def test_the_services_refuse_unstorable_characters_whoever_calls_them(team):
     patient = PatientFactory()
     actor = UserFactory(username="o")
     for text in ("a\x00b", "a\ud800b"):
-        with pytest.raises(RelationshipError, match="cannot be stored"):
+        with pytest.raises(ObjectionError, match="cannot be stored"):
             services.record_objection(patient=patient, notes=text, actor=actor)
         with pytest.raises(RelationshipError, match="cannot be stored"):
             services.start_relationship(
