@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "guardian",
     "auditlog",
     "records",
@@ -63,11 +64,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, so that every response, static files included, carries both policies.
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lcr.middleware.NeverCacheSignedIn",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -101,10 +106,11 @@ TEMPLATES = [
             "context_processors": _CONTEXT_PROCESSORS,
         },
     },
-    # The Django admin (and its overrides in the apps' templates/ folders) and DRF.
+    # The Django admin (and its overrides in the apps' templates/ folders), DRF, and the API's
+    # documentation pages (lcr/templates/api/).
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "lcr" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {"context_processors": _CONTEXT_PROCESSORS},
     },
@@ -190,6 +196,38 @@ SESSION_COOKIE_AGE = (LCR_SESSION_IDLE_MINUTES + 5) * 60
 # one session read and no write.
 SESSION_SAVE_EVERY_REQUEST = False
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4): everything from this origin, nothing inline. The one
+# inline script allowed, by its hash, is NHS.UK frontend's own first line of <body> (it marks the
+# page as having JavaScript, in nhsuk/template.jinja); tests/test_security_headers.py checks that
+# the hash still matches it. NHS.UK's licensed Frutiger fonts come from assets.nhs.uk, as on every
+# NHS.UK service; without them the pages fall back to Arial. The API's documentation pages add
+# what Swagger UI and Redoc need, still from this origin only (lcr/api_urls.py).
+NHSUK_BODY_SCRIPT_HASH = "'sha256-tDOvXJi1PXbg0CWjLCCYSNHRXtps26K4JXkE3M6u/c0='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NHSUK_BODY_SCRIPT_HASH],
+        "style-src": ["'self'"],
+        "font-src": ["'self'", "https://assets.nhs.uk"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Permissions-Policy (django-permissions-policy): no page asks for any of these powerful
+# features, so none may be used, by our pages or by anything that gets into them.
+PERMISSIONS_POLICY = dict.fromkeys(
+    [
+        "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "browsing-topics",
+        "camera", "display-capture", "encrypted-media", "geolocation", "gyroscope", "hid",
+        "idle-detection", "local-fonts", "magnetometer", "microphone", "midi", "payment",
+        "picture-in-picture", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    ],
+    (),
+)  # fmt: skip
 CSRF_FAILURE_VIEW = "lcr.views.csrf_failure"
 
 # Sign-in lockout (django-axes): after LCR_LOCKOUT_FAILURES wrong passwords for one username from
