@@ -37,6 +37,9 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The port the web server listens on: no source system's base URL may point there on this machine
+# (records/source_urls.py).
+LCR_PORT = env.int("LCR_PORT", default=8000)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
