@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,6 +43,28 @@ class ApiClientAuthenticationScheme(OpenApiAuthenticationExtension):
 
 
 LARGEST_ID = 2**63 - 1  # a larger number names no row, and some databases cannot even compare it
+# The schema of an id, as the API reads one (a larger or smaller number is a 404 or a 400).
+ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 1, "maximum": LARGEST_ID}
+# An NHS number as the schema states it: ten digits; what no pattern can state (the modulus 11
+# check digit, a Scottish CHI number beginning with a date) the custom format and its description
+# say. The API also takes the digits with spaces or hyphens.
+NHS_NUMBER_RULES = (
+    "the last digit is the modulus 11 check digit, and a Scottish CHI number (0100000000 to "
+    "3112999999) begins with its holder's date of birth (DDMMYY)"
+)
+NHS_NUMBER_SCHEMA = {
+    "type": "string",
+    "pattern": "^[0-9]{10}$",
+    "format": "nhs-number",
+    "description": f"Ten digits: {NHS_NUMBER_RULES}.",
+}
+# Text a person writes (a reason): trimmed of white space, it may not be empty, and it may not
+# hold NUL. The class is what Python's str.strip() removes, so that the schema says exactly what
+# DRF's CharField refuses.
+_NOT_SPACE = (
+    r"[^\x00\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+WRITTEN_TEXT_PATTERN = rf"^[^\x00]*{_NOT_SPACE}[^\x00]*$"
 
 
 class ScopedView(ApiView):
@@ -50,25 +72,36 @@ class ScopedView(ApiView):
     required_scope: str = ""
 
 
-class RelationshipIn(serializers.Serializer):
-    nhs_number = serializers.CharField(max_length=20)
-    team = serializers.IntegerField(
-        min_value=1, max_value=LARGEST_ID, help_text="The id of the team that cares."
-    )
-    kind = serializers.ChoiceField(choices=CareRelationship.Kind.choices)
-    reason = serializers.CharField(max_length=2000)
-    starts_on = serializers.DateField(required=False, help_text="Default: today.")
-    ends_on = serializers.DateField(required=False, allow_null=True, help_text="Last day.")
+@extend_schema_field(NHS_NUMBER_SCHEMA)
+class NhsNumberField(serializers.CharField):
+    """An NHS number, read as its ten digits (separators dropped, the check digit checked)."""
 
-    def validate_nhs_number(self, value: str) -> str:
+    def to_internal_value(self, data) -> str:
         try:
-            return normalise_nhs_number(value)
+            return normalise_nhs_number(super().to_internal_value(data))
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from exc
 
 
+@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": WRITTEN_TEXT_PATTERN})
+class ReasonField(serializers.CharField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=2000, **kwargs)
+
+
+class RelationshipIn(serializers.Serializer):
+    nhs_number = NhsNumberField(max_length=20)
+    team = serializers.IntegerField(
+        min_value=1, max_value=LARGEST_ID, help_text="The id of the team that cares."
+    )
+    kind = serializers.ChoiceField(choices=CareRelationship.Kind.choices)
+    reason = ReasonField()
+    starts_on = serializers.DateField(required=False, help_text="Default: today.")
+    ends_on = serializers.DateField(required=False, allow_null=True, help_text="Last day.")
+
+
 class RelationshipEndIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = ReasonField()
 
 
 class RelationshipOut(serializers.Serializer):
@@ -135,7 +168,10 @@ class RelationshipEndView(ScopedView):
         operation_id="relationship_end",
         request=RelationshipEndIn,
         responses=problem_responses(200, RelationshipOut, 400, 401, 403, 404, 429),
-        parameters=[END_USER],
+        parameters=[
+            OpenApiParameter("relationship_id", ID_SCHEMA, OpenApiParameter.PATH),
+            END_USER,
+        ],
     )
     def post(self, request: Request, relationship_id: int) -> Response:
         actor = _administrator(request)

@@ -6,7 +6,6 @@ module must not import DRF's views.
 import string
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.scopes import SettingsScopes
@@ -22,7 +21,8 @@ from lcr.api_errors import ApiError
 END_USER_HEADER = "X-End-User"
 END_USER = OpenApiParameter(
     END_USER_HEADER,
-    OpenApiTypes.STR,
+    # What end_user_of accepts: ASCII from space to tilde, 200 characters at most.
+    {"type": "string", "maxLength": 200, "pattern": "^[ -~]*$"},
     OpenApiParameter.HEADER,
     description="The partner's own user this call is made for, as the partner names them "
     "(recorded in the access event). Printable text, at most 200 characters.",

@@ -1,11 +1,10 @@
 """A patient's access report as FHIR R4 AuditEvents, for privacy officers' systems."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api import ScopedView
+from access.api import ID_SCHEMA, ScopedView
 from access.api_auth import END_USER, actor_from_api_request
 from access.exceptions import AccessDenied
 from access.models import ApiClient
@@ -29,9 +28,12 @@ class AccessReportView(ScopedView):
     @extend_schema(
         operation_id="access_report",
         parameters=[
-            OpenApiParameter("patient", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True),
+            OpenApiParameter("patient", ID_SCHEMA, OpenApiParameter.QUERY, required=True),
             OpenApiParameter(
-                "_count", OpenApiTypes.INT, OpenApiParameter.QUERY, description="Default 100."
+                "_count",
+                ID_SCHEMA,
+                OpenApiParameter.QUERY,
+                description="Default 100; more than 1000 is 1000.",
             ),
             END_USER,
         ],

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api import LARGEST_ID, ScopedView
+from access.api import ID_SCHEMA, LARGEST_ID, NHS_NUMBER_RULES, ScopedView
 from access.api_auth import END_USER, actor_from_api_request
 from access.models import ApiClient
 from access.policy import decide
@@ -23,6 +23,10 @@ from records.nhs_numbers import normalise_nhs_number
 from records.services import read_record
 
 FHIR_ERRORS = (400, 401, 403, 404, 429, 503)
+
+
+# The patient's id in a FHIR address, as the API reads it.
+PATIENT_ID = OpenApiParameter("patient_id", ID_SCHEMA, OpenApiParameter.PATH)
 
 
 def fhir_responses(*errors: int) -> dict:
@@ -56,10 +60,16 @@ class PatientSearchView(FhirView):
         parameters=[
             OpenApiParameter(
                 "identifier",
-                OpenApiTypes.STR,
+                {
+                    "type": "string",
+                    # (ECMA-262 patterns: "." and "|" escaped, nothing else)
+                    "pattern": "^(" + NHS_NUMBER.replace(".", r"\.") + r"\|)?[0-9]{10}$",
+                    "format": "nhs-number-identifier",
+                },
                 OpenApiParameter.QUERY,
                 required=True,
-                description=f"{NHS_NUMBER}|9990000018 (or the ten digits alone)",
+                description=f"{NHS_NUMBER}|9990000018 (or the ten digits alone): "
+                f"{NHS_NUMBER_RULES}.",
             ),
             END_USER,
         ],
@@ -105,6 +115,7 @@ class PatientRecordView(FhirView):
             OpenApiParameter(
                 "category", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(ALL_CATEGORIES)
             ),
+            PATIENT_ID,
             END_USER,
         ],
         responses=fhir_responses(*FHIR_ERRORS),
@@ -128,7 +139,7 @@ class PatientSummaryView(FhirView):
 
     @extend_schema(
         operation_id="patient_summary",
-        parameters=[END_USER],
+        parameters=[PATIENT_ID, END_USER],
         responses=fhir_responses(*FHIR_ERRORS),
     )
     def get(self, request: Request, patient_id: int) -> Response:
