@@ -1,7 +1,7 @@
 """Care relationships started and ended by administrators' systems, through the API (JSON)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,31 +14,47 @@ from access.policy import Actor, manages_relationships
 from partner_api.errors import ApiError
 from partner_api.permissions import END_USER
 from partner_api.responses import problem_responses
+from partner_api.schema import ID_SCHEMA, NHS_NUMBER_SCHEMA, WRITTEN_TEXT_PATTERN
 from partner_api.views import LARGEST_ID, ScopedView, row_or_404
 from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
 
-class RelationshipIn(serializers.Serializer):
-    nhs_number = serializers.CharField(max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
-    team = serializers.IntegerField(
-        min_value=1, max_value=LARGEST_ID, help_text="The id of the team that cares."
-    )
-    kind = serializers.ChoiceField(choices=CareRelationship.Kind.choices)
-    reason = serializers.CharField(max_length=FREE_TEXT_MAX_LENGTH)
-    starts_on = serializers.DateField(required=False, help_text="Default: today.")
-    ends_on = serializers.DateField(required=False, allow_null=True, help_text="Last day.")
+@extend_schema_field(NHS_NUMBER_SCHEMA)
+class NhsNumberField(serializers.CharField):
+    """An NHS number, read as its ten digits (separators dropped, the check digit checked)."""
 
-    def validate_nhs_number(self, value: str) -> str:
+    def to_internal_value(self, data) -> str:
         try:
-            return normalise_nhs_number(value)
+            return normalise_nhs_number(super().to_internal_value(data))
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from exc
 
 
+@extend_schema_field(
+    {"type": "string", "maxLength": FREE_TEXT_MAX_LENGTH, "pattern": WRITTEN_TEXT_PATTERN}
+)
+class ReasonField(serializers.CharField):
+    """A reason a person writes: not blank, FREE_TEXT_MAX_LENGTH at most (records.limits)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=FREE_TEXT_MAX_LENGTH, **kwargs)
+
+
+class RelationshipIn(serializers.Serializer):
+    nhs_number = NhsNumberField(max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
+    team = serializers.IntegerField(
+        min_value=1, max_value=LARGEST_ID, help_text="The id of the team that cares."
+    )
+    kind = serializers.ChoiceField(choices=CareRelationship.Kind.choices)
+    reason = ReasonField()
+    starts_on = serializers.DateField(required=False, help_text="Default: today.")
+    ends_on = serializers.DateField(required=False, allow_null=True, help_text="Last day.")
+
+
 class RelationshipEndIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=FREE_TEXT_MAX_LENGTH)
+    reason = ReasonField()
 
 
 class RelationshipOut(serializers.Serializer):
@@ -103,7 +119,10 @@ class RelationshipEndView(ScopedView):
         operation_id="relationship_end",
         request=RelationshipEndIn,
         responses=problem_responses(200, RelationshipOut, 400, 401, 403, 404, 429),
-        parameters=[END_USER],
+        parameters=[
+            OpenApiParameter("relationship_id", ID_SCHEMA, OpenApiParameter.PATH),
+            END_USER,
+        ],
     )
     def post(self, request: Request, relationship_id: int) -> Response:
         actor = _administrator(request)

@@ -1,6 +1,5 @@
 """A patient's access report as FHIR R4 AuditEvents, for privacy officers' systems."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +16,7 @@ from audit.services import record_look_at_details
 from partner_api.errors import ApiError
 from partner_api.permissions import END_USER
 from partner_api.responses import fhir_responses
+from partner_api.schema import ID_SCHEMA
 from partner_api.views import FhirView, row_or_404
 from records.models import Patient
 
@@ -31,9 +31,12 @@ class AccessReportView(FhirView):
     @extend_schema(
         operation_id="access_report",
         parameters=[
-            OpenApiParameter("patient", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True),
+            OpenApiParameter("patient", ID_SCHEMA, OpenApiParameter.QUERY, required=True),
             OpenApiParameter(
-                "_count", OpenApiTypes.INT, OpenApiParameter.QUERY, description="Default 100."
+                "_count",
+                ID_SCHEMA,
+                OpenApiParameter.QUERY,
+                description="Default 100; more than 1000 is 1000.",
             ),
             END_USER,
         ],

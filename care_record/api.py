@@ -19,6 +19,7 @@ from care_record.reading import read_record
 from partner_api.errors import ApiError
 from partner_api.permissions import END_USER
 from partner_api.responses import fhir_responses
+from partner_api.schema import ID_SCHEMA, NHS_NUMBER_RULES
 from partner_api.views import FhirView, row_or_404
 from records.categories import ALL_CATEGORIES
 from records.identifiers import NHS_NUMBER_SYSTEM
@@ -26,6 +27,10 @@ from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
 FHIR_ERRORS = (400, 401, 403, 404, 429, 503)
+
+
+# The patient's id in a FHIR address, as the API reads it.
+PATIENT_ID = OpenApiParameter("patient_id", ID_SCHEMA, OpenApiParameter.PATH)
 
 
 def patient_or_404(patient_id: int) -> Patient:
@@ -45,10 +50,16 @@ class PatientSearchView(PatientReadView):
         parameters=[
             OpenApiParameter(
                 "identifier",
-                OpenApiTypes.STR,
+                {
+                    "type": "string",
+                    # (ECMA-262 patterns: "." and "|" escaped, nothing else)
+                    "pattern": "^(" + NHS_NUMBER_SYSTEM.replace(".", r"\.") + r"\|)?[0-9]{10}$",
+                    "format": "nhs-number-identifier",
+                },
                 OpenApiParameter.QUERY,
                 required=True,
-                description=f"{NHS_NUMBER_SYSTEM}|9990000018 (or the ten digits alone)",
+                description=f"{NHS_NUMBER_SYSTEM}|9990000018 (or the ten digits alone): "
+                f"{NHS_NUMBER_RULES}.",
             ),
             END_USER,
         ],
@@ -94,6 +105,7 @@ class PatientRecordView(PatientReadView):
             OpenApiParameter(
                 "category", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(ALL_CATEGORIES)
             ),
+            PATIENT_ID,
             END_USER,
         ],
         responses=fhir_responses(*FHIR_ERRORS),
@@ -117,7 +129,7 @@ class PatientSummaryView(PatientReadView):
 
     @extend_schema(
         operation_id="patient_summary",
-        parameters=[END_USER],
+        parameters=[PATIENT_ID, END_USER],
         responses=fhir_responses(*FHIR_ERRORS),
     )
     def get(self, request: Request, patient_id: int) -> Response:

@@ -104,6 +104,8 @@ def _environment(options: argparse.Namespace) -> dict[str, str]:
     env.setdefault("HTTPS_ONLY", "false")
     env.setdefault("ALLOWED_HOSTS", f"{options.host},localhost,127.0.0.1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # The web server's port, which no source's base URL may point at (records/source_urls.py).
+    env["LCR_PORT"] = str(options.port)
     return env
 
 

@@ -154,15 +154,18 @@ def register_population(population) -> int:
 def register_sources(population, *, host: str, base_port: int) -> list:
     """One SourceSystem per simulated source, pointing at its loopback port."""
     from records.models import SourceSystem
+    from records.source_urls import validate_source_base_url
 
     sources = []
     for offset, spec in enumerate(population.sources):
+        base_url = f"http://{host}:{base_port + offset}/fhir"
+        validate_source_base_url(base_url)  # the sources' ports must not be the portal's own
         source, _ = SourceSystem.objects.update_or_create(
             ods_code=spec.ods_code,
             defaults={
                 "name": spec.name,
                 "kind": spec.kind,
-                "base_url": f"http://{host}:{base_port + offset}/fhir",
+                "base_url": base_url,
                 "credentials_ref": f"demo/{spec.key}",
                 "timeout_seconds": 10.0,
                 "enabled": True,

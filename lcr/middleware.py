@@ -1,12 +1,15 @@
 """Turn access refusals into the plain not-found page, in one place, so no view can leak more;
-a look that cannot be recorded into a plain "not available" page; and refuse, before anything
-reads it, a request holding a character no database can store."""
+a look that cannot be recorded into a plain "not available" page; refuse, before anything
+reads it, a request holding a character no database can store; and keep every answer to a
+signed-in person out of every cache."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 
 from access.exceptions import AccessDenied
 from audit.exceptions import AuditUnavailable
+from partner_api.responses import error_response
 from records.limits import unstorable_character
 
 
@@ -46,8 +49,6 @@ class RefuseUnstorableCharacters:
         where, character = found
         message = f"The request's {where} holds a character that cannot be stored ({character})."
         if request.path.startswith("/api/"):
-            from lcr.api_urls import error_response  # here: it loads every API view
-
             return error_response(request, 400, "invalid", f"{message} Nothing was done.")
         return render(request, "400.html", {"message": message}, status=400)
 
@@ -78,3 +79,22 @@ def _unstorable_in(request: HttpRequest) -> tuple[str, str] | None:
 
 def _texts(data) -> list[str]:
     return [text for key, values in data.lists() for text in (key, *values)]
+
+
+class NeverCacheSignedIn:
+    """Every response to someone signed in is sent `Cache-Control: no-store` (with Django's
+    never_cache headers): any page may name a patient or show what this person may do, and a
+    shared or back-button cache must not keep it. Views that say so themselves are left alone."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The person the session names, kept before the view runs: DRF's views put their own
+        # user on the request (none at all on the API's documentation pages).
+        person = request.user
+        response = self.get_response(request)
+        signed_in = getattr(person, "is_authenticated", False)
+        if signed_in and "no-store" not in response.get("Cache-Control", ""):
+            add_never_cache_headers(response)
+        return response

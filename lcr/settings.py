@@ -37,6 +37,9 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The port the web server listens on: no source system's base URL may point there on this machine
+# (records/source_urls.py).
+LCR_PORT = env.int("LCR_PORT", default=8000)
 
 INSTALLED_APPS = [
     "lcr.apps.CareRecordAdminConfig",  # django.contrib.admin, recording looks at patients
@@ -54,6 +57,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "guardian",
     "auditlog",
     "partner_api",
@@ -65,6 +69,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, so that every response, static files included, carries both policies.
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     # Before anything reads the request (the session cookie, a form, an admin filter).
     "lcr.middleware.RefuseUnstorableCharacters",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -72,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lcr.middleware.NeverCacheSignedIn",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -105,10 +113,11 @@ TEMPLATES = [
             "context_processors": _CONTEXT_PROCESSORS,
         },
     },
-    # The Django admin (and its overrides in the apps' templates/ folders) and DRF.
+    # The Django admin (and its overrides in the apps' templates/ folders), DRF, and the API's
+    # documentation pages (lcr/templates/api/).
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "lcr" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {"context_processors": _CONTEXT_PROCESSORS},
     },
@@ -201,6 +210,38 @@ SESSION_COOKIE_AGE = (LCR_SESSION_IDLE_MINUTES + 5) * 60
 # one session read and no write.
 SESSION_SAVE_EVERY_REQUEST = False
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4): everything from this origin, nothing inline. The one
+# inline script allowed, by its hash, is NHS.UK frontend's own first line of <body> (it marks the
+# page as having JavaScript, in nhsuk/template.jinja); tests/test_security_headers.py checks that
+# the hash still matches it. NHS.UK's licensed Frutiger fonts come from assets.nhs.uk, as on every
+# NHS.UK service; without them the pages fall back to Arial. The API's documentation pages add
+# what Swagger UI and Redoc need, still from this origin only (lcr/api_urls.py).
+NHSUK_BODY_SCRIPT_HASH = "'sha256-tDOvXJi1PXbg0CWjLCCYSNHRXtps26K4JXkE3M6u/c0='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NHSUK_BODY_SCRIPT_HASH],
+        "style-src": ["'self'"],
+        "font-src": ["'self'", "https://assets.nhs.uk"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Permissions-Policy (django-permissions-policy): no page asks for any of these powerful
+# features, so none may be used, by our pages or by anything that gets into them.
+PERMISSIONS_POLICY = dict.fromkeys(
+    [
+        "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "browsing-topics",
+        "camera", "display-capture", "encrypted-media", "geolocation", "gyroscope", "hid",
+        "idle-detection", "local-fonts", "magnetometer", "microphone", "midi", "payment",
+        "picture-in-picture", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    ],
+    (),
+)  # fmt: skip
 CSRF_FAILURE_VIEW = "lcr.views.csrf_failure"
 
 # Sign-in lockout (django-axes): after LCR_LOCKOUT_FAILURES wrong passwords for one username from

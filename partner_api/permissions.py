@@ -9,7 +9,6 @@ attributes only (`scopes`, `rate`, `pk`): which model it is, is the access app's
 import string
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -21,7 +20,8 @@ END_USER_HEADER = "X-End-User"
 END_USER_MAX_LENGTH = 200
 END_USER = OpenApiParameter(
     END_USER_HEADER,
-    OpenApiTypes.STR,
+    # What end_user_of accepts: ASCII from space to tilde, END_USER_MAX_LENGTH characters at most.
+    {"type": "string", "maxLength": END_USER_MAX_LENGTH, "pattern": "^[ -~]*$"},
     OpenApiParameter.HEADER,
     description="The partner's own user this call is made for, as the partner names them "
     f"(recorded in the access event). Printable text, at most {END_USER_MAX_LENGTH} characters.",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -187,3 +187,16 @@ def _field_errors(errors: Any, prefix: str = "") -> list[tuple[str, list[str]]]:
             found += _field_errors(value, f"{prefix}[{index}]")
         return found
     return [] if errors is None else [(prefix or "request", [str(errors)])]
+
+
+def error_response(request: HttpRequest, status: int, code: str, title: str) -> JsonResponse:
+    """An error answered outside DRF's views in the API's own format: an OperationOutcome on
+    FHIR routes, problem JSON elsewhere."""
+    if request.path.startswith("/api/v1/fhir/"):
+        body, content_type = operation_outcome(code, title), FHIR_JSON
+    else:
+        body = {"type": PROBLEM_TYPES + code, "title": title, "status": status, "code": code}
+        content_type = PROBLEM_JSON
+    response = JsonResponse(body, status=status, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response

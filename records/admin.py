@@ -27,6 +27,7 @@ from records.models import (
     SourceSystem,
     UnmatchedRecord,
 )
+from records.source_urls import validate_source_base_url
 
 
 class MergeForm(forms.Form):
@@ -121,11 +122,41 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SourceSystemForm(forms.ModelForm):
+    """The model's own check of the base URL, and also: not the origin this form was sent to."""
+
+    base_url = forms.URLField(label="FHIR base URL", max_length=500, assume_scheme="https")
+    request: HttpRequest | None = None  # set by SourceSystemAdmin.get_form
+
+    class Meta:
+        model = SourceSystem
+        fields = [
+            "ods_code",
+            "name",
+            "kind",
+            "base_url",
+            "credentials_ref",
+            "timeout_seconds",
+            "enabled",
+        ]
+
+    def clean_base_url(self) -> str:
+        value = self.cleaned_data["base_url"]
+        validate_source_base_url(value, request=self.request)
+        return value
+
+
 @admin.register(SourceSystem)
 class SourceSystemAdmin(admin.ModelAdmin):
+    form = SourceSystemForm
     list_display = ["name", "ods_code", "kind", "base_url", "timeout_seconds", "enabled"]
     list_filter = ["kind", "enabled"]
     search_fields = ["name", "ods_code"]
+
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.request = request  # a class made for this request (modelform_factory)
+        return form
 
 
 class ReadOnlyInline(admin.TabularInline):

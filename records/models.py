@@ -12,6 +12,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
+from records.source_urls import validate_source_base_url
 
 
 class Sex(models.TextChoices):
@@ -110,7 +111,9 @@ class SourceSystem(models.Model):
     ods_code = models.CharField("ODS code", max_length=10, unique=True)
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    base_url = models.URLField("FHIR base URL", max_length=500)
+    base_url = models.URLField(
+        "FHIR base URL", max_length=500, validators=[validate_source_base_url]
+    )
     credentials_ref = models.CharField(
         "credentials reference",
         max_length=200,

@@ -3,6 +3,9 @@ against pytest-django's live server, with axe-core (from npm) checking each page
 
 Reusable by any browser test: `page` (a fresh browser context on the live server), `sign_in`
 (through the real sign-in and two-factor pages), `check_page` (axe, then a screenshot).
+
+The Content-Security-Policy is enforced as in production, and every test fails if the browser
+reported a violation of it on any page the test opened (`csp_violations`).
 """
 
 import os
@@ -48,11 +51,34 @@ def browser() -> Iterator[Browser]:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+# Every page reports what its Content-Security-Policy refused to the console, as the browser does
+# itself: the event carries what was refused and by which directive.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.effectiveDirective} refused ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile || event.documentURI}:${event.lineNumber}`);
+});
+"""
+
+
+def is_csp_violation(text: str) -> bool:
+    """A console message the browser (or REPORT_CSP_VIOLATIONS) writes for a refused resource."""
+    return text.startswith("CSP violation:") or "Content Security Policy" in text
+
+
 @pytest.fixture
-def page(browser: Browser, live_server) -> Iterator[Page]:
+def csp_violations() -> list[str]:
+    """What the Content-Security-Policy refused on the pages opened so far (the console's words)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, live_server, csp_violations) -> Iterator[Page]:
     """A fresh context (no cookies) on the live server; anything off this machine is refused,
-    so a test can never depend on the network (NHS.UK's web fonts fall back to Arial)."""
+    so a test can never depend on the network (NHS.UK's web fonts fall back to Arial). After
+    the test, no page it opened may have broken the Content-Security-Policy."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     local = (live_server.url, "data:", "blob:")
     context.route(
         "**/*",
@@ -63,8 +89,15 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
         ),
     )
     page = context.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text) if is_csp_violation(message.text) else None
+        ),
+    )
     yield page
     context.close()
+    assert not csp_violations, "\n".join(csp_violations)
 
 
 def totp_code(hex_key: str) -> str:
@@ -92,8 +125,11 @@ def sign_in(page: Page) -> Callable[..., Page]:
 
 
 def axe_violations(page: Page) -> list[dict]:
-    """axe-core's serious and critical violations of WCAG 2.2 AA on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
+    """axe-core's serious and critical violations of WCAG 2.2 AA on the page as it is now.
+
+    axe is run as the browser's developer tools run a script (the page's Content-Security-Policy
+    rightly refuses an inline <script>, which is what add_script_tag would add)."""
+    page.evaluate(AXE.read_text())
     results = page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
     )

@@ -1,0 +1,5 @@
+// Starts NHS.UK frontend's components on every page of the portal (a file, not an inline script,
+// so that the Content-Security-Policy allows no inline script of ours).
+import { initAll } from "../vendor/nhsuk/nhsuk-frontend.min.js";
+
+initAll();
