@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from records.fetching import response_limits
 from records.sources.errors import MalformedResponse, SourceUnavailable
 from records.sources.fhir_client import FhirClient
 
@@ -54,7 +55,7 @@ def test_a_next_link_to_another_host_is_refused(server):
             {"resourceType": "Patient", "id": "1"}, next_url="http://elsewhere.invalid/fhir/P"
         ),
     )
-    client = FhirClient(server.base_url, timeout=2)
+    client = FhirClient(server.base_url, timeout=2, limits=response_limits())
     with pytest.raises(MalformedResponse, match="next link leaves the source"):
         list(client.search("Patient", {}))
 
@@ -62,13 +63,13 @@ def test_a_next_link_to_another_host_is_refused(server):
 def test_a_redirect_is_not_followed(server):
     server.answers["/fhir/Patient"] = (302, {"Location": "http://elsewhere.invalid/"}, b"")
     with pytest.raises(MalformedResponse, match="refused"):
-        list(FhirClient(server.base_url, timeout=2).search("Patient", {}))
+        list(FhirClient(server.base_url, timeout=2, limits=response_limits()).search("Patient", {}))
 
 
 def test_retry_after_is_read_from_a_429(server):
     server.answers["/fhir/Patient"] = (429, {"Retry-After": "12"}, b"slow down")
     with pytest.raises(SourceUnavailable) as caught:
-        list(FhirClient(server.base_url, timeout=2).search("Patient", {}))
+        list(FhirClient(server.base_url, timeout=2, limits=response_limits()).search("Patient", {}))
     assert caught.value.retry_after == 12
 
 
@@ -84,4 +85,4 @@ def test_retry_after_is_read_from_a_429(server):
 def test_an_answer_that_is_not_a_search_result_is_refused(server, body):
     server.answers["/fhir/Patient"] = (200, {}, body)
     with pytest.raises(MalformedResponse):
-        list(FhirClient(server.base_url, timeout=2).search("Patient", {}))
+        list(FhirClient(server.base_url, timeout=2, limits=response_limits()).search("Patient", {}))
