@@ -318,7 +318,9 @@ def fail_pending(*, link_id: int, categories: list[str], token: str | None, reas
     so, and keep older items."""
     link = Link.objects.filter(pk=link_id).first()
     if link is not None:
-        pending = _waiting(link, categories, token).values_list("category", flat=True)
+        # Still pending, even without a token: what this request already saved stays as saved.
+        waiting = _waiting(link, categories, token).filter(status=Snapshot.Status.PENDING)
+        pending = waiting.values_list("category", flat=True)
         _fail(link, list(pending), reason, FetchOutcome(), token)
 
 

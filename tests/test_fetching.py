@@ -473,3 +473,19 @@ def test_the_soft_time_limit_is_not_taken_for_an_error_in_one_category(record, m
 
     states = set(Snapshot.objects.filter(link=link).values_list("status", "reason"))
     assert states == {(Snapshot.Status.FAILED, "source unavailable: timed out")}
+
+
+def test_an_exception_after_some_categories_were_saved_leaves_those_as_saved(record, monkeypatch):
+    from records.tasks import fetch_source_record
+
+    def bookkeeping_fails(source_id, attempt_started_at):
+        raise RuntimeError("circuit bookkeeping failed")
+
+    monkeypatch.setattr(circuit, "record_success", bookkeeping_fails)
+    link = record.links["gp"]
+
+    fetch_source_record.apply(args=(link.pk, [Category.ALLERGIES]))  # no token: sent by hand
+
+    saved = snapshot(link, Category.ALLERGIES)
+    assert (saved.status, saved.reason) == (Snapshot.Status.FRESH, "")
+    assert saved.item_count > 0
