@@ -148,6 +148,10 @@ def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dic
             words += f", fetched at {timezone.localtime(state.fetched_at).isoformat()}"
         if state.reason:
             words += f" ({state.reason})"
+        if state.withheld:
+            words += "; withheld: " + "; ".join(state.withheld)
+            if severity == "information":
+                severity, code = "warning", "incomplete"  # the source sent more than is shown
         missing = without_resource.get(state.source.ods_code)
         if missing:
             words += f"; {missing} item(s) fetched before source resources were kept"

@@ -33,6 +33,7 @@ class SourceView:
     state: SourceState
     reason: str = ""
     fetched_at: datetime.datetime | None = None
+    withheld: list[str] = field(default_factory=list)  # per heading: what was not shown, and why
 
 
 @dataclass
@@ -40,6 +41,15 @@ class CategoryView:
     category: str
     label: str
     items: list[dict] = field(default_factory=list)  # each with its source and age
+    # Why the heading may be incomplete, one line per source ("<source>: <reason>") that failed
+    # or withheld some, so that a heading never reads "None recorded" when one of them did.
+    unavailable: list[str] = field(default_factory=list)
+    withheld_notes: list[str] = field(default_factory=list)
+    withheld: int = 0  # resources counted but not shown, every source together
+
+    @property
+    def notes(self) -> list[str]:
+        return self.unavailable + self.withheld_notes
 
 
 @dataclass
@@ -138,7 +148,11 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     for snapshot in snapshots:
         by_link.setdefault(snapshot.link_id, []).append(snapshot)
     order = list(SourceState)
+    labels = dict(Category.choices)
     sources, items_by_category = [], {c: [] for c in decision.categories}
+    unavailable: dict[str, list[str]] = {c: [] for c in decision.categories}
+    withheld_notes: dict[str, list[str]] = {c: [] for c in decision.categories}
+    withheld: dict[str, int] = dict.fromkeys(decision.categories, 0)
     shown = [link for link in links if link.source.kind not in excluded]
     for link in shown:
         own = by_link.get(link.pk, [])
@@ -151,9 +165,18 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 state=worst_state,
                 reason=worst.reason if worst is not None else "",
                 fetched_at=min(fetched) if fetched else None,
+                withheld=[
+                    f"{labels[s.category]}: {s.withheld_reason}" for s in own if s.withheld_reason
+                ],
             )
         )
         for snapshot in own:
+            if snapshot.status == Snapshot.Status.FAILED:
+                unavailable[snapshot.category].append(f"{link.source.name}: {snapshot.reason}")
+            if snapshot.withheld_reason:
+                note = f"{link.source.name}: {snapshot.withheld_reason}"
+                withheld_notes[snapshot.category].append(note)
+                withheld[snapshot.category] += snapshot.withheld_count
             shared = {
                 "source_name": link.source.name,
                 "source_ods_code": link.source.ods_code,
@@ -161,7 +184,6 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 "stale": is_stale(snapshot, now),
             }
             items_by_category[snapshot.category] += [{**item, **shared} for item in snapshot.items]
-    labels = dict(Category.choices)
     categories = [
         CategoryView(
             category=category,
@@ -169,6 +191,9 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             items=sorted(
                 items_by_category[category], key=lambda i: i.get("date") or "", reverse=True
             ),
+            unavailable=unavailable[category],
+            withheld_notes=withheld_notes[category],
+            withheld=withheld[category],
         )
         for category in decision.categories
     ]

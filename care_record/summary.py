@@ -40,6 +40,7 @@ class SummarySection:
     category: str
     items: list[dict] = field(default_factory=list)
     incomplete: bool = False  # a source that may hold more has not answered yet, or failed
+    withheld: list[str] = field(default_factory=list)  # per source: what it sent but is not shown
     empty_text: str = "None recorded by the sources that answered."
 
 
@@ -94,6 +95,7 @@ def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySect
     """The summary sections of a RecordView, for the headings its decision allows."""
     now = now or timezone.now()
     by_category = {view.category: view.items for view in record.categories}
+    withheld = {view.category: view.withheld_notes for view in record.categories}
     waiting = any(not s.state.answered for s in record.sources)
     since = (now - RECENT_ATTENDANCES).date().isoformat()
     sections = []
@@ -115,6 +117,7 @@ def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySect
                 category=category,
                 items=items,
                 incomplete=waiting,
+                withheld=withheld[category],
                 empty_text=empty_text,
             )
         )

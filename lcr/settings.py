@@ -390,6 +390,17 @@ LCR_FETCH_RETRY_BACKOFF_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_SECONDS", d
 LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS", default=60.0)
 LCR_CIRCUIT_FAILURES = env.int("LCR_CIRCUIT_FAILURES", default=5)
 LCR_CIRCUIT_COOLDOWN_SECONDS = env.int("LCR_CIRCUIT_COOLDOWN_SECONDS", default=60)
+# Limits on what a source may send (records/sources/limits.py, records/sources/fhir_adapter.py):
+# an answer past a size, depth, length or character limit is refused whole, with the reason;
+# resources past a count limit are withheld, counted and said.
+LCR_SOURCE_MAX_BYTES = env.int("LCR_SOURCE_MAX_BYTES", default=10_000_000)
+LCR_SOURCE_MAX_DECOMPRESSED_BYTES = env.int("LCR_SOURCE_MAX_DECOMPRESSED_BYTES", default=10_000_000)
+LCR_SOURCE_MAX_JSON_DEPTH = env.int("LCR_SOURCE_MAX_JSON_DEPTH", default=100)
+LCR_SOURCE_MAX_STRING_CHARS = env.int("LCR_SOURCE_MAX_STRING_CHARS", default=100_000)
+LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY = env.int(
+    "LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY", default=2_000
+)
+LCR_SOURCE_MAX_RESOURCES_PER_LOOK = env.int("LCR_SOURCE_MAX_RESOURCES_PER_LOOK", default=10_000)
 
 # Heartbeats (records/heartbeats.py): beat sends the heartbeat task this often; `/readyz` fails
 # when beat's or the worker's heartbeat is older than the stale limit.

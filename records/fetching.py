@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from celery import group, signature
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
@@ -20,14 +21,17 @@ from records import circuit
 from records.categories import parse_categories
 from records.models import Link, Patient, Snapshot, SourceSystem
 from records.sources.errors import SourceError, SourceUnavailable, WrongPatientInResponse
-from records.sources.fhir_adapter import FhirAdapter
-from records.sources.view_items import ViewItem
+from records.sources.fhir_adapter import FetchedCategory, FhirAdapter
+from records.sources.limits import ResponseLimits
 
 logger = logging.getLogger(__name__)
 
 CAPABILITIES_SECONDS = 3600
 # The task is sent by name: records.tasks wraps this module, so this module cannot import it.
 FETCH_TASK = "records.tasks.fetch_source_record"
+# Said when something other than the source went wrong (a bug, the database refusing a write):
+# the category must still end in a stated state, and the details are in the log, not the page.
+UNEXPECTED = "could not be read: an error on our side (logged)"
 
 
 @dataclass
@@ -42,6 +46,16 @@ class FetchOutcome:
     @property
     def should_retry(self) -> bool:
         return bool(self.remaining)
+
+
+def response_limits() -> ResponseLimits:
+    """The most one answer from a source may be, from the settings LCR_SOURCE_MAX_*."""
+    return ResponseLimits(
+        max_bytes=settings.LCR_SOURCE_MAX_BYTES,
+        max_decompressed_bytes=settings.LCR_SOURCE_MAX_DECOMPRESSED_BYTES,
+        max_depth=settings.LCR_SOURCE_MAX_JSON_DEPTH,
+        max_string_chars=settings.LCR_SOURCE_MAX_STRING_CHARS,
+    )
 
 
 def request_refresh(
@@ -220,7 +234,8 @@ def fetch_link(
 
     Categories fetched are saved at once; if the source becomes unavailable part-way, the rest are
     left pending for a retry, or marked failed with the reason on the final attempt. With a
-    `token`, only snapshots still waiting for that request are written.
+    `token`, only snapshots still waiting for that request are written. Whatever goes wrong with
+    one category, it ends fresh or failed with a reason, never left pending.
     """
     outcome = FetchOutcome()
     started = timezone.now()
@@ -242,12 +257,17 @@ def fetch_link(
         source.base_url,
         timeout=source.timeout_seconds,
         budget_seconds=settings.LCR_FETCH_SOURCE_BUDGET_SECONDS,
+        limits=response_limits(),
+        max_per_category=settings.LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY,
+        max_per_look=settings.LCR_SOURCE_MAX_RESOURCES_PER_LOOK,
         page_size=settings.LCR_SOURCE_PAGE_SIZE,
     )
     adapter.supported_types = _supported_types(source, adapter)
     for index, category in enumerate(categories):
         try:
-            items = adapter.fetch_category(local_id=link.local_id, category=category)
+            fetched = adapter.fetch_category(local_id=link.local_id, category=category)
+            with transaction.atomic():  # a refused write leaves the connection usable
+                _save_fresh(link, category, fetched, token)
         except SourceUnavailable as exc:
             logger.warning("%s unavailable (%s): %s %s", source, category, exc.reason, exc.detail)
             _unavailable(link, categories[index:], exc, final_attempt, outcome, token)
@@ -260,8 +280,13 @@ def fetch_link(
             logger.warning("%s sent unusable %s: %s (%s)", source, category, exc.reason, exc.detail)
             _save_failed(link, category, exc.reason, clear_items=False, token=token)
             outcome.failed[category] = exc.reason
+        except SoftTimeLimitExceeded:
+            raise  # the task fails every category still waiting, as timed out
+        except Exception:
+            logger.exception("could not use %s's %s for link %s", source, category, link.pk)
+            _save_failed(link, category, UNEXPECTED, clear_items=False, token=token)
+            outcome.failed[category] = UNEXPECTED
         else:
-            _save_fresh(link, category, items, token)
             outcome.fresh.append(category)
     circuit.record_success(source.pk, attempt_started_at=started)
     return outcome
@@ -314,7 +339,9 @@ def fail_pending(*, link_id: int, categories: list[str], token: str | None, reas
     so, and keep older items."""
     link = Link.objects.filter(pk=link_id).first()
     if link is not None:
-        pending = _waiting(link, categories, token).values_list("category", flat=True)
+        # Still pending, even without a token: what this request already saved stays as saved.
+        waiting = _waiting(link, categories, token).filter(status=Snapshot.Status.PENDING)
+        pending = waiting.values_list("category", flat=True)
         _fail(link, list(pending), reason, FetchOutcome(), token)
 
 
@@ -350,13 +377,15 @@ def _save(link: Link, category: str, values: dict, token: str | None) -> None:
     )
 
 
-def _save_fresh(link: Link, category: str, items: list[ViewItem], token: str | None) -> None:
+def _save_fresh(link: Link, category: str, fetched: FetchedCategory, token: str | None) -> None:
     now = timezone.now()
     values = {
         "status": Snapshot.Status.FRESH,
         "reason": "",
-        "items": [item.as_dict() for item in items],
-        "item_count": len(items),
+        "items": [item.as_dict() for item in fetched.items],
+        "item_count": len(fetched.items),
+        "withheld_count": fetched.withheld,
+        "withheld_reason": fetched.withheld_reason[:200],
         "fetched_at": now,
         "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
     }
@@ -369,7 +398,7 @@ def _save_failed(
     """Mark a category failed; earlier good items stay (with their age) unless now suspect."""
     values: dict = {"status": Snapshot.Status.FAILED, "reason": reason[:300]}
     if clear_items:
-        values.update(items=[], item_count=0, fetched_at=None)
+        values.update(items=[], item_count=0, withheld_count=0, withheld_reason="", fetched_at=None)
     _save(link, category, values, token)
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from records.exceptions import LinkConflict
+from records.fetching import response_limits
 from records.matching import Demographics
 from records.models import (
     IdentitySyncRun,
@@ -42,7 +43,7 @@ def sync_source_identities(
     run = IdentitySyncRun.objects.create(source=source, started_at=timezone.now())
     if not source.enabled:
         return _finish(run, error="source is switched off")
-    client = FhirClient(source.base_url, timeout=source.timeout_seconds)
+    client = FhirClient(source.base_url, timeout=source.timeout_seconds, limits=response_limits())
     try:
         resources = list(client.search("Patient", {"_count": str(settings.LCR_SOURCE_PAGE_SIZE)}))
     except SourceError as exc:

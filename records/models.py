@@ -324,6 +324,12 @@ class Snapshot(models.Model):
     reason = models.CharField(max_length=300, blank=True)
     items = ItemsField(default=list)
     item_count = models.PositiveIntegerField(default=0)
+    withheld_count = models.PositiveIntegerField(
+        default=0, help_text="Resources the source sent with the items beyond the limits."
+    )
+    withheld_reason = models.CharField(
+        max_length=200, blank=True, help_text="What was withheld with the items, and why."
+    )
     fetched_at = models.DateTimeField(
         null=True, blank=True, help_text="When the items were read from the source."
     )

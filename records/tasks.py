@@ -9,7 +9,7 @@ from celery.signals import after_task_publish
 from django.conf import settings
 
 from records import fetching
-from records.fetching import fail_pending, fetch_link, retry_delay
+from records.fetching import UNEXPECTED, fail_pending, fetch_link, retry_delay
 from records.heartbeats import record_heartbeat
 from records.identity_sync import sync_source_identities
 from records.models import Heartbeat, Patient, SourceSystem
@@ -59,6 +59,7 @@ def fetch_source_record(
     Retries back off exponentially and never sooner than the source's Retry-After (a wait longer
     than LCR_FETCH_RETRY_AFTER_MAX_SECONDS pauses the source instead). Each save is an upsert
     guarded by the request's token, so a redelivered or overtaken task changes nothing twice.
+    Any exception leaves what is still waiting failed with a reason before the task fails.
     """
     final = self.request.retries >= settings.LCR_FETCH_MAX_RETRIES
     try:
@@ -72,6 +73,11 @@ def fetch_source_record(
             token=token,
             reason="source unavailable: timed out",
         )
+        raise
+    except Exception:
+        # Whatever it was (a bug, the database), no category may be left "Refreshing" until the
+        # request is overdue: each still waiting says so, and the error goes to the log as ever.
+        fail_pending(link_id=link_id, categories=categories, token=token, reason=UNEXPECTED)
         raise
     if outcome.should_retry:
         raise self.retry(

@@ -89,3 +89,26 @@ def test_a_heading_comes_back_as_the_sources_own_resources_with_provenance(
     event = AccessEvent.objects.order_by("occurred_at").last()
     assert (event.client_id, event.end_user) == (api.application.client_id, "nurse.ade")
     assert len(event.resource_ids) == len(clinical)
+
+
+def test_a_source_that_withheld_some_resources_is_an_incomplete_warning_saying_so():
+    from types import SimpleNamespace
+
+    from care_record.fhir_export import sources_outcome
+    from care_record.reading import SourceView
+    from records.fetching import SourceState
+    from records.models import SourceSystem
+
+    state = SourceView(
+        source=SourceSystem(name="Royal London Hospital", ods_code="R1H"),
+        state=SourceState.UP_TO_DATE,
+        withheld=["Allergies and reactions: sent 26,000 resources; at most 2,000 are shown"],
+    )
+    record = SimpleNamespace(sources=[state], decision=SimpleNamespace(denied_categories=[]))
+
+    [issue] = sources_outcome(record, {})["issue"]
+
+    assert (issue["severity"], issue["code"]) == ("warning", "incomplete")
+    assert issue["details"]["text"].endswith(
+        "; withheld: Allergies and reactions: sent 26,000 resources; at most 2,000 are shown"
+    )

@@ -14,6 +14,7 @@ from demo.sources import Behaviour
 from records import circuit
 from records.categories import ALL_CATEGORIES, Category
 from records.fetching import (
+    UNEXPECTED,
     _claim,
     _send,
     fetch_link,
@@ -403,6 +404,91 @@ def test_refresh_record_command_shows_each_source_state_without_clinical_content
     assert f"{link.source.name}" in out and "up to date" in out
     assert "loading" in out  # the four sources asked just now
     assert allergy not in out
+
+
+def test_an_unexpected_error_in_one_category_fails_it_with_a_reason_and_the_rest_are_fetched(
+    record, monkeypatch, caplog
+):
+    from records.sources import fhir_adapter
+
+    mapped = fhir_adapter.view_item
+
+    def deep_bug(resource):
+        if resource.get("resourceType") == "MedicationStatement":
+            raise RecursionError("maximum recursion depth exceeded")
+        return mapped(resource)
+
+    monkeypatch.setattr(fhir_adapter, "view_item", deep_bug)
+    link = record.links["gp"]
+    categories = [Category.MEDICINES, Category.ALLERGIES]
+
+    outcome = fetch_link(link_id=link.pk, categories=categories, final_attempt=True)
+
+    assert outcome.failed == {Category.MEDICINES: UNEXPECTED}
+    assert outcome.fresh == [Category.ALLERGIES]
+    failed = snapshot(link, Category.MEDICINES)
+    assert (failed.status, failed.reason) == (Snapshot.Status.FAILED, UNEXPECTED)
+    assert "RecursionError" in caplog.text  # the details go to the log, not the page
+
+
+def test_any_exception_in_the_task_leaves_what_was_asked_failed_with_a_reason(record, monkeypatch):
+    from django.db import DataError
+
+    from records import fetching
+    from records.tasks import fetch_source_record
+
+    def database_refuses(source, adapter):
+        raise DataError("unsupported Unicode escape sequence")
+
+    monkeypatch.setattr(fetching, "_supported_types", database_refuses)
+    link = record.links["gp"]
+    request_refresh(patient=record.patient, categories=[Category.ALLERGIES, Category.MEDICINES])
+    token = snapshot(link, Category.ALLERGIES).request_token
+
+    result = fetch_source_record.apply(
+        args=(link.pk, [Category.ALLERGIES, Category.MEDICINES], token)
+    )
+
+    assert isinstance(result.result, DataError)
+    states = set(Snapshot.objects.filter(link=link).values_list("status", "reason"))
+    assert states == {(Snapshot.Status.FAILED, UNEXPECTED)}
+
+
+def test_the_soft_time_limit_is_not_taken_for_an_error_in_one_category(record, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from records.sources import fhir_adapter
+    from records.tasks import fetch_source_record
+
+    def out_of_time(resource):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(fhir_adapter, "view_item", out_of_time)
+    link = record.links["gp"]
+    categories = [Category.ALLERGIES, Category.MEDICINES]
+    request_refresh(patient=record.patient, categories=categories)
+    token = snapshot(link, Category.ALLERGIES).request_token
+
+    fetch_source_record.apply(args=(link.pk, categories, token))
+
+    states = set(Snapshot.objects.filter(link=link).values_list("status", "reason"))
+    assert states == {(Snapshot.Status.FAILED, "source unavailable: timed out")}
+
+
+def test_an_exception_after_some_categories_were_saved_leaves_those_as_saved(record, monkeypatch):
+    from records.tasks import fetch_source_record
+
+    def bookkeeping_fails(source_id, attempt_started_at):
+        raise RuntimeError("circuit bookkeeping failed")
+
+    monkeypatch.setattr(circuit, "record_success", bookkeeping_fails)
+    link = record.links["gp"]
+
+    fetch_source_record.apply(args=(link.pk, [Category.ALLERGIES]))  # no token: sent by hand
+
+    saved = snapshot(link, Category.ALLERGIES)
+    assert (saved.status, saved.reason) == (Snapshot.Status.FRESH, "")
+    assert saved.item_count > 0
 
 
 def test_the_fetch_task_sent_by_name_is_the_registered_task():

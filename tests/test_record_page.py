@@ -2,6 +2,7 @@
 updates while sources answer; bounded queries whatever the number of items."""
 
 import datetime
+import re
 
 import pytest
 from django.urls import reverse
@@ -159,6 +160,54 @@ def test_an_unavailable_source_says_why_and_the_summary_says_it_may_be_incomplet
     assert "Unavailable" in body and "the source did not answer in time" in body
     assert "Not every source has answered, so this may be missing something." in body
     assert 'hx-trigger="every 2s"' not in body
+
+
+def heading(body: str, category: str) -> str:
+    return re.search(rf'<div id="category-{category}".*?</div>', body, re.S).group()
+
+
+def test_what_a_source_withheld_is_counted_and_said_at_the_source_the_heading_and_the_summary(
+    gp_and_patient,
+):
+    client, patient = gp_and_patient
+    link = linked(patient, "Royal London Hospital")
+    answered(link, {"allergies": [item("AllergyIntolerance", n, f"Allergy {n}") for n in (1, 2)]})
+    Snapshot.objects.filter(link=link, category="allergies").update(
+        withheld_count=24_000, withheld_reason="sent 26,000 resources; at most 2,000 are shown"
+    )
+
+    body = page(client, patient).content.decode()
+
+    said = "Royal London Hospital: sent 26,000 resources; at most 2,000 are shown"
+    assert "Some withheld" in body
+    assert "Allergies and reactions: sent 26,000 resources; at most 2,000 are shown." in body
+    allergies = heading(body, "allergies")
+    assert "(2 shown, 24,000 withheld)" in allergies
+    assert f"Not everything is shown:</strong> {said}." in allergies
+    summary = body[body.index('id="summary-allergies"') :]
+    assert f"Not everything sent is shown:</strong> {said}." in summary
+    assert "No allergies recorded." not in body
+
+
+def test_a_heading_whose_source_failed_gives_the_reason_and_never_reads_none_recorded(
+    gp_and_patient,
+):
+    client, patient = gp_and_patient
+    link = linked(patient, "Royal London Hospital")
+    answered(link, {})
+    Snapshot.objects.filter(link=link, category="allergies").update(
+        status=Snapshot.Status.FAILED, reason="sent more than 10 MB", fetched_at=None
+    )
+
+    body = page(client, patient).content.decode()
+
+    allergies = heading(body, "allergies")
+    assert (
+        "Not everything is shown:</strong> Royal London Hospital: sent more than 10 MB."
+        in allergies
+    )
+    assert "None recorded" not in allergies
+    assert "None recorded by the sources that answered." in heading(body, "medicines")
 
 
 def test_refresh_now_through_htmx_answers_with_the_sources_part(gp_and_patient):

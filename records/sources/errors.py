@@ -22,6 +22,11 @@ class MalformedResponse(SourceError):
     """The source answered, but not with valid FHIR (broken JSON, wrong shape, bad data types)."""
 
 
+class LimitExceeded(MalformedResponse):
+    """The source sent more than a limit allows (size, nesting, length of text) or characters no
+    record may hold: the whole answer is refused, none of it used."""
+
+
 class InvalidResource(SourceError):
     """One resource in an otherwise good answer is unusable; the rest may still be read."""
 

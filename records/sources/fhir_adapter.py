@@ -2,10 +2,14 @@
 
 Every resource is checked to be about the patient asked for and to be valid R4 before any of the
 category is used; otherwise the whole category fails with a reason, so nothing half-true is shown.
+A source that sends more resources than a heading (or one look) takes has the rest withheld:
+counted, and said, never dropped silently.
 """
 
+import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -13,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from records.sources.errors import MalformedResponse, SourceError, WrongPatientInResponse
 from records.sources.fhir_client import FhirClient
+from records.sources.limits import ResponseLimits
 from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
 from records.sources.view_items import ViewItem, view_item
 
@@ -27,12 +32,30 @@ PATIENT_FIELDS: dict[str, tuple[str, ...]] = {
 DEFAULT_PATIENT_FIELDS = ("subject", "patient")
 
 
+@dataclass
+class FetchedCategory:
+    """What a source gave for one heading: the items to show, and what it sent beyond the limits.
+
+    `withheld` counts the resources not kept; `counted_all` is False when the source had more
+    pages that were not read (the count is then a lower bound). `withheld_reason` says it all in
+    words a reader is shown, empty when nothing was withheld.
+    """
+
+    items: list[ViewItem] = dataclasses.field(default_factory=list)
+    withheld: int = 0
+    counted_all: bool = True
+    withheld_reason: str = ""
+
+
 class FhirAdapter:
     """Reads a category through FHIR R4 searches (`<Type>?patient=<local id>`), with paging.
 
     `budget_seconds` bounds the whole fetch of one source, whatever the number of pages; each
     request's timeout is cut to what is left of it. `supported_types` (from the source's
-    CapabilityStatement) spares asking for types the source does not hold.
+    CapabilityStatement) spares asking for types the source does not hold. At most
+    `max_per_category` resources are kept for one heading and `max_per_look` in all (one adapter
+    serves one fetch of one patient from one source); beyond that no further page is read, and
+    what is left of the page in hand, or the source's `Bundle.total`, is counted as withheld.
     """
 
     def __init__(
@@ -41,45 +64,85 @@ class FhirAdapter:
         *,
         timeout: float,
         budget_seconds: float,
+        limits: ResponseLimits,
+        max_per_category: int,
+        max_per_look: int,
         page_size: int = 100,
         supported_types: frozenset[str] | None = None,
     ) -> None:
         self.client = FhirClient(
-            base_url, timeout=timeout, deadline=time.monotonic() + budget_seconds
+            base_url, timeout=timeout, limits=limits, deadline=time.monotonic() + budget_seconds
         )
         self.page_size = page_size
         self.supported_types = supported_types
+        self.max_per_category = max_per_category
+        self.max_per_look = max_per_look
+        self.kept = 0  # resources kept so far in this look, every heading together
 
-    def fetch_category(self, *, local_id: str, category: str) -> list[ViewItem]:
-        items: list[ViewItem] = []
+    def fetch_category(self, *, local_id: str, category: str) -> FetchedCategory:
+        fetched = FetchedCategory()
+        look_bound = False  # whether the look's limit, not the heading's, cut this heading short
         for resource_type in CATEGORY_RESOURCE_TYPES[category]:
             if self.supported_types is None or resource_type in self.supported_types:
-                items.extend(self._fetch_type(local_id, resource_type))
-        return items
+                heading_room = self.max_per_category - len(fetched.items)
+                look_room = self.max_per_look - self.kept - len(fetched.items)
+                room = max(0, min(heading_room, look_room))
+                items, withheld, counted_all = self._fetch_type(local_id, resource_type, room)
+                fetched.items.extend(items)
+                if withheld or not counted_all:
+                    look_bound = look_bound or look_room < heading_room
+                fetched.withheld += withheld
+                fetched.counted_all = fetched.counted_all and counted_all
+        self.kept += len(fetched.items)
+        if fetched.withheld or not fetched.counted_all:
+            fetched.withheld_reason = self._withheld_words(fetched, look_bound)
+        return fetched
 
-    def _fetch_type(self, local_id: str, resource_type: str) -> list[ViewItem]:
-        params = {"patient": local_id, "_count": str(self.page_size)}
-        resources = [
-            resource
-            for resource in self.client.search(resource_type, params)
-            if resource.get("resourceType") != "OperationOutcome"  # search warnings
-        ]
-        # Someone else's resource fails the category even if it is also malformed: a source that
-        # mixes patients up cannot be trusted with this one.
-        strangers = [r for r in resources if names_another_patient(r, local_id, self.base_url)]
-        if strangers:
-            raise WrongPatientInResponse(
-                "wrong patient",
-                detail=f"{len(strangers)} {resource_type} resource(s) about another patient: "
-                + ", ".join(str(r.get("id"))[:64] for r in strangers[:5]),
+    def _withheld_words(self, fetched: FetchedCategory, look_bound: bool) -> str:
+        sent = len(fetched.items) + fetched.withheld
+        said = f"{sent:,}" if fetched.counted_all else f"more than {sent:,}"
+        if look_bound:
+            return (
+                f"sent {said} resources; {len(fetched.items):,} are shown "
+                f"(at most {self.max_per_look:,} from one source in one look)"
             )
+        return f"sent {said} resources; at most {self.max_per_category:,} are shown"
+
+    def _fetch_type(
+        self, local_id: str, resource_type: str, room: int
+    ) -> tuple[list[ViewItem], int, bool]:
+        """Up to `room` items of one type; then how many more were withheld, and whether that
+        count is all of them."""
+        params = {"patient": local_id, "_count": str(self.page_size)}
+        resources: list[dict] = []
+        sent, counted_all = 0, True
+        for page in self.client.search_pages(resource_type, params):
+            found = [r for r in page.resources if r.get("resourceType") != "OperationOutcome"]
+            # Someone else's resource fails the category even if it is also malformed, or
+            # withheld: a source that mixes patients up cannot be trusted with this one.
+            strangers = [r for r in found if names_another_patient(r, local_id, self.base_url)]
+            if strangers:
+                raise WrongPatientInResponse(
+                    "wrong patient",
+                    detail=f"{len(strangers)} {resource_type} resource(s) about another patient: "
+                    + ", ".join(str(r.get("id"))[:64] for r in strangers[:5]),
+                )
+            sent += len(found)
+            resources.extend(found[: room - len(resources)])
+            if len(resources) == room and (sent > room or page.has_next):
+                # Full: read no further. What the source says it has counts, if it adds up.
+                if page.total is not None and page.total >= sent:
+                    sent = page.total
+                else:
+                    counted_all = not page.has_next
+                break
         for resource in resources:
             validate_resource(resource)
         if not all(refers_to_patient(r, local_id, self.base_url) for r in resources):
             raise WrongPatientInResponse(
                 "wrong patient", detail=f"a {resource_type} resource names no patient"
             )
-        return [view_item(resource) for resource in resources]
+        return [view_item(resource) for resource in resources], sent - len(resources), counted_all
 
     @property
     def base_url(self) -> str:

@@ -1,14 +1,15 @@
 """A small FHIR R4 search client: GET a search, follow `Bundle.link[next]`, fail in plain words.
 
 Each page is checked to be a searchset Bundle before any of its entries is handed on, so callers
-never act on half of a broken answer without knowing.
+never act on half of a broken answer without knowing; and each answer is read within the limits
+of records.sources.limits (size, nesting, length of text, characters), or refused whole.
 """
 
-import json
 import logging
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
@@ -16,11 +17,22 @@ from urllib.parse import urljoin
 import requests
 
 from records.sources.errors import MalformedResponse, SourceUnavailable
+from records.sources.limits import ACCEPT_ENCODING, ResponseLimits, parse_json, read_body
 
 logger = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 MAX_PAGES = 10_000
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search: its resources, the source's count of all matches if it gave one
+    (`Bundle.total`), and whether another page follows."""
+
+    resources: list[dict]
+    total: int | None
+    has_next: bool
 
 
 class FhirClient:
@@ -35,17 +47,30 @@ class FhirClient:
         base_url: str,
         *,
         timeout: float,
+        limits: ResponseLimits,
         deadline: float | None = None,
         session: requests.Session | None = None,
     ):
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
+        self.limits = limits
         self.deadline = deadline  # time.monotonic() by which every request must be done
         self.session = session or requests.Session()
-        self.session.headers.update({"Accept": FHIR_JSON, "User-Agent": "lcr-shared-care-record"})
+        self.session.headers.update(
+            {
+                "Accept": FHIR_JSON,
+                "Accept-Encoding": ACCEPT_ENCODING,
+                "User-Agent": "lcr-shared-care-record",
+            }
+        )
 
     def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict]:
         """Yield every resource of a search, page by page; raise SourceError on any bad page."""
+        for page in self.search_pages(resource_type, params):
+            yield from page.resources
+
+    def search_pages(self, resource_type: str, params: dict[str, str]) -> Iterator[SearchPage]:
+        """Yield a search's pages one by one (a caller may stop early); SourceError on a bad one."""
         url: str | None = urljoin(self.base_url, resource_type)
         query: dict[str, str] | None = params
         for _ in range(MAX_PAGES):
@@ -57,7 +82,12 @@ class FhirClient:
                 # Never follow a source to another host: its credentials must not travel there.
                 raise MalformedResponse("search result's next link leaves the source", detail=url)
             query = None  # next links carry their own query
-            yield from entries
+            total = bundle.get("total")
+            yield SearchPage(
+                resources=entries,
+                total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+                has_next=url is not None,
+            )
         raise MalformedResponse("too many pages", detail=f"more than {MAX_PAGES} pages")
 
     def get_json(self, url: str, *, params: dict[str, str] | None = None) -> dict:
@@ -67,15 +97,21 @@ class FhirClient:
             if timeout <= 0:
                 raise SourceUnavailable("timed out", detail="the source's time budget ran out")
         try:
-            response = self.session.get(url, params=params, timeout=timeout, allow_redirects=False)
+            response = self.session.get(
+                url, params=params, timeout=timeout, allow_redirects=False, stream=True
+            )
         except requests.Timeout as exc:
             raise SourceUnavailable("timed out", detail=str(exc)) from exc
         except requests.ConnectionError as exc:
             raise SourceUnavailable("could not connect", detail=str(exc)) from exc
         except requests.RequestException as exc:
             raise SourceUnavailable("request failed", detail=str(exc)) from exc
+        with response:  # the body is read as it comes (or not at all), then the connection let go
+            return self._read(response, where=url.split("?", 1)[0])
+
+    def _read(self, response: requests.Response, *, where: str) -> dict:
+        # `where` has no query: the query names the patient, and it is logged.
         status = response.status_code
-        where = url.split("?", 1)[0]  # the query names the patient: keep it out of logs
         if status == 429:
             raise SourceUnavailable(
                 "too many requests",
@@ -88,12 +124,8 @@ class FhirClient:
             raise MalformedResponse(
                 f"request refused ({status})", detail=f"HTTP {status} from {where}"
             )
-        try:
-            body = response.json()
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise MalformedResponse(
-                "response is not valid JSON", detail=f"{type(exc).__name__} from {where}"
-            ) from exc
+        content = read_body(response, self.limits, deadline=self.deadline, where=where)
+        body = parse_json(content, self.limits, where=where)
         if not isinstance(body, dict):
             raise MalformedResponse("response is not a FHIR resource", detail=type(body).__name__)
         return body

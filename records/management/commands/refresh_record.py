@@ -49,6 +49,8 @@ class Command(BaseCommand):
                 state += f" (data from {timezone.localtime(snapshot.fetched_at):%H:%M:%S})"
             if snapshot.reason:
                 state += f": {snapshot.reason}"
+            if snapshot.withheld_reason:
+                state += f"; withheld: {snapshot.withheld_reason}"
             self.stdout.write(
                 f"{snapshot.link.source.name:<50} {snapshot.category:<14} "
                 f"{snapshot.item_count:>4} items  {state}"
