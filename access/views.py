@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access import services
 from access.exceptions import MembershipError
 from access.models import Membership, Role, Team
-from access.web import SESSION_TEAM, require_administrator
+from access.web import SESSION_TEAM, carry_out, require_administrator
 from records.limits import FREE_TEXT_MAX_LENGTH
 
 
@@ -98,14 +98,12 @@ def end_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(
         Membership.objects.select_related("user", "team"), pk=membership_id
     )
-    try:
-        services.end_membership(
+    carry_out(
+        request,
+        lambda: services.end_membership(
             membership=membership, reason=request.POST.get("reason", ""), actor=request.user
-        )
-    except MembershipError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, f"{membership.user.get_username()} is no longer in {membership.team.name}."
-        )
+        ),
+        refused=MembershipError,
+        done=f"{membership.user.get_username()} is no longer in {membership.team.name}.",
+    )
     return redirect("manage-team-members", team_id=membership.team_id)

@@ -1,5 +1,8 @@
 """The web side of who is asking: the team a signed-in user acts for, kept in their session."""
 
+from collections.abc import Callable
+
+from django.contrib import messages
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -68,3 +71,20 @@ def require_administrator(request: HttpRequest) -> None:
     """Refuses (as not found) anyone whose acting role does not manage relationships and teams."""
     if not manages_relationships(actor_from_request(request)):
         raise AccessDenied("only administrators manage care relationships and teams")
+
+
+def carry_out(
+    request: HttpRequest,
+    action: Callable[[], object],
+    *,
+    refused: type[Exception] | tuple[type[Exception], ...],
+    done: str,
+) -> None:
+    """Run a service for a page's form and tell the person how it went: the service's own words
+    when it refuses (`refused`), `done` when it is done."""
+    try:
+        action()
+    except refused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)

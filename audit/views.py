@@ -15,7 +15,7 @@ from access import services as access_services
 from access.exceptions import AccessDenied, EmergencyAccessError
 from access.models import AccessBasis, BreakGlassAccess
 from access.policy import reviews_break_glass
-from access.web import actor_from_request
+from access.web import actor_from_request, carry_out
 from audit.csv_export import csv_lines
 from audit.fhir import audit_bundle
 from audit.pdf import access_report_pdf
@@ -150,15 +150,15 @@ def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose appropriate or flag for investigation.")
         return redirect("audit-review-queue")
-    try:
-        access_services.review_break_glass(
+    carry_out(
+        request,
+        lambda: access_services.review_break_glass(
             access=access,
             outcome=form.cleaned_data["outcome"],
             note=form.cleaned_data["note"],
             actor=actor_from_request(request),
-        )
-    except (AccessDenied, EmergencyAccessError) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Review recorded.")
+        ),
+        refused=(AccessDenied, EmergencyAccessError),
+        done="Review recorded.",
+    )
     return redirect("audit-review-queue")

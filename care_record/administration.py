@@ -15,7 +15,7 @@ from access import services
 from access.exceptions import ObjectionError, RelationshipError
 from access.importing import MAX_BYTES, import_relationships
 from access.models import AccessBasis, CareRelationship, Objection, Team
-from access.web import actor_from_request, require_administrator
+from access.web import actor_from_request, carry_out, require_administrator
 from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_look_at_details, record_search
@@ -118,14 +118,14 @@ def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
 def end_relationship(request: HttpRequest, relationship_id: int) -> HttpResponse:
     require_administrator(request)
     relationship = get_object_or_404(CareRelationship, pk=relationship_id)
-    try:
-        services.end_relationship(
+    carry_out(
+        request,
+        lambda: services.end_relationship(
             relationship=relationship, reason=request.POST.get("reason", ""), actor=request.user
-        )
-    except RelationshipError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Care relationship ended; access through it has gone.")
+        ),
+        refused=RelationshipError,
+        done="Care relationship ended; access through it has gone.",
+    )
     return redirect("manage-patient", patient_id=relationship.patient_id)
 
 
@@ -133,14 +133,14 @@ def end_relationship(request: HttpRequest, relationship_id: int) -> HttpResponse
 def record_objection(request: HttpRequest, patient_id: int) -> HttpResponse:
     require_administrator(request)
     patient = get_object_or_404(Patient, pk=patient_id)
-    try:
-        services.record_objection(
+    carry_out(
+        request,
+        lambda: services.record_objection(
             patient=patient, notes=request.POST.get("notes", ""), actor=request.user
-        )
-    except ObjectionError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Objection recorded: the record is no longer shared.")
+        ),
+        refused=ObjectionError,
+        done="Objection recorded: the record is no longer shared.",
+    )
     return redirect("manage-patient", patient_id=patient.pk)
 
 
