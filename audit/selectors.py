@@ -54,7 +54,7 @@ def recently_viewed(actor: Actor, limit: int = 10) -> list[RecentlyViewed]:
 def break_glass_queue() -> QuerySet[BreakGlassAccess]:
     return (
         BreakGlassAccess.objects.filter(review=BreakGlassAccess.Review.PENDING)
-        .select_related("user", "team", "patient")
+        .select_related("user", "team")
         .order_by("started_at")
     )
 

@@ -196,3 +196,15 @@ def test_a_privacy_officer_acting_for_a_practice_as_gp_cannot_read_the_audit_pag
     privacy = Team.objects.get(ods_code="LCR")
     client.post(reverse("choose-team"), {"team": privacy.pk})
     assert client.get(report).status_code == 200
+
+
+def test_the_review_queue_names_no_patient_so_it_needs_no_access_event(scene):
+    """Who the patient is stays in their access report, whose opening is a recorded look."""
+    client, patient, _ = scene
+    looks = AccessEvent.objects.count()
+    body = client.get(reverse("audit-review-queue")).content.decode()
+    assert "ED" in body  # the access is listed
+    assert patient.family_name not in body and patient.given_names not in body
+    assert patient.nhs_number not in body and patient.formatted_nhs_number not in body
+    assert reverse("audit-access-report", kwargs={"patient_id": patient.pk}) in body
+    assert AccessEvent.objects.count() == looks
