@@ -45,13 +45,14 @@ class Command(BaseCommand):
             time.sleep(0.5)
         for snapshot in snapshots_for(patient=patient, categories=categories):
             state = state_of(snapshot)
+            words = state.label
             if snapshot.fetched_at and state != SourceState.UP_TO_DATE:
-                state += f" (data from {timezone.localtime(snapshot.fetched_at):%H:%M:%S})"
+                words += f" (data from {timezone.localtime(snapshot.fetched_at):%H:%M:%S})"
             if snapshot.reason:
-                state += f": {snapshot.reason}"
+                words += f": {snapshot.reason}"
             if snapshot.withheld_reason:
-                state += f"; withheld: {snapshot.withheld_reason}"
+                words += f"; withheld: {snapshot.withheld_reason}"
             self.stdout.write(
                 f"{snapshot.link.source.name:<50} {snapshot.category:<14} "
-                f"{snapshot.item_count:>4} items  {state}"
+                f"{snapshot.item_count:>4} items  {words}"
             )
