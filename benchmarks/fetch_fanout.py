@@ -57,10 +57,7 @@ def main() -> None:
     servers = serve_all(population, base_port=0)
     try:
         register_population(population)
-        sources = register_sources(population, host="127.0.0.1", base_port=0)
-        for source, server in zip(sources, servers, strict=True):
-            source.base_url = server.base_url
-            source.save()
+        for source in register_sources(population, servers=servers):
             sync_source_identities(source_id=source.pk)
         for server in servers:
             server.behaviour = Behaviour(latency_ms=LATENCY_MS[server.source.key])

@@ -151,14 +151,20 @@ def register_population(population) -> int:
     return len(new)
 
 
-def register_sources(population, *, host: str, base_port: int) -> list:
-    """One SourceSystem per simulated source, pointing at its loopback port."""
+def register_sources(
+    population, *, host: str = "127.0.0.1", base_port: int = 0, servers: list | None = None
+) -> list:
+    """One SourceSystem per simulated source, pointing at its loopback port: consecutive ports
+    from `base_port`, or the addresses of simulated sources already started (`servers`)."""
     from records.models import SourceSystem
     from records.source_urls import validate_source_base_url
 
     sources = []
     for offset, spec in enumerate(population.sources):
-        base_url = f"http://{host}:{base_port + offset}/fhir"
+        if servers is not None:
+            base_url = servers[offset].base_url
+        else:
+            base_url = f"http://{host}:{base_port + offset}/fhir"
         validate_source_base_url(base_url)  # the sources' ports must not be the portal's own
         source, _ = SourceSystem.objects.update_or_create(
             ods_code=spec.ods_code,
