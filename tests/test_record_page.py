@@ -283,7 +283,7 @@ def test_an_entered_in_error_allergy_is_struck_through_under_its_heading_and_not
     assert "Penicillin" in summary and "Latex" not in summary
     row = re.search(r'<tr class="nhsuk-table__row lcr-retracted">.*?</tr>', body, re.S).group()
     assert "<del>Latex</del>" in row
-    assert "Not current: the source says this was entered in error." in row
+    assert "<strong>Not current:</strong> the source says this was entered in error." in row
 
 
 def test_dates_and_statuses_under_a_heading_read_as_nhs_uk_writes_them(gp_and_patient):

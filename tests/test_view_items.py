@@ -299,7 +299,7 @@ def test_components_in_different_units_each_keep_their_own():
         {"code": {"text": "Rhythm"}, "dataAbsentReason": {"text": "Not performed"}},
     ])  # fmt: skip
     assert view_item(resource).value == (
-        "Heart rate: 72 /min; Oxygen saturation: 97%; Rhythm: Not recorded: not performed"
+        "Heart rate: 72/min; Oxygen saturation: 97%; Rhythm: Not recorded: not performed"
     )
 
 

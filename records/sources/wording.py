@@ -145,7 +145,9 @@ def number_words(value: Any) -> str:
 def with_unit(number: str, unit: str) -> str:
     if not unit:
         return number
-    return f"{number}{unit}" if unit in _NO_SPACE_UNITS else f"{number} {unit}"
+    # 97%, 36.8°C and 72/min are written close up; 5 mmol/L with a space.
+    close = unit in _NO_SPACE_UNITS or unit.startswith("/")
+    return f"{number}{unit}" if close else f"{number} {unit}"
 
 
 def date_words(value: Any) -> str:
