@@ -46,6 +46,7 @@ class CategoryView:
     unavailable: list[str] = field(default_factory=list)
     withheld_notes: list[str] = field(default_factory=list)
     withheld: int = 0  # resources counted but not shown, every source together
+    waiting: list[str] = field(default_factory=list)  # sources still being asked for it
 
     @property
     def notes(self) -> list[str]:
@@ -153,6 +154,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     unavailable: dict[str, list[str]] = {c: [] for c in decision.categories}
     withheld_notes: dict[str, list[str]] = {c: [] for c in decision.categories}
     withheld: dict[str, int] = dict.fromkeys(decision.categories, 0)
+    waiting: dict[str, list[str]] = {c: [] for c in decision.categories}
     shown = [link for link in links if link.source.kind not in excluded]
     for link in shown:
         own = by_link.get(link.pk, [])
@@ -170,6 +172,10 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 ],
             )
         )
+        settled = {s.category for s in own if not state_of(s, now).asking}
+        for category in decision.categories:
+            if category not in settled:
+                waiting[category].append(link.source.name)
         for snapshot in own:
             if snapshot.status == Snapshot.Status.FAILED:
                 unavailable[snapshot.category].append(f"{link.source.name}: {snapshot.reason}")
@@ -194,6 +200,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             unavailable=unavailable[category],
             withheld_notes=withheld_notes[category],
             withheld=withheld[category],
+            waiting=waiting[category],
         )
         for category in decision.categories
     ]

@@ -2,7 +2,9 @@
 
 Allergies and reactions, current medicines, active problems, recent attendances, key flags and
 care plan contacts, picked from the headings a look already read (no extra query, no extra
-access event). Each section says when it may be incomplete because a source has not answered.
+access event). Each section says when it may be incomplete: only when a source that may hold that
+heading has not answered it, failed it, or withheld some of it. Nothing the source says is not
+true (entered in error, refuted) is ever in the summary; the heading's table shows it struck out.
 """
 
 import datetime
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from records.categories import Category
+from records.sources.terminology import names_one_thing
 
 # Statuses that mean "no longer true": anything else (including no status) stays in the summary,
 # because leaving out a current allergy or medicine is worse than showing an old one.
@@ -29,6 +32,8 @@ ENDED = frozenset(
         "finished",
     }
 )
+# Encounters that did not take place are not attendances, whatever their date.
+NOT_ATTENDED = frozenset({"cancelled", "entered-in-error", "planned"})
 RECENT_ATTENDANCES = datetime.timedelta(days=365)
 MOST_ATTENDANCES = 5
 
@@ -61,53 +66,73 @@ SECTIONS = (
 )
 
 
+def _status_code(item: dict) -> str:
+    # Items cached before status codes were kept carry only their status.
+    return (item.get("status_code") or item.get("status") or "").strip().lower()
+
+
 def is_current(item: dict) -> bool:
-    return item.get("status", "").lower() not in ENDED
+    return not item.get("retracted") and _status_code(item) not in ENDED
+
+
+def attended(item: dict) -> bool:
+    """An attendance that took place (finished, in progress, on leave...), by the source's word."""
+    return not item.get("retracted") and _status_code(item) not in NOT_ATTENDED
+
+
+def _same_thing_key(item: dict) -> tuple[str, str, str] | None:
+    """What makes two items the same allergy or medicine: the same code in the same system, and
+    the same words; None when the code does not name one thing (none, degraded, generic), so
+    the item is shown however many others look like it: when in doubt, show both."""
+    system, code = item.get("code_system", ""), item.get("code", "")
+    if not names_one_thing(system, code):
+        return None
+    return system, code, " ".join(item.get("title", "").lower().split())
 
 
 def _once_each(items: list[dict]) -> list[dict]:
     """The same allergy or medicine from several sources, once, naming every source that holds
     it (in `also_from`, one item per other source); items are newest first, so the newest
     version is the one shown."""
-    kept: dict[tuple[str, str], dict] = {}
+    kept: dict[tuple[str, str, str], dict] = {}
+    shown = []
     for item in items:
-        key = (
-            (item.get("code_system", ""), item.get("code", ""))
-            if item.get("code")
-            else (
-                "title",
-                item.get("title", "").strip().lower(),
-            )
-        )
-        if key in kept:
+        key = _same_thing_key(item)
+        if key is not None and key in kept:
             first = kept[key]
             named = {first.get("source_name")} | {o.get("source_name") for o in first["also_from"]}
             if item.get("source_name") not in named:
                 first["also_from"].append(item)
             if item.get("criticality") == "high":
                 first["criticality"] = "high"  # the most severe report wins
-        else:
-            kept[key] = {**item, "also_from": []}
-    return list(kept.values())
+            continue
+        entry = {**item, "also_from": []}
+        if key is not None:
+            kept[key] = entry
+        shown.append(entry)
+    return shown
 
 
 def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySection]:
     """The summary sections of a RecordView, for the headings its decision allows."""
     now = now or timezone.now()
-    by_category = {view.category: view.items for view in record.categories}
-    withheld = {view.category: view.withheld_notes for view in record.categories}
-    waiting = any(not s.state.answered for s in record.sources)
+    views = {view.category: view for view in record.categories}
     since = (now - RECENT_ATTENDANCES).date().isoformat()
+    today = timezone.localtime(now).date().isoformat()
     sections = []
     for key, title, category, which, empty_text in SECTIONS:
-        if category not in by_category:
+        view = views.get(category)
+        if view is None:
             continue  # not a heading this role may see
-        items = [item for item in by_category[category] if is_current(item)]
         if which == "recent":
-            items = [item for item in items if (item.get("date") or "")[:10] >= since]
-            items = items[:MOST_ATTENDANCES]
+            # By date, whatever the status: a finished attendance this year is a recent one.
+            items = [
+                item
+                for item in view.items
+                if attended(item) and since <= (item.get("date") or "")[:10] <= today
+            ][:MOST_ATTENDANCES]
         else:
-            items = _once_each(items)
+            items = _once_each([item for item in view.items if is_current(item)])
         if key == "allergies":
             items.sort(key=lambda item: item.get("criticality") != "high")  # high risk first
         sections.append(
@@ -116,8 +141,9 @@ def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySect
                 title=title,
                 category=category,
                 items=items,
-                incomplete=waiting,
-                withheld=withheld[category],
+                # This heading's own sources: one still asked, or failed, for it; not any source.
+                incomplete=bool(view.waiting or view.unavailable),
+                withheld=view.withheld_notes,
                 empty_text=empty_text,
             )
         )

@@ -89,6 +89,15 @@ def resources_for(
     return record.resources
 
 
+def medications_for(population: Population, person: Person, source_key: str) -> dict[str, Resource]:
+    """The Medication resources `source_key` holds apart from its requests, by reference
+    ("Medication/<id>"): what a search with `_include=MedicationRequest:medication` adds."""
+    record = _Record(population.source(source_key), person, population.seed)
+    if person.known_to(source_key):
+        _BUILDERS[source_key](record, _profile(population.seed, person))
+    return record.medications
+
+
 def _profile(seed: int, person: Person) -> _Profile:
     rng = random.Random(f"{seed}:{person.index}:profile")
     age = person.age_on()
@@ -150,6 +159,7 @@ class _Record:
     person: Person
     seed: int
     resources: dict[str, list[Resource]] = field(default_factory=dict)
+    medications: dict[str, Resource] = field(default_factory=dict)  # by "Medication/<id>"
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.seed}:{self.person.index}:{self.source.key}")
@@ -477,6 +487,8 @@ def _gp(r: _Record, profile: _Profile) -> None:
             ("advance-directive", "Advance Directive"),
             concept(SNOMED, "304253006", "Not for resuscitation", "DNACPR in place"),
         )
+    if person.index == 0:
+        _gp_shapes_to_read_right(r)
 
 
 def _vaccinations(r: _Record, profile: _Profile, age: int) -> None:
@@ -578,6 +590,8 @@ def _acute(r: _Record, profile: _Profile) -> None:
         )
     if r.person.age_on() >= 65 and r.rng.random() < 0.4:
         r.flag(("safety", "Safety"), r.local_code("falls-risk", "High risk of falls"))
+    if r.person.index == 0:
+        _acute_shapes_to_read_right(r)
 
 
 def _acute_episode(r: _Record, profile: _Profile, key: str) -> None:
@@ -829,6 +843,165 @@ def _social_care(r: _Record, profile: _Profile) -> None:
     if r.rng.random() < 0.4:
         to = r.rng.choice(("Occupational therapy", "Telecare service", "Carers' support service"))
         r.referral(to, "London Borough of Riverside Adult Social Care", None)
+
+
+def _gp_shapes_to_read_right(r: _Record) -> None:
+    """What GP records really hold that is easy to show wrongly (issue 14): allergies migrated by
+    GP2GP under one degraded code, an allergy entered in error, a diagnosis refuted, a device
+    reading timed by an instant, a test with no result, a blood pressure in spelled-out units,
+    an appointment not attended. Uses its own random stream, so the rest of the record is as
+    it was."""
+    rng = random.Random(f"{r.seed}:{r.person.index}:{r.source.key}:shapes")
+
+    def at(days: int) -> datetime:
+        """A working-hours moment `days` before the reference date."""
+        hour, minute = rng.randint(8, 16), rng.choice((0, 15, 30))
+        return datetime.combine(REFERENCE_DATE - timedelta(days=days), time(hour, minute))
+
+    migrated = at(900)
+    degraded = ("196461000000101", "Transfer-degraded drug allergy (record artifact)")
+    for text, reaction in (("Septrin", "rash"), ("Egg protein", "hives"), ("Amoxicillin", "rash")):
+        r.add(
+            fhir.allergy_intolerance(
+                r.local_id,
+                recorded=migrated,
+                code=concept(SNOMED, *degraded, text),
+                category="medication",
+                criticality="low",
+                reactions=[(concept(SNOMED, *REACTIONS[reaction]), "mild")],
+                recorder=f"{r.staff} (transferred by GP2GP)",
+                verification=("unconfirmed", "Unconfirmed"),
+            )
+        )
+    r.add(
+        fhir.allergy_intolerance(
+            r.local_id,
+            recorded=at(400),
+            code=concept(SNOMED, "111088007", "Latex"),
+            category="environment",
+            criticality="low",
+            reactions=[(concept(SNOMED, *REACTIONS["itching"]), "mild")],
+            recorder=r.staff,
+            clinical=("inactive", "Inactive"),
+            verification=("entered-in-error", "Entered in Error"),
+        )
+    )
+    r.add(
+        fhir.condition(
+            r.local_id,
+            code=condition_concept("asthma"),
+            category="problem-list-item",
+            onset=at(700).date(),
+            recorded=at(690),
+            active=False,
+            verification=("refuted", "Refuted"),
+        )
+    )
+    r.add(
+        fhir.observation(
+            r.local_id,
+            code=concept(LOINC, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry",
+                         "Oxygen saturation"),
+            category="vital-signs",
+            effective=at(30),
+            value=fhir.quantity(97, "%", "percent"),
+            performer=r.staff,
+            effective_as="effectiveInstant",
+        )
+    )  # fmt: skip
+    potassium = LAB_TESTS["potassium"]
+    r.add(
+        fhir.observation(
+            r.local_id,
+            code=concept(LOINC, potassium[0], potassium[1], potassium[2]),
+            category="laboratory",
+            effective=at(20),
+            performer=f"{r.source.name} Pathology",
+            data_absent=concept(
+                "http://terminology.hl7.org/CodeSystem/data-absent-reason", "error", "Error",
+                "Specimen unsatisfactory (haemolysed)",
+            ),
+        )
+    )  # fmt: skip
+    mercury = "millimeter of mercury"
+    r.add(
+        fhir.observation(
+            r.local_id,
+            code=concept(SNOMED, "75367002", "Blood pressure"),
+            category="vital-signs",
+            effective=at(14),
+            performer=r.staff,
+            components=[
+                (concept(LOINC, "8480-6", "Systolic blood pressure"),
+                 fhir.quantity(142, "mm[Hg]", mercury)),
+                (concept(LOINC, "8462-4", "Diastolic blood pressure"),
+                 fhir.quantity(94, "mm[Hg]", mercury)),
+            ],
+        )
+    )  # fmt: skip
+    r.add(
+        fhir.appointment(
+            r.local_id,
+            status="noshow",
+            service="General practice",
+            description="Diabetes review with the practice nurse",
+            start=at(45),
+            minutes=20,
+            booked=at(75),
+            practitioner=r.staff,
+            follow_up=True,
+        )
+    )
+
+
+def _acute_shapes_to_read_right(r: _Record) -> None:
+    """Hospital shapes easy to show wrongly: a medicine named by a contained Medication, one by a
+    Medication held apart (sent with `_include`), and an A&E attendance finished this year."""
+    rng = random.Random(f"{r.seed}:{r.person.index}:{r.source.key}:shapes")
+    arrived = datetime.combine(REFERENCE_DATE - timedelta(days=40), time(rng.randint(18, 22), 10))
+    reason = concept(SNOMED, "29857009", "Chest pain")
+    encounter_id = r.encounter(
+        ("EMER", "emergency"),
+        concept(SNOMED, "4525004", "Emergency department patient visit"),
+        arrived,
+        rng.randint(180, 300),
+        "Emergency department",
+        reason=reason,
+    )
+    tablet = concept(SNOMED, "385055001", "Tablet")
+    paracetamol = MEDICINES["paracetamol"]
+    r.add(
+        fhir.medication_request(
+            r.local_id,
+            medicine=None,
+            contained=[fhir.medication("med1", code=medicine_concept("paracetamol"), form=tablet)],
+            medication_reference="#med1",
+            status="completed",
+            authored=arrived + timedelta(hours=1),
+            dosage=paracetamol[2],
+            requester=r.staff,
+            encounter_id=encounter_id,
+            category=("inpatient", "Inpatient"),
+        )
+    )
+    medication_id = f"{r.local_id}-med-1"
+    r.medications[f"Medication/{medication_id}"] = fhir.medication(
+        medication_id,
+        code=medicine_concept("ramipril"),
+        form=concept(SNOMED, "385049006", "Capsule"),
+    )
+    r.add(
+        fhir.medication_request(
+            r.local_id,
+            medicine=None,
+            medication_reference=f"Medication/{medication_id}",
+            status="active",
+            authored=arrived + timedelta(hours=3),
+            dosage=MEDICINES["ramipril"][2],
+            requester=r.staff,
+            encounter_id=encounter_id,
+        )
+    )
 
 
 _BUILDERS = {

@@ -70,8 +70,10 @@ def fhir_instant(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def quantity(value: float, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+def quantity(value: float, unit: str, display: str | None = None) -> dict[str, Any]:
+    """A UCUM quantity; `display` is the unit's words when a source spells it out
+    ("millimeter of mercury" for mm[Hg], as UK Core's examples do)."""
+    return {"value": value, "unit": display or unit, "system": UCUM, "code": unit}
 
 
 def _resource(resource_type: str, last_updated: datetime, **fields: Any) -> Resource:
@@ -167,14 +169,18 @@ def allergy_intolerance(
     criticality: str | None,
     reactions: list[tuple[dict[str, Any], str]],
     recorder: str,
+    clinical: tuple[str, str] = ("active", "Active"),
+    verification: tuple[str, str] = ("confirmed", "Confirmed"),
 ) -> Resource:
-    """`reactions` are (manifestation concept, severity) pairs; none for 'no known allergy'."""
+    """`reactions` are (manifestation concept, severity) pairs; none for 'no known allergy'.
+    `clinical` and `verification` are (code, display): ("inactive", "Inactive") and
+    ("entered-in-error", "Entered in Error") for an allergy recorded by mistake."""
     return _resource(
         "AllergyIntolerance",
         recorded,
-        clinicalStatus=concept(f"{_TERMINOLOGY}/allergyintolerance-clinical", "active", "Active"),
+        clinicalStatus=concept(f"{_TERMINOLOGY}/allergyintolerance-clinical", *clinical),
         verificationStatus=concept(
-            f"{_TERMINOLOGY}/allergyintolerance-verification", "confirmed", "Confirmed"
+            f"{_TERMINOLOGY}/allergyintolerance-verification", *verification
         ),
         type="allergy" if category else None,
         category=[category] if category else None,
@@ -215,23 +221,35 @@ def medication_statement(
     )
 
 
+def medication(medication_id: str, *, code: dict[str, Any], form: dict[str, Any]) -> Resource:
+    """A Medication, to be contained in a request ("#<id>") or referenced ("Medication/<id>")."""
+    return {"resourceType": "Medication", "id": medication_id, "code": code, "form": form}
+
+
 def medication_request(
     local_id: str,
     *,
-    medicine: dict[str, Any],
+    medicine: dict[str, Any] | None,
     status: str,
     authored: datetime,
     dosage: str,
     requester: str,
     encounter_id: str | None,
+    category: tuple[str, str] = ("discharge", "Discharge"),
+    medication_reference: str | None = None,
+    contained: list[Resource] | None = None,
 ) -> Resource:
+    """Names its medicine by `medicine` (a concept) or by `medication_reference`, to a Medication
+    in `contained` ("#<id>") or held by the source ("Medication/<id>"), as UK Core allows."""
     return _resource(
         "MedicationRequest",
         authored,
+        contained=contained,
         status=status,
         intent="order",
-        category=[concept(f"{_TERMINOLOGY}/medicationrequest-category", "discharge", "Discharge")],
+        category=[concept(f"{_TERMINOLOGY}/medicationrequest-category", *category)],
         medicationCodeableConcept=medicine,
+        medicationReference={"reference": medication_reference} if medication_reference else None,
         subject=patient_reference(local_id),
         encounter={"reference": f"Encounter/{encounter_id}"} if encounter_id else None,
         authoredOn=fhir_instant(authored),
@@ -249,8 +267,10 @@ def condition(
     recorded: datetime,
     active: bool,
     encounter_id: str | None = None,
+    verification: tuple[str, str] = ("confirmed", "Confirmed"),
 ) -> Resource:
-    """`category` is problem-list-item (a GP problem) or encounter-diagnosis (a hospital stay)."""
+    """`category` is problem-list-item (a GP problem) or encounter-diagnosis (a hospital stay);
+    `verification` is (code, display), ("refuted", "Refuted") for a diagnosis ruled out."""
     clinical_status = "active" if active else "resolved"
     return _resource(
         "Condition",
@@ -258,9 +278,7 @@ def condition(
         clinicalStatus=concept(
             f"{_TERMINOLOGY}/condition-clinical", clinical_status, clinical_status.title()
         ),
-        verificationStatus=concept(
-            f"{_TERMINOLOGY}/condition-ver-status", "confirmed", "Confirmed"
-        ),
+        verificationStatus=concept(f"{_TERMINOLOGY}/condition-ver-status", *verification),
         category=[
             concept(
                 f"{_TERMINOLOGY}/condition-category",
@@ -310,8 +328,12 @@ def observation(
     components: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
     reference_range: tuple[float, float] | None = None,
     performer: str,
+    effective_as: str = "effectiveDateTime",
+    data_absent: dict[str, Any] | None = None,
 ) -> Resource:
-    """`category` is vital-signs or laboratory; `components` are (code, quantity) pairs."""
+    """`category` is vital-signs or laboratory; `components` are (code, quantity) pairs;
+    `effective_as` the effective[x] to give the time in (effectiveInstant for a device reading);
+    `data_absent` the dataAbsentReason of a test with no result."""
     unit = value["unit"] if value else None
     return _resource(
         "Observation",
@@ -326,10 +348,11 @@ def observation(
         ],
         code=code,
         subject=patient_reference(local_id),
-        effectiveDateTime=fhir_instant(effective),
+        **{effective_as: fhir_instant(effective)},
         issued=fhir_instant(effective),
         performer=[{"display": performer}],
         valueQuantity=value,
+        dataAbsentReason=data_absent,
         referenceRange=[
             {"low": quantity(reference_range[0], unit), "high": quantity(reference_range[1], unit)}
         ]
@@ -584,7 +607,9 @@ def searchset_bundle(
     next_url: str | None,
     bundle_id: str,
     timestamp: datetime,
+    included: list[Resource] | None = None,
 ) -> Resource:
+    """`included` are resources asked for by `_include` (search mode "include")."""
     links = [{"relation": "self", "url": self_url}]
     if next_url:
         links.append({"relation": "next", "url": next_url})
@@ -602,6 +627,14 @@ def searchset_bundle(
                 "search": {"mode": "match"},
             }
             for resource in resources
+        ]
+        + [
+            {
+                "fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
+                "resource": resource,
+                "search": {"mode": "include"},
+            }
+            for resource in included or []
         ],
     }
 

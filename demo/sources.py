@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from demo import fhir_resources as fhir
-from demo.clinical import CLINICAL_TYPES, ID_TAGS, SERVED_TYPES, resources_for
+from demo.clinical import CLINICAL_TYPES, ID_TAGS, SERVED_TYPES, medications_for, resources_for
 from demo.population import REFERENCE_DATE, Person, Population, generate
 
 logger = logging.getLogger(__name__)
@@ -437,8 +437,10 @@ class SimulatedSource:
         if offset + count < len(matches):
             next_url = f"{url}?{urlencode({**params, '_count': count, '_offset': offset + count})}"
         self_params = {**params, **({"_offset": offset} if offset else {})}
+        page = matches[offset : offset + count]
         return fhir.searchset_bundle(
-            matches[offset : offset + count],
+            page,
+            included=self._included(page, query),
             base_url=self.base_url,
             total=len(matches),
             self_url=f"{url}?{urlencode(self_params)}" if self_params else url,
@@ -446,6 +448,21 @@ class SimulatedSource:
             bundle_id=str(uuid.uuid4()),
             timestamp=datetime.now(UTC).replace(tzinfo=None),
         )
+
+    def _included(self, page: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+        """The Medications a page's requests reference, for `_include=<Type>:medication`."""
+        if not query.get("_include", "").endswith(":medication"):
+            return []
+        included: dict[str, dict[str, Any]] = {}
+        for resource in page:
+            reference = (resource.get("medicationReference") or {}).get("reference", "")
+            local_id = (resource.get("subject") or {}).get("reference", "").rpartition("/")[2]
+            person = self.population.person_by_local_id(self.source.key, local_id)
+            if person is not None and reference.startswith("Medication/"):
+                held = medications_for(self.population, person, self.source.key)
+                if reference in held:
+                    included[reference] = held[reference]
+        return list(included.values())
 
 
 def _can_mix_up_patients(parts: list[str], query: dict[str, str]) -> bool:

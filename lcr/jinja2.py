@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from access.models import AccessBasis
 from records.fetching import SourceState
+from records.sources import wording
 
 # Where a form field's value goes in a remembered macro output (see `memo`): what people type is
 # put in afterwards, escaped, and never kept.
@@ -51,6 +52,17 @@ def ago(value: Any) -> str:
     if timezone.now() - value < datetime.timedelta(minutes=1):
         return "just now"
     return f"{defaultfilters.timesince_filter(value)} ago"
+
+
+def fhir_date(value: Any) -> str:
+    """A date a source gave (FHIR date, dateTime or instant) as NHS.UK writes it, in London
+    time: "15 January 2026", or "15 January 2026, 14:40" when the source gave a time."""
+    return wording.date_words(value)
+
+
+def status_words(value: Any) -> str:
+    """A status in plain English ("noshow" -> "Did not attend"); words already plain stay."""
+    return wording.status_words(value)
 
 
 def pluralize(value: Any, suffixes: str = "s") -> str:
@@ -153,6 +165,8 @@ def environment(**options: Any) -> Environment:
         time=time,
         timesince=timesince,
         ago=ago,
+        fhir_date=fhir_date,
+        status_words=status_words,
         pluralize=pluralize,
         linebreaksbr=linebreaksbr,
     )

@@ -413,10 +413,10 @@ def test_an_unexpected_error_in_one_category_fails_it_with_a_reason_and_the_rest
 
     mapped = fhir_adapter.view_item
 
-    def deep_bug(resource):
+    def deep_bug(resource, *medications):
         if resource.get("resourceType") == "MedicationStatement":
             raise RecursionError("maximum recursion depth exceeded")
-        return mapped(resource)
+        return mapped(resource, *medications)
 
     monkeypatch.setattr(fhir_adapter, "view_item", deep_bug)
     link = record.links["gp"]
@@ -460,7 +460,7 @@ def test_the_soft_time_limit_is_not_taken_for_an_error_in_one_category(record, m
     from records.sources import fhir_adapter
     from records.tasks import fetch_source_record
 
-    def out_of_time(resource):
+    def out_of_time(resource, *medications):
         raise SoftTimeLimitExceeded()
 
     monkeypatch.setattr(fhir_adapter, "view_item", out_of_time)

@@ -262,3 +262,61 @@ def test_the_same_medicine_from_two_sources_is_summarised_once_naming_both(gp_an
     assert summary.count("Amlodipine 5mg tablets") == 1
     assert "Royal London Hospital, fetched 1\xa0minute ago" in summary
     assert "Mile End Surgery GP, fetched just now" in summary
+
+
+def test_an_entered_in_error_allergy_is_struck_through_under_its_heading_and_not_in_the_summary(
+    gp_and_patient,
+):
+    client, patient = gp_and_patient
+    answered(
+        linked(patient, "Mile End Surgery GP"),
+        {"allergies": [
+            item("AllergyIntolerance", 1, "Latex", status="Entered in error",
+                 status_code="inactive", retracted="Entered in error"),
+            item("AllergyIntolerance", 2, "Penicillin"),
+        ]},
+    )  # fmt: skip
+
+    body = page(client, patient).content.decode()
+
+    summary = body[body.index('id="summary-allergies"') : body.index("nhsuk-tabs")]
+    assert "Penicillin" in summary and "Latex" not in summary
+    row = re.search(r'<tr class="nhsuk-table__row lcr-retracted">.*?</tr>', body, re.S).group()
+    assert "<del>Latex</del>" in row
+    assert "<strong>Not current:</strong> the source says this was entered in error." in row
+
+
+def test_dates_and_statuses_under_a_heading_read_as_nhs_uk_writes_them(gp_and_patient):
+    client, patient = gp_and_patient
+    answered(
+        linked(patient, "Thameside"),
+        {"appointments": [
+            item("Appointment", 1, "Diabetes clinic", date="2026-01-15T14:40:00Z",
+                 status="noshow"),
+            item("Appointment", 2, "Eye clinic", date="2026-07-03", status="booked"),
+        ]},
+    )  # fmt: skip
+
+    appointments = heading(page(client, patient).content.decode(), "appointments")
+
+    assert "15 January 2026, 14:40" in appointments and "T14:40" not in appointments
+    assert "3 July 2026<" in appointments  # a date only, when the source gave a date only
+    assert "Did not attend" in appointments and "noshow" not in appointments
+
+
+def test_a_summary_card_may_be_missing_something_only_if_its_own_heading_is_unanswered(
+    gp_and_patient,
+):
+    client, patient = gp_and_patient
+    link = linked(patient, "Mile End Surgery GP")
+    answered(link, {"allergies": [item("AllergyIntolerance", 1, "Penicillin")]})
+    Snapshot.objects.filter(link=link, category="medicines").update(
+        status=Snapshot.Status.PENDING, fetched_at=None
+    )
+
+    body = page(client, patient).content.decode()
+
+    allergies = body[body.index('id="summary-allergies"') : body.index('id="summary-medicines"')]
+    medicines = body[body.index('id="summary-medicines"') : body.index('id="summary-problems"')]
+    assert "Not every source has answered" not in allergies
+    assert "Not every source has answered, so this may be missing something." in medicines

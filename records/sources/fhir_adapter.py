@@ -19,7 +19,7 @@ from records.sources.errors import MalformedResponse, SourceError, WrongPatientI
 from records.sources.fhir_client import FhirClient
 from records.sources.limits import ResponseLimits
 from records.sources.resource_types import CATEGORY_RESOURCE_TYPES
-from records.sources.view_items import ViewItem, view_item
+from records.sources.view_items import MEDICINE_TYPES, ViewItem, view_item
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +114,26 @@ class FhirAdapter:
         """Up to `room` items of one type; then how many more were withheld, and whether that
         count is all of them."""
         params = {"patient": local_id, "_count": str(self.page_size)}
+        alongside: tuple[str, ...] = ()  # types asked for only to read the others by
+        if resource_type in MEDICINE_TYPES:
+            # A medicine may be named only by a Medication resource: ask for it alongside.
+            params["_include"] = f"{resource_type}:medication"
+            alongside = ("Medication",)
         resources: list[dict] = []
+        medications: dict[str, dict] = {}  # by relative reference, for view_item
         sent, counted_all = 0, True
         for page in self.client.search_pages(resource_type, params):
-            found = [r for r in page.resources if r.get("resourceType") != "OperationOutcome"]
+            found = [
+                r
+                for r in page.resources
+                if r.get("resourceType") != "OperationOutcome"
+                and r.get("resourceType") not in alongside
+            ]
+            medications.update(
+                (f"Medication/{r.get('id')}", r)
+                for r in page.resources
+                if r.get("resourceType") in alongside
+            )
             # Someone else's resource fails the category even if it is also malformed, or
             # withheld: a source that mixes patients up cannot be trusted with this one.
             strangers = [r for r in found if names_another_patient(r, local_id, self.base_url)]
@@ -142,7 +158,8 @@ class FhirAdapter:
             raise WrongPatientInResponse(
                 "wrong patient", detail=f"a {resource_type} resource names no patient"
             )
-        return [view_item(resource) for resource in resources], sent - len(resources), counted_all
+        items = [view_item(resource, medications) for resource in resources]
+        return items, sent - len(resources), counted_all
 
     @property
     def base_url(self) -> str:

@@ -65,7 +65,8 @@ def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, s
     expect(unavailable).to_contain_text(record.sources["community"].name)
     expect(sources).not_to_contain_text(record.sources["mental_health"].name)  # not for this role
     expect(page.locator("#record-summary .lcr-provenance").first).to_be_visible()
-    expect(page.locator("#record-summary")).to_contain_text("may be missing something")
+    # The community service holds care plans and attendances, and has failed: their cards say so.
+    expect(page.locator("#summary-care_plans")).to_contain_text("Not every source has answered")
 
     page.get_by_role("tab", name="Care plans").click()
     expect(page.locator("#category-care_plans")).to_be_visible()
