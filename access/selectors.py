@@ -20,6 +20,7 @@ from access.models import (
 from access.policy import (
     ACTIVE_RELATIONSHIP_SQL,
     Actor,
+    may_break_glass,
     sees_records,
     view_record_permission_id,
 )
@@ -161,9 +162,10 @@ def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
 # find_my_patients in one statement. Written out because Django takes longer to build the same
 # query from my_patients' querysets (about 3 ms, twice) than the database takes to run it. The
 # rules are my_patients' (an active relationship of the actor or their team, with the guardian
-# grant in place) or the actor's own emergency access for the team they act for, not ended (as
-# access.policy.decide opens it); tests/test_search.py holds the two to the same answers. An
-# objection closes the relationships, not the emergency access (tests/test_objections.py).
+# grant in place) or the actor's own emergency access for the team they act for, not ended, while
+# their role may use emergency access (as access.policy.decide opens it); tests/test_search.py
+# holds the two to the same answers. An objection closes the relationships, not the emergency
+# access (tests/test_objections.py).
 _FIND_MINE = """
 SELECT p.* FROM records_patient p
 WHERE {narrow} AND p.merged_into_id IS NULL AND (
@@ -176,9 +178,9 @@ WHERE {narrow} AND p.merged_into_id IS NULL AND (
         OR EXISTS (SELECT 1 FROM access_patientgroupobjectpermission g
                    WHERE g.content_object_id = p.id AND g.group_id = %(group)s
                      AND g.permission_id = %(permission)s)))
-  OR EXISTS (SELECT 1 FROM access_breakglassaccess b
+  OR (%(may_break_glass)s AND EXISTS (SELECT 1 FROM access_breakglassaccess b
              WHERE b.patient_id = p.id AND b.user_id = %(user)s AND b.team_id = %(team)s
-               AND b.expires_at > %(now)s))
+               AND b.expires_at > %(now)s)))
 LIMIT 500
 """
 # Whether the actor or their team cares for p. An NHS number finds one patient, whose own
@@ -211,6 +213,8 @@ def _find_mine(actor: Actor, narrow: str, cared_for: str, values: dict) -> list[
         "permission": view_record_permission_id(),
         "today": ops.adapt_datefield_value(timezone.localdate()),
         "now": ops.adapt_datetimefield_value(timezone.now()),
+        # Emergency access opens a record only while the role acted in may use it (decide's rule).
+        "may_break_glass": may_break_glass(actor),
     }
     sql = _FIND_MINE.format(narrow=narrow, cared_for=cared_for)
     return list(Patient.objects.raw(sql, values))

@@ -121,3 +121,27 @@ def test_emergency_access_still_finds_an_objecting_patient_and_says_it_is_emerge
     record = client.get(url).content.decode()
     assert "The patient has objected to sharing their record" in record
     assert "only through this emergency access" in record
+
+
+def test_emergency_access_stops_finding_the_patient_once_the_role_may_no_longer_use_it(office):
+    """Search and the record agree: an emergency access whose holder's role may not use emergency
+    access any more opens nothing, so the searches do not name the patient either."""
+    ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    doctor = member(ae, Role.AE_CLINICIAN, "doctor")
+    grace = PatientFactory(given_names="Grace", family_name="Okafor", birth_date=BORN)
+    services.break_glass(
+        user=doctor, team=ae, patient=grace, reason="unconscious", explanation="in resus"
+    )
+    query = PatientQuery(nhs_number=grace.nhs_number)
+    assert find_my_patients(actor_for(doctor, ae.pk), query) == [grace]
+
+    services.add_member(
+        team=ae,
+        user=doctor,
+        role=Role.COMMUNITY_NURSE,
+        reason="moved to the community",
+        actor=office,
+    )
+    moved = actor_for(doctor, ae.pk)
+    assert find_my_patients(moved, query) == []
+    assert still_mine(moved, [grace.pk]) == []
