@@ -55,6 +55,7 @@ def response_limits() -> ResponseLimits:
         max_decompressed_bytes=settings.LCR_SOURCE_MAX_DECOMPRESSED_BYTES,
         max_depth=settings.LCR_SOURCE_MAX_JSON_DEPTH,
         max_string_chars=settings.LCR_SOURCE_MAX_STRING_CHARS,
+        max_containers=settings.LCR_SOURCE_MAX_JSON_CONTAINERS,
     )
 
 

@@ -28,6 +28,7 @@ ATTACKS = (
     "lone_surrogate",  # half of a UTF-16 pair, escaped
     "many_resources",  # 26,000 resources in one answer, whatever _count asked
     "many_resources_paged",  # 26,000 resources, _count a page, with Bundle.total and next links
+    "many_empty_objects",  # 3,000,000 empty objects in under 10 MB: cheap bytes, dear memory
 )
 MANY = 26_000
 
@@ -110,6 +111,11 @@ class HostileSource:
             return searchset(body.replace(b"Latex?", f"Latex{escape}".encode()))
         if self.attack == "many_resources":
             return searchset(_entries([allergy(n) for n in range(MANY)]))
+        if self.attack == "many_empty_objects":
+            # Under 10 MB, no text, no depth: three million empty objects once parsed.
+            empties = b",".join([b"{}"] * 3_000_000)
+            return searchset(b'{"resource":' + json.dumps(allergy(1))[:-1].encode()
+                             + b',"extension":[' + empties + b"]}}")  # fmt: skip
         return b""  # huge_body and many_resources_paged are made as they are sent
 
     def answer(self, handler: BaseHTTPRequestHandler) -> None:

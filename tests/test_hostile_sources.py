@@ -99,6 +99,7 @@ def fetch_allergies(link: Link):
         ("nul", "sent an invalid character (NUL)"),
         ("control_character", "sent an invalid character (control character U+0007)"),
         ("lone_surrogate", "sent an invalid character (a lone surrogate)"),
+        ("many_empty_objects", "sent more than 500,000 JSON objects and arrays in one answer"),
     ],
 )
 def test_an_answer_past_a_limit_is_refused_whole_with_its_reason_in_bounded_time_and_memory(

@@ -35,6 +35,10 @@ class ResponseLimits:
     max_decompressed_bytes: int
     max_depth: int  # of JSON objects and arrays, the outermost counting one
     max_string_chars: int  # of any one string, keys included
+    # Objects and arrays in one answer, counted in the bytes before parsing (a bracket inside a
+    # text counts too: the count can only be high). Each costs memory once parsed: 10 MB of
+    # `{},{},...` is three million empty objects, some 280 MB of Python, within every other limit.
+    max_containers: int = 500_000
 
 
 def size_words(count: int) -> str:
@@ -152,6 +156,11 @@ def parse_json(body: bytes, limits: ResponseLimits, *, where: str = "") -> Any:
     passed, MalformedResponse if it is not JSON."""
     if body.startswith(codecs.BOM_UTF8):
         body = body[len(codecs.BOM_UTF8) :]
+    if body.count(b"{") + body.count(b"[") > limits.max_containers:
+        raise LimitExceeded(
+            f"sent more than {limits.max_containers:,} JSON objects and arrays in one answer",
+            detail=where,
+        )
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
