@@ -1,5 +1,5 @@
 """The one answer to "may this person, acting for this team, see these parts of this record now,
-and on what basis?". records.services.read_record asks it for every read of patient data.
+and on what basis?". care_record.reading.read_record asks it for every read of patient data.
 """
 
 import datetime

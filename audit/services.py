@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from access.models import AccessBasis
 from access.policy import Actor
 from audit.chain import content_of, event_hash
 from audit.exceptions import AuditUnavailable
@@ -41,10 +42,10 @@ def record_access(
     patient,
     categories: tuple[str, ...],
     resource_ids: list[str],
-    basis: str,
+    basis: AccessBasis,
     relationship_id: int | None,
     break_glass_id: int | None,
-    channel: str,
+    channel: Channel,
     purpose: str,
     context: RequestContext,
     client_id: str = "",
@@ -95,7 +96,7 @@ def record_search(
     purpose: str,
     query: str,
     found,
-    channel: str,
+    channel: Channel,
     context: RequestContext,
 ) -> SearchEvent:
     """One search, whether or not it found anyone (append-only; not chained)."""
@@ -119,7 +120,7 @@ def record_look_at_details(
     *,
     actor: Actor,
     patient: Patient,
-    basis: str,
+    basis: AccessBasis,
     channel: Channel = Channel.WEB,
     context: RequestContext | None = None,
 ) -> None:

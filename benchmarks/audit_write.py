@@ -1,6 +1,6 @@
 """Benchmark: what writing the access event costs a record view, with 10,000,000 events stored.
 
-Times records.services.read_record (authorisation, snapshots, refresh bookkeeping) for a patient
+Times care_record.reading.read_record (authorisation, snapshots, refresh bookkeeping) for a patient
 with cached data from five sources, with the access event written as always and with the write
 left out, on PostgreSQL, and prints medians, p95s and their ratio.
 

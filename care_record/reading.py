@@ -15,6 +15,7 @@ from django.utils import timezone
 from access.exceptions import AccessDenied
 from access.policy import DIRECT_CARE, Actor, Decision, decide
 from audit.exceptions import AuditUnavailable
+from audit.models import Channel
 from audit.services import RequestContext, record_access
 from records.categories import Category
 from records.fetching import SourceState, is_stale, request_refresh, state_of
@@ -83,7 +84,7 @@ def read_record(
     *,
     actor: Actor,
     patient: Patient,
-    channel: str,
+    channel: Channel,
     categories: list[str] | tuple[str, ...] | None = None,
     purpose: str = DIRECT_CARE,
     refresh: bool = True,

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 CAPABILITIES_SECONDS = 3600
 # The task is sent by name: records.tasks wraps this module, so this module cannot import it.
 FETCH_TASK = "records.tasks.fetch_source_record"
+SWITCHED_OFF = "source is switched off"  # a reader is told; its data is cleared, not kept stale
 # Said when something other than the source went wrong (a bug, the database refusing a write):
 # the category must still end in a stated state, and the details are in the log, not the page.
 UNEXPECTED = "could not be read: an error on our side (logged)"
@@ -224,8 +225,8 @@ def _switched_off(link: Link, categories: tuple[str, ...], existing: dict) -> No
     """A switched-off source is not asked, and what it said before is no longer shown."""
     for category in categories:
         snapshot = existing.get((link.pk, category))
-        if snapshot is not None and snapshot.reason != "source is switched off":
-            _save_failed(link, category, "source is switched off", clear_items=True, token=None)
+        if snapshot is not None and snapshot.reason != SWITCHED_OFF:
+            _save_failed(link, category, SWITCHED_OFF, clear_items=True, token=None)
 
 
 def fetch_link(
@@ -245,7 +246,7 @@ def fetch_link(
         return outcome  # unlinked since it was asked for: nothing to fetch or to show
     source = link.source
     if not source.enabled:
-        _fail(link, categories, "source is switched off", outcome, token, clear_items=True)
+        _fail(link, categories, SWITCHED_OFF, outcome, token, clear_items=True)
         return outcome
     paused = circuit.paused_until(source.pk)
     if paused is not None:

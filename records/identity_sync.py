@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from records.exceptions import LinkConflict
-from records.fetching import response_limits
+from records.fetching import SWITCHED_OFF, response_limits
 from records.matching import Demographics
 from records.models import (
     IdentitySyncRun,
@@ -42,7 +42,7 @@ def sync_source_identities(
     source = SourceSystem.objects.get(pk=source_id)
     run = IdentitySyncRun.objects.create(source=source, started_at=timezone.now())
     if not source.enabled:
-        return _finish(run, error="source is switched off")
+        return _finish(run, error=SWITCHED_OFF)
     client = FhirClient(source.base_url, timeout=source.timeout_seconds, limits=response_limits())
     try:
         resources = list(client.search("Patient", {"_count": str(settings.LCR_SOURCE_PAGE_SIZE)}))

@@ -41,8 +41,9 @@ def _with_check_digit(first_nine: str) -> str:
     return first_nine + str(check % 11)
 
 
-# The schema's own formats (records/api.py, access/api.py): what no pattern can state (the check
-# digit; a Scottish CHI number begins with a date) the format says, and valid numbers are made.
+# The schema's own formats (partner_api/schema.py, care_record/api.py, access/api.py): what no
+# pattern can state (the check digit; a Scottish CHI number begins with a date) the format says,
+# and valid numbers are made.
 nhs_numbers = (
     st.text("0123456789", min_size=9, max_size=9).map(_with_check_digit).filter(nhs_number.is_valid)
 )
