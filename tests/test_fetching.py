@@ -14,6 +14,7 @@ from demo.sources import Behaviour
 from records import circuit
 from records.categories import ALL_CATEGORIES, Category
 from records.fetching import (
+    PAUSED,
     UNEXPECTED,
     _claim,
     _send,
@@ -497,3 +498,28 @@ def test_the_fetch_task_sent_by_name_is_the_registered_task():
     from records.tasks import fetch_source_record
 
     assert app.tasks[FETCH_TASK].name == fetch_source_record.name == FETCH_TASK
+
+
+def test_a_heading_never_asked_of_a_paused_source_says_why_rather_than_reading_as_empty(record):
+    """A source in its cool-down is sent nothing; a heading it was never asked for gets the
+    pause as its reason (the reviewer's case: allergies fetched, medicines never asked)."""
+    link = record.links["gp"]
+    fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    circuit.pause(link.source_id, timezone.now() + datetime.timedelta(minutes=5), "test")
+
+    asked = request_refresh(patient=record.patient, categories=[Category.MEDICINES])
+
+    assert link.pk not in asked
+    never_asked = snapshot(link, Category.MEDICINES)
+    assert (never_asked.status, never_asked.reason) == (Snapshot.Status.FAILED, PAUSED)
+    assert snapshot(link, Category.ALLERGIES).status == Snapshot.Status.FRESH
+
+
+def test_a_switched_off_source_never_asked_for_a_heading_says_so_too(record):
+    link = record.links["gp"]
+    link.source.enabled = False
+    link.source.save()
+
+    request_refresh(patient=record.patient, categories=[Category.MEDICINES])
+
+    assert snapshot(link, Category.MEDICINES).reason == "source is switched off"
