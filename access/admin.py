@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from oauth2_provider import models as oauth2_models
 
 from access import services
 from access.exceptions import AccessDenied, EmergencyAccessError
@@ -170,3 +171,15 @@ class UserAdmin(DjangoUserAdmin):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UserAdmin)
+
+# django-oauth-toolkit's own pages would let an administrator set a partner's client secret (or
+# issue a token) and then read records through the API as that partner; its models change only
+# through access.services (register_api_client, rotate_api_client_secret), which record it.
+for model in (
+    oauth2_models.get_application_model(),
+    oauth2_models.get_access_token_model(),
+    oauth2_models.get_refresh_token_model(),
+    oauth2_models.get_grant_model(),
+    oauth2_models.get_id_token_model(),
+):
+    admin.site.unregister(model)
