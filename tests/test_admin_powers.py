@@ -112,3 +112,106 @@ def test_rotating_a_secret_is_a_service_that_records_who_and_why_never_the_secre
     assert new not in str(entry.changes) and old not in str(entry.changes)
     assert api_client.application.client_secret != new  # only a hash is kept
     assert token(Client(), api_client, new)
+
+
+@pytest.fixture
+def clinician():
+    user = UserFactory(username="dr-jones", first_name="Asha")
+    user.set_password("the-clinicians-own")
+    user.save()
+    return user
+
+
+@pytest.fixture
+def staff(client):
+    """A staff user with every permission over users and authenticators."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username="helpdesk", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label__in=["auth", "otp_totp"])
+    )
+    client.force_login(user)
+    return client, user
+
+
+@pytest.mark.parametrize("who", ["staff", "superuser"])
+def test_the_admin_cannot_set_a_users_password_or_add_a_user(request, who, clinician):
+    client, _ = request.getfixturevalue(who)
+    path = f"/admin/auth/user/{clinician.pk}/password/"
+
+    assert client.get(path).status_code == 404
+    response = client.post(path, {"password1": "Known-to-st4ff!", "password2": "Known-to-st4ff!"})
+    assert response.status_code == 404
+    assert client.get("/admin/auth/user/add/").status_code == 403
+    client.post("/admin/auth/user/add/", {"username": "ghost", "password1": "x", "password2": "x"})
+
+    clinician.refresh_from_db()
+    assert clinician.check_password("the-clinicians-own")
+    assert not type(clinician).objects.filter(username="ghost").exists()
+
+
+def test_the_admin_changes_only_whether_a_user_may_sign_in(staff, clinician):
+    client, _ = staff
+    page = client.get(f"/admin/auth/user/{clinician.pk}/change/").content.decode()
+    assert "/password/" not in page and 'name="username"' not in page
+
+    client.post(
+        f"/admin/auth/user/{clinician.pk}/change/",
+        {
+            "username": "taken-over",
+            "first_name": "Mallory",
+            "email": "m@example.com",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "password": "x",
+        },
+    )
+
+    clinician.refresh_from_db()
+    assert (clinician.username, clinician.first_name, clinician.email) == ("dr-jones", "Asha", "")
+    assert not (clinician.is_staff or clinician.is_superuser or clinician.is_active)
+    assert clinician.check_password("the-clinicians-own")
+
+
+@pytest.mark.parametrize("who", ["staff", "superuser"])
+def test_the_admin_cannot_give_someone_an_authenticator_or_read_one(request, who, clinician):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client, _ = request.getfixturevalue(who)
+    device = TOTPDevice.objects.create(user=clinician, name="phone", confirmed=True)
+    known = "3132333435363738393031323334353637383930"
+    fields = {"user": clinician.pk, "confirmed": "on", "key": known, "step": 30, "t0": 0,
+              "digits": 6, "tolerance": 1, "drift": 0}  # fmt: skip
+
+    assert client.get("/admin/otp_totp/totpdevice/add/").status_code == 403
+    client.post(
+        "/admin/otp_totp/totpdevice/add/",
+        {**fields, "name": "mine"},
+    )
+    client.post(
+        f"/admin/otp_totp/totpdevice/{device.pk}/change/",
+        {**fields, "name": "phone"},
+    )
+    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+    for shown in (f"{device.pk}/config/", f"{device.pk}/qrcode/"):
+        assert client.get(f"/admin/otp_totp/totpdevice/{shown}").status_code in (302, 404)
+
+    theirs = TOTPDevice.objects.filter(user=clinician)
+    assert list(theirs.values_list("pk", "key", "name")) == [(device.pk, device.key, "phone")]
+    assert device.key not in page
+
+
+def test_deleting_a_lost_authenticator_makes_its_owner_set_up_a_new_one_with_their_password(
+    superuser, clinician
+):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client, _ = superuser
+    device = TOTPDevice.objects.create(user=clinician, name="phone", confirmed=True)
+
+    client.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+
+    assert not TOTPDevice.objects.filter(user=clinician).exists()
+    client.get("/sign-in/two-factor/setup/")  # only ever the signed-in user's own
+    assert not TOTPDevice.objects.filter(user=clinician).exists()
