@@ -43,7 +43,14 @@ class AccessEventAdmin(ReadOnlyAdmin):
 
 class ChangeHistoryAdmin(LogEntryAdmin):
     """django-auditlog's own admin for the change history, without the entries that name
-    patients."""
+    patients, and read-only: the application's database role may only read and append to it
+    (audit/privileges.py)."""
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        return {}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         naming = [ContentType.objects.get_by_natural_key(*key).pk for key in NAMES_PATIENTS]

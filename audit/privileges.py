@@ -5,12 +5,17 @@ connects as the owner of the tables (MIGRATION_DATABASE_URL) and, once migrated,
 application what it needs and no more:
 
 - the ordinary tables: SELECT, INSERT, UPDATE and DELETE (never TRUNCATE);
-- access events, search events and checkpoints: SELECT and INSERT only;
+- access events, search events, checkpoints and the change history (django-auditlog's
+  `auditlog_logentry`): SELECT and INSERT only;
 - chain heads: SELECT, INSERT, and UPDATE of `sequence` and `hash` only, which is how a head
   advances; a trigger refuses any update that does not move it forward, and DELETE is not granted;
 - the partitions of the access events: nothing (rows reach them through the partitioned table);
   next months' partitions are added through `audit_add_month_partition`, a function that runs as
   the owner and can do nothing else.
+
+It may not create anything in the schema (CREATE on it is revoked, from PUBLIC too), and migrate
+refuses to grant to a role that is a superuser, may create roles, owns the database or the schema,
+or is a member of the owner's role: each would have every power the grants withhold.
 
 The application cannot empty, edit, or switch off the triggers of the audit trail: TRUNCATE,
 UPDATE, DELETE and ALTER TABLE need privileges or ownership it does not have. Without
@@ -26,8 +31,15 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
+POSTGRESQL = "django.db.backends.postgresql"
 CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
-APPEND_ONLY_TABLES = ("audit_accessevent", "audit_searchevent", "audit_checkpoint")
+# The change history too: nothing in the product updates or deletes a LogEntry at run time.
+APPEND_ONLY_TABLES = (
+    "audit_accessevent",
+    "audit_searchevent",
+    "audit_checkpoint",
+    "auditlog_logentry",
+)
 CHAIN_HEADS = "audit_chainhead"
 ADD_PARTITION = "audit_add_month_partition(date)"
 
@@ -66,7 +78,7 @@ def _reconnect(alias: str, credentials: dict) -> None:
 def application_role(alias: str = DEFAULT_DB_ALIAS) -> str | None:
     """The application's database role, when it is not the owner's (None: one role does both)."""
     owner = settings.LCR_DATABASE_OWNER
-    if owner is None or connections[alias].vendor != "postgresql":
+    if owner is None or connections[alias].settings_dict["ENGINE"] != POSTGRESQL:
         return None
     application = _application.get(alias) or connections[alias].settings_dict
     role = application.get("USER") or None
@@ -91,6 +103,9 @@ def grant_application(alias: str = DEFAULT_DB_ALIAS) -> None:
         cursor.execute("SELECT current_schema()")
         schema = quote(cursor.fetchone()[0])
         cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {grantee}")
+        # Before PostgreSQL 15 every role may create in `public`: a table or function of its own
+        # there could shadow the product's, and would be the application's to drop.
+        cursor.execute(f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC, {grantee}")
         cursor.execute(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(map(quote, ordinary))} "
             f"TO {grantee}"
@@ -141,14 +156,28 @@ def _create_role_if_missing(connection, cursor, role: str) -> None:
 
 
 def _refuse_an_owner_in_disguise(cursor, role: str) -> None:
-    """A superuser, or a member of the owner's role, would have every power the grants withhold."""
+    """A superuser, a role that may create roles (and so grant itself the owner's), the owner of
+    the database or of the schema, or a member of the owner's role would have every power the
+    grants withhold."""
     cursor.execute(
-        "SELECT rolsuper OR pg_has_role(rolname, current_user, 'MEMBER') "
-        "FROM pg_roles WHERE rolname = %s",
+        "SELECT r.rolsuper, r.rolcreaterole, d.datdba = r.oid, "
+        "pg_has_role(r.oid, n.nspowner, 'MEMBER'), pg_has_role(r.oid, current_user, 'MEMBER') "
+        "FROM pg_roles r, pg_database d, pg_namespace n "
+        "WHERE r.rolname = %s AND d.datname = current_database() AND n.nspname = current_schema()",
         [role],
     )
-    if cursor.fetchone()[0]:
+    found = cursor.fetchone()
+    powers = (
+        "is a superuser",
+        "may create roles (CREATEROLE)",
+        "owns the database",
+        "owns the schema",
+        "is a member of the owner's role",
+    )
+    held = [power for power, holds in zip(powers, found, strict=True) if holds]
+    if held:
         raise ImproperlyConfigured(
-            f"The application's database role {role!r} (DATABASE_URL) is a superuser or a member "
-            "of the owner's role, so it could empty the audit trail: give it a role of its own."
+            f"The application's database role {role!r} (DATABASE_URL) {' and '.join(held)}, so "
+            "it could empty the audit trail: give it a LOGIN role of its own with no other "
+            "rights."
         )
