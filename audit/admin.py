@@ -12,8 +12,12 @@ from audit.models import AccessEvent
 from records.admin import ReadOnlyAdmin
 
 # The change history of these models names patients (their demographics, or their NHS number
-# in a link's or a candidate's name): left out of the admin's list of changes.
+# in a link's or a candidate's name) or keeps free text that may (an objection's notes, why
+# glass was broken, why a team cares for someone): left out of the admin's list of changes.
 NAMES_PATIENTS = (
+    ("access", "carerelationship"),
+    ("access", "objection"),
+    ("access", "breakglassaccess"),
     ("records", "patient"),
     ("records", "link"),
     ("records", "unmatchedrecord"),
