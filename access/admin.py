@@ -1,7 +1,8 @@
 """Django admin for access control. Memberships, relationships, grants and objections change only
 through the access services (the pages under /manage/), so here they are read-only; the guardian
-permission tables are not in the admin at all, and a user's groups (each team's group follows its
-memberships) cannot be edited here."""
+permission tables are not in the admin at all. Nothing here takes over a sign-in or an API client:
+users are read-only but for switching their sign-in off (no new users, no passwords, flags or
+groups), authenticators can only be deleted, and django-oauth-toolkit's pages are gone."""
 
 from collections.abc import Iterable
 
@@ -10,7 +11,9 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from oauth2_provider import models as oauth2_models
 
 from access import services
 from access.exceptions import AccessDenied, EmergencyAccessError
@@ -160,13 +163,80 @@ class ApiClientAdmin(admin.ModelAdmin):
         return False
 
 
-class UserAdmin(DjangoUserAdmin):
-    """Django's user admin, but a user's groups are read-only: each team's group follows the
-    team's memberships (access.services), and a group put in by hand would be a grant no
-    membership explains."""
+class UserActiveForm(forms.ModelForm):
+    class Meta:
+        model = get_user_model()
+        fields = ["is_active"]
 
-    readonly_fields = [*DjangoUserAdmin.readonly_fields, "groups"]
+
+class UserAdmin(DjangoUserAdmin):
+    """People, to read, and to switch a sign-in off or on (`is_active`), nothing else: a staff
+    user who could add a user, set someone's password or their flags could sign in as a
+    clinician or a privacy officer. Users and passwords are set with the management commands
+    (createsuperuser, changepassword) by whoever runs the server. A user's groups follow their
+    teams' memberships (access.services)."""
+
+    form = UserActiveForm
+    fieldsets = [
+        (None, {"fields": ["username", "first_name", "last_name", "email", "is_active"]}),
+        ("Permissions", {"fields": ["is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    readonly_fields = [
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+        "last_login",
+        "date_joined",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def user_change_password(self, request: HttpRequest, id, form_url=""):
+        raise Http404("Passwords are not set in the admin.")
+
+
+class TOTPDeviceAdmin(admin.ModelAdmin):
+    """Authenticators, to read (never their key or its QR code), and to delete one a user has
+    lost: they then set up a new one at their next sign-in, which takes their own password
+    (lcr.two_factor.setup). Adding or changing one here would let staff give someone an
+    authenticator whose key they know."""
+
+    list_display = ["user", "name", "created_at", "last_used_at", "confirmed"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__username"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UserAdmin)
+admin.site.unregister(TOTPDevice)  # django-otp's own, which adds devices and shows their keys
+admin.site.register(TOTPDevice, TOTPDeviceAdmin)
+
+# django-oauth-toolkit's own pages would let an administrator set a partner's client secret (or
+# issue a token) and then read records through the API as that partner; its models change only
+# through access.services (register_api_client, rotate_api_client_secret), which record it.
+for model in (
+    oauth2_models.get_application_model(),
+    oauth2_models.get_access_token_model(),
+    oauth2_models.get_refresh_token_model(),
+    oauth2_models.get_grant_model(),
+    oauth2_models.get_id_token_model(),
+):
+    admin.site.unregister(model)

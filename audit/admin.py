@@ -12,8 +12,12 @@ from audit.models import AccessEvent
 from records.admin import ReadOnlyAdmin
 
 # The change history of these models names patients (their demographics, or their NHS number
-# in a link's or a candidate's name): left out of the admin's list of changes.
+# in a link's or a candidate's name) or keeps free text that may (an objection's notes, why
+# glass was broken, why a team cares for someone): left out of the admin's list of changes.
 NAMES_PATIENTS = (
+    ("access", "carerelationship"),
+    ("access", "objection"),
+    ("access", "breakglassaccess"),
     ("records", "patient"),
     ("records", "link"),
     ("records", "unmatchedrecord"),
@@ -43,7 +47,14 @@ class AccessEventAdmin(ReadOnlyAdmin):
 
 class ChangeHistoryAdmin(LogEntryAdmin):
     """django-auditlog's own admin for the change history, without the entries that name
-    patients."""
+    patients, and read-only: the application's database role may only read and append to it
+    (audit/privileges.py)."""
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        return {}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         naming = [ContentType.objects.get_by_natural_key(*key).pk for key in NAMES_PATIENTS]

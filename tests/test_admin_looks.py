@@ -4,6 +4,7 @@ cannot; the pages that need no patient (the access events, the change history, t
 source records) name none."""
 
 import pytest
+from auditlog.models import LogEntry as AuditLogEntry
 from django.db import DatabaseError
 
 from access import services as access_services
@@ -184,3 +185,28 @@ def test_an_admin_page_whose_looks_cannot_be_recorded_is_not_shown(staff, monkey
 
     assert response.status_code == 503
     assert not names(response.content.decode(), patient)
+
+
+def test_the_change_history_in_the_admin_leaves_out_free_text_that_may_name_a_patient(
+    staff, admin_user
+):
+    client, user = staff
+    team = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    cared, objecting, urgent = (PatientFactory() for _ in range(3))
+    access_services.start_relationship(
+        patient=cared, team=team, kind="referral", reason="Mrs Okafor's leg ulcer", actor=admin_user
+    )
+    access_services.record_objection(patient=objecting, notes="Mr Adeyemi phoned", actor=admin_user)
+    doctor = member(team, Role.AE_CLINICIAN, "doctor")
+    access_services.break_glass(
+        user=doctor, team=team, patient=urgent, reason="unconscious", explanation="Ms Brown, RTC"
+    )
+    entries = AuditLogEntry.objects.filter(content_type__app_label="access")
+    shown = [client.get(f"/admin/auditlog/logentry/{entry.pk}/change/") for entry in entries]
+    history = client.get("/admin/auditlog/logentry/").content.decode()
+
+    assert "Thameside A&amp;E" in history
+    for words in ("Okafor", "Adeyemi", "Brown"):
+        assert words not in history
+        assert not any(words in page.content.decode() for page in shown)
+    assert looks(user) == []

@@ -10,11 +10,12 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AccessEvent, AppendOnlyError, ChainHead
 from audit.partitions import ensure_partitions, partition_name
-from audit.privileges import application_role
+from audit.privileges import application_role, as_owner, grant_application
 from tests.factories import PatientFactory, UserFactory, a_look
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -151,5 +152,82 @@ def test_check_deploy_warns_when_the_application_owns_the_audit_trail(settings, 
     settings.LCR_DATABASE_OWNER = None
     assert "audit.W001" in {message.id for message in run_checks(include_deployment_checks=True)}
 
+    monkeypatch.setitem(settings.DATABASES["default"], "USER", "lcr_app")
+    settings.LCR_DATABASE_OWNER = {"USER": "lcr_app"}  # MIGRATION_DATABASE_URL, the same user
+    assert "audit.W001" in {m.id for m in run_checks(include_deployment_checks=True)}
+
     settings.LCR_DATABASE_OWNER = {"USER": "owner"}
     assert "audit.W001" not in {m.id for m in run_checks(include_deployment_checks=True)}
+
+
+def test_the_change_history_is_only_read_and_appended_by_the_application():
+    from auditlog.models import LogEntry
+
+    PatientFactory()  # its creation is in the change history
+    entry = LogEntry.objects.get()
+    if not ON_POSTGRES:
+        return
+    role = application_role()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) "
+            "FROM information_schema.role_table_grants "
+            "WHERE grantee = %s AND table_name = 'auditlog_logentry'",
+            [role],
+        )
+        assert cursor.fetchone()[0] == "INSERT,SELECT"
+    for statement in (
+        "UPDATE auditlog_logentry SET object_repr = 'nobody'",
+        "DELETE FROM auditlog_logentry",
+        "TRUNCATE auditlog_logentry",
+    ):
+        assert refused(statement).startswith("permission denied"), statement
+    assert LogEntry.objects.get().object_repr == entry.object_repr
+
+
+def test_the_application_creates_nothing_in_the_schema(database_owner):
+    if not ON_POSTGRES:
+        return
+    database_owner.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")  # as before PostgreSQL 15
+    with as_owner():
+        grant_application()
+    for statement in (
+        "CREATE TABLE public.shadow (id int)",
+        "CREATE FUNCTION public.shadow() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    ):
+        assert refused(statement).startswith("permission denied"), statement
+
+
+@pytest.mark.parametrize(
+    "power, grant, why",
+    [
+        ("createrole", "ALTER ROLE {role} CREATEROLE", "may create roles"),
+        ("database", "ALTER DATABASE {database} OWNER TO {role}", "owns the database"),
+        ("schema", "ALTER SCHEMA public OWNER TO {role}", "owns the schema"),
+    ],
+)
+def test_migrate_refuses_an_application_role_with_an_owners_power(
+    database_owner, power, grant, why
+):
+    if not ON_POSTGRES:
+        return
+    role, database = f"lcr_harden_{power}", connection.settings_dict["NAME"]
+    owner = settings.LCR_DATABASE_OWNER["USER"]
+    schema_owner = database_owner.execute(
+        "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'"
+    ).fetchone()[0]
+    database_owner.execute(f"DROP ROLE IF EXISTS {role}")
+    database_owner.execute(f"CREATE ROLE {role} LOGIN")
+    database_owner.execute(grant.format(role=role, database=database))
+    application = connection.settings_dict["USER"]
+    connection.close()
+    connection.settings_dict["USER"] = role
+    try:
+        with pytest.raises(ImproperlyConfigured, match=why), as_owner():
+            grant_application()
+    finally:
+        connection.close()
+        connection.settings_dict["USER"] = application
+        database_owner.execute(f"ALTER DATABASE {database} OWNER TO {owner}")
+        database_owner.execute(f"ALTER SCHEMA public OWNER TO {schema_owner}")
+        database_owner.execute(f"DROP ROLE {role}")

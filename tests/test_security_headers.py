@@ -37,7 +37,7 @@ ADMIN_PAGES = [
     "/admin/records/sourcesystem/",
     "/admin/records/sourcesystem/add/",
     "/admin/records/patient/",
-    "/admin/auth/user/add/",
+    "/admin/access/team/add/",
 ]
 API_DOCS = ("/api/v1/docs/", "/api/v1/redoc/")
 OTHER_PAGES = [

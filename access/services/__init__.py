@@ -3,7 +3,7 @@ and their grants, emergency access, objections, API clients. Every change record
 django-auditlog. Callers use `access.services.<function>`: the package's face, re-exported here.
 """
 
-from access.services.api_clients import register_api_client
+from access.services.api_clients import register_api_client, rotate_api_client_secret
 from access.services.emergency_access import break_glass, review_break_glass
 from access.services.objections import record_objection, withdraw_objection
 from access.services.relationships import (
@@ -26,6 +26,7 @@ __all__ = [
     "record_objection",
     "register_api_client",
     "review_break_glass",
+    "rotate_api_client_secret",
     "start_due_relationships",
     "start_relationship",
     "withdraw_objection",

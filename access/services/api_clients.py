@@ -57,3 +57,29 @@ def register_api_client(
             rate=rate,
         )
     return client, secret
+
+
+@transaction.atomic
+def rotate_api_client_secret(*, client: ApiClient, reason: str, actor: AbstractBaseUser) -> str:
+    """Give a partner system a new secret (the old one stops working at once) and return it,
+    shown once: only a hash is kept. The change history records who rotated it and why, never
+    the secret. This is the only way a secret changes: oauth2_provider's own admin pages are not
+    on the product's admin site, so nobody can set a known secret and read records as a partner."""
+    from auditlog.models import LogEntry
+    from oauth2_provider.generators import generate_client_secret
+
+    reason = reason.strip()
+    if not reason:
+        raise ApiClientError("Say why the secret is being rotated.")
+    secret = generate_client_secret()
+    application = client.application
+    application.client_secret = secret  # hashed on save (ClientSecretField)
+    application.save(update_fields=["client_secret", "updated"])
+    LogEntry.objects.log_create(
+        client,
+        action=LogEntry.Action.UPDATE,
+        changes={"client_secret": ["(earlier secret)", "(new secret)"]},
+        actor=actor,
+        additional_data={"reason": reason},
+    )
+    return secret

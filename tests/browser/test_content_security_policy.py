@@ -44,8 +44,8 @@ def test_the_django_admin_works_under_the_policy(superuser, sign_in):
     page.get_by_role("link", name="Riverside Hospital").click()
     expect(page.get_by_label("FHIR base URL")).to_have_value("http://127.0.0.1:8101/fhir")
     page.goto("/admin/records/patient/")
-    page.goto("/admin/auth/user/add/")
-    expect(page.get_by_label("Username")).to_be_visible()
+    page.goto("/admin/access/team/add/")
+    expect(page.get_by_label("Name")).to_be_visible()
     # The admin's own scripts ran (its sidebar toggle is added by nav_sidebar.js).
     expect(page.locator("#toggle-nav-sidebar")).to_be_attached()
 
