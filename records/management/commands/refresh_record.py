@@ -44,7 +44,7 @@ class Command(BaseCommand):
         while time.monotonic() < deadline and snapshots.filter(status=Snapshot.Status.PENDING):
             time.sleep(0.5)
         for snapshot in snapshots_for(patient=patient, categories=categories):
-            state = state_of(snapshot)
+            state = state_of(snapshot).label
             if snapshot.fetched_at and state != SourceState.UP_TO_DATE:
                 state += f" (data from {timezone.localtime(snapshot.fetched_at):%H:%M:%S})"
             if snapshot.reason:
