@@ -39,8 +39,8 @@ class SummarySection:
     title: str
     category: str
     items: list[dict] = field(default_factory=list)
-    incomplete: bool = False  # a source that may hold more has not answered yet, or failed
-    withheld: list[str] = field(default_factory=list)  # per source: what it sent but is not shown
+    incomplete: list[str] = field(default_factory=list)  # sources of this heading still asked
+    withheld: list[str] = field(default_factory=list)  # per source: what failed or is not shown
     empty_text: str = "None recorded by the sources that answered."
 
 
@@ -95,8 +95,8 @@ def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySect
     """The summary sections of a RecordView, for the headings its decision allows."""
     now = now or timezone.now()
     by_category = {view.category: view.items for view in record.categories}
-    withheld = {view.category: view.withheld_notes for view in record.categories}
-    waiting = any(not s.state.answered for s in record.sources)
+    # Each section speaks only of the sources of its own heading: failed, withheld or waiting.
+    views = {view.category: view for view in record.categories}
     since = (now - RECENT_ATTENDANCES).date().isoformat()
     sections = []
     for key, title, category, which, empty_text in SECTIONS:
@@ -116,8 +116,8 @@ def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySect
                 title=title,
                 category=category,
                 items=items,
-                incomplete=waiting,
-                withheld=withheld[category],
+                incomplete=views[category].waiting,
+                withheld=views[category].notes,
                 empty_text=empty_text,
             )
         )
