@@ -513,3 +513,33 @@ def test_the_fetch_task_sent_by_name_is_the_registered_task():
     from records.tasks import fetch_source_record
 
     assert app.tasks[FETCH_TASK].name == fetch_source_record.name == FETCH_TASK
+
+
+def test_every_form_of_reference_the_simulated_sources_send_is_shown_in_full(record):
+    """Versioned, by NHS number, absolute and urn:uuid references (demo/reference_shapes.py)."""
+    for link in record.links.values():
+        outcome = fetch_link(link_id=link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
+        assert outcome.failed == {}
+    snapshots = Snapshot.objects.filter(link__in=record.links.values())
+    assert not [
+        (s.link.source.name, s.category, s.withheld_reason) for s in snapshots if s.withheld_count
+    ]
+    shown = {(s.link.source_id, s.category): s.item_count for s in snapshots}
+    for key, category in (("gp", Category.PROBLEMS), ("acute", Category.DOCUMENTS),
+                          ("social_care", Category.ENCOUNTERS),
+                          ("community", Category.TEST_RESULTS)):  # fmt: skip
+        assert shown[(record.sources[key].pk, category)] > 0
+
+
+def test_the_simulated_hospital_mixes_up_one_persons_allergies_with_someone_elses(
+    population, simulated_source
+):
+    from demo.reference_shapes import mixed_up_person
+
+    person = mixed_up_person(population)
+    record = link_everywhere(population, simulated_source, person)
+    link = record.links["acute"]
+
+    outcome = fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+
+    assert outcome.failed == {Category.ALLERGIES: WRONG_PATIENT}
