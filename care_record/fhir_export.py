@@ -16,6 +16,7 @@ from records.models import Patient
 SOURCE_STATE = "https://shared-care-record.example/CodeSystem/source-state"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 WITHHELD = "https://shared-care-record.example/CodeSystem/withheld-category"
+HEADING = "https://shared-care-record.example/CodeSystem/record-heading"
 # How each source state reads as an OperationOutcome issue: severity and FHIR issue type.
 STATE_ISSUES = {
     SourceState.UP_TO_DATE: ("information", "informational"),
@@ -139,7 +140,8 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
 
 
 def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dict[str, Any]:
-    """Each source's state for this look, and each heading withheld by the role's policy."""
+    """Each source's state for this look, then each heading's from each source, then each
+    heading withheld by the role's policy."""
     issues = []
     for state in record.sources:
         severity, code = STATE_ISSUES[state.state]
@@ -169,6 +171,7 @@ def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dic
                 },
             }
         )
+    issues += heading_issues(record)
     for category in record.decision.denied_categories:
         issues.append(
             {
@@ -186,6 +189,43 @@ def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dic
              "details": {"text": "No source holds records for this patient."}}
         )  # fmt: skip
     return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def heading_issues(record: RecordView) -> list[dict[str, Any]]:
+    """An issue per heading and source, as the page says it: shown N, withheld M and why, or
+    why it failed, or that it has not answered yet."""
+    issues = []
+    for category in record.categories:
+        for part in category.sources:
+            words = f"{category.label} from {part.source.name} ({part.source.ods_code}): "
+            if part.state is SourceState.LOADING:
+                severity, code = "information", "incomplete"
+                words += "not answered yet"
+            else:
+                severity, code = "information", "informational"
+                words += f"{part.shown} shown, {part.withheld} withheld"
+                if part.withheld:
+                    severity, code = "warning", "incomplete"
+                    words += f"; it {part.withheld_reason}"
+                if part.reason:
+                    severity, code = "error", "incomplete"
+                    words += f"; unavailable: {part.reason}"
+                elif part.state.asking:
+                    severity, code = "information", "incomplete"
+                    words += "; refreshing"
+            codings = [
+                {"system": SOURCE_STATE, "code": part.state.value},
+                {"system": ODS_SYSTEM, "code": part.source.ods_code, "display": part.source.name},
+                {"system": HEADING, "code": category.category, "display": category.label},
+            ]
+            issues.append(
+                {
+                    "severity": severity,
+                    "code": code,
+                    "details": {"coding": codings, "text": words},
+                }
+            )
+    return issues
 
 
 def _full_url(base_url: str, resource: dict[str, Any]) -> str:

@@ -35,6 +35,19 @@ class SourceView:
     reason: str = ""
     fetched_at: datetime.datetime | None = None
     withheld: list[str] = field(default_factory=list)  # per heading: what was not shown, and why
+    kept_earlier: bool = False  # a failed heading still shows what the source sent before
+
+
+@dataclass
+class HeadingSource:
+    """One source's part in one heading: its state, what it showed and withheld, and why."""
+
+    source: SourceSystem
+    state: SourceState
+    shown: int = 0
+    withheld: int = 0
+    withheld_reason: str = ""  # "sent ...", empty when nothing was withheld
+    reason: str = ""  # why it failed, when it did
 
 
 @dataclass
@@ -47,11 +60,24 @@ class CategoryView:
     unavailable: list[str] = field(default_factory=list)
     withheld_notes: list[str] = field(default_factory=list)
     withheld: int = 0  # resources counted but not shown, every source together
-    waiting: list[str] = field(default_factory=list)  # sources still being asked for it
+    sources: list[HeadingSource] = field(default_factory=list)  # every source that may hold it
 
     @property
     def notes(self) -> list[str]:
         return self.unavailable + self.withheld_notes
+
+    @property
+    def waiting(self) -> list[str]:
+        """The sources still being asked for this heading (their names)."""
+        return [part.source.name for part in self.sources if part.state.asking]
+
+    @property
+    def complete(self) -> bool:
+        """Every source that may hold this heading answered, and none withheld anything: only
+        then may an empty heading read "None recorded"."""
+        return all(part.state.answered and not part.withheld for part in self.sources) and not (
+            self.notes
+        )
 
 
 @dataclass
@@ -155,33 +181,32 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     unavailable: dict[str, list[str]] = {c: [] for c in decision.categories}
     withheld_notes: dict[str, list[str]] = {c: [] for c in decision.categories}
     withheld: dict[str, int] = dict.fromkeys(decision.categories, 0)
-    waiting: dict[str, list[str]] = {c: [] for c in decision.categories}
+    parts: dict[str, list[HeadingSource]] = {c: [] for c in decision.categories}
     shown = [link for link in links if link.source.kind not in excluded]
     for link in shown:
         own = by_link.get(link.pk, [])
+        _heading_parts(link, own, parts, now)
         states = [(state_of(s, now), s) for s in own] or [(SourceState.LOADING, None)]
         worst_state, worst = min(states, key=lambda pair: order.index(pair[0]))
         fetched = [s.fetched_at for s in own if s.fetched_at]
+        failed = [s for s in own if s.status == Snapshot.Status.FAILED]
         sources.append(
             SourceView(
                 source=link.source,
                 state=worst_state,
-                reason=worst.reason if worst is not None else "",
+                reason=_failures(failed, len(own), labels) if failed else _reason(worst),
                 fetched_at=min(fetched) if fetched else None,
+                kept_earlier=any(s.fetched_at for s in failed),
                 withheld=[
                     f"{labels[s.category]}: {s.withheld_reason}" for s in own if s.withheld_reason
                 ],
             )
         )
-        settled = {s.category for s in own if not state_of(s, now).asking}
-        for category in decision.categories:
-            if category not in settled:
-                waiting[category].append(link.source.name)
         for snapshot in own:
             if snapshot.status == Snapshot.Status.FAILED:
-                unavailable[snapshot.category].append(f"{link.source.name}: {snapshot.reason}")
+                unavailable[snapshot.category].append(said_by(link.source, snapshot.reason))
             if snapshot.withheld_reason:
-                note = f"{link.source.name}: {snapshot.withheld_reason}"
+                note = said_by(link.source, snapshot.withheld_reason)
                 withheld_notes[snapshot.category].append(note)
                 withheld[snapshot.category] += snapshot.withheld_count
             shared = {
@@ -201,7 +226,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             unavailable=unavailable[category],
             withheld_notes=withheld_notes[category],
             withheld=withheld[category],
-            waiting=waiting[category],
+            sources=parts[category],
         )
         for category in decision.categories
     ]
@@ -211,3 +236,45 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
         sources=sources,
         categories=categories,
     )
+
+
+def said_by(source: SourceSystem, words: str) -> str:
+    """What a source did, in a sentence: "Thameside Hospital sent ...", or "<name>: <reason>"."""
+    return f"{source.name} {words}" if words.startswith("sent ") else f"{source.name}: {words}"
+
+
+def _heading_parts(
+    link: Link, own: list[Snapshot], parts: dict[str, list[HeadingSource]], now
+) -> None:
+    """This source's part in each heading of the look; a heading it has no snapshot of yet is
+    loading (it has not been asked, or the ask is on its way)."""
+    by_category = {snapshot.category: snapshot for snapshot in own}
+    for category, heading in parts.items():
+        snapshot = by_category.get(category)
+        if snapshot is None:
+            heading.append(HeadingSource(source=link.source, state=SourceState.LOADING))
+            continue
+        heading.append(
+            HeadingSource(
+                source=link.source,
+                state=state_of(snapshot, now),
+                shown=len(snapshot.items),
+                withheld=snapshot.withheld_count,
+                withheld_reason=snapshot.withheld_reason,
+                reason=snapshot.reason if snapshot.status == Snapshot.Status.FAILED else "",
+            )
+        )
+
+
+def _reason(snapshot: Snapshot | None) -> str:
+    return snapshot.reason if snapshot is not None else ""
+
+
+def _failures(failed: list[Snapshot], headings: int, labels: dict[str, str]) -> str:
+    """Why a source's headings failed, naming the headings unless one reason covers them all."""
+    by_reason: dict[str, list[str]] = {}
+    for snapshot in failed:
+        by_reason.setdefault(snapshot.reason, []).append(labels[snapshot.category])
+    if len(by_reason) == 1 and len(failed) == headings:
+        return failed[0].reason
+    return "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())

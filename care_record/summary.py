@@ -44,8 +44,8 @@ class SummarySection:
     title: str
     category: str
     items: list[dict] = field(default_factory=list)
-    incomplete: bool = False  # a source that may hold more has not answered yet, or failed
-    withheld: list[str] = field(default_factory=list)  # per source: what it sent but is not shown
+    incomplete: list[str] = field(default_factory=list)  # sources of this heading still asked
+    withheld: list[str] = field(default_factory=list)  # per source: what failed or is not shown
     empty_text: str = "None recorded by the sources that answered."
 
 
@@ -116,6 +116,7 @@ def _once_each(items: list[dict]) -> list[dict]:
 def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySection]:
     """The summary sections of a RecordView, for the headings its decision allows."""
     now = now or timezone.now()
+    # Each section speaks only of the sources of its own heading: failed, withheld or waiting.
     views = {view.category: view for view in record.categories}
     since = (now - RECENT_ATTENDANCES).date().isoformat()
     today = timezone.localtime(now).date().isoformat()
@@ -141,9 +142,8 @@ def summary_of(record, now: datetime.datetime | None = None) -> list[SummarySect
                 title=title,
                 category=category,
                 items=items,
-                # This heading's own sources: one still asked, or failed, for it; not any source.
-                incomplete=bool(view.waiting or view.unavailable),
-                withheld=view.withheld_notes,
+                incomplete=view.waiting,
+                withheld=view.notes,
                 empty_text=empty_text,
             )
         )

@@ -159,11 +159,13 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print("    or print the current codes: .venv/bin/python -m demo.totp")
     from demo.population import generate
 
-    example = generate(seed=options.seed, patients=options.patients).people[0]
+    population = generate(seed=options.seed, patients=options.patients)
+    example = population.people[0]
     print(f"\n  Example patient, known to all five sources: {example.display_name}, NHS number")
     print(f"    {example.nhs_number}. Sign in as gp, ae or social and open them from the list of")
     print("    your team's patients; as ae, other patients are reached through emergency access.")
     print(f"    From a terminal: .venv/bin/python manage.py refresh_record {example.nhs_number}")
+    _print_mixed_up(population)
     from demo.load import DEMO_API_CLIENTS
 
     print(f"\n  Partner API: {url}api/v1/docs/ (docs/api.md). Demo clients (id, secret):")
@@ -201,6 +203,15 @@ def _read_readiness(url: str) -> dict:
         return {"problems": [f"{url} answered {exc.code}"]}
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return {"problems": ["the web server does not answer"]}
+
+
+def _print_mixed_up(population) -> None:
+    from demo.reference_shapes import mixed_up_person
+
+    person = mixed_up_person(population)
+    if person is not None:
+        print(f"  The hospital sends a record about someone else with {person.display_name}'s")
+        print(f"    allergies (NHS number {person.nhs_number}): see what the record says then.")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from demo import fhir_resources as fhir
+from demo import reference_shapes
 from demo.clinical import CLINICAL_TYPES, ID_TAGS, SERVED_TYPES, medications_for, resources_for
 from demo.population import REFERENCE_DATE, Person, Population, generate
 
@@ -324,11 +325,13 @@ class SimulatedSource:
             )
         if len(parts) == 2:
             return self._read(resource_type, parts[1], wrong_patient)
+        included: list[dict[str, Any]] = []
         if resource_type == "Patient":
             matches = self._search_patients(query, wrong_patient)
         else:
-            matches = self._search_clinical(resource_type, query, wrong_patient)
-        return self._bundle(matches, query, offset, resource_type)
+            matches, included = self._search_clinical(resource_type, query, wrong_patient)
+        bundle = self._bundle(matches, query, offset, resource_type)
+        return {**bundle, "entry": bundle["entry"] + included}
 
     def _read(self, resource_type: str, resource_id: str, wrong_patient: bool) -> dict[str, Any]:
         if resource_type == "Patient":
@@ -341,7 +344,7 @@ class SimulatedSource:
             local_id, _, tag = resource_id.rpartition("-")[0].rpartition("-")
             person = self.population.person_by_local_id(self.source.key, local_id)
             if person is not None and _TAG_TYPES.get(tag) == resource_type:
-                for resource in self._clinical(person, resource_type):
+                for resource in self._served(person, resource_type):
                     if resource["id"] == resource_id:
                         return resource
         raise _Response(404, _outcome("not-found", f"{resource_type}/{resource_id} is not known"))
@@ -374,20 +377,39 @@ class SimulatedSource:
 
     def _search_clinical(
         self, resource_type: str, query: dict[str, str], wrong_patient: bool
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The person's resources of this type, and any entries sent with them as context."""
+        person = self._searched_person(query)
+        if person is None:
+            return [], []
+        resources = self._served(person, resource_type)
+        resources = resources + reference_shapes.someone_elses(
+            self.population, person, source_key=self.source.key, resource_type=resource_type
+        )
+        if wrong_patient:
+            resources = resources + self._foreign_resources(person, resource_type)
+        return reference_shapes.in_the_bundle(
+            resources,
+            source_key=self.source.key,
+            resource_type=resource_type,
+            patient=self._patient(person),
+        )
+
+    def _searched_person(self, query: dict[str, str]) -> Person | None:
+        """Whose resources a search asks for: by local id (`patient=`, `subject=`) or by NHS
+        number (`patient:identifier=`, `patient.identifier=`)."""
+        identifier = query.get("patient:identifier") or query.get("patient.identifier")
+        if identifier is not None:
+            system, _, value = identifier.rpartition("|")
+            return self._by_nhs_number.get(value) if system == fhir.NHS_NUMBER_SYSTEM else None
         reference = query.get("patient") or query.get("subject")
         if not reference:
             raise _Response(
                 400, _outcome("required", "Search needs a patient (or subject) parameter")
             )
-        local_id = reference.rpartition("Patient/")[2]
-        person = self.population.person_by_local_id(self.source.key, local_id)
-        if person is None:
-            return []
-        resources = self._clinical(person, resource_type)
-        if wrong_patient:
-            resources = resources + self._foreign_resources(person, resource_type)
-        return resources
+        return self.population.person_by_local_id(
+            self.source.key, reference.rpartition("Patient/")[2]
+        )
 
     def _foreign_resources(self, person: Person, resource_type: str) -> list[dict[str, Any]]:
         """Another person's resources, as a muddled source might return them."""
@@ -404,6 +426,16 @@ class SimulatedSource:
 
     def _clinical(self, person: Person, resource_type: str) -> list[dict[str, Any]]:
         return resources_for(self.population, person, self.source.key).get(resource_type, [])
+
+    def _served(self, person: Person, resource_type: str) -> list[dict[str, Any]]:
+        """The person's resources as this source sends them, naming the patient its own way."""
+        return reference_shapes.reshaped(
+            self._clinical(person, resource_type),
+            source_key=self.source.key,
+            resource_type=resource_type,
+            person=person,
+            base_url=self.base_url,
+        )
 
     def _patient(self, person: Person) -> dict[str, Any]:
         return fhir.patient(person, self.source, last_updated=_LAST_UPDATED)

@@ -138,6 +138,8 @@ class SourceSystemForm(forms.ModelForm):
             "credentials_ref",
             "timeout_seconds",
             "enabled",
+            "alias_base_urls",
+            "patient_search",
         ]
 
     def clean_base_url(self) -> str:
@@ -145,13 +147,29 @@ class SourceSystemForm(forms.ModelForm):
         validate_source_base_url(value, request=self.request)
         return value
 
+    def clean_alias_base_urls(self) -> str:
+        value = self.cleaned_data["alias_base_urls"]
+        for line in value.splitlines():
+            if line.strip():
+                validate_source_base_url(line.strip(), request=self.request)
+        return value
+
 
 @admin.register(SourceSystem)
 class SourceSystemAdmin(admin.ModelAdmin):
     form = SourceSystemForm
-    list_display = ["name", "ods_code", "kind", "base_url", "timeout_seconds", "enabled"]
+    list_display = [
+        "name",
+        "ods_code",
+        "kind",
+        "base_url",
+        "timeout_seconds",
+        "enabled",
+        "wrong_patient_count",
+    ]
     list_filter = ["kind", "enabled"]
     search_fields = ["name", "ods_code"]
+    readonly_fields = ["wrong_patient_count", "wrong_patient_at"]
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

@@ -30,9 +30,12 @@ CAPABILITIES_SECONDS = 3600
 # The task is sent by name: records.tasks wraps this module, so this module cannot import it.
 FETCH_TASK = "records.tasks.fetch_source_record"
 SWITCHED_OFF = "source is switched off"  # a reader is told; its data is cleared, not kept stale
+PAUSED = "source unavailable: paused after repeated failures"
 # Said when something other than the source went wrong (a bug, the database refusing a write):
 # the category must still end in a stated state, and the details are in the log, not the page.
 UNEXPECTED = "could not be read: an error on our side (logged)"
+# Said at the heading, after the source's name, when the source named someone else in it.
+WRONG_PATIENT = "sent a record about a different person; nothing from it is shown for this patient"
 
 
 @dataclass
@@ -101,7 +104,11 @@ def request_refresh(
             _switched_off(link, wanted, existing)
             continue
         if link.source_id in paused:
-            continue  # fetch_link reports the pause when next asked; nothing to send now
+            # Nothing is sent; a heading never asked of it says why, rather than reading as empty.
+            for category in due_by_link[link.pk]:
+                if (link.pk, category) not in existing:
+                    _save_failed(link, category, PAUSED, clear_items=True, token=None)
+            continue
         due = due_by_link[link.pk]
         token = uuid.uuid4().hex
         claimed = [c for c in due if _claim(link, c, existing.get((link.pk, c)), now, token)]
@@ -222,10 +229,11 @@ def _claim(
 
 
 def _switched_off(link: Link, categories: tuple[str, ...], existing: dict) -> None:
-    """A switched-off source is not asked, and what it said before is no longer shown."""
+    """A switched-off source is not asked, what it said before is no longer shown, and every
+    heading asked of it says why (none reads as empty)."""
     for category in categories:
         snapshot = existing.get((link.pk, category))
-        if snapshot is not None and snapshot.reason != SWITCHED_OFF:
+        if snapshot is None or snapshot.reason != SWITCHED_OFF:
             _save_failed(link, category, SWITCHED_OFF, clear_items=True, token=None)
 
 
@@ -241,7 +249,7 @@ def fetch_link(
     """
     outcome = FetchOutcome()
     started = timezone.now()
-    link = Link.objects.select_related("source").filter(pk=link_id).first()
+    link = Link.objects.select_related("source", "patient").filter(pk=link_id).first()
     if link is None:
         return outcome  # unlinked since it was asked for: nothing to fetch or to show
     source = link.source
@@ -251,7 +259,7 @@ def fetch_link(
     paused = circuit.paused_until(source.pk)
     if paused is not None:
         when = timezone.localtime(paused).strftime("%H:%M:%S")
-        reason = f"source unavailable: paused after repeated failures until {when}"
+        reason = f"{PAUSED} until {when}"
         _fail(link, categories, reason, outcome, token)
         return outcome
 
@@ -263,11 +271,15 @@ def fetch_link(
         max_per_category=settings.LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY,
         max_per_look=settings.LCR_SOURCE_MAX_RESOURCES_PER_LOOK,
         page_size=settings.LCR_SOURCE_PAGE_SIZE,
+        alias_base_urls=source.base_urls[1:],
+        patient_search=source.patient_search,
     )
     adapter.supported_types = _supported_types(source, adapter)
     for index, category in enumerate(categories):
         try:
-            fetched = adapter.fetch_category(local_id=link.local_id, category=category)
+            fetched = adapter.fetch_category(
+                local_id=link.local_id, category=category, nhs_number=link.patient.nhs_number
+            )
             with transaction.atomic():  # a refused write leaves the connection usable
                 _save_fresh(link, category, fetched, token)
         except SourceUnavailable as exc:
@@ -275,9 +287,9 @@ def fetch_link(
             _unavailable(link, categories[index:], exc, final_attempt, outcome, token)
             return outcome
         except WrongPatientInResponse as exc:
-            logger.warning("%s sent the wrong patient for link %s: %s", source, link.pk, exc.detail)
-            _save_failed(link, category, exc.reason, clear_items=True, token=token)
-            outcome.failed[category] = exc.reason
+            _wrong_patient(link, category, exc)
+            _save_failed(link, category, WRONG_PATIENT, clear_items=True, token=token)
+            outcome.failed[category] = WRONG_PATIENT
         except SourceError as exc:
             logger.warning("%s sent unusable %s: %s (%s)", source, category, exc.reason, exc.detail)
             _save_failed(link, category, exc.reason, clear_items=False, token=token)
@@ -292,6 +304,21 @@ def fetch_link(
             outcome.fresh.append(category)
     circuit.record_success(source.pk, attempt_started_at=started)
     return outcome
+
+
+def _wrong_patient(link: Link, category: str, exc: WrongPatientInResponse) -> None:
+    """Raise it for the source's administrators: the log (ids only, never content) and a count
+    on the source, shown on their home page and in the admin."""
+    logger.error(
+        "%s sent a record about a different person in %s for link %s: %s",
+        link.source,
+        category,
+        link.pk,
+        ", ".join(exc.resource_ids[:20]) or exc.detail,
+    )
+    SourceSystem.objects.filter(pk=link.source_id).update(
+        wrong_patient_count=models.F("wrong_patient_count") + 1, wrong_patient_at=timezone.now()
+    )
 
 
 def _supported_types(source: SourceSystem, adapter: FhirAdapter) -> frozenset[str] | None:
@@ -387,7 +414,7 @@ def _save_fresh(link: Link, category: str, fetched: FetchedCategory, token: str 
         "items": [item.as_dict() for item in fetched.items],
         "item_count": len(fetched.items),
         "withheld_count": fetched.withheld,
-        "withheld_reason": fetched.withheld_reason[:200],
+        "withheld_reason": fetched.withheld_reason[:500],
         "fetched_at": now,
         "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
     }

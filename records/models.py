@@ -12,7 +12,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
-from records.source_urls import validate_source_base_url
+from records.source_urls import validate_alias_base_urls, validate_source_base_url
 
 
 class Sex(models.TextChoices):
@@ -108,6 +108,11 @@ class SourceSystem(models.Model):
         MENTAL_HEALTH = "mental_health", "Mental health services"
         SOCIAL_CARE = "social_care", "Social care"
 
+    class PatientSearch(models.TextChoices):
+        LOCAL_ID = "local_id", "patient=<local id>"
+        IDENTIFIER = "identifier", "patient:identifier=<NHS number system>|<NHS number>"
+        CHAINED = "chained", "patient.identifier=<NHS number system>|<NHS number>"
+
     ods_code = models.CharField("ODS code", max_length=10, unique=True)
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -124,12 +129,43 @@ class SourceSystem(models.Model):
         default=10.0, validators=[MinValueValidator(0.1), MaxValueValidator(120.0)]
     )
     enabled = models.BooleanField(default=True)
+    alias_base_urls = models.TextField(
+        "other base URLs",
+        blank=True,
+        validators=[validate_alias_base_urls],
+        help_text="One a line: other addresses of the same FHIR server (behind another proxy or "
+        "name). A reference to a patient on any of them is a reference to this source's patient.",
+    )
+
+    patient_search = models.CharField(
+        "search by",
+        max_length=20,
+        choices=PatientSearch.choices,
+        default=PatientSearch.LOCAL_ID,
+        help_text="How this source is asked for a patient's resources: by its own id for the "
+        "patient, or by NHS number (as national services such as NRL want).",
+    )
+    wrong_patient_count = models.PositiveIntegerField(
+        "records about a different person",
+        default=0,
+        help_text="How many times this source answered for a patient with a record about "
+        "someone else (nothing of that heading was shown).",
+    )
+    wrong_patient_at = models.DateTimeField(
+        "last record about a different person", null=True, blank=True
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ods_code})"
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """Every address of this source's FHIR server: its base URL, then its aliases."""
+        aliases = [line.strip() for line in self.alias_base_urls.splitlines() if line.strip()]
+        return (self.base_url, *aliases)
 
 
 class MatchMethod(models.TextChoices):
@@ -325,10 +361,10 @@ class Snapshot(models.Model):
     items = ItemsField(default=list)
     item_count = models.PositiveIntegerField(default=0)
     withheld_count = models.PositiveIntegerField(
-        default=0, help_text="Resources the source sent with the items beyond the limits."
+        default=0, help_text="Resources the source sent with the items but not shown."
     )
     withheld_reason = models.CharField(
-        max_length=200, blank=True, help_text="What was withheld with the items, and why."
+        max_length=500, blank=True, help_text="What was withheld with the items, and why."
     )
     fetched_at = models.DateTimeField(
         null=True, blank=True, help_text="When the items were read from the source."

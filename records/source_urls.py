@@ -73,6 +73,13 @@ def validate_source_base_url(value: str, *, request: HttpRequest | None = None) 
         )
 
 
+def validate_alias_base_urls(value: str) -> None:
+    """Every line a base URL that a source may have (blank lines are ignored)."""
+    for line in value.splitlines():
+        if line.strip():
+            validate_source_base_url(line.strip())
+
+
 def _origin_of(request: HttpRequest) -> tuple[str, int]:
     """The host and port the request was sent to, as the browser named them."""
     name, port = split_domain_port(request.get_host())

@@ -42,6 +42,17 @@ def allergy(n: int, text: str = "Peanut") -> dict:
     }
 
 
+def immunization(n: int) -> dict:
+    return {
+        "resourceType": "Immunization",
+        "id": f"i{n}",
+        "status": "completed",
+        "vaccineCode": {"text": "Influenza"},
+        "patient": {"reference": f"Patient/{LOCAL_ID}"},
+        "occurrenceDateTime": "2026-01-15",
+    }
+
+
 def searchset(entries: bytes, *, extra: str = "") -> bytes:
     return (
         b'{"resourceType":"Bundle","type":"searchset"' + extra.encode() + b',"entry":['
@@ -139,7 +150,9 @@ class HostileSource:
     def _page(self, path: str, query: dict[str, list[str]]) -> bytes:
         size = int(query.get("_count", ["100"])[0])
         page = int(query.get("page", ["0"])[0])
-        resources = [allergy(n) for n in range(page * size, min(MANY, (page + 1) * size))]
+        # Each search gets its own type: a resource of another type would be withheld as such.
+        make = immunization if path.endswith("/Immunization") else allergy
+        resources = [make(n) for n in range(page * size, min(MANY, (page + 1) * size))]
         extra = f',"total":{MANY}'
         if (page + 1) * size < MANY:
             next_url = f"{self.base_url}{path[len('/fhir') :]}?_count={size}&page={page + 1}"

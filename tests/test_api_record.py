@@ -104,7 +104,9 @@ def test_a_source_that_withheld_some_resources_is_an_incomplete_warning_saying_s
         state=SourceState.UP_TO_DATE,
         withheld=["Allergies and reactions: sent 26,000 resources; at most 2,000 are shown"],
     )
-    record = SimpleNamespace(sources=[state], decision=SimpleNamespace(denied_categories=[]))
+    record = SimpleNamespace(
+        sources=[state], categories=[], decision=SimpleNamespace(denied_categories=[])
+    )
 
     [issue] = sources_outcome(record, {})["issue"]
 

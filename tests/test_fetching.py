@@ -16,6 +16,7 @@ from records.categories import ALL_CATEGORIES, Category
 from records.fetching import (
     PAUSED,
     UNEXPECTED,
+    WRONG_PATIENT,
     _claim,
     _send,
     fetch_link,
@@ -120,28 +121,40 @@ def test_a_refused_connection_fails_with_its_reason(record):
     assert outcome.failed == {Category.CARE_PLANS: "source unavailable: could not connect"}
 
 
-@pytest.mark.parametrize(
-    ("fault", "reason"),
-    [
-        ("malformed_json", "response is not valid JSON"),
-        ("invalid_fhir", "invalid FHIR from the source"),
-    ],
-)
-def test_an_unusable_answer_fails_that_category_only(record, fault, reason):
+def test_an_unusable_answer_fails_that_category_only(record):
     link = record.links["gp"]
-    record.servers["gp"].behaviour = Behaviour(fault=fault, only_types=frozenset({"Condition"}))
+    record.servers["gp"].behaviour = Behaviour(
+        fault="malformed_json", only_types=frozenset({"Condition"})
+    )
 
     outcome = fetch_link(
         link_id=link.pk, categories=[Category.PROBLEMS, Category.ALLERGIES], final_attempt=True
     )
 
-    assert outcome.failed == {Category.PROBLEMS: reason}
+    assert outcome.failed == {Category.PROBLEMS: "response is not valid JSON"}
     assert outcome.fresh == [Category.ALLERGIES]
     assert snapshot(link, Category.PROBLEMS).status == Snapshot.Status.FAILED
     assert snapshot(link, Category.ALLERGIES).status == Snapshot.Status.FRESH
 
 
-def test_a_resource_about_someone_else_fails_the_category_and_shows_nothing(record, caplog):
+def test_invalid_resources_are_withheld_with_their_reason_and_the_valid_ones_shown(record):
+    link = record.links["gp"]
+    record.servers["gp"].behaviour = Behaviour(
+        fault="invalid_fhir", only_types=frozenset({"Condition"})
+    )
+
+    outcome = fetch_link(link_id=link.pk, categories=[Category.PROBLEMS], final_attempt=True)
+
+    assert outcome.fresh == [Category.PROBLEMS]
+    problems = snapshot(link, Category.PROBLEMS)
+    assert problems.status == Snapshot.Status.FRESH
+    assert problems.item_count > 0 and problems.withheld_count > 0  # every other one is broken
+    assert problems.withheld_reason.startswith(f"sent {problems.withheld_count} invalid (")
+
+
+def test_a_resource_about_someone_else_fails_the_category_shows_nothing_and_is_raised(
+    record, caplog
+):
     link = record.links["gp"]
     fetch_link(link_id=link.pk, categories=[Category.ENCOUNTERS], final_attempt=True)
     assert snapshot(link, Category.ENCOUNTERS).item_count > 0
@@ -150,10 +163,13 @@ def test_a_resource_about_someone_else_fails_the_category_and_shows_nothing(reco
     with caplog.at_level(logging.WARNING, logger="records.fetching"):
         outcome = fetch_link(link_id=link.pk, categories=[Category.ENCOUNTERS], final_attempt=True)
 
-    assert outcome.failed == {Category.ENCOUNTERS: "wrong patient"}
+    assert outcome.failed == {Category.ENCOUNTERS: WRONG_PATIENT}
     failed = snapshot(link, Category.ENCOUNTERS)
     assert (failed.status, failed.items, failed.fetched_at) == (Snapshot.Status.FAILED, [], None)
-    assert "wrong patient" in caplog.text
+    [logged] = [r for r in caplog.records if "a different person" in r.getMessage()]
+    assert logged.levelno == logging.ERROR and "Encounter/" in logged.getMessage()
+    link.source.refresh_from_db()
+    assert link.source.wrong_patient_count == 1 and link.source.wrong_patient_at is not None
 
 
 def test_a_page_failing_midway_saves_nothing_of_that_category_as_fresh(record, settings):
@@ -498,6 +514,36 @@ def test_the_fetch_task_sent_by_name_is_the_registered_task():
     from records.tasks import fetch_source_record
 
     assert app.tasks[FETCH_TASK].name == fetch_source_record.name == FETCH_TASK
+
+
+def test_every_form_of_reference_the_simulated_sources_send_is_shown_in_full(record):
+    """Versioned, by NHS number, absolute and urn:uuid references (demo/reference_shapes.py)."""
+    for link in record.links.values():
+        outcome = fetch_link(link_id=link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
+        assert outcome.failed == {}
+    snapshots = Snapshot.objects.filter(link__in=record.links.values())
+    assert not [
+        (s.link.source.name, s.category, s.withheld_reason) for s in snapshots if s.withheld_count
+    ]
+    shown = {(s.link.source_id, s.category): s.item_count for s in snapshots}
+    for key, category in (("gp", Category.PROBLEMS), ("acute", Category.DOCUMENTS),
+                          ("social_care", Category.ENCOUNTERS),
+                          ("community", Category.TEST_RESULTS)):  # fmt: skip
+        assert shown[(record.sources[key].pk, category)] > 0
+
+
+def test_the_simulated_hospital_mixes_up_one_persons_allergies_with_someone_elses(
+    population, simulated_source
+):
+    from demo.reference_shapes import mixed_up_person
+
+    person = mixed_up_person(population)
+    record = link_everywhere(population, simulated_source, person)
+    link = record.links["acute"]
+
+    outcome = fetch_link(link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+
+    assert outcome.failed == {Category.ALLERGIES: WRONG_PATIENT}
 
 
 def test_a_heading_never_asked_of_a_paused_source_says_why_rather_than_reading_as_empty(record):

@@ -122,7 +122,7 @@ def test_while_a_source_is_loading_the_page_asks_again_and_gets_only_what_change
 
     full = page(client, patient).content.decode()
     assert 'hx-trigger="every 2s"' in full and "Loading" in full
-    assert "Not every source has answered" in full
+    assert "Still waiting for Mile End Surgery GP, so this may be missing something." in full
 
     update = page(client, patient, **HX)
     body = update.content.decode()
@@ -138,7 +138,7 @@ def test_once_every_source_has_answered_the_page_stops_asking(gp_and_patient):
     answered(linked(patient, "Royal London Hospital"), {})
     body = page(client, patient, **HX).content.decode()
     assert "hx-trigger" not in body and "Up to date" in body
-    assert "Not every source has answered" not in body
+    assert "Still waiting" not in body
 
 
 def test_an_unavailable_source_says_why_and_the_summary_says_it_may_be_incomplete(
@@ -158,7 +158,11 @@ def test_an_unavailable_source_says_why_and_the_summary_says_it_may_be_incomplet
     body = page(client, patient).content.decode()
 
     assert "Unavailable" in body and "the source did not answer in time" in body
-    assert "Not every source has answered, so this may be missing something." in body
+    summary = body[body.index('id="summary-allergies"') :]
+    assert (
+        "Not everything is shown, so this may be missing something:</strong> "
+        "Mile End Surgery GP: the source did not answer in time." in summary
+    )
     assert 'hx-trigger="every 2s"' not in body
 
 
@@ -178,14 +182,14 @@ def test_what_a_source_withheld_is_counted_and_said_at_the_source_the_heading_an
 
     body = page(client, patient).content.decode()
 
-    said = "Royal London Hospital: sent 26,000 resources; at most 2,000 are shown"
+    said = "Royal London Hospital sent 26,000 resources; at most 2,000 are shown"
     assert "Some withheld" in body
     assert "Allergies and reactions: sent 26,000 resources; at most 2,000 are shown." in body
     allergies = heading(body, "allergies")
     assert "(2 shown, 24,000 withheld)" in allergies
     assert f"Not everything is shown:</strong> {said}." in allergies
     summary = body[body.index('id="summary-allergies"') :]
-    assert f"Not everything sent is shown:</strong> {said}." in summary
+    assert f"Not everything is shown:</strong> {said}." in summary
     assert "No allergies recorded." not in body
 
 
@@ -203,8 +207,7 @@ def test_a_heading_whose_source_failed_gives_the_reason_and_never_reads_none_rec
 
     allergies = heading(body, "allergies")
     assert (
-        "Not everything is shown:</strong> Royal London Hospital: sent more than 10 MB."
-        in allergies
+        "Not everything is shown:</strong> Royal London Hospital sent more than 10 MB." in allergies
     )
     assert "None recorded" not in allergies
     assert "None recorded by the sources that answered." in heading(body, "medicines")
@@ -318,5 +321,5 @@ def test_a_summary_card_may_be_missing_something_only_if_its_own_heading_is_unan
 
     allergies = body[body.index('id="summary-allergies"') : body.index('id="summary-medicines"')]
     medicines = body[body.index('id="summary-medicines"') : body.index('id="summary-problems"')]
-    assert "Not every source has answered" not in allergies
-    assert "Not every source has answered, so this may be missing something." in medicines
+    assert "Still waiting" not in allergies
+    assert "Still waiting for Mile End Surgery GP, so this may be missing something." in medicines

@@ -202,7 +202,8 @@ def test_every_resource_type_served_validates_as_fhir_r4(start, people, key):
         for resource_type in SERVED_TYPES[key]:
             bundle = get(f"{source.base_url}/{resource_type}", patient=local_id, _count=500).json()
             validate(bundle)
-            types_seen |= {r["resourceType"] for r in resources(bundle)}
+            matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+            types_seen |= {entry["resource"]["resourceType"] for entry in matches}
     assert types_seen == set(SERVED_TYPES[key])
 
 

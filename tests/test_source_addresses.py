@@ -86,7 +86,8 @@ def test_the_origin_of_the_request_is_refused_even_when_every_host_is_allowed():
 
 def form_data(url: str) -> dict:
     return {"ods_code": "RRV", "name": "Riverside", "kind": "acute", "base_url": url,
-            "credentials_ref": "", "timeout_seconds": "10", "enabled": "on"}  # fmt: skip
+            "credentials_ref": "", "timeout_seconds": "10", "enabled": "on",
+            "alias_base_urls": "", "patient_search": "local_id"}  # fmt: skip
 
 
 def test_the_model_refuses_the_products_own_admin_as_a_base_url():
@@ -122,6 +123,22 @@ def test_the_admin_refuses_to_save_a_source_pointing_at_the_product(client, sett
     )
     assert allowed.status_code == 302
     assert SourceSystem.objects.get().base_url == "http://127.0.0.1:8101/fhir"
+
+
+def test_no_other_base_url_of_a_source_may_point_at_the_product_either(settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    aliases = "https://fhir.riverside.example/r4\nhttps://portal.internal/api/"
+    form = SourceSystemForm(
+        data={**form_data("https://fhir.riverside.example/"), "alias_base_urls": aliases}
+    )
+    form.request = RequestFactory().get("/admin/", HTTP_HOST="portal.internal", secure=True)
+    assert not form.is_valid()
+    assert "This address is the shared care record itself" in str(form.errors["alias_base_urls"])
+    source = SourceSystem(**{**form_data("https://fhir.riverside.example/"), "enabled": True,
+                             "alias_base_urls": "http://127.0.0.1:8000/fhir"})  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        source.full_clean()
+    assert "alias_base_urls" in refused.value.message_dict
 
 
 @override_settings(LCR_PORT=8101)

@@ -144,14 +144,21 @@ def test_recent_attendances_are_chosen_by_date_whatever_their_status():
 
 
 def test_a_heading_is_incomplete_only_when_its_own_sources_have_not_answered():
+    from care_record.reading import HeadingSource
+    from records.fetching import SourceState
+    from records.models import SourceSystem
+
+    thameside = SourceSystem(name="Thameside")
+    asking = [HeadingSource(source=thameside, state=SourceState.LOADING)]
     summary = summary_of(
         record(
             allergies=CategoryView("allergies", "Allergies", [item("Penicillin")]),
-            medicines=CategoryView("medicines", "Medicines", [], waiting=["Thameside"]),
+            medicines=CategoryView("medicines", "Medicines", [], sources=asking),
             problems=CategoryView("problems", "Problems", [], unavailable=["Thameside: timed out"]),
         ),
         now=NOW,
     )
     assert not section(summary, "allergies").incomplete
-    assert section(summary, "medicines").incomplete
-    assert section(summary, "problems").incomplete
+    assert not section(summary, "allergies").withheld
+    assert section(summary, "medicines").incomplete == ["Thameside"]
+    assert section(summary, "problems").withheld == ["Thameside: timed out"]

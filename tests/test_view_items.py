@@ -4,7 +4,7 @@ import pytest
 
 from demo.clinical import SERVED_TYPES, resources_for
 from records.sources.errors import MalformedResponse
-from records.sources.fhir_adapter import refers_to_patient, validate_resource
+from records.sources.fhir_adapter import validate_resource
 from records.sources.view_items import view_item
 
 
@@ -92,34 +92,6 @@ def test_invalid_data_types_are_refused():
     with pytest.raises(MalformedResponse, match="invalid FHIR"):
         validate_resource({"resourceType": "Condition", "id": "c", "clinicalStatus": "active",
                            "subject": {"reference": "Patient/L1"}})  # fmt: skip
-
-
-def subject(reference: str) -> dict:
-    return {"resourceType": "Condition", "subject": {"reference": reference}}
-
-
-def appointment(*references: str) -> dict:
-    participants = [{"actor": {"reference": reference}} for reference in references]
-    return {"resourceType": "Appointment", "participant": participants}
-
-
-@pytest.mark.parametrize(
-    ("resource", "expected"),
-    [
-        (subject("Patient/GP-1"), True),
-        (subject("https://gp.example/fhir/Patient/GP-1"), True),
-        (subject("https://elsewhere.example/fhir/Patient/GP-1"), False),
-        (subject("Patient/GP-11"), False),
-        (subject("Patient/XGP-1"), False),
-        ({"resourceType": "Condition"}, False),
-        ({"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/GP-1"}}, True),
-        ({"resourceType": "AllergyIntolerance", "subject": {"reference": "Patient/GP-1"}}, False),
-        (appointment("Patient/GP-1", "Practitioner/9"), True),
-        (appointment("Patient/GP-1", "Patient/GP-2"), False),
-    ],
-)
-def test_a_resource_must_name_exactly_the_patient_asked_for(resource, expected):
-    assert refers_to_patient(resource, "GP-1", "https://gp.example/fhir/") is expected
 
 
 def test_every_category_has_its_resource_types():

@@ -32,4 +32,9 @@ class InvalidResource(SourceError):
 
 
 class WrongPatientInResponse(SourceError):
-    """The source sent a resource about someone other than the patient asked for."""
+    """The source sent a resource about someone other than the patient asked for.
+    `resource_ids` ("Type/id") name them, for the log and the source's administrators."""
+
+    def __init__(self, reason: str, *, detail: str = "", resource_ids: list[str] | None = None):
+        super().__init__(reason, detail=detail)
+        self.resource_ids = resource_ids or []

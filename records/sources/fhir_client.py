@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
@@ -28,11 +28,15 @@ MAX_PAGES = 10_000
 @dataclass(frozen=True)
 class SearchPage:
     """One page of a search: its resources, the source's count of all matches if it gave one
-    (`Bundle.total`), and whether another page follows."""
+    (`Bundle.total`), and whether another page follows. `included`: the entries the source sent
+    as context (`search.mode` "include"), not as matches; `full_urls`: every entry's resource by
+    its `fullUrl`, so that a reference to another entry (`urn:uuid:...`) can be followed."""
 
     resources: list[dict]
     total: int | None
     has_next: bool
+    included: list[dict] = field(default_factory=list)
+    full_urls: dict[str, dict] = field(default_factory=dict)
 
 
 class FhirClient:
@@ -77,17 +81,12 @@ class FhirClient:
             if url is None:
                 return
             bundle = self.get_json(url, params=query)
-            entries, url = _read_searchset(bundle, resource_type)
+            page, url = _read_searchset(bundle)
             if url is not None and not url.startswith(self.base_url):
                 # Never follow a source to another host: its credentials must not travel there.
                 raise MalformedResponse("search result's next link leaves the source", detail=url)
             query = None  # next links carry their own query
-            total = bundle.get("total")
-            yield SearchPage(
-                resources=entries,
-                total=total if isinstance(total, int) and not isinstance(total, bool) else None,
-                has_next=url is not None,
-            )
+            yield page
         raise MalformedResponse("too many pages", detail=f"more than {MAX_PAGES} pages")
 
     def get_json(self, url: str, *, params: dict[str, str] | None = None) -> dict:
@@ -131,8 +130,8 @@ class FhirClient:
         return body
 
 
-def _read_searchset(bundle: dict, resource_type: str) -> tuple[list[dict], str | None]:
-    """Check the shape of one search page; return its resources and the next page's URL."""
+def _read_searchset(bundle: dict) -> tuple[SearchPage, str | None]:
+    """Check the shape of one search page; return it and the next page's URL."""
     if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
         raise MalformedResponse(
             "response is not a search result",
@@ -142,19 +141,31 @@ def _read_searchset(bundle: dict, resource_type: str) -> tuple[list[dict], str |
     links = bundle.get("link", [])
     if not isinstance(entries, list) or not isinstance(links, list):
         raise MalformedResponse("search result has the wrong shape", detail="entry/link not lists")
-    resources = []
+    resources, included, full_urls = [], [], {}
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             raise MalformedResponse("search result entry has no resource")
-        resources.append(resource)
+        search = entry.get("search")
+        mode = search.get("mode") if isinstance(search, dict) else None
+        (included if mode == "include" else resources).append(resource)
+        if isinstance(entry.get("fullUrl"), str):
+            full_urls[entry["fullUrl"]] = resource
     next_url = None
     for link in links:
         if isinstance(link, dict) and link.get("relation") == "next":
             next_url = link.get("url")
             if not isinstance(next_url, str) or not next_url:
                 raise MalformedResponse("search result has a broken next link")
-    return resources, next_url
+    total = bundle.get("total")
+    page = SearchPage(
+        resources=resources,
+        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+        has_next=next_url is not None,
+        included=included,
+        full_urls=full_urls,
+    )
+    return page, next_url
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
