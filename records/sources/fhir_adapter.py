@@ -203,7 +203,7 @@ class FhirAdapter:
             found = [r for r in page.resources if r.get("resourceType") not in CONTEXT_TYPES]
             medications.update(
                 (f"Medication/{r.get('id')}", r)
-                for r in page.resources
+                for r in (*page.resources, *page.included)  # a match, or sent as context
                 if r.get("resourceType") == "Medication"
             )
             # Someone else's resource makes the heading suspect even if it is also malformed,
