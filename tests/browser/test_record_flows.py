@@ -66,7 +66,9 @@ def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, s
     expect(sources).not_to_contain_text(record.sources["mental_health"].name)  # not for this role
     expect(page.locator("#record-summary .lcr-provenance").first).to_be_visible()
     # The community service holds care plans and attendances, and has failed: their cards say so.
-    expect(page.locator("#summary-care_plans")).to_contain_text("Not every source has answered")
+    care_plans = page.locator("#summary-care_plans")
+    expect(care_plans).to_contain_text("Not everything is shown")
+    expect(care_plans).to_contain_text(record.sources["community"].name)
 
     page.get_by_role("tab", name="Care plans").click()
     expect(page.locator("#category-care_plans")).to_be_visible()
