@@ -17,7 +17,7 @@ from partner_api.errors import ApiError
 from partner_api.permissions import END_USER
 from partner_api.responses import fhir_responses
 from partner_api.schema import ID_SCHEMA
-from partner_api.views import FhirView, row_or_404
+from partner_api.views import LARGEST_ID, FhirView, row_or_404
 from records.models import Patient
 
 MOST_EVENTS = 1000
@@ -82,6 +82,6 @@ def _number(request: Request, name: str, default: int | None) -> int:
     # ASCII digits only, and few enough that int() cannot refuse them (it does past 4,300).
     if value is None or not (value.isascii() and value.isdigit() and len(value) <= 19):
         raise ApiError(400, "invalid", f"{name} must be a positive whole number.")
-    if not 0 < int(value) < 2**63:
+    if not 0 < int(value) <= LARGEST_ID:
         raise ApiError(400, "invalid", f"{name} must be a positive whole number.")
     return int(value)
