@@ -25,7 +25,7 @@ def main() -> None:
     events = int(10_000_000 * options.scale)
     _fill(events, patient)
 
-    from records import reading
+    from care_record import reading
 
     real_write = reading.record_access
 

@@ -148,14 +148,15 @@ def _build(sizes: Sizes) -> None:
 def _people(sizes: Sizes) -> None:
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        for n in range(SOURCES):
-            cursor.execute(
-                "INSERT INTO records_sourcesystem (ods_code, name, kind, base_url, "
-                "credentials_ref, timeout_seconds, enabled) VALUES (%s, %s, %s, %s, '', 10, true)",
-                [f"S{n}", f"Source {n}", ["gp", "acute", "community", "mental_health",
-                                           "social_care"][n], "http://127.0.0.1:9/fhir"],
-            )  # fmt: skip
+    from records.models import SourceSystem
+
+    # Through the model, so a column added later gets its default here too (five rows).
+    kinds = ["gp", "acute", "community", "mental_health", "social_care"]
+    SourceSystem.objects.bulk_create(
+        SourceSystem(ods_code=f"S{n}", name=f"Source {n}", kind=kinds[n],
+                     base_url="http://127.0.0.1:9/fhir", timeout_seconds=10, enabled=True)
+        for n in range(SOURCES)
+    )  # fmt: skip
     empty = "\t".join([""] * 8)  # prefix, address, city, phone, email, GP code, practice, GP
 
     def patients() -> Iterator[str]:
