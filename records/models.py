@@ -11,6 +11,7 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from records.confidentiality import RESTRICTED_DETAILS, Confidentiality, is_restricted
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
 from records.source_urls import validate_alias_base_urls, validate_source_base_url
 
@@ -50,6 +51,13 @@ class Patient(models.Model):
     gp_practice_name = models.CharField("GP practice", max_length=200, blank=True)
     gp_name = models.CharField("named GP", max_length=200, blank=True)
     date_of_death = models.DateField(null=True, blank=True)
+    confidentiality = models.CharField(
+        max_length=1,
+        choices=Confidentiality.choices,
+        default=Confidentiality.UNRESTRICTED,
+        help_text="As PDS labels the person. A restricted person's address, telephone, email "
+        "and GP practice are stored nowhere and shown nowhere.",
+    )
     merged_into = models.ForeignKey(
         "self",
         null=True,
@@ -79,9 +87,31 @@ class Patient(models.Model):
                 fields=["id"], include=["family_name", "given_names"], name="patient_names_by_id"
             ),
         ]
+        constraints = [
+            # The database itself refuses a restricted person's contact details, whatever path
+            # (a bulk update, a raw import) tries to write them.
+            models.CheckConstraint(
+                condition=models.Q(confidentiality=Confidentiality.UNRESTRICTED)
+                | models.Q(**{field: "" for field in RESTRICTED_DETAILS}),
+                name="patient_restricted_holds_no_contact_details",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.full_name} ({self.formatted_nhs_number})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.restricted:
+            for field in RESTRICTED_DETAILS:
+                setattr(self, field, "")
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], *RESTRICTED_DETAILS}
+        super().save(*args, **kwargs)
+
+    @property
+    def restricted(self) -> bool:
+        """Whether PDS restricts this person: their contact details are not shared."""
+        return is_restricted(self.confidentiality)
 
     @property
     def full_name(self) -> str:

@@ -1,0 +1,70 @@
+"""A person's confidentiality, as PDS labels their Patient resource, written once.
+
+PDS marks some people restricted (`meta.security` code R of v3-Confidentiality; V, very
+restricted, is stricter still): their address, telephone, email and GP practice must not be
+shared. The register stores the label and, for a restricted person, none of those details;
+`RESTRICTED_DETAILS` names them, so every place that copies or shows them can leave them out.
+"""
+
+from django.db import models
+
+# R4's system, and STU3's (GP Connect and older sources) for the same codes.
+CONFIDENTIALITY_SYSTEMS = (
+    "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+    "http://hl7.org/fhir/v3/Confidentiality",
+)
+
+# The register's fields that a restricted person's record never holds.
+RESTRICTED_DETAILS = (
+    "address_lines",
+    "city",
+    "postcode",
+    "phone",
+    "email",
+    "gp_practice_ods_code",
+    "gp_practice_name",
+    "gp_name",
+)
+# The same details in a FHIR Patient resource (contact: next of kin's details can lead to them).
+RESTRICTED_PATIENT_ELEMENTS = ("address", "telecom", "generalPractitioner", "contact")
+
+RESTRICTED_NOTICE = "Restricted record: address and contact details are not shared"
+
+
+class Confidentiality(models.TextChoices):
+    """PDS's labels, in rising order of restriction."""
+
+    UNRESTRICTED = "U", "Unrestricted"
+    RESTRICTED = "R", "Restricted"
+    VERY_RESTRICTED = "V", "Very restricted"
+
+
+_RANK = {Confidentiality.UNRESTRICTED: 0, Confidentiality.RESTRICTED: 1}
+
+
+def is_restricted(confidentiality: str) -> bool:
+    """Whether a person with this label has their contact details withheld (R and V)."""
+    return confidentiality in (Confidentiality.RESTRICTED, Confidentiality.VERY_RESTRICTED)
+
+
+def confidentiality_of(resource: dict) -> Confidentiality:
+    """The label a FHIR resource carries in `meta.security` (the strictest if several), or
+    unrestricted. Anything that is not a dict of the expected shape counts as unlabelled."""
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    labels = meta.get("security") if isinstance(meta, dict) else None
+    found = Confidentiality.UNRESTRICTED
+    for label in labels if isinstance(labels, list) else []:
+        if not isinstance(label, dict) or label.get("system") not in CONFIDENTIALITY_SYSTEMS:
+            continue
+        code = label.get("code")
+        if code in Confidentiality.values and _RANK.get(code, 2) > _RANK.get(found, 2):
+            found = Confidentiality(code)
+    return found
+
+
+def without_restricted_details(resource: dict) -> dict:
+    """A copy of a Patient resource with the elements a restricted person's record never holds
+    left out, if it is labelled restricted; the resource itself otherwise."""
+    if not is_restricted(confidentiality_of(resource)):
+        return resource
+    return {k: v for k, v in resource.items() if k not in RESTRICTED_PATIENT_ELEMENTS}

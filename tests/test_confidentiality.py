@@ -1,0 +1,106 @@
+"""A restricted person's confidentiality, as PDS labels it, and what the register then holds."""
+
+import datetime
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from records.confidentiality import (
+    Confidentiality,
+    confidentiality_of,
+    is_restricted,
+    without_restricted_details,
+)
+from records.models import Patient
+
+R4_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+STU3_SYSTEM = "http://hl7.org/fhir/v3/Confidentiality"
+
+
+def _labelled(*codes, system=R4_SYSTEM):
+    return {
+        "resourceType": "Patient",
+        "id": "p1",
+        "meta": {"security": [{"system": system, "code": code} for code in codes]},
+        "address": [{"postalCode": "E1 6AN"}],
+        "telecom": [{"system": "phone", "value": "020 7946 0000"}],
+        "generalPractitioner": [{"identifier": {"value": "Y12345"}}],
+        "birthDate": "1980-01-01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("resource", "expected"),
+    [
+        (_labelled("R"), Confidentiality.RESTRICTED),
+        (_labelled("R", system=STU3_SYSTEM), Confidentiality.RESTRICTED),
+        (_labelled("V"), Confidentiality.VERY_RESTRICTED),
+        (_labelled("U", "R"), Confidentiality.RESTRICTED),
+        (_labelled("V", "R"), Confidentiality.VERY_RESTRICTED),
+        (_labelled("U"), Confidentiality.UNRESTRICTED),
+        (_labelled("R", system="http://example.org/other"), Confidentiality.UNRESTRICTED),
+        ({"resourceType": "Patient"}, Confidentiality.UNRESTRICTED),
+        ({"meta": {"security": "R"}}, Confidentiality.UNRESTRICTED),
+        ({"meta": {"security": [None, "R", {"code": "R"}]}}, Confidentiality.UNRESTRICTED),
+        ("not a resource", Confidentiality.UNRESTRICTED),
+    ],
+)
+def test_the_strictest_confidentiality_label_is_read(resource, expected):
+    assert confidentiality_of(resource) == expected
+
+
+def test_a_restricted_patient_resource_loses_its_contact_details():
+    kept = without_restricted_details(_labelled("R"))
+    assert {"address", "telecom", "generalPractitioner"}.isdisjoint(kept)
+    assert kept["birthDate"] == "1980-01-01"
+    unrestricted = _labelled("U")
+    assert without_restricted_details(unrestricted) is unrestricted
+
+
+def test_only_r_and_v_are_restricted():
+    assert [is_restricted(c) for c in "URV"] == [False, True, True]
+
+
+def _patient(**fields):
+    return Patient(
+        nhs_number="9000000009",
+        given_names="Ada",
+        family_name="Restricted",
+        birth_date=datetime.date(1980, 1, 1),
+        postcode="E1 6AN",
+        address_lines="1 High Street",
+        phone="020 7946 0000",
+        gp_practice_name="Riverside Practice",
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_the_register_stores_no_contact_details_of_a_restricted_person():
+    patient = _patient(confidentiality=Confidentiality.RESTRICTED)
+    patient.save()
+    patient.refresh_from_db()
+    assert (patient.postcode, patient.address_lines, patient.phone, patient.gp_practice_name) == (
+        "",
+        "",
+        "",
+        "",
+    )
+    assert patient.restricted
+
+
+@pytest.mark.django_db
+def test_becoming_restricted_clears_the_details_even_when_saving_one_field():
+    patient = _patient()
+    patient.save()
+    patient.confidentiality = Confidentiality.RESTRICTED
+    patient.save(update_fields=["confidentiality"])
+    assert Patient.objects.filter(pk=patient.pk, postcode="", phone="").exists()
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_contact_details_for_a_restricted_person():
+    patient = _patient()
+    patient.save()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Patient.objects.filter(pk=patient.pk).update(confidentiality=Confidentiality.RESTRICTED)
