@@ -12,13 +12,12 @@ class RecordsConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from records import limits, models  # noqa: F401 (limits registers lookups as it loads)
+        from records.confidentiality import RESTRICTED_DETAILS
 
-        for model in (
-            models.Patient,
-            models.SourceSystem,
-            models.Link,
-            models.UnmatchedRecord,
-            models.MatchCandidate,
-            models.PatientMerge,
-        ):
+        # A person's contact details may become restricted later, and the change history is
+        # append-only: it says they changed, never what they were.
+        hidden = {"mask_callable": "records.confidentiality.not_kept"}
+        auditlog.register(models.Patient, mask_fields=list(RESTRICTED_DETAILS), **hidden)
+        auditlog.register(models.UnmatchedRecord, mask_fields=["postcode"], **hidden)
+        for model in (models.SourceSystem, models.Link, models.MatchCandidate, models.PatientMerge):
             auditlog.register(model)

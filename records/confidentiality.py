@@ -6,6 +6,8 @@ shared. The register stores the label and, for a restricted person, none of thos
 `RESTRICTED_DETAILS` names them, so every place that copies or shows them can leave them out.
 """
 
+from dataclasses import dataclass
+
 from django.db import models
 
 # R4's system, and STU3's (GP Connect and older sources) for the same codes.
@@ -68,3 +70,69 @@ def without_restricted_details(resource: dict) -> dict:
     if not is_restricted(confidentiality_of(resource)):
         return resource
     return {k: v for k, v in resource.items() if k not in RESTRICTED_PATIENT_ELEMENTS}
+
+
+def without_restricted_patients(resource: dict, *, restricted: bool) -> dict:
+    """A copy of any resource with the restricted elements left out of every Patient in it (the
+    resource itself, or one `contained` in it) that is labelled restricted, or of all of them
+    when the register says the person is restricted though the source does not label them."""
+    if resource.get("resourceType") == "Patient" and (
+        restricted or is_restricted(confidentiality_of(resource))
+    ):
+        resource = {k: v for k, v in resource.items() if k not in RESTRICTED_PATIENT_ELEMENTS}
+    contained = resource.get("contained")
+    if isinstance(contained, list) and contained:
+        kept = [
+            without_restricted_patients(inner, restricted=restricted)
+            if isinstance(inner, dict)
+            else inner
+            for inner in contained
+        ]
+        if any(a is not b for a, b in zip(kept, contained, strict=True)):
+            resource = {**resource, "contained": kept}
+    return resource
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    """The contact details one may show of a person: theirs, or none and the notice that says
+    why. Every page, list, report and API response takes them from here (Patient.contact)."""
+
+    restricted: bool
+    address_lines: str = ""
+    city: str = ""
+    postcode: str = ""
+    phone: str = ""
+    email: str = ""
+    gp_practice_ods_code: str = ""
+    gp_practice_name: str = ""
+    gp_name: str = ""
+
+    @property
+    def notice(self) -> str:
+        """What a page says where the details would be, or nothing."""
+        return RESTRICTED_NOTICE if self.restricted else ""
+
+    @property
+    def address(self) -> list[str]:
+        """The address as lines to show: street lines, city, postcode; empty ones left out."""
+        lines = [line.strip() for line in self.address_lines.splitlines()]
+        return [line for line in (*lines, self.city, self.postcode) if line]
+
+
+def contact_details(person: object) -> ContactDetails:
+    """The contact details of anything with the register's fields and confidentiality that
+    may be shown: none at all for a restricted person, whatever the fields hold."""
+    if is_restricted(getattr(person, "confidentiality", "")):
+        return ContactDetails(restricted=True)
+    return ContactDetails(
+        restricted=False,
+        **{field: getattr(person, field, "") or "" for field in RESTRICTED_DETAILS},
+    )
+
+
+def not_kept(value: str) -> str:
+    """How the change history writes a contact detail (django-auditlog's mask_callable): that
+    it changed, never what it was, since the person may be restricted later and the history
+    cannot be rewritten."""
+    return "(not kept)" if value else ""

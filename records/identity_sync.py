@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from records.confidentiality import is_restricted
 from records.exceptions import LinkConflict
 from records.fetching import SWITCHED_OFF, response_limits
 from records.matching import Demographics
@@ -130,7 +131,10 @@ def link_or_queue(
                 source=source,
                 local_id=patient.local_id,
                 demographics=Demographics(
-                    patient.given_names, patient.family_name, patient.birth_date, patient.postcode
+                    patient.given_names,
+                    patient.family_name,
+                    patient.birth_date,
+                    _postcode_to_copy(patient, register),
                 ),
                 reason=reason or UnmatchedRecord.Reason.UNLINKED,
                 stated_nhs_number=patient.nhs_number or "",
@@ -153,6 +157,17 @@ def link_or_queue(
             run.rejections.append({"id": patient.local_id, "reason": "linked to another patient"})
             continue
         run.linked += 1
+
+
+def _postcode_to_copy(patient: SourcePatient, register: dict[str, Patient]) -> str:
+    """The postcode the review queue may hold of this record: none if the source labels the
+    person restricted, or if the register says the person with that NHS number is."""
+    stated = patient.nhs_number
+    valid = bool(stated) and is_valid_nhs_number(stated)
+    on_register = register.get(normalise_nhs_number(stated)) if valid else None
+    if is_restricted(patient.confidentiality) or (on_register and on_register.restricted):
+        return ""
+    return patient.postcode
 
 
 def _check_still_the_same(

@@ -6,12 +6,19 @@ The record keeps no clinical data of its own; these rows say who a person is and
 import orjson
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from records.confidentiality import RESTRICTED_DETAILS, Confidentiality, is_restricted
+from records.confidentiality import (
+    RESTRICTED_DETAILS,
+    Confidentiality,
+    ContactDetails,
+    contact_details,
+    is_restricted,
+    without_restricted_patients,
+)
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
 from records.source_urls import validate_alias_base_urls, validate_source_base_url
 
@@ -29,6 +36,10 @@ class PatientQuerySet(models.QuerySet):
     def current(self) -> "PatientQuerySet":
         """Register entries still in use: not merged away into another (the one definition)."""
         return self.filter(merged_into__isnull=True)
+
+    def restricted(self) -> "PatientQuerySet":
+        """People whose contact details are not shared (R and V)."""
+        return self.exclude(confidentiality=Confidentiality.UNRESTRICTED)
 
 
 class Patient(models.Model):
@@ -106,12 +117,39 @@ class Patient(models.Model):
                 setattr(self, field, "")
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], *RESTRICTED_DETAILS}
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if self.restricted:
+                self._forget_earlier_copies()
+
+    def _forget_earlier_copies(self) -> None:
+        """Clear what was copied of this person's contact details before they were restricted:
+        the postcode of their records on the review queue, and the Patient resources in the
+        snapshots of their links. (The change history never kept them: records/apps.py.)"""
+        about_them = models.Q(candidates__patient=self) | models.Q(
+            stated_nhs_number=self.nhs_number
+        )
+        for source_id, local_id in self.links.values_list("source_id", "local_id"):
+            about_them |= models.Q(source_id=source_id, local_id=local_id)
+        records = UnmatchedRecord.objects.filter(about_them).exclude(postcode="")
+        UnmatchedRecord.objects.filter(pk__in=list(records.values_list("pk", flat=True))).update(
+            postcode=""
+        )
+        for snapshot in Snapshot.objects.filter(link__patient=self).only("pk", "items"):
+            items = without_restricted_details_in_items(snapshot.items, restricted=True)
+            if items is not snapshot.items:
+                Snapshot.objects.filter(pk=snapshot.pk).update(items=items)
 
     @property
     def restricted(self) -> bool:
         """Whether PDS restricts this person: their contact details are not shared."""
         return is_restricted(self.confidentiality)
+
+    @property
+    def contact(self) -> ContactDetails:
+        """The contact details one may show of this person: none if they are restricted. Pages,
+        lists, reports and the API read them here, never the fields themselves."""
+        return contact_details(self)
 
     @property
     def full_name(self) -> str:
@@ -455,3 +493,17 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_process_display()} at {self.seen_at:%H:%M:%S}"
+
+
+def without_restricted_details_in_items(items: list, *, restricted: bool) -> list:
+    """Snapshot items with the restricted elements left out of any Patient resource they hold
+    (see confidentiality.without_restricted_patients); the same list if nothing changed."""
+    kept = []
+    for item in items:
+        resource = item.get("resource") if isinstance(item, dict) else None
+        if isinstance(resource, dict):
+            cleaned = without_restricted_patients(resource, restricted=restricted)
+            if cleaned is not resource:
+                item = {**item, "resource": cleaned}
+        kept.append(item)
+    return items if all(a is b for a, b in zip(kept, items, strict=True)) else kept

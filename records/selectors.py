@@ -36,7 +36,7 @@ def find_candidates(
     for near in filters:
         ids.update(live.filter(near).values_list("pk", flat=True)[:ROWS_PER_FILTER])
     rows = Patient.objects.filter(pk__in=ids).only(
-        "given_names", "family_name", "birth_date", "postcode", "nhs_number"
+        "given_names", "family_name", "birth_date", "postcode", "nhs_number", "confidentiality"
     )
     scored = []
     for patient in rows:

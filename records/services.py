@@ -175,10 +175,19 @@ def queue_unmatched(
         )
         for stale in record.candidates.filter(status=MatchCandidate.Status.PENDING):
             stale.delete()
-        for patient, score in find_candidates(demographics, exclude_patient_ids=rejected):
+        found = find_candidates(demographics, exclude_patient_ids=rejected)
+        for patient, score in found:
             MatchCandidate.objects.create(
                 record=record, patient=patient, score=score.total, breakdown=score.breakdown
             )
+        # A record that may be a restricted person keeps no postcode of theirs (a reviewer
+        # would read it beside them).
+        if record.postcode and (
+            any(patient.restricted for patient, _ in found)
+            or record.candidates.filter(patient__in=Patient.objects.restricted()).exists()
+        ):
+            UnmatchedRecord.objects.filter(pk=record.pk).update(postcode="")
+            record.postcode = ""
     return record
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from pydantic import ValidationError as PydanticValidationError
 
+from records.confidentiality import Confidentiality, confidentiality_of
 from records.identifiers import NHS_NUMBER_SYSTEM
 from records.matching import normalise_postcode
 from records.sources.errors import InvalidResource
@@ -31,6 +32,9 @@ class SourcePatient:
     family_name: str
     birth_date: datetime.date | None
     postcode: str
+    # As the source labels the person (meta.security); a restricted person's postcode is
+    # never copied onto the review queue.
+    confidentiality: Confidentiality = Confidentiality.UNRESTRICTED
 
 
 def parse_patient(resource: dict) -> SourcePatient:
@@ -57,6 +61,7 @@ def parse_patient(resource: dict) -> SourcePatient:
         # A partial date (year, or year and month) is valid FHIR but says too little to match on.
         birth_date=patient.birthDate if isinstance(patient.birthDate, datetime.date) else None,
         postcode=_postcode(patient),
+        confidentiality=confidentiality_of(resource),
     )
 
 
