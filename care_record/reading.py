@@ -19,7 +19,13 @@ from audit.models import Channel
 from audit.services import RequestContext, record_access
 from records.categories import Category
 from records.fetching import SourceState, is_stale, request_refresh, state_of
-from records.models import Link, Patient, Snapshot, SourceSystem
+from records.models import (
+    Link,
+    Patient,
+    Snapshot,
+    SourceSystem,
+    without_restricted_details_in_items,
+)
 
 SENSITIVE_SOURCE_KINDS = (SourceSystem.Kind.MENTAL_HEALTH,)
 
@@ -215,7 +221,10 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 "fetched_at": snapshot.fetched_at,
                 "stale": is_stale(snapshot, now),
             }
-            items_by_category[snapshot.category] += [{**item, **shared} for item in snapshot.items]
+            items = snapshot.items
+            if patient.restricted:  # a snapshot saved while the label was being set
+                items = without_restricted_details_in_items(items, restricted=True)
+            items_by_category[snapshot.category] += [{**item, **shared} for item in items]
     categories = [
         CategoryView(
             category=category,

@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from records import circuit
 from records.categories import parse_categories
-from records.models import Link, Patient, Snapshot, SourceSystem
+from records.models import (
+    Link,
+    Patient,
+    Snapshot,
+    SourceSystem,
+    without_restricted_details_in_items,
+)
 from records.sources.errors import SourceError, SourceUnavailable, WrongPatientInResponse
 from records.sources.fhir_adapter import FetchedCategory, FhirAdapter
 from records.sources.limits import ResponseLimits
@@ -411,7 +417,11 @@ def _save_fresh(link: Link, category: str, fetched: FetchedCategory, token: str 
     values = {
         "status": Snapshot.Status.FRESH,
         "reason": "",
-        "items": [item.as_dict() for item in fetched.items],
+        # A Patient resource in an item (contained, or sent by an adapter) keeps none of a
+        # restricted person's contact details, as the source labels them or the register does.
+        "items": without_restricted_details_in_items(
+            [item.as_dict() for item in fetched.items], restricted=link.patient.restricted
+        ),
         "item_count": len(fetched.items),
         "withheld_count": fetched.withheld,
         "withheld_reason": fetched.withheld_reason[:500],
