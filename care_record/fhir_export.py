@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from care_record.reading import RecordView, SourceView
+from records.confidentiality import security_label
 from records.fetching import SourceState
 from records.identifiers import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from records.models import Patient
@@ -45,28 +46,32 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
         "gender": GENDERS.get(patient.sex, "unknown"),
         "birthDate": patient.birth_date.isoformat(),
     }
-    lines = [line for line in patient.address_lines.splitlines() if line.strip()]
-    if lines or patient.city or patient.postcode:
+    contact = patient.contact
+    if contact.restricted:
+        # As PDS marks the person; the elements that would hold their details are left out.
+        resource["meta"] = {"security": [security_label(patient.confidentiality)]}
+    lines = [line for line in contact.address_lines.splitlines() if line.strip()]
+    if lines or contact.city or contact.postcode:
         address: dict[str, Any] = {"use": "home"}
         if lines:
             address["line"] = lines
-        if patient.city:
-            address["city"] = patient.city
-        if patient.postcode:
-            address["postalCode"] = patient.postcode
+        if contact.city:
+            address["city"] = contact.city
+        if contact.postcode:
+            address["postalCode"] = contact.postcode
         resource["address"] = [address]
     telecom = []
-    if patient.phone:
-        telecom.append({"system": "phone", "value": patient.phone})
-    if patient.email:
-        telecom.append({"system": "email", "value": patient.email})
+    if contact.phone:
+        telecom.append({"system": "phone", "value": contact.phone})
+    if contact.email:
+        telecom.append({"system": "email", "value": contact.email})
     if telecom:
         resource["telecom"] = telecom
-    if patient.gp_practice_ods_code:
+    if contact.gp_practice_ods_code:
         resource["generalPractitioner"] = [
             {
-                "identifier": {"system": ODS_SYSTEM, "value": patient.gp_practice_ods_code},
-                **({"display": patient.gp_practice_name} if patient.gp_practice_name else {}),
+                "identifier": {"system": ODS_SYSTEM, "value": contact.gp_practice_ods_code},
+                **({"display": contact.gp_practice_name} if contact.gp_practice_name else {}),
             }
         ]
     if patient.date_of_death:

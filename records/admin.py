@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from records import services
+from records.confidentiality import RESTRICTED_DETAILS
 from records.exceptions import IdentityError
 from records.models import (
     IdentitySyncRun,
@@ -28,6 +29,8 @@ from records.models import (
     UnmatchedRecord,
 )
 from records.source_urls import validate_source_base_url
+
+NOT_SHARED = "Not shared (restricted)"
 
 
 class MergeForm(forms.Form):
@@ -205,8 +208,8 @@ class PatientAdmin(ShowsPatients, ReadOnlyAdmin):
         "given_names",
         "formatted_nhs_number",
         "birth_date",
-        "postcode",
-        "gp_practice_name",
+        "shown_postcode",
+        "shown_gp_practice",
         "merged_into",
     ]
     search_fields = ["=nhs_number", "family_name", "postcode"]
@@ -217,6 +220,30 @@ class PatientAdmin(ShowsPatients, ReadOnlyAdmin):
 
     def patients_on(self, objects: Iterable[Patient]) -> Iterable[Patient]:
         return objects
+
+    def get_fields(self, request: HttpRequest, obj: Patient | None = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        if obj is None or not obj.restricted:
+            return fields
+        # A restricted person's page says why their details are missing, where they would be.
+        at = fields.index(RESTRICTED_DETAILS[0]) if RESTRICTED_DETAILS[0] in fields else 0
+        kept = [f for f in fields if f not in RESTRICTED_DETAILS]
+        return [*kept[:at], "contact_notice", *kept[at:]]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> list:
+        return [*super().get_readonly_fields(request, obj), "contact_notice"]
+
+    @admin.display(description="contact details")
+    def contact_notice(self, obj: Patient) -> str:
+        return obj.contact.notice
+
+    @admin.display(description="postcode", ordering="postcode")
+    def shown_postcode(self, obj: Patient) -> str:
+        return NOT_SHARED if obj.restricted else obj.contact.postcode
+
+    @admin.display(description="GP practice", ordering="gp_practice_name")
+    def shown_gp_practice(self, obj: Patient) -> str:
+        return NOT_SHARED if obj.restricted else obj.contact.gp_practice_name
 
     def has_merge_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("records.add_patientmerge")
@@ -326,6 +353,16 @@ class UnmatchedRecordAdmin(ShowsPatients, ReadOnlyAdmin):
     def patients_listed(self, objects: Iterable[UnmatchedRecord]) -> Iterable[Patient]:
         return ()
 
+    def get_fields(self, request: HttpRequest, obj: UnmatchedRecord | None = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        if (
+            obj is not None
+            and obj.candidates.filter(patient__in=Patient.objects.restricted()).exists()
+        ):
+            # It may be that restricted person's record: whatever postcode it held stays unsaid.
+            fields = [f for f in fields if f != "postcode"]
+        return fields
+
     @admin.action(description="No match in the register: dismiss", permissions=["review"])
     def dismiss_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         _run_service(
@@ -373,7 +410,8 @@ class MatchCandidateAdmin(ShowsPatients, ReadOnlyAdmin):
 
     @admin.display(description="postcode (source)")
     def record_postcode(self, obj: MatchCandidate) -> str:
-        return obj.record.postcode
+        # The source's record may be the restricted person this candidate is.
+        return NOT_SHARED if obj.patient.restricted else obj.record.postcode
 
     @admin.display(description="born (register)")
     def patient_born(self, obj: MatchCandidate):
@@ -381,7 +419,7 @@ class MatchCandidateAdmin(ShowsPatients, ReadOnlyAdmin):
 
     @admin.display(description="postcode (register)")
     def patient_postcode(self, obj: MatchCandidate) -> str:
-        return obj.patient.postcode
+        return NOT_SHARED if obj.patient.restricted else obj.patient.contact.postcode
 
     @admin.action(description="Same person: link the record", permissions=["review"])
     def confirm_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

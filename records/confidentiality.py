@@ -136,3 +136,10 @@ def not_kept(value: str) -> str:
     it changed, never what it was, since the person may be restricted later and the history
     cannot be rewritten."""
     return "(not kept)" if value else ""
+
+
+def security_label(confidentiality: str) -> dict:
+    """The `meta.security` coding that labels a Patient resource with this confidentiality, as
+    PDS writes it (R4's system)."""
+    code = Confidentiality(confidentiality)
+    return {"system": CONFIDENTIALITY_SYSTEMS[0], "code": code.value, "display": code.label}
