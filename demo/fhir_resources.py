@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from demo.population import Person, SourceSpec
+from records.confidentiality import Confidentiality, security_label
 from records.identifiers import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 
 Resource = dict[str, Any]
@@ -93,8 +94,12 @@ def _period(start: datetime | date, end: datetime | date | None = None) -> dict[
     return {"start": render(start), **({"end": render(end)} if end else {})}
 
 
-def patient(person: Person, source: SourceSpec, *, last_updated: datetime) -> Resource:
-    """The Patient as `source` holds it: its own local id, and the NHS number only if it has one."""
+def patient(
+    person: Person, source: SourceSpec, *, last_updated: datetime, restricted: bool = False
+) -> Resource:
+    """The Patient as `source` holds it: its own local id, and the NHS number only if it has one.
+    A restricted person's is labelled so (the source still holds their address: the record must
+    leave it out)."""
     view = person.source_views[source.key]
     identifiers: list[dict[str, Any]] = []
     if view.nhs_number:
@@ -129,7 +134,7 @@ def patient(person: Person, source: SourceSpec, *, last_updated: datetime) -> Re
             },
             {"type": "Practitioner", "display": person.gp_name},
         ]
-    return _resource(
+    resource = _resource(
         "Patient",
         last_updated,
         id=view.local_id,
@@ -158,6 +163,9 @@ def patient(person: Person, source: SourceSpec, *, last_updated: datetime) -> Re
         ],
         generalPractitioner=general_practitioner,
     )
+    if restricted:
+        resource["meta"]["security"] = [security_label(Confidentiality.RESTRICTED)]
+    return resource
 
 
 def allergy_intolerance(

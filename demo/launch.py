@@ -166,6 +166,7 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print("    your team's patients; as ae, other patients are reached through emergency access.")
     print(f"    From a terminal: .venv/bin/python manage.py refresh_record {example.nhs_number}")
     _print_mixed_up(population)
+    _print_restricted(population)
     from demo.load import DEMO_API_CLIENTS
 
     print(f"\n  Partner API: {url}api/v1/docs/ (docs/api.md). Demo clients (id, secret):")
@@ -212,6 +213,18 @@ def _print_mixed_up(population) -> None:
     if person is not None:
         print(f"  The hospital sends a record about someone else with {person.display_name}'s")
         print(f"    allergies (NHS number {person.nhs_number}): see what the record says then.")
+
+
+def _print_restricted(population) -> None:
+    from demo.population import restricted_people
+
+    chosen = restricted_people(population)
+    if chosen:
+        person = chosen[0]
+        print(f"  {person.display_name} (NHS number {person.nhs_number}) is restricted: their")
+        print(
+            "    record says their address and contact details are not shared (docs/identity.md)."
+        )
 
 
 if __name__ == "__main__":

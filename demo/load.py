@@ -120,10 +120,30 @@ def main() -> None:
 
 def register_population(population) -> int:
     """Put every person of the population on the register (as the identity service knows them)."""
+    from demo.population import restricted_people
+    from records.confidentiality import Confidentiality
     from records.matching import normalise_postcode
     from records.models import Patient
 
     known = set(Patient.objects.values_list("nhs_number", flat=True))
+    restricted = {person.index for person in restricted_people(population)}
+
+    def contact(person) -> dict:
+        # bulk_create does not call Patient.save: a restricted person's details are left out
+        # here (and the database would refuse them).
+        if person.index in restricted:
+            return {"confidentiality": Confidentiality.RESTRICTED}
+        return {
+            "address_lines": "\n".join(person.address_lines),
+            "city": person.city,
+            "postcode": normalise_postcode(person.postcode),
+            "phone": person.phone,
+            "email": person.email or "",
+            "gp_practice_ods_code": person.gp_practice.ods_code,
+            "gp_practice_name": person.gp_practice.name,
+            "gp_name": person.gp_name,
+        }
+
     new = [
         Patient(
             nhs_number=person.nhs_number,
@@ -132,15 +152,8 @@ def register_population(population) -> int:
             family_name=person.family_name,
             birth_date=person.birth_date,
             sex=person.sex,
-            address_lines="\n".join(person.address_lines),
-            city=person.city,
-            postcode=normalise_postcode(person.postcode),
-            phone=person.phone,
-            email=person.email or "",
-            gp_practice_ods_code=person.gp_practice.ods_code,
-            gp_practice_name=person.gp_practice.name,
-            gp_name=person.gp_name,
             date_of_death=person.deceased_date,
+            **contact(person),
         )
         for person in population.people
         if person.nhs_number not in known

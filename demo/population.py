@@ -457,3 +457,18 @@ def _misspell(rng: random.Random, name: str, variants: dict[str, str]) -> str:
     # Drop one letter after the first, the commonest typing slip in registration systems.
     cut = rng.randrange(1, len(name) - 1)
     return name[:cut] + name[cut + 1 :]
+
+
+def restricted_people(population: Population) -> tuple[Person, ...]:
+    """Whom the national identity service marks restricted in the demo (`meta.security` R:
+    their address, telephone and GP practice are not shared). The second person registered at
+    the example patient's practice, so that the demo GP opens one and sees the notice, and one
+    in fifty of everyone else. The demo's sources label these people's Patient resources, and
+    the register is loaded without their details."""
+    if not population.people:
+        return ()
+    example = population.people[0]
+    practice = [p for p in population.people if p.gp_practice == example.gp_practice]
+    chosen = {p.index for p in practice[1:2]}
+    chosen |= {p.index for p in population.people if p.index % 50 == 25}
+    return tuple(p for p in population.people if p.index in chosen)

@@ -25,7 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from demo import fhir_resources as fhir
 from demo import reference_shapes
 from demo.clinical import CLINICAL_TYPES, ID_TAGS, SERVED_TYPES, medications_for, resources_for
-from demo.population import REFERENCE_DATE, Person, Population, generate
+from demo.population import REFERENCE_DATE, Person, Population, generate, restricted_people
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ class SimulatedSource:
         self.source = population.source(source_key)
         self.host, self.port = host, port
         self._people = population.people_at(source_key)
+        self._restricted = {person.index for person in restricted_people(population)}
         self._by_nhs_number = {
             view.nhs_number: person
             for person in self._people
@@ -438,7 +439,8 @@ class SimulatedSource:
         )
 
     def _patient(self, person: Person) -> dict[str, Any]:
-        return fhir.patient(person, self.source, last_updated=_LAST_UPDATED)
+        restricted = person.index in self._restricted
+        return fhir.patient(person, self.source, last_updated=_LAST_UPDATED, restricted=restricted)
 
     def _offset(self, query: dict[str, str]) -> int:
         try:
