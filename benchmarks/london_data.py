@@ -164,13 +164,13 @@ def _people(sizes: Sizes) -> None:
             family, given = FAMILY[(n * 31) % len(FAMILY)], GIVEN[n % len(GIVEN)]
             yield (
                 f"{number}\t{given}\t{family}\t{1930 + n % 90}-{1 + n % 12:02d}-"
-                f"{1 + n % 28:02d}\tunknown\tE{1 + n % 20} 1AA\t{empty}\t{STAMP}\t{STAMP}\n"
+                f"{1 + n % 28:02d}\tunknown\tE{1 + n % 20} 1AA\t{empty}\t{STAMP}\t{STAMP}\tU\n"
             )
 
     _copy(
         "COPY records_patient (nhs_number, given_names, family_name, birth_date, sex, postcode, "
         "prefix, address_lines, city, phone, email, gp_practice_ods_code, gp_practice_name, "
-        "gp_name, created_at, updated_at) FROM STDIN",
+        "gp_name, created_at, updated_at, confidentiality) FROM STDIN",
         patients(),
         "patients",
     )

@@ -118,13 +118,13 @@ def _population(patients: int, related: int):
                 rows.write(
                     f"{9_000_000_000 + n:010d}\tGiven{n % 977}\tFamily{n % 15013}\t"
                     f"{1930 + n % 90}-{1 + n % 12:02d}-{1 + n % 28:02d}\tunknown\t"
-                    f"E{1 + n % 20} 1AA\t{empty}\t{stamp}\t{stamp}\n"
+                    f"E{1 + n % 20} 1AA\t{empty}\t{stamp}\t{stamp}\tU\n"
                 )
             rows.seek(0)
             with cursor.cursor.copy(
                 "COPY records_patient (nhs_number, given_names, family_name, birth_date, sex, "
                 "postcode, prefix, address_lines, city, phone, email, gp_practice_ods_code, "
-                "gp_practice_name, gp_name, created_at, updated_at) FROM STDIN"
+                "gp_practice_name, gp_name, created_at, updated_at, confidentiality) FROM STDIN"
             ) as copy:
                 copy.write(rows.read())
         teams = [
