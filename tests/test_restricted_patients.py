@@ -354,8 +354,9 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     report = reverse("audit-access-report", kwargs={"patient_id": p.pk})
     manage = {"patient_id": p.pk}
     return {
-        "home": [("gp", "get", "/", {})],  # after the record was looked at: recently viewed
         "patient-record": [("gp", "get", record, {}), ("ae_clinician", "get", record, {})],
+        # After the record was looked at: the team's list, and recently viewed.
+        "home": [("gp", "get", "/", {}), ("ae_clinician", "get", "/", {})],
         "patient-search": [
             ("gp", "get", reverse("patient-search"), {"nhs_number": p.nhs_number}),
             (
@@ -522,6 +523,8 @@ def test_no_page_shows_a_restricted_persons_details(scene, monkeypatch):
     # The pages about the person were seen, not refused.
     for route in ("patient-record", "manage-patient", "audit-access-report", "patient-search"):
         assert statuses[route] == 200, route
+    assert "Recently viewed" in shown["home get / {}"]
+    assert "MARCHBANKS" in shown["home get / {}"]
     leaked = {where: leaks_in(text) for where, text in shown.items() if leaks_in(text)}
     assert not leaked
     # The walk saw the person where their details would have been.
@@ -587,3 +590,38 @@ def test_no_api_response_shows_a_restricted_persons_details(scene):
     found = next(text for where, text in shown.items() if "identifier=" in where)
     assert '"code":"R"' in found.replace(" ", "")
     assert "Marchbanks" in found
+
+
+# --- the demo -------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_demo_gp_cares_for_a_restricted_person_whose_sources_label_them(
+    population, simulated_source
+):
+    import json
+    import urllib.request
+
+    from demo.load import register_population
+    from demo.population import restricted_people
+
+    chosen = restricted_people(population)
+    example = population.people[0]
+    assert example not in chosen
+    at_practice = [p for p in chosen if p.gp_practice == example.gp_practice]
+    assert at_practice
+    register_population(population)
+
+    for person in chosen:
+        patient = Patient.objects.get(nhs_number=person.nhs_number)
+        assert patient.restricted
+        assert not any(getattr(patient, field) for field in DETAILS)
+    assert not Patient.objects.get(nhs_number=example.nhs_number).restricted
+    assert Patient.objects.get(nhs_number=example.nhs_number).contact.postcode
+
+    server = simulated_source("gp")
+    for person, label in ((at_practice[0], ["R"]), (example, [])):
+        url = f"{server.base_url}/Patient/{person.local_ids['gp']}"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            resource = json.load(response)
+        assert [s["code"] for s in resource["meta"].get("security", [])] == label
