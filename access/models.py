@@ -387,7 +387,7 @@ class SensitiveCodeSet(models.Model):
     name = models.CharField(max_length=200, unique=True)
     sensitivity = models.CharField(max_length=30, choices=Sensitivity.choices)
     source = models.CharField(max_length=300, help_text="Who publishes the list we follow.")
-    source_url = models.URLField(max_length=300, blank=True)
+    source_url = models.CharField("where it is published", max_length=300, blank=True)
     as_of = models.DateField(help_text="The date of the published list we took the codes from.")
 
     class Meta:

@@ -206,7 +206,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=200, unique=True)),
                 ('sensitivity', models.CharField(choices=[('sexual_health', 'Sexual health and HIV'), ('termination', 'Termination of pregnancy'), ('assisted_conception', 'Assisted conception'), ('gender_identity', 'Gender reassignment'), ('safeguarding', 'Safeguarding'), ('mental_health', 'Mental health'), ('substance_misuse', 'Substance misuse'), ('restricted', 'Labelled restricted by its source')], max_length=30)),
                 ('source', models.CharField(help_text='Who publishes the list we follow.', max_length=300)),
-                ('source_url', models.URLField(blank=True, max_length=300)),
+                ('source_url', models.CharField(blank=True, max_length=300, verbose_name='where it is published')),
                 ('as_of', models.DateField(help_text='The date of the published list we took the codes from.')),
             ],
             options={
