@@ -177,3 +177,27 @@ def test_the_code_sets_are_in_the_admin_to_read_and_not_to_change(staff):  # noq
     assert "86406008" in page and "dd4c.digital.nhs.uk" in page
     assert 'name="_save"' not in page
     assert client.get("/admin/access/sensitivecodeset/add/").status_code == 403
+
+
+def test_some_demo_patients_gp_records_hold_items_the_code_sets_mark_sensitive():
+    """So that `make run` shows the withheld line to the social worker, and the warning under
+    emergency access: the demo's social care team supports some of them."""
+    from demo.clinical import holds_sensitive_diagnosis, resources_for
+    from demo.population import generate
+    from records.sources.view_items import view_item
+
+    population = generate()
+    supported = population.people_at("social_care")[:40]  # the demo social care team's cases
+    person = next(p for p in supported if holds_sensitive_diagnosis(p) and p.known_to("gp"))
+    held = resources_for(population, person, "gp")
+    codes = sensitive_codes()
+    marked = {
+        resource["resourceType"]
+        for resource in held["Condition"] + held["ServiceRequest"]
+        if "sexual_health" in sensitivities_of(view_item(resource).as_dict(), codes)
+    }
+    assert marked == {"Condition", "ServiceRequest"}
+    others = [p for p in population.people if not holds_sensitive_diagnosis(p)][:20]
+    for other in others:
+        for resources in resources_for(population, other, "gp").values():
+            assert not any(sensitivities_of(view_item(r).as_dict(), codes) for r in resources)
