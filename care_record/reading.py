@@ -80,10 +80,13 @@ class CategoryView:
     def complete(self) -> bool:
         """Every source that may hold this heading answered, and none withheld anything: only
         then may an empty heading read "None recorded"."""
-        return all(
-            part.state.answered and not part.withheld and not part.sensitive
-            for part in self.sources
-        ) and not (self.notes)
+        return (
+            all(
+                part.state.answered and not part.withheld and not part.sensitive
+                for part in self.sources
+            )
+            and not self.notes
+        )
 
 
 @dataclass
@@ -274,7 +277,7 @@ class _SensitiveFilter:
             if not found:
                 shown.append(item)
             elif found <= self.decision.sensitivities:
-                marks = {"sensitive": sorted(found)}
+                marks = {"sensitive": sorted(str(kind) for kind in found)}
                 if self.emergency:
                     marks["sensitive_warning"] = SENSITIVE_WARNING
                 shown.append({**item, **marks})
