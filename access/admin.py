@@ -24,6 +24,8 @@ from access.models import (
     Membership,
     Objection,
     RolePolicy,
+    SensitiveCode,
+    SensitiveCodeSet,
     StaffProfile,
     Team,
 )
@@ -72,10 +74,27 @@ class RolePolicyAdmin(ReadOnlyAdmin):
         "role",
         "categories",
         "sees_sensitive_sources",
+        "sensitivities",
+        "sensitivities_in_emergency",
         "may_break_glass",
         "manages_relationships",
         "reviews_break_glass",
     ]
+
+
+class SensitiveCodeInline(ReadOnlyInline):
+    model = SensitiveCode
+    fields = ["system", "code", "display"]
+
+
+@admin.register(SensitiveCodeSet)
+class SensitiveCodeSetAdmin(ReadOnlyAdmin):
+    """The code sets that make an item sensitive, with where each comes from, to read: they are
+    changed by a migration, like the role policy, so every change is reviewed."""
+
+    list_display = ["name", "sensitivity", "as_of", "source"]
+    list_filter = ["sensitivity"]
+    inlines = [SensitiveCodeInline]
 
 
 @admin.register(CareRelationship)

@@ -105,6 +105,21 @@ class Membership(models.Model):
         return {"reason": self.change_reason} if self.change_reason else None
 
 
+class Sensitivity(models.TextChoices):
+    """Kinds of sensitive content, whoever holds it: what a code set or a label marks an item as,
+    and what the role policy opens. Mental health content follows the policy's switch for mental
+    health services' data (`sees_sensitive_sources`), so that one rule covers both."""
+
+    SEXUAL_HEALTH = "sexual_health", "Sexual health and HIV"
+    TERMINATION = "termination", "Termination of pregnancy"
+    ASSISTED_CONCEPTION = "assisted_conception", "Assisted conception"
+    GENDER_IDENTITY = "gender_identity", "Gender reassignment"
+    SAFEGUARDING = "safeguarding", "Safeguarding"
+    MENTAL_HEALTH = "mental_health", "Mental health"
+    SUBSTANCE_MISUSE = "substance_misuse", "Substance misuse"
+    RESTRICTED = "restricted", "Labelled restricted by its source"
+
+
 class RolePolicy(models.Model):
     """What a role may see and do: data an administrator can read (seeded by a migration)."""
 
@@ -113,6 +128,16 @@ class RolePolicy(models.Model):
     sees_sensitive_sources = models.BooleanField(
         default=False, help_text="May see what mental health services hold."
     )
+    sensitivities = models.JSONField(
+        default=list, blank=True,
+        help_text="Sensitive content (access.models.Sensitivity) this role sees through a care "
+        "relationship.",
+    )  # fmt: skip
+    sensitivities_in_emergency = models.JSONField(
+        default=list, blank=True,
+        help_text="Sensitive content this role sees, besides, under emergency access (shown "
+        "with a warning).",
+    )  # fmt: skip
     may_break_glass = models.BooleanField(default=False)
     manages_relationships = models.BooleanField(default=False)
     reviews_break_glass = models.BooleanField(default=False)
@@ -353,3 +378,40 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.team})"
+
+
+class SensitiveCodeSet(models.Model):
+    """A named, dated list of codes that make an item sensitive, with where it comes from:
+    data (seeded by access migration 0006), read at every look, so a change applies at once."""
+
+    name = models.CharField(max_length=200, unique=True)
+    sensitivity = models.CharField(max_length=30, choices=Sensitivity.choices)
+    source = models.CharField(max_length=300, help_text="Who publishes the list we follow.")
+    source_url = models.CharField("where it is published", max_length=300, blank=True)
+    as_of = models.DateField(help_text="The date of the published list we took the codes from.")
+
+    class Meta:
+        ordering = ["sensitivity", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SensitiveCode(models.Model):
+    """One code of a sensitive code set, in its code system (SNOMED CT, ICD-10, an HL7 label)."""
+
+    code_set = models.ForeignKey(SensitiveCodeSet, on_delete=models.CASCADE, related_name="codes")
+    system = models.CharField(max_length=200)
+    code = models.CharField(max_length=64)
+    display = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["code_set", "system", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code_set", "system", "code"], name="sensitive_code_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.display}"

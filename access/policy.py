@@ -18,6 +18,7 @@ from access.models import (
     BreakGlassAccess,
     Membership,
     RolePolicy,
+    Sensitivity,
     Team,
 )
 from records.categories import parse_categories
@@ -48,6 +49,9 @@ class Decision:
     break_glass_id: int | None = None
     break_glass_expires_at: datetime.datetime | None = None
     sees_sensitive_sources: bool = False
+    # The sensitive content (access.models.Sensitivity) this look may show; the rest of it is
+    # withheld and counted (care_record.reading).
+    sensitivities: frozenset[str] = frozenset()
     objection: bool = False
     why_not: str = ""
     purpose: str = DIRECT_CARE
@@ -104,6 +108,7 @@ def decide(
         return Decision(
             True,
             basis=AccessBasis.BREAK_GLASS,
+            sensitivities=sensitivities_seen(policy, AccessBasis.BREAK_GLASS),
             break_glass_id=facts.break_glass_id,
             break_glass_expires_at=ends.values_list("expires_at", flat=True).first(),
             objection=facts.objection,
@@ -115,8 +120,24 @@ def decide(
     if facts.relationship_id is None or not facts.granted:
         return Decision(False, why_not="no care relationship", purpose=purpose)
     return Decision(
-        True, basis=AccessBasis.RELATIONSHIP, relationship_id=facts.relationship_id, **shared
+        True,
+        basis=AccessBasis.RELATIONSHIP,
+        relationship_id=facts.relationship_id,
+        sensitivities=sensitivities_seen(policy, AccessBasis.RELATIONSHIP),
+        **shared,
     )
+
+
+def sensitivities_seen(policy: RolePolicy, basis: AccessBasis) -> frozenset[str]:
+    """The sensitive content a role sees on a basis: its policy's list, mental health content
+    wherever mental health services' data is open to it (one switch for both), and under
+    emergency access its emergency list besides."""
+    seen = set(policy.sensitivities or ())
+    if policy.sees_sensitive_sources:
+        seen.add(Sensitivity.MENTAL_HEALTH)
+    if basis == AccessBasis.BREAK_GLASS:
+        seen |= set(policy.sensitivities_in_emergency or ())
+    return frozenset(seen)
 
 
 @dataclass(frozen=True)

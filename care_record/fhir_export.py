@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from access.sensitivity import withheld_words
 from care_record.reading import RecordView, SourceView
 from records.confidentiality import security_label
 from records.fetching import SourceState
@@ -212,6 +213,10 @@ def heading_issues(record: RecordView) -> list[dict[str, Any]]:
                 if part.withheld:
                     severity, code = "warning", "incomplete"
                     words += f"; it {part.withheld_reason}"
+                if part.sensitive:
+                    # Not shown to this role: said as the page says it, never "none recorded".
+                    severity, code = "warning", "suppressed"
+                    words += f"; {withheld_words(part.sensitive)}"
                 if part.reason:
                     severity, code = "error", "incomplete"
                     words += f"; unavailable: {part.reason}"

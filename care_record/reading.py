@@ -13,7 +13,9 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from access.exceptions import AccessDenied
+from access.models import AccessBasis
 from access.policy import DIRECT_CARE, Actor, Decision, decide
+from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities_of, withheld_words
 from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from audit.services import RequestContext, record_access
@@ -54,6 +56,7 @@ class HeadingSource:
     withheld: int = 0
     withheld_reason: str = ""  # "sent ...", empty when nothing was withheld
     reason: str = ""  # why it failed, when it did
+    sensitive: int = 0  # items it sent that this look may not show because they are sensitive
 
 
 @dataclass
@@ -67,10 +70,12 @@ class CategoryView:
     withheld_notes: list[str] = field(default_factory=list)
     withheld: int = 0  # resources counted but not shown, every source together
     sources: list[HeadingSource] = field(default_factory=list)  # every source that may hold it
+    sensitive: int = 0  # items withheld because they are sensitive, every source together
 
     @property
     def notes(self) -> list[str]:
-        return self.unavailable + self.withheld_notes
+        sensitive = [withheld_words(self.sensitive)] if self.sensitive else []
+        return self.unavailable + self.withheld_notes + sensitive
 
     @property
     def waiting(self) -> list[str]:
@@ -81,8 +86,12 @@ class CategoryView:
     def complete(self) -> bool:
         """Every source that may hold this heading answered, and none withheld anything: only
         then may an empty heading read "None recorded"."""
-        return all(part.state.answered and not part.withheld for part in self.sources) and not (
-            self.notes
+        return (
+            all(
+                part.state.answered and not part.withheld and not part.sensitive
+                for part in self.sources
+            )
+            and not self.notes
         )
 
 
@@ -187,11 +196,14 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     unavailable: dict[str, list[str]] = {c: [] for c in decision.categories}
     withheld_notes: dict[str, list[str]] = {c: [] for c in decision.categories}
     withheld: dict[str, int] = dict.fromkeys(decision.categories, 0)
+    sensitive: dict[str, int] = dict.fromkeys(decision.categories, 0)
     parts: dict[str, list[HeadingSource]] = {c: [] for c in decision.categories}
     shown = [link for link in links if link.source.kind not in excluded]
+    visible = _SensitiveFilter(decision, snapshots)
     for link in shown:
         own = by_link.get(link.pk, [])
-        _heading_parts(link, own, parts, now)
+        kept = {snapshot.pk: visible.items_of(snapshot) for snapshot in own}
+        _heading_parts(link, own, kept, parts, now)
         states = [(state_of(s, now), s) for s in own] or [(SourceState.LOADING, None)]
         worst_state, worst = min(states, key=lambda pair: order.index(pair[0]))
         fetched = [s.fetched_at for s in own if s.fetched_at]
@@ -221,7 +233,8 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 "fetched_at": snapshot.fetched_at,
                 "stale": is_stale(snapshot, now),
             }
-            items = snapshot.items
+            items, hidden = kept[snapshot.pk]
+            sensitive[snapshot.category] += hidden
             if patient.restricted:  # a snapshot saved while the label was being set
                 items = without_restricted_details_in_items(items, restricted=True)
             items_by_category[snapshot.category] += [{**item, **shared} for item in items]
@@ -236,6 +249,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             withheld_notes=withheld_notes[category],
             withheld=withheld[category],
             sources=parts[category],
+            sensitive=sensitive[category],
         )
         for category in decision.categories
     ]
@@ -252,8 +266,40 @@ def said_by(source: SourceSystem, words: str) -> str:
     return f"{source.name} {words}" if words.startswith("sent ") else f"{source.name}: {words}"
 
 
+class _SensitiveFilter:
+    """Splits each snapshot's items into those this look shows and a count of the sensitive ones
+    it may not; the code sets are read once per look, and only if there is anything to judge.
+    A sensitive item shown under emergency access carries the warning."""
+
+    def __init__(self, decision: Decision, snapshots: list[Snapshot]) -> None:
+        self.decision = decision
+        self.emergency = decision.basis == AccessBasis.BREAK_GLASS
+        self.codes = sensitive_codes() if any(s.items for s in snapshots) else None
+
+    def items_of(self, snapshot: Snapshot) -> tuple[list[dict], int]:
+        if self.codes is None:
+            return list(snapshot.items), 0
+        shown, hidden = [], 0
+        for item in snapshot.items:
+            found = sensitivities_of(item, self.codes)
+            if not found:
+                shown.append(item)
+            elif found <= self.decision.sensitivities:
+                marks = {"sensitive": sorted(str(kind) for kind in found)}
+                if self.emergency:
+                    marks["sensitive_warning"] = SENSITIVE_WARNING
+                shown.append({**item, **marks})
+            else:
+                hidden += 1
+        return shown, hidden
+
+
 def _heading_parts(
-    link: Link, own: list[Snapshot], parts: dict[str, list[HeadingSource]], now
+    link: Link,
+    own: list[Snapshot],
+    kept: dict[int, tuple[list[dict], int]],
+    parts: dict[str, list[HeadingSource]],
+    now,
 ) -> None:
     """This source's part in each heading of the look; a heading it has no snapshot of yet is
     loading (it has not been asked, or the ask is on its way)."""
@@ -267,10 +313,11 @@ def _heading_parts(
             HeadingSource(
                 source=link.source,
                 state=state_of(snapshot, now),
-                shown=len(snapshot.items),
+                shown=len(kept[snapshot.pk][0]),
                 withheld=snapshot.withheld_count,
                 withheld_reason=snapshot.withheld_reason,
                 reason=snapshot.reason if snapshot.status == Snapshot.Status.FAILED else "",
+                sensitive=kept[snapshot.pk][1],
             )
         )
 

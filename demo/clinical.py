@@ -487,8 +487,35 @@ def _gp(r: _Record, profile: _Profile) -> None:
             ("advance-directive", "Advance Directive"),
             concept(SNOMED, "304253006", "Not for resuscitation", "DNACPR in place"),
         )
+    if holds_sensitive_diagnosis(person):
+        _sensitive_diagnosis(r)
     if person.index == 0:
         _gp_shapes_to_read_right(r)
+
+
+def holds_sensitive_diagnosis(person: Person) -> bool:
+    """Some people social care supports have an HIV diagnosis at their practice, so that the
+    demo shows what a sensitive item does: a social worker (or an A&E clinician through a
+    relationship) sees it withheld and counted, emergency access shows it with a warning."""
+    return person.index % 5 == 1 and person.known_to("social_care")
+
+
+def _sensitive_diagnosis(r: _Record) -> None:
+    """An HIV diagnosis, coded with a code of the sensitive code sets (access migration 0006),
+    and the practice's referral to the HIV clinic, which gives it as its reason."""
+    hiv = concept(SNOMED, "86406008", "Human immunodeficiency virus infection")
+    diagnosed = r.moment()
+    r.add(
+        fhir.condition(
+            r.local_id,
+            code=hiv,
+            category="problem-list-item",
+            onset=diagnosed.date(),
+            recorded=diagnosed,
+            active=True,
+        )
+    )
+    r.referral("HIV medicine", "Thameside University Hospitals NHS Trust", hiv)
 
 
 def _vaccinations(r: _Record, profile: _Profile, age: int) -> None:

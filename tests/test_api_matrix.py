@@ -15,7 +15,12 @@ from tests.api_helpers import (
     token,
 )
 from tests.factories import PatientFactory, UserFactory, make_team
-from tests.test_permission_matrix import API_ROUTES
+from tests.test_permission_matrix import (
+    API_ROUTES,
+    SENSITIVITIES,
+    policy_shows,
+    sensitive_referral_at_the_gp,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +133,46 @@ def test_an_api_route_refuses_a_client_without_a_relationship_or_the_role(
         assert response.status_code == expected, f"{route} {role}"
     # Only the privacy system's report shows who the patient is: that look is recorded.
     assert AccessEvent.objects.count() == (1 if route == "api-access-report" and expected else 0)
+
+
+API_SENSITIVE_ROLES = (
+    Role.GP, Role.PRACTICE_NURSE, Role.AE_CLINICIAN, Role.COMMUNITY_NURSE,
+    Role.MENTAL_HEALTH_CLINICIAN, Role.SOCIAL_WORKER,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("sensitivity", SENSITIVITIES)
+@pytest.mark.parametrize("role", API_SENSITIVE_ROLES)
+def test_the_summary_api_shows_or_withholds_and_counts_sensitive_items_as_the_page_does(
+    client, world, role, sensitivity
+):
+    """Partners look only through a relationship (they cannot break glass): the same policy as
+    the page, and the heading's issue says how many were withheld because they are sensitive."""
+    from access.models import RolePolicy
+
+    client_team, _, patient, _ = world
+    services.start_relationship(
+        patient=patient, team=client_team, kind="referral", reason="r",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    sensitive_referral_at_the_gp(patient, sensitivity)
+    api, secret = api_client_for(client_team, role, ["patient.read"])
+
+    response = client.get(
+        f"/api/v1/fhir/Patient/{patient.pk}/$summary", **bearer(token(client, api, secret))
+    )
+
+    assert response.status_code == 200
+    resources = [entry["resource"] for entry in response.json()["entry"]]
+    ids = {r.get("id") for r in resources if r["resourceType"] == "ServiceRequest"}
+    shown = policy_shows(RolePolicy.objects.get(role=role), sensitivity, "relationship")
+    assert ids == ({"ServiceRequest-1", "ServiceRequest-2"} if shown else {"ServiceRequest-2"})
+    outcome = next(r for r in resources if r["resourceType"] == "OperationOutcome")
+    referrals = [
+        issue for issue in outcome["issue"]
+        if issue["details"]["text"].startswith("Referrals from Mile End Surgery GP")
+    ]  # fmt: skip
+    assert len(referrals) == 1
+    withheld = "1 item withheld because it is sensitive" in referrals[0]["details"]["text"]
+    assert withheld is not shown, f"{role} {sensitivity}"
+    assert (referrals[0]["code"] == "suppressed") is not shown

@@ -372,3 +372,98 @@ def test_an_administrator_given_a_clinical_membership_by_another_is_flagged(clie
     client.force_login(member(office, "privacy_officer", "po"))
     home = client.get(reverse("home")).content.decode()
     assert "Administrators who can also open records" in home and "office-admin" in home
+
+
+# Sensitivity as a dimension: for each role that opens records x each sensitivity x each basis
+# the role can look on, a sensitive item in a heading the role sees is shown, or withheld and
+# counted. The answer is read from the role policy's data, as the product reads it.
+SENSITIVITIES = (
+    "sexual_health", "termination", "assisted_conception", "gender_identity", "safeguarding",
+    "mental_health", "substance_misuse", "restricted",
+)  # fmt: skip
+BASES = {
+    "relationship": ("gp", "practice_nurse", "ae_clinician", "community_nurse",
+                     "mental_health_clinician", "social_worker"),
+    "break_glass": ("ae_clinician",),
+}  # fmt: skip
+SENSITIVE_CASES = [
+    (role, sensitivity, basis)
+    for basis, roles in BASES.items()
+    for role in roles
+    for sensitivity in SENSITIVITIES
+]
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def sensitive_resource(sensitivity: str, resource_id: str) -> dict:
+    """A referral marked `sensitivity` the way a source would mark it: by a code of the table's
+    sets in its reason (or, for a label, in meta.security), or labelled restricted."""
+    from access.models import SensitiveCode
+
+    resource = {"resourceType": "ServiceRequest", "id": resource_id, "status": "active"}
+    if sensitivity == "restricted":
+        resource["meta"] = {"security": [{"system": CONFIDENTIALITY, "code": "R"}]}
+        return resource
+    code = SensitiveCode.objects.filter(code_set__sensitivity=sensitivity).order_by("pk").first()
+    if code.system == ACT_CODE or code.system.endswith("/v3/ActCode"):
+        resource["meta"] = {"security": [{"system": code.system, "code": code.code}]}
+    else:
+        resource["reasonCode"] = [{"coding": [{"system": code.system, "code": code.code}]}]
+    return resource
+
+
+def policy_shows(policy: RolePolicy, sensitivity: str, basis: str) -> bool:
+    """The policy's data, read as docs/access.md says: its list, mental health content with
+    mental health services' data, and the emergency list under emergency access."""
+    return (
+        sensitivity in policy.sensitivities
+        or (sensitivity == "mental_health" and policy.sees_sensitive_sources)
+        or (basis == "break_glass" and sensitivity in policy.sensitivities_in_emergency)
+    )
+
+
+def sensitive_referral_at_the_gp(patient, sensitivity):
+    from tests.test_record_page import answered, item, linked
+
+    link = linked(patient, "Mile End Surgery GP", kind="gp_practice")
+    referral = item(
+        "ServiceRequest", 1, "Referral to Harbour Clinic",
+        resource=sensitive_resource(sensitivity, "ServiceRequest-1"),
+    )  # fmt: skip
+    plain = item(
+        "ServiceRequest", 2, "Referral to physiotherapy",
+        resource={"resourceType": "ServiceRequest", "id": "ServiceRequest-2", "status": "active"},
+    )  # fmt: skip
+    answered(link, {"referrals": [referral, plain]})
+
+
+@pytest.mark.parametrize(("role", "sensitivity", "basis"), SENSITIVE_CASES)
+def test_sensitive_items_are_shown_or_withheld_and_counted_by_role_sensitivity_and_basis(
+    client, world, role, sensitivity, basis
+):
+    user, patient = arrange("related" if basis == "relationship" else "break_glass", role, world)
+    sensitive_referral_at_the_gp(patient, sensitivity)
+    client.force_login(user)
+    policy = RolePolicy.objects.get(role=role)
+
+    response = client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Referral to physiotherapy" in page
+    shown = policy_shows(policy, sensitivity, basis)
+    assert ("Referral to Harbour Clinic" in page) is shown, f"{role} {sensitivity} {basis}"
+    assert ("1 item withheld because it is sensitive" in page) is not shown
+    assert ("Sensitive: shown under emergency access" in page) is (shown and basis == "break_glass")
+    event = AccessEvent.objects.get()
+    assert any(i.endswith("/ServiceRequest-1") for i in event.resource_ids) is shown
+
+
+def test_the_seeded_policy_opens_sensitive_content_as_docs_access_md_says(db):
+    policies = {p.role: p for p in RolePolicy.objects.all()}
+    gp, ae, social = policies["gp"], policies["ae_clinician"], policies["social_worker"]
+    assert all(policy_shows(gp, s, "relationship") for s in SENSITIVITIES)
+    assert not policy_shows(ae, "sexual_health", "relationship")
+    assert policy_shows(ae, "sexual_health", "break_glass")
+    assert [s for s in SENSITIVITIES if policy_shows(social, s, "relationship")] == ["safeguarding"]
