@@ -21,7 +21,12 @@ from records import circuit
 from records.categories import parse_categories
 from records.models import Link, Patient, Snapshot, SourceSystem
 from records.sources.capabilities import Capabilities, mismatch, read_capabilities
-from records.sources.errors import SourceError, SourceUnavailable, WrongPatientInResponse
+from records.sources.errors import (
+    RecordRefused,
+    SourceError,
+    SourceUnavailable,
+    WrongPatientInResponse,
+)
 from records.sources.fhir_adapter import FetchedCategory, FhirAdapter
 from records.sources.fhir_client import FhirClient
 from records.sources.gp_connect import GpConnectAdapter
@@ -291,6 +296,10 @@ def fetch_link(
             _wrong_patient(link, category, exc)
             _save_failed(link, category, WRONG_PATIENT, clear_items=True, token=token)
             outcome.failed[category] = WRONG_PATIENT
+        except RecordRefused as exc:
+            logger.warning("%s refused %s: %s (%s)", source, category, exc.reason, exc.detail)
+            _save_failed(link, category, exc.reason, clear_items=True, token=token)
+            outcome.failed[category] = exc.reason
         except SourceError as exc:
             logger.warning("%s sent unusable %s: %s (%s)", source, category, exc.reason, exc.detail)
             _save_failed(link, category, exc.reason, clear_items=False, token=token)

@@ -4,6 +4,7 @@ same view items as R4, a source speaking another FHIR version refused with that 
 partner API never passing STU3 off as R4."""
 
 import base64
+import io
 import json
 
 import pytest
@@ -266,6 +267,21 @@ def test_each_gp_connect_error_is_the_headings_reason(gp_link, provider, code):
 
 @pytest.mark.integration
 @pytest.mark.django_db
+@pytest.mark.parametrize("code", ["NO_PATIENT_CONSENT", "NO_RELATIONSHIP", "PATIENT_NOT_FOUND"])
+def test_a_refused_record_withdraws_what_the_practice_sent_before(gp_link, provider, code):
+    fetch_link(link_id=gp_link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+    assert snapshot(gp_link, Category.ALLERGIES).items
+    provider.behaviour = Behaviour(spine_error=code)
+
+    fetch_link(link_id=gp_link.pk, categories=[Category.ALLERGIES], final_attempt=True)
+
+    refused = snapshot(gp_link, Category.ALLERGIES)
+    assert (refused.status, refused.items) == (Snapshot.Status.FAILED, [])
+    assert refused.reason.endswith(f"({code})")
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
 def test_the_practices_own_failure_is_retried_then_said(gp_link, provider):
     provider.behaviour = Behaviour(spine_error="INTERNAL_SERVER_ERROR")
 
@@ -490,3 +506,21 @@ def _record_view(items):
     category = SimpleNamespace(items=items, sources=[], category="allergies", label="Allergies")
     decision = SimpleNamespace(denied_categories=[])
     return SimpleNamespace(patient=None, categories=[category], sources=[state], decision=decision)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_check_sources_names_each_sources_version_and_fails_on_a_mismatch(gp_link, provider):
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("check_sources", stdout=out)
+    assert "GP Connect Access Record Structured, FHIR 3.0.1: fine" in out.getvalue()
+
+    SourceSystem.objects.filter(pk=gp_link.source_id).update(
+        interface=SourceSystem.Interface.FHIR_R4_SEARCH
+    )
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 source"):
+        call_command("check_sources", gp_link.source.ods_code, stdout=out)
+    assert "this source speaks FHIR 3.0.1, configured as R4" in out.getvalue()

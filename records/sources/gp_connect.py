@@ -21,6 +21,7 @@ from records.identifiers import NHS_NUMBER_SYSTEM
 from records.sources import gp_connect_request as gpc
 from records.sources.errors import (
     MalformedResponse,
+    RecordRefused,
     SourceError,
     SourceUnavailable,
     WrongPatientInResponse,
@@ -51,6 +52,10 @@ SPINE_ERRORS: dict[str, str] = {
     "INTERNAL_SERVER_ERROR": "failed on its side",
 }
 TRANSIENT_ERRORS = frozenset({"INTERNAL_SERVER_ERROR"})
+# Refusals of the patient's record itself: earlier items from this practice are withdrawn too.
+REFUSING_ERRORS = frozenset(
+    {"PATIENT_NOT_FOUND", "NO_RELATIONSHIP", "NO_PATIENT_CONSENT", "ACCESS_DENIED"}
+)
 # The heading each STU3 type belongs to; the rest are context (to be referred to), not items.
 CATEGORY_OF_TYPE = {
     "AllergyIntolerance": "allergies",
@@ -193,6 +198,8 @@ def spine_error(status: int, outcome: Any) -> SourceError:
         detail = f"HTTP {status}, Spine error {code}"
         if code in TRANSIENT_ERRORS:  # the practice failed: worth asking again
             return SourceUnavailable(reason, detail=detail)
+        if code in REFUSING_ERRORS:
+            return RecordRefused(reason, detail=detail)
         return SourceError(reason, detail=detail)
     if status >= 500:
         return SourceUnavailable(f"server error {status}", detail=f"HTTP {status}")
