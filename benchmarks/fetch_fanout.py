@@ -54,7 +54,7 @@ def main() -> None:
 
     population = generate(seed=7, patients=20)
     person = population.people[0]  # known to all five sources
-    servers = serve_all(population, base_port=0)
+    servers = serve_all(population, base_port=0, gp_connect=True)  # the GP as GP Connect
     try:
         register_population(population)
         for source in register_sources(population, servers=servers):

@@ -1,6 +1,9 @@
 """What the API returns of a record, as FHIR R4: the Patient, and Bundles of the source resources,
 each marked with where it came from (meta.source, a Provenance per source) and each source's state
 for this look (an OperationOutcome entry). Plain functions over a RecordView; no queries.
+
+Resources a source sent in another FHIR version (GP Connect's STU3) are left out, never passed
+off as R4: the OperationOutcome says per source how many and why (docs/api.md).
 """
 
 import uuid
@@ -27,6 +30,7 @@ STATE_ISSUES = {
     SourceState.REFRESHING: ("information", "incomplete"),
     SourceState.UNAVAILABLE: ("error", "transient"),
 }
+R4_VERSION = "4.0.1"  # what a view item says of an R4 source's resource (ViewItem.fhir_version)
 GENDERS = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
 
 
@@ -108,6 +112,7 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": patient})
     by_source: dict[str, list[str]] = {}
     without_resource: dict[str, int] = {}
+    other_versions: dict[str, tuple[str, int]] = {}
     base_urls = {state.source.ods_code: state.source.base_url for state in record.sources}
     for category in record.categories:
         for item in category.items:
@@ -117,6 +122,11 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
                 without_resource[item["source_ods_code"]] = (
                     without_resource.get(item["source_ods_code"], 0) + 1
                 )
+                continue
+            version = item.get("fhir_version", R4_VERSION)
+            if version != R4_VERSION:
+                ods = item["source_ods_code"]
+                other_versions[ods] = (version, other_versions.get(ods, (version, 0))[1] + 1)
                 continue
             full_url = _full_url(base_url, resource)
             # The source's resource as it is, but for meta.source: a new top level and meta,
@@ -134,7 +144,7 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
     entries.append(
         {
             "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-            "resource": sources_outcome(record, without_resource),
+            "resource": sources_outcome(record, without_resource, other_versions),
         }
     )
     return {
@@ -145,9 +155,14 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
     }
 
 
-def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dict[str, Any]:
+def sources_outcome(
+    record: RecordView,
+    without_resource: dict[str, int],
+    other_versions: dict[str, tuple[str, int]] | None = None,
+) -> dict[str, Any]:
     """Each source's state for this look, then each heading's from each source, then each
-    heading withheld by the role's policy."""
+    heading withheld by the role's policy. `other_versions`: per source, the FHIR version and
+    count of the resources left out for not being R4."""
     issues = []
     for state in record.sources:
         severity, code = STATE_ISSUES[state.state]
@@ -178,6 +193,21 @@ def sources_outcome(record: RecordView, without_resource: dict[str, int]) -> dic
             }
         )
     issues += heading_issues(record)
+    names = {state.source.ods_code: state.source.name for state in record.sources}
+    for ods_code, (version, count) in (other_versions or {}).items():
+        name = names.get(ods_code, ods_code)
+        issues.append(
+            {
+                "severity": "warning",
+                "code": "not-supported",
+                "details": {
+                    "coding": [{"system": ODS_SYSTEM, "code": ods_code, "display": name}],
+                    "text": f"{name} ({ods_code}): {count} item(s) in FHIR {version} "
+                    "(GP Connect, STU3) left out: this API returns FHIR R4 only, and they are "
+                    "not converted; the record page shows them",
+                },
+            }
+        )
     for category in record.decision.denied_categories:
         issues.append(
             {

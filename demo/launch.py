@@ -174,6 +174,10 @@ def _banner(url: str, options: argparse.Namespace) -> None:
         print(f"    {client.client_id:<20} {client.secret:<25} {client.description}")
     first, last = options.source_port, options.source_port + 4
     print(f"\n  Simulated FHIR sources: http://{options.host}:{first}-{last}/fhir")
+    print(
+        f"  The GP practices (port {first}) answer as GP Connect Access Record Structured "
+        "(FHIR STU3); the others as FHIR R4 search."
+    )
     print(f"  Logs: {LOGS}")
     print("  Identity sync has been queued; the home page shows its progress.")
     print("  Press Ctrl-C to stop.")

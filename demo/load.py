@@ -99,6 +99,11 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=500)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--base-port", type=int, default=8101)
+    parser.add_argument(
+        "--fhir-r4-gp",
+        action="store_true",
+        help="register the GP practices as FHIR R4 search, not GP Connect",
+    )
     options = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")
@@ -109,7 +114,12 @@ def main() -> None:
 
     population = generate(seed=options.seed, patients=options.patients)
     created = register_population(population)
-    register_sources(population, host=options.host, base_port=options.base_port)
+    register_sources(
+        population,
+        host=options.host,
+        base_port=options.base_port,
+        gp_connect=not options.fhir_r4_gp,
+    )
     create_demo_users()
     teams = create_demo_teams(population)
     related = create_demo_relationships(population, teams)
@@ -165,19 +175,34 @@ def register_population(population) -> int:
 
 
 def register_sources(
-    population, *, host: str = "127.0.0.1", base_port: int = 0, servers: list | None = None
+    population,
+    *,
+    host: str = "127.0.0.1",
+    base_port: int = 0,
+    servers: list | None = None,
+    gp_connect: bool = False,
 ) -> list:
     """One SourceSystem per simulated source, pointing at its loopback port: consecutive ports
-    from `base_port`, or the addresses of simulated sources already started (`servers`)."""
+    from `base_port`, or the addresses of simulated sources already started (`servers`). Its
+    interface is GP Connect for the GP practices when they speak it (`gp_connect`, or a
+    simulated GP Connect provider among `servers`), else FHIR R4 search."""
+    from demo.gp_connect import SimulatedGpConnectProvider
     from records.models import SourceSystem
     from records.source_urls import validate_source_base_url
 
     sources = []
     for offset, spec in enumerate(population.sources):
+        speaks_gp_connect = gp_connect and spec.key == "gp"
         if servers is not None:
             base_url = servers[offset].base_url
+            speaks_gp_connect = isinstance(servers[offset], SimulatedGpConnectProvider)
         else:
             base_url = f"http://{host}:{base_port + offset}/fhir"
+        interface = (
+            SourceSystem.Interface.GP_CONNECT_STRUCTURED
+            if speaks_gp_connect
+            else SourceSystem.Interface.FHIR_R4_SEARCH
+        )
         validate_source_base_url(base_url)  # the sources' ports must not be the portal's own
         source, _ = SourceSystem.objects.update_or_create(
             ods_code=spec.ods_code,
@@ -188,6 +213,7 @@ def register_sources(
                 "credentials_ref": f"demo/{spec.key}",
                 "timeout_seconds": 10.0,
                 "enabled": True,
+                "interface": interface,
             },
         )
         sources.append(source)

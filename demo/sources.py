@@ -50,10 +50,13 @@ _LAST_UPDATED = datetime(REFERENCE_DATE.year, REFERENCE_DATE.month, REFERENCE_DA
 _STATUS_TEXT = {
     200: "200 OK",
     400: "400 Bad Request",
+    403: "403 Forbidden",
     404: "404 Not Found",
     405: "405 Method Not Allowed",
+    422: "422 Unprocessable Entity",
     429: "429 Too Many Requests",
     500: "500 Internal Server Error",
+    501: "501 Not Implemented",
 }
 
 
@@ -64,7 +67,9 @@ class Behaviour:
     `latency_ms` delays every in-scope response. `fault` fires on in-scope requests it applies to
     (fail_mid_paging only to pages after the first, wrong_patient only to searches and reads),
     for the first `times` of them, or always when `times` is None. `only_types` limits the scope
-    to requests for those resource types (None: every request under /fhir).
+    to requests for those resource types (None: every request under /fhir). `spine_error`: a
+    GP Connect Spine error code (PATIENT_NOT_FOUND, NO_RELATIONSHIP, ...) the simulated GP
+    Connect provider answers the structured record with instead (within `times`).
     """
 
     latency_ms: int = 0
@@ -73,6 +78,7 @@ class Behaviour:
     retry_after: int = 1
     only_types: frozenset[str] | None = None
     times: int | None = None
+    spine_error: str | None = None  # the GP Connect provider only (demo.gp_connect)
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -548,14 +554,25 @@ def _corrupt(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve_all(
-    population: Population, *, host: str = "127.0.0.1", base_port: int = 8101
+    population: Population,
+    *,
+    host: str = "127.0.0.1",
+    base_port: int = 8101,
+    gp_connect: bool = False,
 ) -> list[SimulatedSource]:
-    """Start every source on consecutive ports from `base_port` (0: any free ports)."""
+    """Start every source on consecutive ports from `base_port` (0: any free ports). With
+    `gp_connect`, the GP practices answer as a GP Connect provider (demo.gp_connect), as real
+    ones in England do; without, they speak FHIR R4 search like the others."""
+    from demo.gp_connect import SimulatedGpConnectProvider
+
     started: list[SimulatedSource] = []
     try:
         for offset, source in enumerate(population.sources):
             port = base_port + offset if base_port else 0
-            started.append(SimulatedSource(population, source.key, host=host, port=port).start())
+            kind = SimulatedSource
+            if gp_connect and source.key == "gp":
+                kind = SimulatedGpConnectProvider
+            started.append(kind(population, source.key, host=host, port=port).start())
     except BaseException:
         for source in started:
             source.stop()
@@ -570,10 +587,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--base-port", type=int, default=8101)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--fhir-r4-gp",
+        action="store_true",
+        help="the GP practices speak FHIR R4 search, not GP Connect",
+    )
     options = parser.parse_args(argv)
     logging.basicConfig(level=options.log_level, format="%(asctime)s %(name)s %(message)s")
     population = generate(seed=options.seed, patients=options.patients)
-    sources = serve_all(population, host=options.host, base_port=options.base_port)
+    sources = serve_all(
+        population,
+        host=options.host,
+        base_port=options.base_port,
+        gp_connect=not options.fhir_r4_gp,
+    )
     for source in sources:
         print(f"{source.source.key} {source.source.name} {source.base_url}", flush=True)
     stopping = threading.Event()

@@ -403,6 +403,20 @@ LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY = env.int(
 )
 LCR_SOURCE_MAX_RESOURCES_PER_LOOK = env.int("LCR_SOURCE_MAX_RESOURCES_PER_LOOK", default=10_000)
 
+# GP Connect Access Record Structured (records/sources/gp_connect.py): who the record is to the
+# GP practices it asks. Spine ASIDs (Ssp-From; a source's own ASID is its credentials reference
+# or LCR_GPCONNECT_PROVIDER_ASID), the ODS code and name of the organisation that asks, and the
+# SDS user id the JWT names as requesting practitioner. Without a signing key (a PEM RSA private
+# key) the JWT is unsigned (alg none), as GP Connect allows; with one it is signed RS512.
+LCR_GPCONNECT_ASID = env.str("LCR_GPCONNECT_ASID", default="200000000359")
+LCR_GPCONNECT_PROVIDER_ASID = env.str("LCR_GPCONNECT_PROVIDER_ASID", default="918999198738")
+LCR_GPCONNECT_ORGANISATION_ODS = env.str("LCR_GPCONNECT_ORGANISATION_ODS", default="Y90000")
+LCR_GPCONNECT_ORGANISATION_NAME = env.str(
+    "LCR_GPCONNECT_ORGANISATION_NAME", default="London Care Record"
+)
+LCR_GPCONNECT_PRACTITIONER_SDS_ID = env.str("LCR_GPCONNECT_PRACTITIONER_SDS_ID", default="UNK")
+LCR_GPCONNECT_SIGNING_KEY = env.str("LCR_GPCONNECT_SIGNING_KEY", default="")
+
 # Heartbeats (records/heartbeats.py): beat sends the heartbeat task this often; `/readyz` fails
 # when beat's or the worker's heartbeat is older than the stale limit.
 LCR_HEARTBEAT_SECONDS = env.float("LCR_HEARTBEAT_SECONDS", default=10.0)

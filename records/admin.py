@@ -28,6 +28,7 @@ from records.models import (
     SourceSystem,
     UnmatchedRecord,
 )
+from records.source_checks import check_source
 from records.source_urls import validate_source_base_url
 
 NOT_SHARED = "Not shared (restricted)"
@@ -142,6 +143,7 @@ class SourceSystemForm(forms.ModelForm):
             "timeout_seconds",
             "enabled",
             "alias_base_urls",
+            "interface",
             "patient_search",
         ]
 
@@ -165,14 +167,27 @@ class SourceSystemAdmin(admin.ModelAdmin):
         "name",
         "ods_code",
         "kind",
+        "interface",
+        "declared_fhir_version",
         "base_url",
         "timeout_seconds",
         "enabled",
         "wrong_patient_count",
     ]
-    list_filter = ["kind", "enabled"]
+    list_filter = ["kind", "interface", "enabled"]
     search_fields = ["name", "ods_code"]
-    readonly_fields = ["wrong_patient_count", "wrong_patient_at"]
+    readonly_fields = ["declared_fhir_version", "wrong_patient_count", "wrong_patient_at"]
+    actions = ["check_fhir_version"]
+
+    @admin.action(description="Check the FHIR version each selected source declares")
+    def check_fhir_version(self, request: HttpRequest, queryset) -> None:
+        for source in queryset:
+            problem = check_source(source=source)
+            version = source.declared_fhir_version or "no version"
+            if problem:
+                messages.error(request, f"{source}: {problem}")
+            else:
+                messages.success(request, f"{source}: speaks FHIR {version}, as configured")
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

@@ -26,8 +26,17 @@ from records.models import (
     SourceSystem,
     without_restricted_details_in_items,
 )
-from records.sources.errors import SourceError, SourceUnavailable, WrongPatientInResponse
+from records.sources.capabilities import Capabilities, mismatch, read_capabilities
+from records.sources.errors import (
+    RecordRefused,
+    SourceError,
+    SourceUnavailable,
+    WrongPatientInResponse,
+)
 from records.sources.fhir_adapter import FetchedCategory, FhirAdapter
+from records.sources.fhir_client import FhirClient
+from records.sources.gp_connect import GpConnectAdapter
+from records.sources.gp_connect_request import Requester
 from records.sources.limits import ResponseLimits
 
 logger = logging.getLogger(__name__)
@@ -269,18 +278,15 @@ def fetch_link(
         _fail(link, categories, reason, outcome, token)
         return outcome
 
-    adapter = FhirAdapter(
-        source.base_url,
-        timeout=source.timeout_seconds,
-        budget_seconds=settings.LCR_FETCH_SOURCE_BUDGET_SECONDS,
-        limits=response_limits(),
-        max_per_category=settings.LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY,
-        max_per_look=settings.LCR_SOURCE_MAX_RESOURCES_PER_LOOK,
-        page_size=settings.LCR_SOURCE_PAGE_SIZE,
-        alias_base_urls=source.base_urls[1:],
-        patient_search=source.patient_search,
-    )
-    adapter.supported_types = _supported_types(source, adapter)
+    adapter = source_adapter(source, categories)
+    capabilities = _capabilities(source, adapter.client)
+    refusal = mismatch(source.interface, capabilities.fhir_version)
+    if refusal:
+        logger.warning("%s refused: %s", source, refusal)
+        _fail(link, categories, refusal, outcome, token)
+        return outcome
+    if isinstance(adapter, FhirAdapter):
+        adapter.supported_types = capabilities.resource_types
     for index, category in enumerate(categories):
         try:
             fetched = adapter.fetch_category(
@@ -296,6 +302,10 @@ def fetch_link(
             _wrong_patient(link, category, exc)
             _save_failed(link, category, WRONG_PATIENT, clear_items=True, token=token)
             outcome.failed[category] = WRONG_PATIENT
+        except RecordRefused as exc:
+            logger.warning("%s refused %s: %s (%s)", source, category, exc.reason, exc.detail)
+            _save_failed(link, category, exc.reason, clear_items=True, token=token)
+            outcome.failed[category] = exc.reason
         except SourceError as exc:
             logger.warning("%s sent unusable %s: %s (%s)", source, category, exc.reason, exc.detail)
             _save_failed(link, category, exc.reason, clear_items=False, token=token)
@@ -327,15 +337,63 @@ def _wrong_patient(link: Link, category: str, exc: WrongPatientInResponse) -> No
     )
 
 
-def _supported_types(source: SourceSystem, adapter: FhirAdapter) -> frozenset[str] | None:
-    """The source's searchable types, from its CapabilityStatement, remembered for an hour."""
-    key = f"lcr:capabilities:{source.pk}:{source.base_url}"
+def source_adapter(source: SourceSystem, categories: list[str]) -> FhirAdapter | GpConnectAdapter:
+    """The adapter for the source's kind of interface, for one fetch of these headings."""
+    common = {
+        "timeout": source.timeout_seconds,
+        "budget_seconds": settings.LCR_FETCH_SOURCE_BUDGET_SECONDS,
+        "limits": response_limits(),
+        "max_per_category": settings.LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY,
+        "max_per_look": settings.LCR_SOURCE_MAX_RESOURCES_PER_LOOK,
+    }
+    if source.interface == SourceSystem.Interface.GP_CONNECT_STRUCTURED:
+        return GpConnectAdapter(
+            source.base_url,
+            **common,
+            categories=categories,
+            requester=gp_connect_requester(),
+            provider_asid=settings.LCR_GPCONNECT_PROVIDER_ASID,
+            signing_key=settings.LCR_GPCONNECT_SIGNING_KEY,
+        )
+    return FhirAdapter(
+        source.base_url,
+        **common,
+        page_size=settings.LCR_SOURCE_PAGE_SIZE,
+        alias_base_urls=source.base_urls[1:],
+        patient_search=source.patient_search,
+    )
+
+
+def gp_connect_requester() -> Requester:
+    """Who the record is to a GP Connect provider, from the settings LCR_GPCONNECT_*."""
+    return Requester(
+        asid=settings.LCR_GPCONNECT_ASID,
+        organisation_ods=settings.LCR_GPCONNECT_ORGANISATION_ODS,
+        organisation_name=settings.LCR_GPCONNECT_ORGANISATION_NAME,
+        practitioner_sds_id=settings.LCR_GPCONNECT_PRACTITIONER_SDS_ID,
+    )
+
+
+def _capabilities(source: SourceSystem, client: FhirClient) -> Capabilities:
+    """The source's FHIR version and searchable types, from its CapabilityStatement,
+    remembered for an hour (a minute when it could not be read, or said nothing)."""
+    key = f"lcr:capabilities:v2:{source.pk}:{source.interface}:{source.base_url}"
     known = cache.get(key)
     if known is None:
-        types = adapter.supported_resource_types()
-        known = sorted(types) if types else []
-        cache.set(key, known, CAPABILITIES_SECONDS if types else 60)
-    return frozenset(known) or None
+        try:
+            found = read_capabilities(client)
+        except SourceError:
+            found = Capabilities(fhir_version="", resource_types=None)
+        known = {"version": found.fhir_version, "types": sorted(found.resource_types or [])}
+        if found.fhir_version and found.fhir_version != source.declared_fhir_version:
+            SourceSystem.objects.filter(pk=source.pk).update(
+                declared_fhir_version=found.fhir_version
+            )
+        said = found.fhir_version or found.resource_types
+        cache.set(key, known, CAPABILITIES_SECONDS if said else 60)
+    return Capabilities(
+        fhir_version=known["version"], resource_types=frozenset(known["types"]) or None
+    )
 
 
 def _unavailable(

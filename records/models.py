@@ -167,7 +167,8 @@ class Patient(models.Model):
 
 
 class SourceSystem(models.Model):
-    """One organisation's system that holds records and speaks FHIR R4."""
+    """One organisation's system that holds records, and the interface it speaks: FHIR R4
+    search, or GP Connect Access Record Structured (FHIR STU3), as GP practices in England do."""
 
     class Kind(models.TextChoices):
         GP = "gp", "GP practice"
@@ -180,6 +181,13 @@ class SourceSystem(models.Model):
         LOCAL_ID = "local_id", "patient=<local id>"
         IDENTIFIER = "identifier", "patient:identifier=<NHS number system>|<NHS number>"
         CHAINED = "chained", "patient.identifier=<NHS number system>|<NHS number>"
+
+    class Interface(models.TextChoices):
+        """How the source is asked for a record; each has its adapter in records.sources and
+        speaks one FHIR version (records.sources.capabilities.INTERFACE_VERSIONS)."""
+
+        FHIR_R4_SEARCH = "fhir_r4_search", "FHIR R4 search"
+        GP_CONNECT_STRUCTURED = "gp_connect_structured", "GP Connect Access Record Structured"
 
     ods_code = models.CharField("ODS code", max_length=10, unique=True)
     name = models.CharField(max_length=200)
@@ -205,6 +213,22 @@ class SourceSystem(models.Model):
         "name). A reference to a patient on any of them is a reference to this source's patient.",
     )
 
+    interface = models.CharField(
+        "kind of interface",
+        max_length=30,
+        choices=Interface.choices,
+        default=Interface.FHIR_R4_SEARCH,
+        help_text="What the source speaks: FHIR R4 searches (<Type>?patient=...), or GP "
+        "Connect's structured record (POST Patient/$gpc.getstructuredrecord, FHIR STU3).",
+    )
+    declared_fhir_version = models.CharField(
+        "FHIR version it declares",
+        max_length=20,
+        blank=True,
+        help_text="The fhirVersion of the source's CapabilityStatement when it was last checked "
+        "(blank: not checked yet). A source declaring another version than its interface "
+        "speaks is refused, with that reason.",
+    )
     patient_search = models.CharField(
         "search by",
         max_length=20,

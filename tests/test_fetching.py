@@ -454,10 +454,10 @@ def test_any_exception_in_the_task_leaves_what_was_asked_failed_with_a_reason(re
     from records import fetching
     from records.tasks import fetch_source_record
 
-    def database_refuses(source, adapter):
+    def database_refuses(source, client):
         raise DataError("unsupported Unicode escape sequence")
 
-    monkeypatch.setattr(fetching, "_supported_types", database_refuses)
+    monkeypatch.setattr(fetching, "_capabilities", database_refuses)
     link = record.links["gp"]
     request_refresh(patient=record.patient, categories=[Category.ALLERGIES, Category.MEDICINES])
     token = snapshot(link, Category.ALLERGIES).request_token

@@ -87,7 +87,8 @@ def test_the_origin_of_the_request_is_refused_even_when_every_host_is_allowed():
 def form_data(url: str) -> dict:
     return {"ods_code": "RRV", "name": "Riverside", "kind": "acute", "base_url": url,
             "credentials_ref": "", "timeout_seconds": "10", "enabled": "on",
-            "alias_base_urls": "", "patient_search": "local_id"}  # fmt: skip
+            "alias_base_urls": "", "patient_search": "local_id",
+            "interface": "fhir_r4_search"}  # fmt: skip
 
 
 def test_the_model_refuses_the_products_own_admin_as_a_base_url():

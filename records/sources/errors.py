@@ -27,6 +27,11 @@ class LimitExceeded(MalformedResponse):
     record may hold: the whole answer is refused, none of it used."""
 
 
+class RecordRefused(SourceError):
+    """The source refuses this patient's record itself (not registered there, no record, the
+    patient dissented, access denied): what it sent before is no longer shown either."""
+
+
 class InvalidResource(SourceError):
     """One resource in an otherwise good answer is unusable; the rest may still be read."""
 

@@ -18,7 +18,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
 from records.identifiers import NHS_NUMBER_SYSTEM
-from records.sources.errors import MalformedResponse, SourceError, WrongPatientInResponse
+from records.sources.errors import MalformedResponse, WrongPatientInResponse
 from records.sources.fhir_client import FhirClient
 from records.sources.limits import ResponseLimits
 from records.sources.patient_references import PatientIdentity, Verdict, judge
@@ -272,19 +272,6 @@ class FhirAdapter:
     @property
     def base_url(self) -> str:
         return self.client.base_url
-
-    def supported_resource_types(self) -> frozenset[str] | None:
-        """The types the source's CapabilityStatement offers to search; None if it won't say."""
-        try:
-            statement = self.client.get_json(self.client.base_url + "metadata")
-        except SourceError:
-            return None
-        types = set()
-        for rest in statement.get("rest") or []:
-            for resource in (rest.get("resource") or []) if isinstance(rest, dict) else []:
-                if isinstance(resource, dict) and isinstance(resource.get("type"), str):
-                    types.add(resource["type"])
-        return frozenset(types) or None
 
 
 def validate_resource(resource: dict[str, Any]) -> None:

@@ -115,7 +115,7 @@ class FhirClient:
             raise SourceUnavailable(
                 "too many requests",
                 detail=f"HTTP 429 from {where}",
-                retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 500:
             raise SourceUnavailable(f"server error {status}", detail=f"HTTP {status} from {where}")
@@ -168,7 +168,7 @@ def _read_searchset(bundle: dict) -> tuple[SearchPage, str | None]:
     return page, next_url
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After is either seconds or an HTTP date; anything else is ignored."""
     if not value:
         return None

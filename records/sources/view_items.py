@@ -33,6 +33,7 @@ _TITLE_FIELDS: dict[str, tuple[str, ...]] = {
     "Encounter": ("type", "class", "serviceType"),
     "Appointment": ("serviceType", "appointmentType", "description"),
     "ServiceRequest": ("code",),
+    "ReferralRequest": ("serviceRequested", "reasonCode", "type", "description"),  # STU3
     "CarePlan": ("title", "category"),
     "Flag": ("code",),
     "DocumentReference": ("type", "description"),
@@ -54,6 +55,7 @@ _DATE_FIELDS = (
     "created",
     "date",
     "dateAsserted",
+    "assertedDate",  # STU3's recordedDate
 )
 _STATUS_FIELDS = ("clinicalStatus", "status")
 # What a verificationStatus (or a status) says that makes an item not true: never current.
@@ -82,6 +84,8 @@ class ViewItem:
     # Set when the source says the item is not true (verificationStatus entered-in-error or
     # refuted, or status entered-in-error): shown struck through with these words, never current.
     retracted: str = ""
+    # The FHIR version the source spoke: GP Connect's STU3 items are never passed off as R4.
+    fhir_version: str = "4.0.1"
     # The validated source resource itself, kept with its view so that the API can return what
     # the source said (FHIR R4), not our paraphrase of it. Not part of an item's identity.
     resource: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -125,6 +129,22 @@ def view_item(
         retracted=retracted,
         resource=resource,
     )
+
+
+def stu3_view_item(
+    resource: dict[str, Any], medications: Mapping[str, dict[str, Any]] | None = None
+) -> ViewItem:
+    """The plain view of a (validated) FHIR STU3 resource, as GP Connect sends it: the same item
+    as its R4 counterpart would give, marked 3.0.1. STU3's differences that change what a reader
+    is told are read here: an Immunization `notGiven`, a ReferralRequest's recipient."""
+    item = view_item(resource, medications)
+    changes: dict[str, Any] = {"fhir_version": "3.0.1"}
+    if resource.get("resourceType") == "Immunization" and resource.get("notGiven") is True:
+        changes.update(status=STATUS_WORDS["not-done"], status_code="not-done")
+    if resource.get("resourceType") == "ReferralRequest":
+        changes["contact"] = _concept_text(resource.get("recipient"))
+        changes["detail"] = changes["contact"]
+    return dataclasses.replace(item, **changes)
 
 
 def _contact(resource: dict[str, Any], resource_type: str) -> str:

@@ -1,0 +1,392 @@
+"""The GP Connect Access Record Structured adapter: one POST of `Patient/$gpc.getstructuredrecord`
+for every heading a fetch asks, answered by an STU3 `collection` Bundle, read into the same view
+items as the FHIR R4 search adapter, each marked FHIR 3.0.1.
+
+The Bundle must be about the NHS number asked (its Patient says so; another number is a record
+about a different person, and nothing of it is shown). Then each resource is judged on its own,
+as the R4 path does: valid STU3 (fhir.resources' STU3 models) and about this patient is shown;
+invalid, or naming no patient we can recognise, is withheld and counted with its reason. A GP
+Connect error (an OperationOutcome with a Spine error code) is said in plain words.
+"""
+
+import logging
+import time
+from typing import Any
+
+import requests
+from fhir.resources.STU3 import get_fhir_model_class
+from pydantic import ValidationError as PydanticValidationError
+
+from records.identifiers import NHS_NUMBER_SYSTEM
+from records.sources import gp_connect_request as gpc
+from records.sources.errors import (
+    MalformedResponse,
+    RecordRefused,
+    SourceError,
+    SourceUnavailable,
+    WrongPatientInResponse,
+)
+from records.sources.fhir_adapter import FetchedCategory, Withheld
+from records.sources.fhir_client import FhirClient, retry_after_seconds
+from records.sources.limits import ResponseLimits, parse_json, read_body
+from records.sources.patient_references import PatientIdentity, Verdict, judge
+from records.sources.view_items import ViewItem, stu3_view_item
+
+logger = logging.getLogger(__name__)
+
+SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1"
+# Each Spine error code as a reader is told it (after the source's name). Codes of the
+# practice's own failure are worth asking again (SourceUnavailable); the rest are not.
+SPINE_ERRORS: dict[str, str] = {
+    "PATIENT_NOT_FOUND": "has no record for this NHS number",
+    "INVALID_NHS_NUMBER": "refused the NHS number as not valid",
+    "NO_RELATIONSHIP": "says the patient is not registered with the practice",
+    "ACCESS_DENIED": "refused access to this record",
+    "NO_PATIENT_CONSENT": "says the patient has dissented from sharing their GP record",
+    "INVALID_RESOURCE": "could not read our request",
+    "INVALID_PARAMETER": "refused a parameter of our request",
+    "INVALID_IDENTIFIER_SYSTEM": "refused the identifier system of our request",
+    "INVALID_IDENTIFIER_VALUE": "refused the NHS number of our request",
+    "BAD_REQUEST": "refused our request as malformed",
+    "NOT_IMPLEMENTED": "does not offer the structured record",
+    "INTERNAL_SERVER_ERROR": "failed on its side",
+}
+TRANSIENT_ERRORS = frozenset({"INTERNAL_SERVER_ERROR"})
+# Refusals of the patient's record itself: earlier items from this practice are withdrawn too.
+REFUSING_ERRORS = frozenset(
+    {"PATIENT_NOT_FOUND", "NO_RELATIONSHIP", "NO_PATIENT_CONSENT", "ACCESS_DENIED"}
+)
+# The heading each STU3 type belongs to; the rest are context (to be referred to), not items.
+CATEGORY_OF_TYPE = {
+    "AllergyIntolerance": "allergies",
+    "MedicationStatement": "medicines",
+    "MedicationRequest": "medicines",
+    "Condition": "problems",
+    "Immunization": "immunisations",
+    "Encounter": "encounters",
+    "Observation": "test_results",
+    "DiagnosticReport": "test_results",
+    "ReferralRequest": "referrals",
+}
+CONTEXT_TYPES = frozenset(
+    {"Patient", "Organization", "Practitioner", "PractitionerRole", "Medication", "List",
+     "Location", "Device", "Specimen", "ProcedureRequest", "OperationOutcome"}
+)  # fmt: skip
+
+
+class GpConnectAdapter:
+    """Reads a patient's structured record from a GP Connect provider, once per fetch: the first
+    heading asked sends the request for all `categories`; the others read the same answer.
+
+    The limits are the R4 adapter's: at most `max_per_category` items of one heading and
+    `max_per_look` in all; the rest withheld and counted."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        budget_seconds: float,
+        limits: ResponseLimits,
+        max_per_category: int,
+        max_per_look: int,
+        categories: list[str],
+        requester: gpc.Requester,
+        provider_asid: str,
+        signing_key: str = "",
+    ) -> None:
+        self.client = FhirClient(
+            base_url, timeout=timeout, limits=limits, deadline=time.monotonic() + budget_seconds
+        )
+        self.max_per_category = max_per_category
+        self.max_per_look = max_per_look
+        self.categories = list(categories)
+        self.requester = requester
+        self.provider_asid = provider_asid
+        self.signing_key = signing_key
+        self.kept = 0
+        self._answer: dict[str, FetchedCategory] | None = None
+        self._failure: SourceError | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.client.base_url
+
+    def fetch_category(
+        self, *, local_id: str, category: str, nhs_number: str | None = None
+    ) -> FetchedCategory:
+        """One heading of the structured record; the same error for every heading if it failed."""
+        if category not in gpc.INCLUDE_GROUPS:
+            return FetchedCategory()  # GP Connect's structured record does not carry it
+        if self._answer is None and self._failure is None:
+            try:
+                self._answer = self._read_record(nhs_number)
+            except SourceUnavailable:
+                raise  # fetching retries what is left: nothing is kept of this attempt
+            except SourceError as exc:
+                self._failure = exc
+        if self._failure is not None:
+            raise self._failure
+        return (self._answer or {}).get(category, FetchedCategory())
+
+    def _read_record(self, nhs_number: str | None) -> dict[str, FetchedCategory]:
+        if not nhs_number:
+            raise SourceError("GP Connect asks by NHS number, and this patient has none")
+        asked = [c for c in self.categories if c in gpc.INCLUDE_GROUPS]
+        bundle = self._post(gpc.parameters(nhs_number, asked))
+        return read_structured_record(
+            bundle,
+            nhs_number=nhs_number,
+            categories=asked,
+            max_per_category=self.max_per_category,
+            max_per_look=self.max_per_look,
+        )
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.client.base_url + gpc.OPERATION
+        audience = self.client.base_url.rstrip("/")
+        token = gpc.access_token(self.requester, audience=audience, signing_key=self.signing_key)
+        timeout = self.client.timeout
+        if self.client.deadline is not None:
+            timeout = min(timeout, self.client.deadline - time.monotonic())
+            if timeout <= 0:
+                raise SourceUnavailable("timed out", detail="the source's time budget ran out")
+        try:
+            response = self.client.session.post(
+                url,
+                json=body,
+                headers=gpc.headers(self.requester, provider_asid=self.provider_asid, token=token),
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout as exc:
+            raise SourceUnavailable("timed out", detail=str(exc)) from exc
+        except requests.ConnectionError as exc:
+            raise SourceUnavailable("could not connect", detail=str(exc)) from exc
+        except requests.RequestException as exc:
+            raise SourceUnavailable("request failed", detail=str(exc)) from exc
+        with response:
+            status = response.status_code
+            if status == 429:
+                raise SourceUnavailable(
+                    "too many requests",
+                    detail=f"HTTP 429 from {url}",
+                    retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                )
+            if status < 300:
+                content = read_body(response, self.client.limits, deadline=self.client.deadline)
+                answer = parse_json(content, self.client.limits, where=url)
+                if not isinstance(answer, dict):
+                    raise MalformedResponse("response is not a FHIR resource")
+                return answer
+            try:
+                content = read_body(response, self.client.limits, deadline=self.client.deadline)
+                outcome = parse_json(content, self.client.limits, where=url)
+            except SourceError:
+                outcome = None
+            raise spine_error(status, outcome)
+
+
+def spine_error(status: int, outcome: Any) -> SourceError:
+    """The error a GP Connect provider answered, in words: by its Spine error code where the
+    OperationOutcome gives one, else by the HTTP status."""
+    code = spine_error_code(outcome)
+    if code:
+        words = SPINE_ERRORS.get(code, "refused the request")
+        reason = f"GP Connect: the practice {words} ({code})"
+        detail = f"HTTP {status}, Spine error {code}"
+        if code in TRANSIENT_ERRORS:  # the practice failed: worth asking again
+            return SourceUnavailable(reason, detail=detail)
+        if code in REFUSING_ERRORS:
+            return RecordRefused(reason, detail=detail)
+        return SourceError(reason, detail=detail)
+    if status >= 500:
+        return SourceUnavailable(f"server error {status}", detail=f"HTTP {status}")
+    return MalformedResponse(f"request refused ({status})", detail=f"HTTP {status}")
+
+
+def spine_error_code(outcome: Any) -> str:
+    """The first Spine error code in an OperationOutcome; "" if it gives none."""
+    if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
+        return ""
+    for issue in outcome.get("issue") or []:
+        details = issue.get("details") if isinstance(issue, dict) else None
+        for coding in (details or {}).get("coding") or [] if isinstance(details, dict) else []:
+            if (
+                isinstance(coding, dict)
+                and coding.get("system") == SPINE_ERROR_SYSTEM
+                and isinstance(coding.get("code"), str)
+            ):
+                return coding["code"][:60]
+    return ""
+
+
+def read_structured_record(
+    bundle: dict[str, Any],
+    *,
+    nhs_number: str,
+    categories: list[str],
+    max_per_category: int,
+    max_per_look: int,
+) -> dict[str, FetchedCategory]:
+    """Each heading asked, read from the structured record Bundle; WrongPatientInResponse if it
+    is about someone else, MalformedResponse if it is not a structured record at all."""
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "collection":
+        raise MalformedResponse(
+            "response is not a GP Connect structured record",
+            detail=f"resourceType={bundle.get('resourceType')!r} type={bundle.get('type')!r}",
+        )
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise MalformedResponse("structured record has the wrong shape", detail="entry not a list")
+    resources = [e.get("resource") for e in entries if isinstance(e, dict)]
+    resources = [r for r in resources if isinstance(r, dict)]
+    patient = _the_patient(resources, nhs_number)
+    full_urls = {
+        e["fullUrl"]: e["resource"]
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("fullUrl"), str)
+        and isinstance(e.get("resource"), dict)
+    }  # fmt: skip
+    strangers = [
+        r
+        for r in resources
+        if r.get("resourceType") in CATEGORY_OF_TYPE
+        and judge(r, patient, full_urls) is Verdict.ANOTHER
+    ]
+    if strangers:
+        ids = [f"{r.get('resourceType')}/{str(r.get('id'))[:64]}" for r in strangers]
+        raise WrongPatientInResponse(
+            "sent a record about a different person",
+            detail=f"{len(strangers)} resource(s) about another patient: " + ", ".join(ids[:5]),
+            resource_ids=ids,
+        )
+    medications = {
+        f"Medication/{r.get('id')}": r for r in resources if r.get("resourceType") == "Medication"
+    }
+    planned = _authorisations_of_statements(resources)
+    answer = {category: FetchedCategory() for category in categories}
+    withheld = {category: Withheld() for category in categories}
+    kept = 0
+    for resource in resources:
+        category = CATEGORY_OF_TYPE.get(str(resource.get("resourceType")))
+        if category not in answer or _reference(resource) in planned:
+            continue  # context, a heading not asked, or a statement's own authorisation
+        fetched, held = answer[category], withheld[category]
+        if len(fetched.items) >= max_per_category or kept >= max_per_look:
+            held.beyond_limits += 1
+            continue
+        item = _judged(resource, patient, full_urls, medications, held)
+        if item is not None:
+            fetched.items.append(item)
+            kept += 1
+    for category, fetched in answer.items():
+        held = withheld[category]
+        fetched.withheld = held.count
+        if held.count:
+            fetched.withheld_reason = _withheld_words(fetched, held, max_per_category)
+    return answer
+
+
+def _the_patient(resources: list[dict[str, Any]], nhs_number: str) -> PatientIdentity:
+    """The Bundle's Patient, which must carry the NHS number asked; its id is how the other
+    resources name it."""
+    patients = [r for r in resources if r.get("resourceType") == "Patient"]
+    if not patients:
+        raise MalformedResponse("structured record has no Patient")
+    for patient in patients:
+        numbers = [
+            str(i.get("value", "")).replace(" ", "")
+            for i in patient.get("identifier") or []
+            if isinstance(i, dict) and i.get("system") == NHS_NUMBER_SYSTEM
+        ]
+        if numbers and any(number != nhs_number for number in numbers):
+            raise WrongPatientInResponse(
+                "sent a record about a different person",
+                detail="the structured record's Patient has another NHS number",
+                resource_ids=[f"Patient/{str(patient.get('id'))[:64]}"],
+            )
+        if not numbers:
+            raise MalformedResponse("structured record's Patient has no NHS number")
+    if len(patients) > 1:
+        raise MalformedResponse("structured record has more than one Patient")
+    local_id = patients[0].get("id")
+    if not isinstance(local_id, str) or not local_id:
+        raise MalformedResponse("structured record's Patient has no id")
+    return PatientIdentity(local_id, (), nhs_number)
+
+
+def _reference(resource: dict[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def _authorisations_of_statements(resources: list[dict[str, Any]]) -> set[str]:
+    """The MedicationRequests (intent "plan") that a MedicationStatement is based on: GP Connect
+    sends each medicine as a statement and its authorisation; the statement is the item."""
+    planned = set()
+    for resource in resources:
+        if resource.get("resourceType") != "MedicationStatement":
+            continue
+        for based_on in resource.get("basedOn") or []:
+            target = based_on.get("reference") if isinstance(based_on, dict) else None
+            if isinstance(target, str) and target.startswith("MedicationRequest/"):
+                planned.add(target)
+    return planned
+
+
+def _judged(
+    resource: dict[str, Any],
+    patient: PatientIdentity,
+    full_urls: dict[str, dict],
+    medications: dict[str, dict],
+    withheld: Withheld,
+) -> ViewItem | None:
+    try:
+        validate_stu3(resource)
+    except MalformedResponse as exc:
+        withheld.invalid += 1
+        withheld.note_invalid(exc.detail)
+        return None
+    if judge(resource, patient, full_urls) is not Verdict.THIS:
+        withheld.no_patient += 1
+        return None
+    try:
+        return stu3_view_item(resource, medications)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        logger.exception("could not read %s", _reference(resource)[:100])
+        withheld.unreadable += 1
+        return None
+
+
+def validate_stu3(resource: dict[str, Any]) -> None:
+    """STU3 validation with fhir.resources' STU3 models; field names and messages only."""
+    resource_type = resource.get("resourceType")
+    try:
+        model = get_fhir_model_class(str(resource_type))
+    except (ValueError, KeyError) as exc:
+        detail = f"unknown type {str(resource_type)[:40]}"
+        raise MalformedResponse("invalid FHIR STU3", detail=detail) from exc
+    try:
+        model.model_validate(resource)
+    except PydanticValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)[:3]
+        where = "; ".join(".".join(map(str, e.get("loc", ()))) + f": {e['msg']}" for e in errors)
+        raise MalformedResponse(
+            "invalid FHIR STU3", detail=f"{resource_type}: {where}"[:300]
+        ) from exc
+    except (ValueError, TypeError) as exc:
+        raise MalformedResponse(
+            "invalid FHIR STU3", detail=f"{resource_type}: {type(exc).__name__}"
+        ) from exc
+
+
+def _withheld_words(fetched: FetchedCategory, withheld: Withheld, max_per_category: int) -> str:
+    judged = withheld.judged_words()
+    if not withheld.beyond_limits:
+        return f"sent {judged}"
+    sent = len(fetched.items) + withheld.count
+    words = f"sent {sent:,} resources; {len(fetched.items):,} are shown"
+    if len(fetched.items) >= max_per_category:
+        words = f"sent {sent:,} resources; at most {max_per_category:,} are shown"
+    return f"{words}; {judged}" if judged else words
