@@ -20,5 +20,6 @@ class RecordsConfig(AppConfig):
             models.UnmatchedRecord,
             models.MatchCandidate,
             models.PatientMerge,
+            models.SupersededNhsNumber,
         ):
             auditlog.register(model)
