@@ -119,11 +119,15 @@ def main() -> None:
 
 
 def register_population(population) -> int:
-    """Put every person of the population on the register (as the identity service knows them)."""
+    """Put every person of the population on the register (as the identity service knows them:
+    a person PDS restricts with the label and none of their contact details)."""
+    from demo.pds_people import restricted_people
+    from records.confidentiality import RESTRICTED_DETAILS, Confidentiality
     from records.matching import normalise_postcode
     from records.models import Patient
 
     known = set(Patient.objects.values_list("nhs_number", flat=True))
+    restricted = {person.nhs_number for person in restricted_people(population)}
     new = [
         Patient(
             nhs_number=person.nhs_number,
@@ -145,6 +149,12 @@ def register_population(population) -> int:
         for person in population.people
         if person.nhs_number not in known
     ]
+    for patient in new:
+        # As PDS labels them: bulk_create bypasses save(), so the details are left out here.
+        if patient.nhs_number in restricted:
+            patient.confidentiality = Confidentiality.RESTRICTED
+            for name in RESTRICTED_DETAILS:
+                setattr(patient, name, "")
     for patient in new[:1]:
         patient.full_clean(validate_unique=False)
     Patient.objects.bulk_create(new, batch_size=1000)
