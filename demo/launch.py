@@ -242,10 +242,12 @@ def _print_pds_people(population) -> None:
     superseded = superseded_numbers(population)
     if superseded:
         source = population.source(STATING_OLD_NUMBERS).name
-        print(f"  PDS superseded these numbers; {source} still states the old one:")
+        print("  PDS superseded these NHS numbers (old -> current); identity sync follows them")
+        print(f"    for {source}, which still states the old ones:")
         for current, old in list(superseded.items())[:5]:
             person = population.person_by_nhs_number(current)
             print(f"    {person.display_name}: {old} -> {current}")
+        print("  (`make run` uses the simulated PDS: LCR_PDS_BASE_URL, docs/identity.md)")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from records.sources.pds import (
     PdsClient,
     PdsRefused,
     TooManyMatches,
+    read_pds_patient,
 )
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,35 @@ def test_a_restricted_person_comes_labelled_and_without_contact_details(populati
     assert not any(getattr(found, name, "") for name in RESTRICTED_DETAILS)
     raw = client_of(server).get_json(f"{server.base_url}/Patient/{person.nhs_number}")
     assert not {"address", "telecom", "generalPractitioner", "contact"} & set(raw)
+
+
+def test_a_restricted_label_as_pds_published_examples_spell_it_is_read():
+    # Modelled on the PDS API's sensitive-patient example: its own security system.
+    resource = {
+        "resourceType": "Patient",
+        "id": "9000000025",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000025"}],
+        "meta": {
+            "versionId": "2",
+            "security": [
+                {
+                    "system": "https://www.hl7.org/fhir/valueset-security-labels.html",
+                    "code": "R",
+                    "display": "restricted",
+                }
+            ],
+        },
+        "name": [{"use": "usual", "family": "Smythe", "given": ["Janet"], "prefix": ["Mrs"]}],
+        "gender": "female",
+        "birthDate": "2005-06-16",
+        "address": [{"use": "home", "line": ["1 Trevelyan Square"], "postalCode": "LS1 6AE"}],
+    }
+
+    found = read_pds_patient(resource)
+
+    assert found.confidentiality == Confidentiality.RESTRICTED
+    assert (found.postcode, found.address_lines) == ("", "")
+    assert (found.family_name, found.prefix) == ("Smythe", "Mrs")
 
 
 def test_search_finds_the_person_with_pds_score_best_first(population, simulated_pds):
