@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from auditlog.context import set_actor
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 
 from records.fetching import response_limits
 from records.models import Patient, SupersededNhsNumber, UnmatchedRecord
@@ -105,7 +106,17 @@ def register_from_pds(
     with set_actor(actor):
         if patient is None:
             patient = Patient(nhs_number=pds.nhs_number, **wanted)
-            patient.full_clean(validate_unique=False)
+            try:
+                patient.full_clean(validate_unique=False)
+            except ValidationError as exc:
+                changes.notes.append(
+                    {
+                        "nhs_number": pds.nhs_number,
+                        "reason": "PDS's details do not fit the register: "
+                        + ", ".join(sorted(exc.message_dict)),
+                    }
+                )
+                return None
             patient.save()
         elif any(getattr(patient, name) != value for name, value in wanted.items()):
             if patient.gp_practice_ods_code != pds.gp_practice_ods_code:

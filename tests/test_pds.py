@@ -398,3 +398,21 @@ def test_an_unusable_pds_answer_for_a_record_leaves_it_unlinked_with_the_reason(
     assert not Link.objects.filter(source=source, local_id=person.local_ids["gp"]).exists()
     assert not UnmatchedRecord.objects.filter(source=source).exists()
     assert run.linked == len(register.people) - 1
+
+
+def test_an_email_pds_holds_that_is_not_one_is_left_out_rather_than_failing_the_register():
+    resource = {
+        "resourceType": "Patient",
+        "id": "9000000009",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}],
+        "name": [{"use": "usual", "family": "Smith", "given": ["Jane"]}],
+        "birthDate": "2010-10-22",
+        "telecom": [
+            {"system": "email", "value": "jane at example"},
+            {"system": "phone", "value": "01632960587"},
+        ],
+    }
+
+    found = read_pds_patient(resource)
+
+    assert (found.email, found.phone) == ("", "01632960587")

@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass
 
 import requests
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from records.confidentiality import Confidentiality, confidentiality_of, is_restricted
 from records.identifiers import ODS_SYSTEM
@@ -250,7 +252,7 @@ def _contact_details(resource: dict) -> dict[str, str]:
         value = (point.get("value") or "").strip()
         if point.get("system") == "phone" and "phone" not in details:
             details["phone"] = value[:30]
-        elif point.get("system") == "email" and "email" not in details and len(value) <= 254:
+        elif point.get("system") == "email" and "email" not in details and _is_email(value):
             details["email"] = value
     for practice in resource.get("generalPractitioner") or []:
         identifier = practice.get("identifier") or {}
@@ -258,6 +260,14 @@ def _contact_details(resource: dict) -> dict[str, str]:
             details["gp_practice_ods_code"] = identifier["value"][:10]
             break
     return details
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def _date_of(value: object) -> datetime.date | None:
