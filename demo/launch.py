@@ -1,8 +1,8 @@
 """`make run`: start the whole product on this machine with synthetic demo data.
 
-Starts the simulated source systems, loads the demo register and users, starts a Celery worker,
-Celery beat and the web server, queues an identity sync, prints where to go, then restarts whatever
-stops (and says so), says when /readyz fails, and stops everything, whole, on Ctrl-C.
+Starts the simulated source systems and PDS, loads the demo register and users, starts a Celery
+worker, Celery beat and the web server, queues an identity sync, prints where to go, then restarts
+whatever stops (and says so), says when /readyz fails, and stops everything, whole, on Ctrl-C.
 """
 
 import argparse
@@ -18,19 +18,23 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from demo.pds import BASE_PATH as PDS_BASE_PATH
 from demo.supervisor import ReadinessWatch, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 LOGS = VAR / "log"
 PYTHON = sys.executable
+# The simulated PDS's bearer token (synthetic demo only): the product sends it, PDS checks it.
+DEMO_PDS_TOKEN = "demo-pds-access-token-2026"  # noqa: S105 (published, synthetic)
 
 
 def main() -> int:
     options = _parse_args()
     env = _environment(options)
     LOGS.mkdir(parents=True, exist_ok=True)
-    ports = [options.port, *range(options.source_port, options.source_port + 5)]
+    # The five sources, then PDS on the next port.
+    ports = [options.port, *range(options.source_port, options.source_port + 6)]
     busy = [port for port in ports if _port_in_use(options.host, port)]
     if busy:
         print(f"Port(s) {', '.join(map(str, busy))} already in use on {options.host}.")
@@ -51,6 +55,10 @@ def main() -> int:
         for port in range(options.source_port, options.source_port + 5):
             metadata = f"http://{options.host}:{port}/fhir/metadata"
             _wait_for(metadata, "simulated sources", supervisor)
+        pds = [PYTHON, "-m", "demo.pds", *_population_args(options), "--host", options.host]
+        pds += ["--port", str(_pds_port(options)), "--access-token", DEMO_PDS_TOKEN]
+        supervisor.start("pds", pds)
+        _wait_for(env["LCR_PDS_BASE_URL"] + "/metadata", "simulated PDS", supervisor)
 
         print(f"Loading {options.patients} demo patients ...", flush=True)
         load = [PYTHON, "-m", "demo.load", *_population_args(options), *where]
@@ -106,7 +114,14 @@ def _environment(options: argparse.Namespace) -> dict[str, str]:
     env.setdefault("PYTHONUNBUFFERED", "1")
     # The web server's port, which no source's base URL may point at (records/source_urls.py).
     env["LCR_PORT"] = str(options.port)
+    # Identity sync traces NHS numbers with the simulated PDS (docs/identity.md).
+    env["LCR_PDS_BASE_URL"] = f"http://{options.host}:{_pds_port(options)}{PDS_BASE_PATH}"
+    env["LCR_PDS_ACCESS_TOKEN"] = DEMO_PDS_TOKEN
     return env
+
+
+def _pds_port(options: argparse.Namespace) -> int:
+    return options.source_port + 5
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -167,6 +182,7 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print(f"    From a terminal: .venv/bin/python manage.py refresh_record {example.nhs_number}")
     _print_mixed_up(population)
     _print_restricted(population)
+    _print_pds_people(population)
     from demo.load import DEMO_API_CLIENTS
 
     print(f"\n  Partner API: {url}api/v1/docs/ (docs/api.md). Demo clients (id, secret):")
@@ -178,6 +194,7 @@ def _banner(url: str, options: argparse.Namespace) -> None:
         f"  The GP practices (port {first}) answer as GP Connect Access Record Structured "
         "(FHIR STU3); the others as FHIR R4 search."
     )
+    print(f"  Simulated PDS:          http://{options.host}:{_pds_port(options)}{PDS_BASE_PATH}")
     print(f"  Logs: {LOGS}")
     print("  Identity sync has been queued; the home page shows its progress.")
     print("  Press Ctrl-C to stop.")
@@ -229,6 +246,20 @@ def _print_restricted(population) -> None:
         print(
             "    record says their address and contact details are not shared (docs/identity.md)."
         )
+
+
+def _print_pds_people(population) -> None:
+    from demo.pds_people import STATING_OLD_NUMBERS, superseded_numbers
+
+    superseded = superseded_numbers(population)
+    if superseded:
+        source = population.source(STATING_OLD_NUMBERS).name
+        print("  PDS superseded these NHS numbers (old -> current); identity sync follows them")
+        print(f"    for {source}, which still states the old ones:")
+        for current, old in list(superseded.items())[:5]:
+            person = population.person_by_nhs_number(current)
+            print(f"    {person.display_name}: {old} -> {current}")
+        print("  (`make run` uses the simulated PDS: LCR_PDS_BASE_URL, docs/identity.md)")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ def main() -> None:
 
 
 def register_population(population) -> int:
-    """Put every person of the population on the register (as the identity service knows them)."""
+    """Put every person of the population on the register (as the identity service knows them:
+    a person PDS restricts with the label and none of their contact details)."""
     from demo.population import restricted_people
     from records.confidentiality import Confidentiality
     from records.matching import normalise_postcode

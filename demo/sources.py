@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from demo import fhir_resources as fhir
-from demo import reference_shapes
+from demo import pds_people, reference_shapes
 from demo.clinical import CLINICAL_TYPES, ID_TAGS, SERVED_TYPES, medications_for, resources_for
 from demo.population import REFERENCE_DATE, Person, Population, generate, restricted_people
 
@@ -138,8 +138,10 @@ class SimulatedSource:
         self.host, self.port = host, port
         self._people = population.people_at(source_key)
         self._restricted = {person.index for person in restricted_people(population)}
+        # Someone may be held under an NHS number PDS has since superseded (demo/pds_people.py).
+        self._stated = pds_people.numbers_stated_by(population, source_key)
         self._by_nhs_number = {
-            view.nhs_number: person
+            self._stated.get(view.nhs_number, view.nhs_number): person
             for person in self._people
             if (view := person.source_views[source_key]).nhs_number
         }
@@ -446,7 +448,10 @@ class SimulatedSource:
 
     def _patient(self, person: Person) -> dict[str, Any]:
         restricted = person.index in self._restricted
-        return fhir.patient(person, self.source, last_updated=_LAST_UPDATED, restricted=restricted)
+        return pds_people.stating(
+            fhir.patient(person, self.source, last_updated=_LAST_UPDATED, restricted=restricted),
+            self._stated,
+        )
 
     def _offset(self, query: dict[str, str]) -> int:
         try:

@@ -370,6 +370,13 @@ LCR_MATCH_MAX_CANDIDATES = env.int("LCR_MATCH_MAX_CANDIDATES", default=5)
 # Paging size asked of sources when reading their Patient resources.
 LCR_SOURCE_PAGE_SIZE = env.int("LCR_SOURCE_PAGE_SIZE", default=100)
 
+# PDS, the register's identity source (records/tracing.py, docs/identity.md). Unset: PDS is not
+# asked, and identity sync links on the register's own NHS numbers as before. The token is sent
+# as `Authorization: Bearer`; the simulated PDS of `make run` checks it.
+LCR_PDS_BASE_URL = env.str("LCR_PDS_BASE_URL", default="")
+LCR_PDS_ACCESS_TOKEN = env.str("LCR_PDS_ACCESS_TOKEN", default="")
+LCR_PDS_TIMEOUT_SECONDS = env.float("LCR_PDS_TIMEOUT_SECONDS", default=5.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

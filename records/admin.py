@@ -26,6 +26,7 @@ from records.models import (
     Patient,
     PatientMerge,
     SourceSystem,
+    SupersededNhsNumber,
     UnmatchedRecord,
 )
 from records.source_checks import check_source
@@ -213,6 +214,14 @@ class LinkInline(ReadOnlyInline):
     fields = ["source", "local_id", "matched_by", "match_score", "confirmed_by", "confirmed_at"]
 
 
+class SupersededNumberInline(ReadOnlyInline):
+    """The NHS numbers PDS replaced with this patient's: sources still stating them mean them."""
+
+    model = SupersededNhsNumber
+    fields = ["nhs_number", "recorded_at"]
+    verbose_name = "superseded NHS number"
+
+
 @admin.register(Patient)
 class PatientAdmin(ShowsPatients, ReadOnlyAdmin):
     """The register's patients, to read (their demographics come from the identity service and
@@ -229,7 +238,7 @@ class PatientAdmin(ShowsPatients, ReadOnlyAdmin):
     ]
     search_fields = ["=nhs_number", "family_name", "postcode"]
     list_filter = ["sex", "gp_practice_name"]
-    inlines = [LinkInline]
+    inlines = [LinkInline, SupersededNumberInline]
     show_full_result_count = False
     actions = ["merge_selected"]
 
@@ -488,6 +497,7 @@ class IdentitySyncRunAdmin(ReadOnlyAdmin):
         "already_linked",
         "queued",
         "rejected",
+        "superseded",
         "error",
     ]
     list_filter = ["status", "source"]

@@ -19,5 +19,11 @@ class RecordsConfig(AppConfig):
         hidden = {"mask_callable": "records.confidentiality.not_kept"}
         auditlog.register(models.Patient, mask_fields=list(RESTRICTED_DETAILS), **hidden)
         auditlog.register(models.UnmatchedRecord, mask_fields=["postcode"], **hidden)
-        for model in (models.SourceSystem, models.Link, models.MatchCandidate, models.PatientMerge):
+        for model in (
+            models.SourceSystem,
+            models.Link,
+            models.MatchCandidate,
+            models.PatientMerge,
+            models.SupersededNhsNumber,
+        ):
             auditlog.register(model)

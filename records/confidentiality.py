@@ -10,10 +10,13 @@ from dataclasses import dataclass
 
 from django.db import models
 
-# R4's system, and STU3's (GP Connect and older sources) for the same codes.
+# R4's system, and STU3's (GP Connect and older sources) for the same codes; and the one PDS's
+# own published examples label people with (personal-demographics-service-api), which a real
+# PDS answer may carry: a restricted label must never be missed for its system's spelling.
 CONFIDENTIALITY_SYSTEMS = (
     "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
     "http://hl7.org/fhir/v3/Confidentiality",
+    "https://www.hl7.org/fhir/valueset-security-labels.html",
 )
 
 # The register's fields that a restricted person's record never holds.

@@ -291,6 +291,25 @@ class Link(models.Model):
         return f"{self.patient.nhs_number} = {self.source.ods_code}:{self.local_id}"
 
 
+class SupersededNhsNumber(models.Model):
+    """An NHS number PDS has replaced with another: a source still stating it means the patient
+    under the current number (so a later source using the old number finds them)."""
+
+    nhs_number = models.CharField(
+        "superseded NHS number", max_length=10, unique=True, validators=[validate_nhs_number]
+    )
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="superseded_numbers"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["nhs_number"]
+
+    def __str__(self) -> str:
+        return f"{self.nhs_number} superseded by {self.patient.nhs_number}"
+
+
 class UnmatchedRecord(models.Model):
     """A source's patient record that could not be linked by NHS number: waits for a person."""
 
@@ -299,6 +318,7 @@ class UnmatchedRecord(models.Model):
         INVALID_NHS_NUMBER = "invalid_nhs_number", "NHS number fails its check digit"
         UNKNOWN_NHS_NUMBER = "unknown_nhs_number", "NHS number not in the register"
         UNVERIFIED_NHS_NUMBER = "unverified_nhs_number", "Source has not verified the NHS number"
+        NOT_KNOWN_TO_PDS = "not_known_to_pds", "PDS does not know the NHS number"
         BIRTH_DATE_DIFFERS = "birth_date_differs", "Date of birth differs from the register"
         UNLINKED = "unlinked", "Link undone by a reviewer"
 
@@ -404,6 +424,11 @@ class IdentitySyncRun(models.Model):
     rejected = models.PositiveIntegerField(default=0)
     mismatched = models.PositiveIntegerField(
         default=0, help_text="Linked records whose source now states another NHS number."
+    )
+    superseded = models.PositiveIntegerField(
+        default=0,
+        help_text="Records linked whose stated NHS number PDS has superseded: linked to the "
+        "person under the current number.",
     )
     error = models.TextField(blank=True)
     rejections = models.JSONField(
