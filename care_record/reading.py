@@ -140,7 +140,7 @@ def read_record(
     excluded = () if decision.sees_sensitive_sources else SENSITIVE_SOURCE_KINDS
     try:
         with transaction.atomic():
-            view = _read(patient, decision, excluded, refresh, force_refresh)
+            view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
             record_access(
                 user=actor.user,
                 team=actor.team,
@@ -163,8 +163,30 @@ def read_record(
     return view
 
 
+def _asked_by(actor: Actor) -> dict[str, str]:
+    """Who this look asks the sources for, as GP Connect's token names them for the practice's
+    own audit (the API's partner and its end user, when a partner asks)."""
+    user = actor.user
+    if actor.client_id:
+        family = f"{actor.end_user} via {actor.client_id}" if actor.end_user else actor.client_id
+        return {"user": f"api:{actor.client_id}", "family_name": family, "role": "api_client"}
+    return {
+        "user": user.get_username(),
+        "given_name": getattr(user, "first_name", "") or "",
+        "family_name": getattr(user, "last_name", "") or "",
+        "role": actor.role or "",
+        "organisation_ods": actor.team.ods_code if actor.team else "",
+        "organisation": actor.team.name if actor.team else "",
+    }
+
+
 def _read(
-    patient: Patient, decision: Decision, excluded: tuple, refresh: bool, force_refresh: bool
+    patient: Patient,
+    decision: Decision,
+    excluded: tuple,
+    refresh: bool,
+    force_refresh: bool,
+    asked_by: dict[str, str] | None = None,
 ) -> "RecordView":
     links = list(
         Link.objects.filter(patient=patient).select_related("source").order_by("source__name")
@@ -179,6 +201,7 @@ def _read(
             exclude_kinds=excluded,
             force=force_refresh,
             known=(shown, found),
+            asked_by=asked_by,
         )
         if asked or not all(link.source.enabled for link in shown):
             found = list(snapshots.all())  # as the requests (or a switched-off source) left them

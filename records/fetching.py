@@ -4,6 +4,7 @@
 at once; `fetch_link` is what each task does. The web process never waits on a source.
 """
 
+import dataclasses
 import datetime
 import logging
 import uuid
@@ -40,6 +41,10 @@ from records.sources.gp_connect_request import Requester
 from records.sources.limits import ResponseLimits
 
 logger = logging.getLogger(__name__)
+
+# Who a look's fetch is asked for, in plain values a task can carry: "user" (their user name),
+# "given_name", "family_name", "role" (the role they act in), "organisation_ods", "organisation".
+AskedBy = dict[str, str]
 
 CAPABILITIES_SECONDS = 3600
 # The task is sent by name: records.tasks wraps this module, so this module cannot import it.
@@ -85,6 +90,7 @@ def request_refresh(
     force: bool = False,
     exclude_kinds: Iterable[str] = (),
     known: tuple[list[Link], list[Snapshot]] | None = None,
+    asked_by: AskedBy | None = None,
 ) -> list[int]:
     """Ask every linked, enabled source for what is missing or stale; return the link ids asked.
 
@@ -130,15 +136,15 @@ def request_refresh(
         if claimed:
             jobs.append((link.pk, claimed, token))
     if jobs:
-        transaction.on_commit(lambda: _send(jobs), robust=True)
+        transaction.on_commit(lambda: _send(jobs, asked_by), robust=True)
     return [link_id for link_id, _, _ in jobs]
 
 
-def _send(jobs: list[tuple[int, list[str], str]]) -> None:
+def _send(jobs: list[tuple[int, list[str], str]], asked_by: AskedBy | None = None) -> None:
     limit = settings.LCR_FETCH_SOURCE_BUDGET_SECONDS
     try:
         group(
-            signature(FETCH_TASK, args=(link_id, categories, token), immutable=True).set(
+            signature(FETCH_TASK, args=(link_id, categories, token, asked_by), immutable=True).set(
                 time_limit=limit + 15, soft_time_limit=limit + 5
             )
             for link_id, categories, token in jobs
@@ -253,7 +259,12 @@ def _switched_off(link: Link, categories: tuple[str, ...], existing: dict) -> No
 
 
 def fetch_link(
-    *, link_id: int, categories: list[str], final_attempt: bool, token: str | None = None
+    *,
+    link_id: int,
+    categories: list[str],
+    final_attempt: bool,
+    token: str | None = None,
+    asked_by: AskedBy | None = None,
 ) -> FetchOutcome:
     """Fetch the given categories of one link from its source and save each as a snapshot.
 
@@ -278,7 +289,7 @@ def fetch_link(
         _fail(link, categories, reason, outcome, token)
         return outcome
 
-    adapter = source_adapter(source, categories)
+    adapter = source_adapter(source, categories, asked_by)
     capabilities = _capabilities(source, adapter.client)
     refusal = mismatch(source.interface, capabilities.fhir_version)
     if refusal:
@@ -337,7 +348,9 @@ def _wrong_patient(link: Link, category: str, exc: WrongPatientInResponse) -> No
     )
 
 
-def source_adapter(source: SourceSystem, categories: list[str]) -> FhirAdapter | GpConnectAdapter:
+def source_adapter(
+    source: SourceSystem, categories: list[str], asked_by: AskedBy | None = None
+) -> FhirAdapter | GpConnectAdapter:
     """The adapter for the source's kind of interface, for one fetch of these headings."""
     common = {
         "timeout": source.timeout_seconds,
@@ -351,7 +364,7 @@ def source_adapter(source: SourceSystem, categories: list[str]) -> FhirAdapter |
             source.base_url,
             **common,
             categories=categories,
-            requester=gp_connect_requester(),
+            requester=gp_connect_requester(asked_by),
             provider_asid=settings.LCR_GPCONNECT_PROVIDER_ASID,
             signing_key=settings.LCR_GPCONNECT_SIGNING_KEY,
         )
@@ -364,13 +377,25 @@ def source_adapter(source: SourceSystem, categories: list[str]) -> FhirAdapter |
     )
 
 
-def gp_connect_requester() -> Requester:
-    """Who the record is to a GP Connect provider, from the settings LCR_GPCONNECT_*."""
-    return Requester(
+def gp_connect_requester(asked_by: AskedBy | None = None) -> Requester:
+    """Who asks, to a GP Connect provider: the record's own system (settings LCR_GPCONNECT_*),
+    on behalf of the professional whose look asked and their organisation, when one did (a
+    refresh from a command or a schedule names the record itself)."""
+    requester = Requester(
         asid=settings.LCR_GPCONNECT_ASID,
         organisation_ods=settings.LCR_GPCONNECT_ORGANISATION_ODS,
         organisation_name=settings.LCR_GPCONNECT_ORGANISATION_NAME,
         practitioner_sds_id=settings.LCR_GPCONNECT_PRACTITIONER_SDS_ID,
+    )
+    if not asked_by or not asked_by.get("user"):
+        return requester
+    return dataclasses.replace(
+        requester,
+        practitioner_local_id=str(asked_by["user"])[:64],
+        practitioner_family=str(asked_by.get("family_name") or asked_by["user"])[:100],
+        practitioner_given=str(asked_by.get("given_name") or "")[:100],
+        organisation_ods=str(asked_by.get("organisation_ods") or requester.organisation_ods)[:10],
+        organisation_name=str(asked_by.get("organisation") or requester.organisation_name)[:200],
     )
 
 

@@ -52,7 +52,11 @@ def refresh_patient(patient_id: int, categories: list[str] | None = None) -> lis
 
 @shared_task(bind=True, acks_late=True, time_limit=120, soft_time_limit=100, max_retries=None)
 def fetch_source_record(
-    self: Task, link_id: int, categories: list[str], token: str | None = None
+    self: Task,
+    link_id: int,
+    categories: list[str],
+    token: str | None = None,
+    asked_by: dict[str, str] | None = None,
 ) -> list[str]:
     """Fetch categories of one linked record from its source; retry what the source could not give.
 
@@ -64,7 +68,11 @@ def fetch_source_record(
     final = self.request.retries >= settings.LCR_FETCH_MAX_RETRIES
     try:
         outcome = fetch_link(
-            link_id=link_id, categories=categories, final_attempt=final, token=token
+            link_id=link_id,
+            categories=categories,
+            final_attempt=final,
+            token=token,
+            asked_by=asked_by,
         )
     except SoftTimeLimitExceeded:
         fail_pending(
@@ -81,7 +89,7 @@ def fetch_source_record(
         raise
     if outcome.should_retry:
         raise self.retry(
-            args=(link_id, outcome.remaining, token),
+            args=(link_id, outcome.remaining, token, asked_by),
             countdown=retry_delay(self.request.retries, outcome.retry_after),
             max_retries=settings.LCR_FETCH_MAX_RETRIES,
         )

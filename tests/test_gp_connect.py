@@ -28,6 +28,7 @@ from records.sources.gp_connect import SPINE_ERRORS, read_structured_record, spi
 from records.sources.gp_connect_request import (
     INCLUDE_GROUPS,
     INTERACTION_ID,
+    LOCAL_USER_SYSTEM,
     Requester,
     access_token,
     parameters,
@@ -524,3 +525,62 @@ def test_check_sources_names_each_sources_version_and_fails_on_a_mismatch(gp_lin
     with pytest.raises(CommandError, match="1 source"):
         call_command("check_sources", gp_link.source.ods_code, stdout=out)
     assert "this source speaks FHIR 3.0.1, configured as R4" in out.getvalue()
+
+
+# Who asks: the professional whose look it is, for the practice's own audit ------------------
+
+ASKED_BY = {
+    "user": "dr.okafor",
+    "given_name": "Ngozi",
+    "family_name": "Okafor",
+    "role": "gp",
+    "organisation_ods": "F84001",
+    "organisation": "Mile End Surgery",
+}
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_jwt_names_the_professional_whose_look_asks(gp_link, provider):
+    fetch_link(
+        link_id=gp_link.pk, categories=[Category.ALLERGIES], final_attempt=True, asked_by=ASKED_BY
+    )
+
+    claims = provider.received["claims"]
+    practitioner = claims["requesting_practitioner"]
+    assert claims["sub"] == practitioner["id"] == "dr.okafor"
+    assert {"system": LOCAL_USER_SYSTEM, "value": "dr.okafor"} in practitioner["identifier"]
+    assert practitioner["name"] == [{"family": "Okafor", "given": ["Ngozi"]}]
+    assert claims["requesting_organization"]["identifier"][0]["value"] == "F84001"
+    assert claims["requesting_organization"]["name"] == "Mile End Surgery"
+
+
+@pytest.mark.django_db
+def test_a_look_sends_who_asks_with_its_fetches(
+    gp_link, monkeypatch, django_capture_on_commit_callbacks
+):
+    from access.policy import actor_for
+    from care_record.reading import read_record
+    from records import fetching
+
+    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    gp = member(team, Role.GP, "dr.okafor")
+    services.start_relationship(
+        patient=gp_link.patient, team=team, kind="registered_gp", reason="registered",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    sent = []
+    monkeypatch.setattr(fetching, "_send", lambda jobs, asked_by=None: sent.append(asked_by))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        read_record(actor=actor_for(gp, team.pk), patient=gp_link.patient, channel="web")
+
+    assert sent and sent[0]["user"] == "dr.okafor"
+    assert (sent[0]["organisation_ods"], sent[0]["role"]) == ("F84001", "gp")
+
+
+def test_without_a_professional_the_record_itself_asks():
+    from records.fetching import gp_connect_requester
+
+    assert gp_connect_requester(None).practitioner_local_id == ""
+    assert gp_connect_requester({"user": "nurse"}).practitioner_local_id == "nurse"

@@ -17,6 +17,8 @@ INTERACTION_ID = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructu
 OPERATION = "Patient/$gpc.getstructuredrecord"
 SDS_USER_SYSTEM = "https://fhir.nhs.uk/Id/sds-user-id"
 SDS_ROLE_SYSTEM = "https://fhir.nhs.uk/Id/sds-role-profile-id"
+# The record's own user names, beside the SDS ids GP Connect allows as "UNK" until CIS2 gives them.
+LOCAL_USER_SYSTEM = "https://shared-care-record.example/Id/user"
 DEVICE_SYSTEM = "https://shared-care-record.example/Id/device-identifier"
 TOKEN_LIFETIME_SECONDS = 300  # GP Connect: exp is exactly five minutes after iat
 
@@ -56,6 +58,8 @@ class Requester:
     practitioner_sds_id: str = "UNK"
     practitioner_role_id: str = "UNK"
     practitioner_family: str = "Shared care record"
+    practitioner_given: str = ""
+    practitioner_local_id: str = ""  # the professional's user name here, when one asks
     issuer: str = "https://shared-care-record.example/"
 
 
@@ -90,7 +94,7 @@ def headers(requester: Requester, *, provider_asid: str, token: str) -> dict[str
 def claims(requester: Requester, *, audience: str, now: float | None = None) -> dict[str, Any]:
     """The JWT claims GP Connect asks for: direct care, read only, who and from where."""
     issued = int(now if now is not None else time.time())
-    practitioner_id = "1"
+    practitioner_id = requester.practitioner_local_id or "1"
     return {
         "iss": requester.issuer,
         "sub": practitioner_id,
@@ -116,8 +120,20 @@ def claims(requester: Requester, *, audience: str, now: float | None = None) -> 
             "identifier": [
                 {"system": SDS_USER_SYSTEM, "value": requester.practitioner_sds_id},
                 {"system": SDS_ROLE_SYSTEM, "value": requester.practitioner_role_id},
+                *(
+                    [{"system": LOCAL_USER_SYSTEM, "value": requester.practitioner_local_id}]
+                    if requester.practitioner_local_id
+                    else []
+                ),
             ],
-            "name": [{"family": requester.practitioner_family}],
+            "name": [
+                {"family": requester.practitioner_family}
+                | (
+                    {"given": [requester.practitioner_given]}
+                    if requester.practitioner_given
+                    else {}
+                )
+            ],
         },
     }
 
