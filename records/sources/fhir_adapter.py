@@ -11,6 +11,7 @@ rest withheld too: counted, and said, never dropped silently.
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,23 +252,15 @@ class FhirAdapter:
         if resource["resourceType"] != resource_type:
             withheld.other_type += 1
             return None
-        try:
-            validate_resource(resource)
-        except MalformedResponse as exc:
-            withheld.invalid += 1
-            withheld.note_invalid(exc.detail)
-            return None
-        if judge(resource, patient, full_urls) is not Verdict.THIS:
-            withheld.no_patient += 1
-            return None
-        try:
-            return view_item(resource, medications)
-        # One odd resource must not hide the rest of the heading. (Anything else, the time
-        # limit among them, still ends the heading or the task.)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-            logger.exception("could not read %s/%s", resource_type, str(resource.get("id"))[:64])
-            withheld.unreadable += 1
-            return None
+        return judged_item(
+            resource,
+            validate=validate_resource,
+            read=view_item,
+            patient=patient,
+            full_urls=full_urls,
+            medications=medications,
+            withheld=withheld,
+        )
 
     @property
     def base_url(self) -> str:
@@ -297,3 +290,36 @@ def validate_resource(resource: dict[str, Any]) -> None:
         raise MalformedResponse(
             "invalid FHIR from the source", detail=f"{resource_type}: {type(exc).__name__}"
         ) from exc
+
+
+def judged_item(
+    resource: dict[str, Any],
+    *,
+    validate: Callable[[dict[str, Any]], None],
+    read: Callable[[dict[str, Any], dict[str, dict]], ViewItem],
+    patient: PatientIdentity,
+    full_urls: dict[str, dict],
+    medications: dict[str, dict],
+    withheld: Withheld,
+) -> ViewItem | None:
+    """One resource judged on its own, in any FHIR version (`validate` and `read` are that
+    version's): the item to show, or None, counted in `withheld` with its reason."""
+    try:
+        validate(resource)
+    except MalformedResponse as exc:
+        withheld.invalid += 1
+        withheld.note_invalid(exc.detail)
+        return None
+    if judge(resource, patient, full_urls) is not Verdict.THIS:
+        withheld.no_patient += 1
+        return None
+    try:
+        return read(resource, medications)
+    # One odd resource must not hide the rest of the heading. (Anything else, the time limit
+    # among them, still ends the heading or the task.)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        logger.exception(
+            "could not read %s/%s", resource.get("resourceType"), str(resource.get("id"))[:64]
+        )
+        withheld.unreadable += 1
+        return None

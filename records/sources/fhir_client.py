@@ -9,6 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -95,16 +96,10 @@ class FhirClient:
             timeout = min(timeout, self.deadline - time.monotonic())
             if timeout <= 0:
                 raise SourceUnavailable("timed out", detail="the source's time budget ran out")
-        try:
+        with unavailable_when_unanswered():
             response = self.session.get(
                 url, params=params, timeout=timeout, allow_redirects=False, stream=True
             )
-        except requests.Timeout as exc:
-            raise SourceUnavailable("timed out", detail=str(exc)) from exc
-        except requests.ConnectionError as exc:
-            raise SourceUnavailable("could not connect", detail=str(exc)) from exc
-        except requests.RequestException as exc:
-            raise SourceUnavailable("request failed", detail=str(exc)) from exc
         with response:  # the body is read as it comes (or not at all), then the connection let go
             return self._read(response, where=url.split("?", 1)[0])
 
@@ -182,3 +177,17 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+@contextmanager
+def unavailable_when_unanswered() -> Iterator[None]:
+    """A request that got no answer (timed out, no connection, anything else requests raises)
+    as SourceUnavailable with its reason, for every kind of source."""
+    try:
+        yield
+    except requests.Timeout as exc:
+        raise SourceUnavailable("timed out", detail=str(exc)) from exc
+    except requests.ConnectionError as exc:
+        raise SourceUnavailable("could not connect", detail=str(exc)) from exc
+    except requests.RequestException as exc:
+        raise SourceUnavailable("request failed", detail=str(exc)) from exc

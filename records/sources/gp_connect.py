@@ -9,11 +9,9 @@ invalid, or naming no patient we can recognise, is withheld and counted with its
 Connect error (an OperationOutcome with a Spine error code) is said in plain words.
 """
 
-import logging
 import time
 from typing import Any
 
-import requests
 from fhir.resources.STU3 import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
@@ -26,13 +24,15 @@ from records.sources.errors import (
     SourceUnavailable,
     WrongPatientInResponse,
 )
-from records.sources.fhir_adapter import FetchedCategory, Withheld
-from records.sources.fhir_client import FhirClient, retry_after_seconds
+from records.sources.fhir_adapter import FetchedCategory, Withheld, judged_item
+from records.sources.fhir_client import (
+    FhirClient,
+    retry_after_seconds,
+    unavailable_when_unanswered,
+)
 from records.sources.limits import ResponseLimits, parse_json, read_body
 from records.sources.patient_references import PatientIdentity, Verdict, judge
-from records.sources.view_items import ViewItem, stu3_view_item
-
-logger = logging.getLogger(__name__)
+from records.sources.view_items import stu3_view_item
 
 SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1"
 # Each Spine error code as a reader is told it (after the source's name). Codes of the
@@ -151,7 +151,7 @@ class GpConnectAdapter:
             timeout = min(timeout, self.client.deadline - time.monotonic())
             if timeout <= 0:
                 raise SourceUnavailable("timed out", detail="the source's time budget ran out")
-        try:
+        with unavailable_when_unanswered():
             response = self.client.session.post(
                 url,
                 json=body,
@@ -160,12 +160,6 @@ class GpConnectAdapter:
                 allow_redirects=False,
                 stream=True,
             )
-        except requests.Timeout as exc:
-            raise SourceUnavailable("timed out", detail=str(exc)) from exc
-        except requests.ConnectionError as exc:
-            raise SourceUnavailable("could not connect", detail=str(exc)) from exc
-        except requests.RequestException as exc:
-            raise SourceUnavailable("request failed", detail=str(exc)) from exc
         with response:
             status = response.status_code
             if status == 429:
@@ -277,7 +271,15 @@ def read_structured_record(
         if len(fetched.items) >= max_per_category or kept >= max_per_look:
             held.beyond_limits += 1
             continue
-        item = _judged(resource, patient, full_urls, medications, held)
+        item = judged_item(
+            resource,
+            validate=validate_stu3,
+            read=stu3_view_item,
+            patient=patient,
+            full_urls=full_urls,
+            medications=medications,
+            withheld=held,
+        )
         if item is not None:
             fetched.items.append(item)
             kept += 1
@@ -333,30 +335,6 @@ def _authorisations_of_statements(resources: list[dict[str, Any]]) -> set[str]:
             if isinstance(target, str) and target.startswith("MedicationRequest/"):
                 planned.add(target)
     return planned
-
-
-def _judged(
-    resource: dict[str, Any],
-    patient: PatientIdentity,
-    full_urls: dict[str, dict],
-    medications: dict[str, dict],
-    withheld: Withheld,
-) -> ViewItem | None:
-    try:
-        validate_stu3(resource)
-    except MalformedResponse as exc:
-        withheld.invalid += 1
-        withheld.note_invalid(exc.detail)
-        return None
-    if judge(resource, patient, full_urls) is not Verdict.THIS:
-        withheld.no_patient += 1
-        return None
-    try:
-        return stu3_view_item(resource, medications)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-        logger.exception("could not read %s", _reference(resource)[:100])
-        withheld.unreadable += 1
-        return None
 
 
 def validate_stu3(resource: dict[str, Any]) -> None:
