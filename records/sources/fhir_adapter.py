@@ -277,19 +277,22 @@ def validate_resource(resource: dict[str, Any]) -> None:
     except (ValueError, KeyError):
         logger.info("keeping resource of unknown type %s as it is", resource_type)
         return
+    validate_with(model, resource, refusal="invalid FHIR from the source")
+
+
+def validate_with(model: Any, resource: dict[str, Any], *, refusal: str) -> None:
+    """Validate a resource with a fhir.resources model (of any FHIR version), raising
+    MalformedResponse(refusal) with field names and messages only: pydantic's own text would
+    echo clinical values."""
+    resource_type = resource.get("resourceType")
     try:
         model.model_validate(resource)
     except PydanticValidationError as exc:
-        # Field names and messages only: pydantic's own text would echo clinical values.
         errors = exc.errors(include_input=False, include_url=False)[:3]
         where = "; ".join(".".join(map(str, e.get("loc", ()))) + f": {e['msg']}" for e in errors)
-        raise MalformedResponse(
-            "invalid FHIR from the source", detail=f"{resource_type}: {where}"[:300]
-        ) from exc
+        raise MalformedResponse(refusal, detail=f"{resource_type}: {where}"[:300]) from exc
     except (ValueError, TypeError) as exc:
-        raise MalformedResponse(
-            "invalid FHIR from the source", detail=f"{resource_type}: {type(exc).__name__}"
-        ) from exc
+        raise MalformedResponse(refusal, detail=f"{resource_type}: {type(exc).__name__}") from exc
 
 
 def judged_item(

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from fhir.resources.STU3 import get_fhir_model_class
-from pydantic import ValidationError as PydanticValidationError
 
 from records.identifiers import NHS_NUMBER_SYSTEM
 from records.sources import gp_connect_request as gpc
@@ -24,7 +23,7 @@ from records.sources.errors import (
     SourceUnavailable,
     WrongPatientInResponse,
 )
-from records.sources.fhir_adapter import FetchedCategory, Withheld, judged_item
+from records.sources.fhir_adapter import FetchedCategory, Withheld, judged_item, validate_with
 from records.sources.fhir_client import (
     FhirClient,
     retry_after_seconds,
@@ -345,18 +344,7 @@ def validate_stu3(resource: dict[str, Any]) -> None:
     except (ValueError, KeyError) as exc:
         detail = f"unknown type {str(resource_type)[:40]}"
         raise MalformedResponse("invalid FHIR STU3", detail=detail) from exc
-    try:
-        model.model_validate(resource)
-    except PydanticValidationError as exc:
-        errors = exc.errors(include_input=False, include_url=False)[:3]
-        where = "; ".join(".".join(map(str, e.get("loc", ()))) + f": {e['msg']}" for e in errors)
-        raise MalformedResponse(
-            "invalid FHIR STU3", detail=f"{resource_type}: {where}"[:300]
-        ) from exc
-    except (ValueError, TypeError) as exc:
-        raise MalformedResponse(
-            "invalid FHIR STU3", detail=f"{resource_type}: {type(exc).__name__}"
-        ) from exc
+    validate_with(model, resource, refusal="invalid FHIR STU3")
 
 
 def _withheld_words(fetched: FetchedCategory, withheld: Withheld, max_per_category: int) -> str:
