@@ -190,10 +190,8 @@ def _banner(url: str, options: argparse.Namespace) -> None:
         print(f"    {client.client_id:<20} {client.secret:<25} {client.description}")
     first, last = options.source_port, options.source_port + 4
     print(f"\n  Simulated FHIR sources: http://{options.host}:{first}-{last}/fhir")
-    print(
-        f"  The GP practices (port {first}) answer as GP Connect Access Record Structured "
-        "(FHIR STU3); the others as FHIR R4 search."
-    )
+    print(f"  The GP practices (port {first}) answer as GP Connect Access Record Structured")
+    print("    (FHIR STU3); the others as FHIR R4 search.")
     print(f"  Simulated PDS:          http://{options.host}:{_pds_port(options)}{PDS_BASE_PATH}")
     print(f"  Logs: {LOGS}")
     print("  Identity sync has been queued; the home page shows its progress.")
