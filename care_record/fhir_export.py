@@ -232,8 +232,14 @@ def heading_issues(record: RecordView) -> list[dict[str, Any]]:
     why it failed, or that it has not answered yet."""
     issues = []
     for category in record.categories:
+        other_versions: dict[str, int] = {}
+        for item in category.items:
+            if item.get("fhir_version", R4_VERSION) != R4_VERSION:
+                ods = item["source_ods_code"]
+                other_versions[ods] = other_versions.get(ods, 0) + 1
         for part in category.sources:
             words = f"{category.label} from {part.source.name} ({part.source.ods_code}): "
+            left_out = other_versions.get(part.source.ods_code, 0)
             if part.state is SourceState.LOADING:
                 severity, code = "information", "incomplete"
                 words += "not answered yet"
@@ -243,6 +249,10 @@ def heading_issues(record: RecordView) -> list[dict[str, Any]]:
                 if part.withheld:
                     severity, code = "warning", "incomplete"
                     words += f"; it {part.withheld_reason}"
+                if left_out:
+                    # Shown on the page, but not in this R4 Bundle: the heading is not whole here.
+                    severity, code = "warning", "incomplete"
+                    words += f"; {left_out} in FHIR 3.0.1 (STU3) left out of this R4 Bundle"
                 if part.sensitive:
                     # Not shown to this role: said as the page says it, never "none recorded".
                     severity, code = "warning", "suppressed"

@@ -28,6 +28,7 @@ from records.models import (
     SourceSystem,
     without_restricted_details_in_items,
 )
+from records.sources.gp_connect import NOT_CARRIED
 
 SENSITIVE_SOURCE_KINDS = (SourceSystem.Kind.MENTAL_HEALTH,)
 
@@ -163,13 +164,17 @@ def read_record(
     return view
 
 
+def _not_carried(snapshot: Snapshot) -> bool:
+    return snapshot.status == Snapshot.Status.FAILED and snapshot.reason == NOT_CARRIED
+
+
 def _asked_by(actor: Actor) -> dict[str, str]:
     """Who this look asks the sources for, as GP Connect's token names them for the practice's
-    own audit (the API's partner and its end user, when a partner asks)."""
+    own audit. For a partner's call, the partner itself: the end user it names is its own
+    assertion (kept in our access event), not a practitioner we can vouch for."""
     user = actor.user
     if actor.client_id:
-        family = f"{actor.end_user} via {actor.client_id}" if actor.end_user else actor.client_id
-        return {"user": f"api:{actor.client_id}", "family_name": family, "role": "api_client"}
+        return {"user": f"api:{actor.client_id}", "family_name": actor.client_id, "role": "api"}
     return {
         "user": user.get_username(),
         "given_name": getattr(user, "first_name", "") or "",
@@ -227,10 +232,14 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
         own = by_link.get(link.pk, [])
         kept = {snapshot.pk: visible.items_of(snapshot) for snapshot in own}
         _heading_parts(link, own, kept, parts, now)
-        states = [(state_of(s, now), s) for s in own] or [(SourceState.LOADING, None)]
+        # A heading the source's interface cannot carry is said at the heading (and below), but
+        # does not make the whole source read as unavailable.
+        uncarried = [s for s in own if _not_carried(s)]
+        summed = [s for s in own if s not in uncarried] or own
+        states = [(state_of(s, now), s) for s in summed] or [(SourceState.LOADING, None)]
         worst_state, worst = min(states, key=lambda pair: order.index(pair[0]))
         fetched = [s.fetched_at for s in own if s.fetched_at]
-        failed = [s for s in own if s.status == Snapshot.Status.FAILED]
+        failed = [s for s in summed if s.status == Snapshot.Status.FAILED]
         sources.append(
             SourceView(
                 source=link.source,
@@ -240,7 +249,8 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 kept_earlier=any(s.fetched_at for s in failed),
                 withheld=[
                     f"{labels[s.category]}: {s.withheld_reason}" for s in own if s.withheld_reason
-                ],
+                ]
+                + [f"{labels[s.category]}: {NOT_CARRIED}" for s in uncarried if summed is not own],
             )
         )
         for snapshot in own:

@@ -47,6 +47,11 @@ class Confidentiality(models.TextChoices):
 _RANK = {Confidentiality.UNRESTRICTED: 0, Confidentiality.RESTRICTED: 1}
 
 
+def stricter(first: str, second: str) -> str:
+    """The stricter of two labels (for one person known by two records)."""
+    return first if _RANK.get(first, 2) >= _RANK.get(second, 2) else second
+
+
 def is_restricted(confidentiality: str) -> bool:
     """Whether a person with this label has their contact details withheld (R and V)."""
     return confidentiality in (Confidentiality.RESTRICTED, Confidentiality.VERY_RESTRICTED)

@@ -169,7 +169,7 @@ def link_or_queue(
     }
     # A source still stating a number PDS has superseded means the patient under the current one.
     for row in SupersededNhsNumber.objects.filter(nhs_number__in=stated).select_related("patient"):
-        register.setdefault(row.nhs_number, row.patient)
+        register[row.nhs_number] = row.patient  # the same person, whatever entry the old one has
     if traces is not None:
         changes = RegisterChanges()
         for number, trace in traces.items():

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from records.confidentiality import stricter
 from records.exceptions import LinkConflict, MergeError, ReviewError
 from records.matching import Demographics, normalise_postcode
 from records.models import (
@@ -268,6 +269,10 @@ def merge_patients(
             link.save()
         retired.merged_into = kept
         retired.save()
+        if stricter(retired.confidentiality, kept.confidentiality) != kept.confidentiality:
+            # One person: restricted as either record said (save() clears the details).
+            kept.confidentiality = retired.confidentiality
+            kept.save()
         return PatientMerge.objects.create(
             kept=kept,
             retired=retired,

@@ -131,7 +131,12 @@ def register_from_pds(
 
 def _remember_superseded(old: str, patient: Patient, changes: RegisterChanges) -> None:
     SupersededNhsNumber.objects.update_or_create(nhs_number=old, defaults={"patient": patient})
-    if Patient.objects.current().filter(nhs_number=old).exists():
+    earlier = Patient.objects.current().filter(nhs_number=old).first()
+    if earlier is not None:
+        if patient.restricted and not earlier.restricted:
+            # The same person under their old number: restricted there too, until merged.
+            earlier.confidentiality = patient.confidentiality
+            earlier.save()
         # PDS says remove the superseded details; merging is a person's decision here.
         changes.notes.append(
             {

@@ -98,6 +98,17 @@ RESOURCES: list[dict[str, Any]] = [
         "authoredOn": "2018-01-05",
     },
     {
+        # One issue of that authorisation (includePrescriptionIssues): the same medicine.
+        "resourceType": "MedicationRequest",
+        "id": "issue-3-1",
+        "status": "completed",
+        "intent": "order",
+        "basedOn": [{"reference": "MedicationRequest/auth-3"}],
+        "medicationReference": {"reference": "Medication/med-3"},
+        "subject": SUBJECT,
+        "authoredOn": "2018-02-05",
+    },
+    {
         "resourceType": "MedicationStatement",
         "id": "3",
         "basedOn": [{"reference": "MedicationRequest/auth-3"}],

@@ -9,6 +9,7 @@ from records.confidentiality import (
     Confidentiality,
     confidentiality_of,
     is_restricted,
+    stricter,
     without_restricted_details,
 )
 from records.models import Patient
@@ -104,3 +105,50 @@ def test_the_database_refuses_contact_details_for_a_restricted_person():
     patient.save()
     with pytest.raises(IntegrityError), transaction.atomic():
         Patient.objects.filter(pk=patient.pk).update(confidentiality=Confidentiality.RESTRICTED)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("restricted_side", ["kept", "retired"])
+def test_merging_keeps_the_stricter_label_and_no_details(restricted_side):
+    from records import services
+
+    plain = _patient()
+    plain.save()
+    other = _patient(confidentiality=Confidentiality.RESTRICTED)
+    other.nhs_number = "9434765919"
+    other.save()
+    kept, retired = (other, plain) if restricted_side == "kept" else (plain, other)
+
+    services.merge_patients(
+        kept=kept, retired=retired, reason="same person", actor=services.system_user()
+    )
+
+    kept.refresh_from_db()
+    assert kept.restricted
+    assert (kept.postcode, kept.phone, kept.address_lines) == ("", "", "")
+
+
+def test_the_stricter_of_two_labels():
+    assert stricter("U", "R") == stricter("R", "U") == "R"
+    assert stricter("R", "V") == stricter("V", "R") == "V"
+    assert stricter("U", "U") == "U"
+
+
+@pytest.mark.django_db
+def test_an_old_entry_of_a_restricted_person_is_restricted_too():
+    """PDS superseded the old number by a restricted person's: the register's separate entry
+    under the old number is the same person, and keeps no details until it is merged."""
+    from records.tracing import RegisterChanges, _remember_superseded
+
+    current = _patient(confidentiality=Confidentiality.RESTRICTED)
+    current.save()
+    old = _patient()
+    old.nhs_number = "9434765919"
+    old.save()
+    changes = RegisterChanges()
+
+    _remember_superseded("9434765919", current, changes)
+
+    old.refresh_from_db()
+    assert old.restricted and old.postcode == "" and old.phone == ""
+    assert changes.notes  # and a person is asked to merge them

@@ -23,8 +23,13 @@ from records.fetching import WRONG_PATIENT, fetch_link
 from records.models import Link, MatchMethod, Patient, Snapshot, SourceSystem
 from records.services import link_patient, system_user
 from records.source_checks import check_source
-from records.sources.errors import SourceUnavailable, WrongPatientInResponse
-from records.sources.gp_connect import SPINE_ERRORS, read_structured_record, spine_error
+from records.sources.errors import RecordRefused, SourceUnavailable, WrongPatientInResponse
+from records.sources.gp_connect import (
+    NOT_CARRIED,
+    SPINE_ERRORS,
+    read_structured_record,
+    spine_error,
+)
 from records.sources.gp_connect_request import (
     INCLUDE_GROUPS,
     INTERACTION_ID,
@@ -214,7 +219,8 @@ def test_the_whole_record_comes_in_one_request_with_the_spine_headers_and_jwt(
 ):
     outcome = fetch_link(link_id=gp_link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
 
-    assert outcome.failed == {}
+    # Asked in one request; the headings the structured record does not carry say so.
+    assert outcome.failed == {c: NOT_CARRIED for c in ALL_CATEGORIES if c not in ASKED}
     assert provider._requests["Patient"] == 1  # one structured record for every heading
     headers = provider.received["headers"]
     assert headers["Ssp-InteractionID"] == INTERACTION_ID
@@ -489,6 +495,9 @@ def test_the_partner_api_leaves_stu3_out_and_says_why(monkeypatch):
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert types.count("Condition") == 1 and "ReferralRequest" not in types
     outcome = bundle["entry"][-1]["resource"]
+    [heading] = [i for i in outcome["issue"] if "Allergies from" in i["details"]["text"]]
+    assert (heading["severity"], heading["code"]) == ("warning", "incomplete")
+    assert f"{len(items)} in FHIR 3.0.1 (STU3) left out" in heading["details"]["text"]
     [left_out] = [i for i in outcome["issue"] if i["code"] == "not-supported"]
     assert left_out["details"]["text"].startswith(
         f"London GP ({'Y90001'}): {len(items)} item(s) in FHIR 3.0.1 (GP Connect, STU3) left out"
@@ -504,7 +513,11 @@ def _record_view(items):
     state = SimpleNamespace(
         source=source, state=SourceState.UP_TO_DATE, fetched_at=None, reason="", withheld=[]
     )
-    category = SimpleNamespace(items=items, sources=[], category="allergies", label="Allergies")
+    part = SimpleNamespace(
+        source=source, state=SourceState.UP_TO_DATE, shown=len(items), withheld=0,
+        withheld_reason="", sensitive=0, reason="",
+    )  # fmt: skip
+    category = SimpleNamespace(items=items, sources=[part], category="allergies", label="Allergies")
     decision = SimpleNamespace(denied_categories=[])
     return SimpleNamespace(patient=None, categories=[category], sources=[state], decision=decision)
 
@@ -584,3 +597,72 @@ def test_without_a_professional_the_record_itself_asks():
 
     assert gp_connect_requester(None).practitioner_local_id == ""
     assert gp_connect_requester({"user": "nurse"}).practitioner_local_id == "nurse"
+
+
+# What the review of issue 15 found: said, not silently empty ---------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_heading_the_structured_record_does_not_carry_says_so(gp_link, provider):
+    """The practice may hold flags and appointments: they are not 'None recorded'."""
+    fetch_link(link_id=gp_link.pk, categories=[Category.FLAGS], final_attempt=True)
+
+    flags = snapshot(gp_link, Category.FLAGS)
+    assert (flags.status, flags.reason) == (Snapshot.Status.FAILED, NOT_CARRIED)
+    assert provider._requests.get("Patient", 0) == 0  # nothing was asked for it
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1",
+        "https://fhir.nhs.uk/STU3/ValueSet/Spine-ErrorOrWarningCode-1",
+    ],
+)
+@pytest.mark.parametrize("code", ["ACCESS DENIED", "ACCESS_DENIED"])
+def test_access_denied_is_a_refusal_however_the_provider_writes_it(system, code):
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"details": {"coding": [{"system": system, "code": code}]}}],
+    }
+    error = spine_error(403, outcome)
+    assert isinstance(error, RecordRefused)
+    assert error.reason.endswith("(ACCESS_DENIED)")
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refusal_without_a_spine_code_withdraws_the_record(status):
+    assert isinstance(spine_error(status, None), RecordRefused)
+
+
+def test_each_prescription_issue_is_not_another_medicine():
+    [medicine] = read(fixtures.structured_record())["medicines"].items
+    assert medicine.resource_type == "MedicationStatement"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_practice_reads_up_to_date_while_its_uncarried_headings_say_why(gp_link, provider):
+    from access.policy import actor_for
+    from care_record.reading import read_record
+
+    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    gp = member(team, Role.GP, "dr.okafor")
+    services.start_relationship(
+        patient=gp_link.patient, team=team, kind="registered_gp", reason="registered",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    fetch_link(link_id=gp_link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
+
+    record = read_record(
+        actor=actor_for(gp, team.pk), patient=gp_link.patient, channel="web", refresh=False
+    )
+
+    [practice] = record.sources
+    assert practice.state.answered
+    assert any(NOT_CARRIED in line for line in practice.withheld)
+    flags = next(c for c in record.categories if c.category == Category.FLAGS)
+    assert not flags.complete
+    allergies = next(c for c in record.categories if c.category == Category.ALLERGIES)
+    assert allergies.items

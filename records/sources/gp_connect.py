@@ -34,6 +34,12 @@ from records.sources.patient_references import PatientIdentity, Verdict, judge
 from records.sources.view_items import stu3_view_item
 
 SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1"
+# GP Connect's own examples name the value set instead; providers send either.
+SPINE_ERROR_SYSTEMS = frozenset(
+    {SPINE_ERROR_SYSTEM, "https://fhir.nhs.uk/STU3/ValueSet/Spine-ErrorOrWarningCode-1"}
+)
+# Headings the practice holds but the structured record does not carry: said, never empty.
+NOT_CARRIED = "not available through GP Connect's structured record"
 # Each Spine error code as a reader is told it (after the source's name). Codes of the
 # practice's own failure are worth asking again (SourceUnavailable); the rest are not.
 SPINE_ERRORS: dict[str, str] = {
@@ -116,7 +122,9 @@ class GpConnectAdapter:
     ) -> FetchedCategory:
         """One heading of the structured record; the same error for every heading if it failed."""
         if category not in gpc.INCLUDE_GROUPS:
-            return FetchedCategory()  # GP Connect's structured record does not carry it
+            # The practice may well hold appointments, flags, care plans or documents: the
+            # heading says it could not be asked, rather than reading "None recorded".
+            raise RecordRefused(NOT_CARRIED, detail=f"{category}: no include group")
         if self._answer is None and self._failure is None:
             try:
                 self._answer = self._read_record(nhs_number)
@@ -196,6 +204,10 @@ def spine_error(status: int, outcome: Any) -> SourceError:
         return SourceError(reason, detail=detail)
     if status >= 500:
         return SourceUnavailable(f"server error {status}", detail=f"HTTP {status}")
+    if status in (401, 403, 404):
+        # A refusal of this record we cannot read more of: what the practice sent before is
+        # withdrawn too, rather than shown as if it still stood.
+        return RecordRefused(f"GP Connect: the practice refused the record ({status})")
     return MalformedResponse(f"request refused ({status})", detail=f"HTTP {status}")
 
 
@@ -208,10 +220,11 @@ def spine_error_code(outcome: Any) -> str:
         for coding in (details or {}).get("coding") or [] if isinstance(details, dict) else []:
             if (
                 isinstance(coding, dict)
-                and coding.get("system") == SPINE_ERROR_SYSTEM
+                and coding.get("system") in SPINE_ERROR_SYSTEMS
                 and isinstance(coding.get("code"), str)
             ):
-                return coding["code"][:60]
+                # The spec's table writes "ACCESS DENIED"; its examples "ACCESS_DENIED".
+                return coding["code"].strip().replace(" ", "_")[:60]
     return ""
 
 
@@ -323,17 +336,27 @@ def _reference(resource: dict[str, Any]) -> str:
 
 
 def _authorisations_of_statements(resources: list[dict[str, Any]]) -> set[str]:
-    """The MedicationRequests (intent "plan") that a MedicationStatement is based on: GP Connect
-    sends each medicine as a statement and its authorisation; the statement is the item."""
+    """The MedicationRequests that a MedicationStatement is based on (intent "plan"), and the
+    prescription issues based on those (intent "order"): GP Connect sends each medicine as a
+    statement, its authorisation and each issue of it; the statement is the one item."""
     planned = set()
     for resource in resources:
-        if resource.get("resourceType") != "MedicationStatement":
-            continue
-        for based_on in resource.get("basedOn") or []:
-            target = based_on.get("reference") if isinstance(based_on, dict) else None
-            if isinstance(target, str) and target.startswith("MedicationRequest/"):
-                planned.add(target)
+        if resource.get("resourceType") == "MedicationStatement":
+            planned |= _based_on(resource)
+    for resource in resources:
+        if resource.get("resourceType") == "MedicationRequest" and _based_on(resource) & planned:
+            planned.add(_reference(resource))
     return planned
+
+
+def _based_on(resource: dict[str, Any]) -> set[str]:
+    """The MedicationRequests a resource names in `basedOn`."""
+    targets = set()
+    for based_on in resource.get("basedOn") or []:
+        target = based_on.get("reference") if isinstance(based_on, dict) else None
+        if isinstance(target, str) and target.startswith("MedicationRequest/"):
+            targets.add(target)
+    return targets
 
 
 def validate_stu3(resource: dict[str, Any]) -> None:
