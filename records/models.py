@@ -126,9 +126,10 @@ class Patient(models.Model):
         """Clear what was copied of this person's contact details before they were restricted:
         the postcode of their records on the review queue, and the Patient resources in the
         snapshots of their links. (The change history never kept them: records/apps.py.)"""
-        about_them = models.Q(candidates__patient=self) | models.Q(
-            stated_nhs_number=self.nhs_number
-        )
+        # The queue keeps a stated number as the source wrote it: spaced or not, old or current.
+        numbers = {self.nhs_number, *self.superseded_numbers.values_list("nhs_number", flat=True)}
+        stated = {form for number in numbers for form in (number, format_nhs_number(number))}
+        about_them = models.Q(candidates__patient=self) | models.Q(stated_nhs_number__in=stated)
         for source_id, local_id in self.links.values_list("source_id", "local_id"):
             about_them |= models.Q(source_id=source_id, local_id=local_id)
         records = UnmatchedRecord.objects.filter(about_them).exclude(postcode="")

@@ -152,3 +152,26 @@ def test_an_old_entry_of_a_restricted_person_is_restricted_too():
     old.refresh_from_db()
     assert old.restricted and old.postcode == "" and old.phone == ""
     assert changes.notes  # and a person is asked to merge them
+
+
+@pytest.mark.django_db
+def test_becoming_restricted_clears_queued_postcodes_stated_any_way():
+    """The queue keeps a stated number as the source wrote it: spaced, or the old one."""
+    from records.models import SourceSystem, SupersededNhsNumber, UnmatchedRecord
+
+    patient = _patient()
+    patient.save()
+    SupersededNhsNumber.objects.create(nhs_number="9434765919", patient=patient)
+    source = SourceSystem.objects.create(
+        ods_code="RXX", name="Hospital", kind="acute", base_url="http://127.0.0.1:9/fhir"
+    )
+    for local_id, stated in (("a", "900 000 0009"), ("b", "9434765919"), ("c", "9000000009")):
+        UnmatchedRecord.objects.create(
+            source=source, local_id=local_id, reason="unknown_nhs_number",
+            stated_nhs_number=stated, postcode="E1 6AN",
+        )  # fmt: skip
+
+    patient.confidentiality = Confidentiality.RESTRICTED
+    patient.save()
+
+    assert not UnmatchedRecord.objects.exclude(postcode="").exists()
