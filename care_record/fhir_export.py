@@ -246,7 +246,8 @@ def heading_issues(record: RecordView) -> list[dict[str, Any]]:
             else:
                 severity, code = "information", "informational"
                 words += f"{part.shown} shown, {part.withheld} withheld"
-                if part.withheld:
+                if part.withheld or part.withheld_reason:
+                    # A count, or the source's word that something was not sent (no count).
                     severity, code = "warning", "incomplete"
                     words += f"; it {part.withheld_reason}"
                 if left_out:

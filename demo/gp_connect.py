@@ -76,6 +76,9 @@ AREAS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "includeReferrals": ("792931000000107", "Outbound referral", ("ServiceRequest",)),
 }  # fmt: skip
 ENDED_ALLERGIES = ("1103671000000101", "Ended allergies")
+LIST_WARNING_EXTENSION = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-ListWarningCode-1"
+)
 CLAIMS = ("iss", "sub", "aud", "exp", "iat", "reason_for_request", "requested_scope",
           "requesting_device", "requesting_organization", "requesting_practitioner")  # fmt: skip
 
@@ -293,7 +296,9 @@ def structured_record(
             entries += _area(current, local_id, code, title)
             entries += _area(ended, local_id, *ENDED_ALLERGIES)
         else:
-            entries += _area(area, local_id, code, title)
+            # Some practices hold problems they will not share: the List says so (no count).
+            confidential = group == "includeProblems" and person.index % 10 == 3
+            entries += _area(area, local_id, code, title, confidential=confidential)
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -304,7 +309,12 @@ def structured_record(
 
 
 def _area(
-    resources: list[dict[str, Any]], local_id: str, code: str, title: str
+    resources: list[dict[str, Any]],
+    local_id: str,
+    code: str,
+    title: str,
+    *,
+    confidential: bool = False,
 ) -> list[dict[str, Any]]:
     """One clinical area: its List (empty with a reason when the record holds none), then its
     resources in STU3 (a medicine as its Medication, statement and authorisation)."""
@@ -328,6 +338,11 @@ def _area(
             "coding": [{"system": "http://hl7.org/fhir/list-order", "code": "event-date"}]
         },
     }
+    if confidential:
+        heading["extension"] = [{"url": LIST_WARNING_EXTENSION, "valueCode": "confidential-items"}]
+        heading["note"] = [
+            {"text": "Items excluded due to confidentiality and/or patient preferences."}
+        ]
     if listed:
         heading["entry"] = [{"item": {"reference": reference}} for reference in listed]
     else:

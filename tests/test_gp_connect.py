@@ -666,3 +666,62 @@ def test_the_practice_reads_up_to_date_while_its_uncarried_headings_say_why(gp_l
     assert not flags.complete
     allergies = next(c for c in record.categories if c.category == Category.ALLERGIES)
     assert allergies.items
+
+
+def test_what_the_practices_lists_say_it_did_not_send_makes_the_heading_incomplete():
+    """GP Connect's list warnings and an empty reason of 'withheld' give no count, but the
+    heading must not read as complete."""
+    resources = [dict(r) for r in fixtures.RESOURCES]
+    for resource in resources:
+        if resource["resourceType"] == "List" and resource["code"]["coding"][0]["code"] == (
+            "717711000000103"
+        ):
+            resource["extension"] = [
+                {
+                    "url": "https://fhir.nhs.uk/STU3/StructureDefinition/"
+                    "Extension-CareConnect-GPC-ListWarningCode-1",
+                    "valueCode": "confidential-items",
+                }
+            ]
+    resources.append(
+        {
+            "resourceType": "List",
+            "id": "list-imms",
+            "status": "current",
+            "mode": "snapshot",
+            "code": {"coding": [{"system": fixtures.SNOMED, "code": "1102181000000102"}]},
+            "subject": fixtures.SUBJECT,
+            "emptyReason": {"coding": [{"code": "withheld"}]},
+        }
+    )
+
+    record = read(fixtures.structured_record(resources))
+
+    assert record["problems"].items  # what was sent is shown
+    assert "left out items it holds as confidential" in record["problems"].withheld_reason
+    assert record["immunisations"].withheld_reason == "the practice withheld this area"
+    assert record["allergies"].withheld_reason == ""
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_simulated_practice_says_when_it_keeps_problems_confidential(provider, population):
+    """The demo's practice warns of confidential problems for some people (index 3 mod 10), as
+    GP Connect's List warning does; the heading says the practice left items out."""
+    person = next(p for p in population.people if p.index % 10 == 3 and p.known_to("gp"))
+    register_population(population)
+    spec = population.source("gp")
+    source = SourceSystem.objects.create(
+        ods_code=spec.ods_code, name=spec.name, kind=spec.kind, base_url=provider.base_url,
+        timeout_seconds=5, interface=GP_CONNECT,
+    )  # fmt: skip
+    link = link_patient(
+        patient=Patient.objects.get(nhs_number=person.nhs_number), source=source,
+        local_id=person.local_ids["gp"], matched_by=MatchMethod.NHS_NUMBER, score=None,
+        actor=system_user(),
+    )  # fmt: skip
+
+    fetch_link(link_id=link.pk, categories=[Category.PROBLEMS], final_attempt=True)
+
+    problems = snapshot(link, Category.PROBLEMS)
+    assert "left out items it holds as confidential" in problems.withheld_reason

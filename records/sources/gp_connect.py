@@ -38,6 +38,33 @@ SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCo
 SPINE_ERROR_SYSTEMS = frozenset(
     {SPINE_ERROR_SYSTEM, "https://fhir.nhs.uk/STU3/ValueSet/Spine-ErrorOrWarningCode-1"}
 )
+# Each clinical area's List (its SNOMED CT code) and the heading it belongs to: the List says
+# what the practice could not send of that area (its warnings, its empty reason).
+AREA_OF_LIST = {
+    "886921000000105": "allergies",
+    "1103671000000101": "allergies",  # ended allergies
+    "933361000000108": "medicines",
+    "717711000000103": "problems",
+    "1102181000000102": "immunisations",
+    "1149501000000101": "encounters",
+    "887191000000108": "test_results",
+    "826501000000100": "test_results",  # uncategorised data
+    "792931000000107": "referrals",
+}
+LIST_WARNING_EXTENSION = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-ListWarningCode-1"
+)
+LIST_WARNINGS = {
+    "confidential-items": "left out items it holds as confidential",
+    "data-in-transit": "has not yet received part of the record from a previous practice",
+    "data-awaiting-filing": "has items not yet filed in the record",
+}
+# Empty reasons that say the area is empty because it was not sent, not because nothing is held.
+UNSENT_EMPTY_REASONS = {
+    "withheld": "withheld this area",
+    "unavailable": "could not send this area",
+    "notstarted": "has not started this area",
+}
 # Headings the practice holds but the structured record does not carry: said, never empty.
 NOT_CARRIED = "not available through GP Connect's structured record"
 # Each Spine error code as a reader is told it (after the source's name). Codes of the
@@ -295,12 +322,40 @@ def read_structured_record(
         if item is not None:
             fetched.items.append(item)
             kept += 1
+    said = _what_the_lists_say(resources, categories)
     for category, fetched in answer.items():
         held = withheld[category]
         fetched.withheld = held.count
-        if held.count:
-            fetched.withheld_reason = _withheld_words(fetched, held, max_per_category)
+        words = [_withheld_words(fetched, held, max_per_category)] if held.count else []
+        # A warning the practice gives makes the heading incomplete, though it gives no count.
+        words += [f"the practice {warning}" for warning in said.get(category, [])]
+        fetched.withheld_reason = "; ".join(words)
     return answer
+
+
+def _what_the_lists_say(resources: list[dict[str, Any]], categories: list[str]) -> dict:
+    """Heading -> what the practice's Lists of its areas say it did not send: GP Connect's
+    list warnings (confidential items, data in transit or awaiting filing) and an empty reason
+    that means "not sent", each once."""
+    said: dict[str, list[str]] = {}
+    for resource in resources:
+        if resource.get("resourceType") != "List":
+            continue
+        codings = (resource.get("code") or {}).get("coding") or []
+        areas = {AREA_OF_LIST.get(c.get("code")) for c in codings if isinstance(c, dict)}
+        for category in areas & set(categories):
+            words = said.setdefault(category, [])
+            for extension in resource.get("extension") or []:
+                if isinstance(extension, dict) and extension.get("url") == LIST_WARNING_EXTENSION:
+                    warning = LIST_WARNINGS.get(str(extension.get("valueCode")))
+                    if warning and warning not in words:
+                        words.append(warning)
+            empty = (resource.get("emptyReason") or {}).get("coding") or []
+            for coding in empty:
+                reason = UNSENT_EMPTY_REASONS.get(str(coding.get("code")))
+                if reason and reason not in words:
+                    words.append(reason)
+    return {category: words for category, words in said.items() if words}
 
 
 def _the_patient(resources: list[dict[str, Any]], nhs_number: str) -> PatientIdentity:
