@@ -36,7 +36,7 @@ from records.sources.errors import (
 )
 from records.sources.fhir_adapter import FetchedCategory, FhirAdapter
 from records.sources.fhir_client import FhirClient
-from records.sources.gp_connect import GpConnectAdapter
+from records.sources.gp_connect import NOT_CARRIED, GpConnectAdapter
 from records.sources.gp_connect_request import Requester
 from records.sources.limits import ResponseLimits
 
@@ -314,7 +314,9 @@ def fetch_link(
             _save_failed(link, category, WRONG_PATIENT, clear_items=True, token=token)
             outcome.failed[category] = WRONG_PATIENT
         except RecordRefused as exc:
-            logger.warning("%s refused %s: %s (%s)", source, category, exc.reason, exc.detail)
+            # A heading GP Connect cannot carry is expected on every fetch: not worth a warning.
+            log = logger.info if exc.reason == NOT_CARRIED else logger.warning
+            log("%s refused %s: %s (%s)", source, category, exc.reason, exc.detail)
             _save_failed(link, category, exc.reason, clear_items=True, token=token)
             outcome.failed[category] = exc.reason
         except SourceError as exc:
