@@ -22,13 +22,12 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs
-from wsgiref.simple_server import make_server
 
 from nhs_number import is_valid
 
 from demo.pds_people import superseded_numbers
 from demo.population import Person, Population, generate, restricted_people
-from demo.sources import Behaviour, _corrupt, _DropConnection, _RequestHandler, _ThreadingServer
+from demo.sources import Behaviour, LoopbackServer, _corrupt, _DropConnection
 from records.identifiers import NHS_NUMBER_SYSTEM
 
 logger = logging.getLogger(__name__)
@@ -201,7 +200,7 @@ class _Answer(Exception):
         self.status, self.body, self.headers = status, body, headers or []
 
 
-class SimulatedPds:
+class SimulatedPds(LoopbackServer):
     """PDS for `population`, served from a background thread. `access_token`: the bearer token
     every request must carry ("" accepts any); `behaviour` misbehaves as a source's does."""
 
@@ -222,8 +221,7 @@ class SimulatedPds:
         self.request_ids: list[str] = []
         self._fired = 0
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _ThreadingServer | None = None
+        self._serve_init()
 
     @property
     def base_url(self) -> str:
@@ -231,36 +229,8 @@ class SimulatedPds:
             raise RuntimeError("the simulated PDS is not started")
         return f"http://{self.host}:{self._server.server_port}{BASE_PATH}"
 
-    def start(self) -> SimulatedPds:
-        if self._server is None:
-            self._stopping.clear()
-            self._server = make_server(
-                self.host,
-                self.port,
-                self,
-                server_class=_ThreadingServer,
-                handler_class=_RequestHandler,
-            )
-            threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name="demo-pds",
-                daemon=True,
-            ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._stopping.set()
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> SimulatedPds:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _thread_name(self) -> str:
+        return "demo-pds"
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         """The WSGI application."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -127,7 +127,59 @@ class _RequestHandler(WSGIRequestHandler):
         logger.debug(format, *args)
 
 
-class SimulatedSource:
+class LoopbackServer:
+    """A WSGI application (the subclass's __call__) served on loopback in a thread of its own:
+    start() and stop(), or a `with` block. `_stopping` wakes requests sleeping in a simulated
+    latency or hang when it stops."""
+
+    host: str
+    port: int
+
+    def _serve_init(self) -> None:
+        self._stopping = threading.Event()
+        self._server: _ThreadingServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def _thread_name(self) -> str:
+        return "demo-server"
+
+    def start(self) -> Self:
+        if self._server is None:
+            self._stopping.clear()
+            self._server = make_server(
+                self.host,
+                self.port,
+                self,
+                server_class=_ThreadingServer,
+                handler_class=_RequestHandler,
+            )
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=self._thread_name(),
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()  # wakes requests sleeping in latency or a simulated hang
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class SimulatedSource(LoopbackServer):
     """A FHIR R4 server for one source of `population`, served from a background thread."""
 
     def __init__(
@@ -149,9 +201,7 @@ class SimulatedSource:
         self._fired = 0
         self._requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _ThreadingServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_init()
 
     @property
     def behaviour(self) -> Behaviour:
@@ -172,40 +222,8 @@ class SimulatedSource:
     def requests_served(self) -> int:
         return sum(self._requests.values())
 
-    def start(self) -> SimulatedSource:
-        if self._server is None:
-            self._stopping.clear()
-            self._server = make_server(
-                self.host,
-                self.port,
-                self,
-                server_class=_ThreadingServer,
-                handler_class=_RequestHandler,
-            )
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name=f"demo-source-{self.source.key}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()  # wakes requests sleeping in latency or a simulated hang
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> SimulatedSource:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _thread_name(self) -> str:
+        return f"demo-source-{self.source.key}"
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         """The WSGI application."""
