@@ -195,7 +195,11 @@ def provider(population):
 def gp_link(population, provider, db):
     """Person 0 on the register, linked to the simulated GP Connect provider."""
     register_population(population)
-    person = population.people[0]
+    return link_to_provider(population, provider, population.people[0])
+
+
+def link_to_provider(population, provider, person) -> Link:
+    """The person (on the register) linked to the simulated provider, a GP Connect source."""
     spec = population.source("gp")
     source = SourceSystem.objects.create(
         ods_code=spec.ods_code, name=spec.name, kind=spec.kind, base_url=provider.base_url,
@@ -206,6 +210,17 @@ def gp_link(population, provider, db):
         local_id=person.local_ids["gp"], matched_by=MatchMethod.NHS_NUMBER, score=None,
         actor=system_user(),
     )  # fmt: skip
+
+
+def registered_gp(link, username="dr.okafor"):
+    """A GP of the patient's practice, with the care relationship that lets them look."""
+    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
+    gp = member(team, Role.GP, username)
+    services.start_relationship(
+        patient=link.patient, team=team, kind="registered_gp", reason="registered",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    return gp, team
 
 
 def snapshot(link, category) -> Snapshot:
@@ -456,12 +471,7 @@ def test_gp_connect_facing_an_r4_server_refuses_and_the_check_says_so(population
 @pytest.mark.integration
 @pytest.mark.django_db
 def test_the_record_page_says_the_gp_connect_reason(gp_link, provider, client):
-    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
-    gp = member(team, Role.GP, "gp")
-    services.start_relationship(
-        patient=gp_link.patient, team=team, kind="registered_gp", reason="registered",
-        actor=UserFactory(username="office"),
-    )  # fmt: skip
+    gp, _team = registered_gp(gp_link, "gp")
     provider.behaviour = Behaviour(spine_error="NO_RELATIONSHIP")
     fetch_link(link_id=gp_link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
     client.force_login(gp)
@@ -576,12 +586,7 @@ def test_a_look_sends_who_asks_with_its_fetches(
     from care_record.reading import read_record
     from records import fetching
 
-    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
-    gp = member(team, Role.GP, "dr.okafor")
-    services.start_relationship(
-        patient=gp_link.patient, team=team, kind="registered_gp", reason="registered",
-        actor=UserFactory(username="office"),
-    )  # fmt: skip
+    gp, team = registered_gp(gp_link)
     sent = []
     monkeypatch.setattr(fetching, "_send", lambda jobs, asked_by=None: sent.append(asked_by))
 
@@ -647,12 +652,7 @@ def test_the_practice_reads_up_to_date_while_its_uncarried_headings_say_why(gp_l
     from access.policy import actor_for
     from care_record.reading import read_record
 
-    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
-    gp = member(team, Role.GP, "dr.okafor")
-    services.start_relationship(
-        patient=gp_link.patient, team=team, kind="registered_gp", reason="registered",
-        actor=UserFactory(username="office"),
-    )  # fmt: skip
+    gp, team = registered_gp(gp_link)
     fetch_link(link_id=gp_link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
 
     record = read_record(
@@ -710,16 +710,7 @@ def test_the_simulated_practice_says_when_it_keeps_problems_confidential(provide
     GP Connect's List warning does; the heading says the practice left items out."""
     person = next(p for p in population.people if p.index % 10 == 3 and p.known_to("gp"))
     register_population(population)
-    spec = population.source("gp")
-    source = SourceSystem.objects.create(
-        ods_code=spec.ods_code, name=spec.name, kind=spec.kind, base_url=provider.base_url,
-        timeout_seconds=5, interface=GP_CONNECT,
-    )  # fmt: skip
-    link = link_patient(
-        patient=Patient.objects.get(nhs_number=person.nhs_number), source=source,
-        local_id=person.local_ids["gp"], matched_by=MatchMethod.NHS_NUMBER, score=None,
-        actor=system_user(),
-    )  # fmt: skip
+    link = link_to_provider(population, provider, person)
 
     fetch_link(link_id=link.pk, categories=[Category.PROBLEMS], final_attempt=True)
 
