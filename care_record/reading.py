@@ -19,7 +19,9 @@ from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities
 from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from audit.services import RequestContext, record_access
+from records import deadlines
 from records.categories import Category
+from records.deadlines import StateWords
 from records.fetching import SourceState, is_stale, request_refresh, state_of
 from records.models import (
     Link,
@@ -45,6 +47,7 @@ class SourceView:
     fetched_at: datetime.datetime | None = None
     withheld: list[str] = field(default_factory=list)  # per heading: what was not shown, and why
     kept_earlier: bool = False  # a failed heading still shows what the source sent before
+    words: StateWords | None = None  # asking, retrying or timed out, in the reader's words
 
 
 @dataclass
@@ -58,6 +61,7 @@ class HeadingSource:
     withheld_reason: str = ""  # "sent ...", empty when nothing was withheld
     reason: str = ""  # why it failed, when it did
     sensitive: int = 0  # items it sent that this look may not show because they are sensitive
+    words: StateWords | None = None  # asking, retrying or timed out, in the reader's words
 
 
 @dataclass
@@ -229,7 +233,9 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     shown = [link for link in links if link.source.kind not in excluded]
     visible = _SensitiveFilter(decision, snapshots)
     for link in shown:
-        own = by_link.get(link.pk, [])
+        budget = deadlines.look_budget(link.source)
+        # A fetch still pending past its look's deadline is shown as timed out, everywhere.
+        own = [deadlines.as_seen(s, now, budget) for s in by_link.get(link.pk, [])]
         kept = {snapshot.pk: visible.items_of(snapshot) for snapshot in own}
         _heading_parts(link, own, kept, parts, now)
         # A heading the source's interface cannot carry is said at the heading (and below), but
@@ -240,6 +246,8 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
         worst_state, worst = min(states, key=lambda pair: order.index(pair[0]))
         fetched = [s.fetched_at for s in own if s.fetched_at]
         failed = [s for s in summed if s.status == Snapshot.Status.FAILED]
+        # Timed out is said as such only when that is the whole of what went wrong.
+        other_failures = any(not deadlines.is_timed_out(s.reason) for s in failed)
         sources.append(
             SourceView(
                 source=link.source,
@@ -247,6 +255,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 reason=_failures(failed, len(own), labels) if failed else _reason(worst),
                 fetched_at=min(fetched) if fetched else None,
                 kept_earlier=any(s.fetched_at for s in failed),
+                words=None if other_failures else deadlines.words_for(worst, now, budget),
                 withheld=[
                     f"{labels[s.category]}: {s.withheld_reason}" for s in own if s.withheld_reason
                 ]
@@ -339,13 +348,21 @@ def _heading_parts(
     by_category = {snapshot.category: snapshot for snapshot in own}
     for category, heading in parts.items():
         snapshot = by_category.get(category)
+        budget = deadlines.look_budget(link.source)
         if snapshot is None:
-            heading.append(HeadingSource(source=link.source, state=SourceState.LOADING))
+            heading.append(
+                HeadingSource(
+                    source=link.source,
+                    state=SourceState.LOADING,
+                    words=deadlines.words_for(None, now, budget),
+                )
+            )
             continue
         heading.append(
             HeadingSource(
                 source=link.source,
                 state=state_of(snapshot, now),
+                words=deadlines.words_for(snapshot, now, budget),
                 shown=len(kept[snapshot.pk][0]),
                 withheld=snapshot.withheld_count,
                 withheld_reason=snapshot.withheld_reason,

@@ -392,8 +392,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 LCR_SNAPSHOT_FRESH_SECONDS = env.int("LCR_SNAPSHOT_FRESH_SECONDS", default=300)
 LCR_SNAPSHOT_TTL_SECONDS = env.int("LCR_SNAPSHOT_TTL_SECONDS", default=3600)
 LCR_FETCH_SOURCE_BUDGET_SECONDS = env.float("LCR_FETCH_SOURCE_BUDGET_SECONDS", default=30.0)
-LCR_FETCH_MAX_RETRIES = env.int("LCR_FETCH_MAX_RETRIES", default=3)
-LCR_FETCH_RETRY_BACKOFF_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_SECONDS", default=2.0)
+# One look's total for one source, every retry included (records/deadlines.py); a source's own
+# "time for one look" overrides it. Past it the page says the source timed out.
+LCR_FETCH_LOOK_BUDGET_SECONDS = env.float("LCR_FETCH_LOOK_BUDGET_SECONDS", default=8.0)
+# A worker renews the lease on its claim every third of this; a claim whose lease runs out was
+# lost with its worker and is asked again, by the next look or the sweep (every *_SWEEP_SECONDS).
+LCR_FETCH_LEASE_SECONDS = env.float("LCR_FETCH_LEASE_SECONDS", default=3.0)
+LCR_FETCH_LEASE_SWEEP_SECONDS = env.float("LCR_FETCH_LEASE_SWEEP_SECONDS", default=2.0)
+LCR_FETCH_MAX_RETRIES = env.int("LCR_FETCH_MAX_RETRIES", default=2)
+LCR_FETCH_RETRY_BACKOFF_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_SECONDS", default=1.0)
 LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS = env.float("LCR_FETCH_RETRY_BACKOFF_MAX_SECONDS", default=60.0)
 LCR_CIRCUIT_FAILURES = env.int("LCR_CIRCUIT_FAILURES", default=5)
 LCR_CIRCUIT_COOLDOWN_SECONDS = env.int("LCR_CIRCUIT_COOLDOWN_SECONDS", default=60)
@@ -442,6 +449,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "records.tasks.fail_overdue_fetches",
         "schedule": LCR_FETCH_OVERDUE_SWEEP_SECONDS,
         "options": {"expires": LCR_FETCH_OVERDUE_SWEEP_SECONDS},
+    },
+    "reclaim-lost-fetches": {
+        "task": "records.tasks.reclaim_lost_fetches",
+        "schedule": LCR_FETCH_LEASE_SWEEP_SECONDS,
+        "options": {"expires": LCR_FETCH_LEASE_SWEEP_SECONDS},
     },
     "purge-expired-snapshots": {
         "task": "records.tasks.purge_expired_snapshots",

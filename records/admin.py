@@ -142,6 +142,7 @@ class SourceSystemForm(forms.ModelForm):
             "base_url",
             "credentials_ref",
             "timeout_seconds",
+            "look_budget_seconds",
             "enabled",
             "alias_base_urls",
             "interface",

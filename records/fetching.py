@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 
-from records import circuit
+from records import circuit, deadlines
 from records.categories import parse_categories
 from records.models import (
     Link,
@@ -163,12 +163,22 @@ def _send(jobs: list[tuple[int, list[str], str]], asked_by: AskedBy | None = Non
 def _needs_fetch(snapshot: Snapshot | None, now: datetime.datetime) -> bool:
     if snapshot is None:
         return True
+    pause = datetime.timedelta(seconds=settings.LCR_FETCH_FAILED_PAUSE_SECONDS)
     if snapshot.status == Snapshot.Status.PENDING:
-        return snapshot.requested_at < now - overdue_after()
+        if snapshot.deadline_at is None:  # claimed before claims had deadlines and leases
+            return snapshot.requested_at < now - overdue_after()
+        if deadlines.past_deadline(snapshot, now):
+            # It reads as timed out since its deadline: asked again as a failure would be.
+            return snapshot.deadline_at < now - pause
+        # Lost with its worker: asked again within its deadline, if an attempt is left.
+        return deadlines.lease_lost(snapshot, now) and _attempt_left(snapshot)
     if snapshot.status == Snapshot.Status.FAILED:
-        pause = datetime.timedelta(seconds=settings.LCR_FETCH_FAILED_PAUSE_SECONDS)
         return snapshot.updated_at < now - pause
     return is_stale(snapshot, now)
+
+
+def _attempt_left(snapshot: Snapshot) -> bool:
+    return max(snapshot.attempt, 1) < deadlines.attempts_allowed()
 
 
 def overdue_after() -> datetime.timedelta:
@@ -218,7 +228,10 @@ class SourceState(models.TextChoices):
 
 
 def state_of(snapshot: Snapshot, now: datetime.datetime | None = None) -> SourceState:
-    """What to tell a reader: loading, refreshing, up to date, stale or unavailable."""
+    """What to tell a reader: loading, refreshing, up to date, stale or unavailable (a fetch
+    still pending past its look's deadline is unavailable: it timed out)."""
+    if deadlines.past_deadline(snapshot, now or timezone.now()):
+        return SourceState.UNAVAILABLE
     if snapshot.status == Snapshot.Status.PENDING:
         return SourceState.REFRESHING if snapshot.fetched_at else SourceState.LOADING
     if snapshot.status == Snapshot.Status.FAILED:
@@ -229,23 +242,39 @@ def state_of(snapshot: Snapshot, now: datetime.datetime | None = None) -> Source
 def _claim(
     link: Link, category: str, snapshot: Snapshot | None, now: datetime.datetime, token: str
 ) -> bool:
-    """Mark a category pending for this request; False if another request got there first."""
+    """Mark a category pending for this request; False if another request got there first.
+
+    A new claim starts the look's budget for the source and a lease; taking again a claim whose
+    lease ran out (its worker was lost) keeps the deadline it had, as the next attempt."""
+    claim = {
+        "request_token": token,
+        "deadline_at": deadlines.deadline_for(link.source, now),
+        "attempt": 0,
+        "lease_until": deadlines.lease_until(now),
+    }
     if snapshot is None:
         _, created = Snapshot.objects.get_or_create(
             link=link,
             category=category,
             defaults={
                 "requested_at": now,
-                "request_token": token,
                 "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
+                **claim,
             },
         )
         return created
+    reason = ""
+    if deadlines.lease_lost(snapshot, now):
+        claim.update(deadline_at=snapshot.deadline_at, attempt=max(snapshot.attempt, 1) + 1)
+        reason = f"{deadlines.RETRYING}{deadlines.WORKER_LOST}"
     # Earlier items stay visible (with their age) while the new fetch runs.
     return bool(
         Snapshot.objects.filter(
-            pk=snapshot.pk, status=snapshot.status, requested_at=snapshot.requested_at
-        ).update(status=Snapshot.Status.PENDING, requested_at=now, request_token=token, reason="")
+            pk=snapshot.pk,
+            status=snapshot.status,
+            requested_at=snapshot.requested_at,
+            request_token=snapshot.request_token,
+        ).update(status=Snapshot.Status.PENDING, requested_at=now, reason=reason, **claim)
     )
 
 
@@ -265,13 +294,15 @@ def fetch_link(
     final_attempt: bool,
     token: str | None = None,
     asked_by: AskedBy | None = None,
+    attempt: int = 1,
 ) -> FetchOutcome:
     """Fetch the given categories of one link from its source and save each as a snapshot.
 
     Categories fetched are saved at once; if the source becomes unavailable part-way, the rest are
-    left pending for a retry, or marked failed with the reason on the final attempt. With a
-    `token`, only snapshots still waiting for that request are written. Whatever goes wrong with
-    one category, it ends fresh or failed with a reason, never left pending.
+    left pending for a retry, or marked failed with the reason on the final attempt, or when the
+    look's deadline leaves no time for another. With a `token`, only snapshots still waiting for
+    that request are written, and the attempt has what is left of their deadline. Whatever goes
+    wrong with one category, it ends fresh or failed with a reason, never left pending.
     """
     outcome = FetchOutcome()
     started = timezone.now()
@@ -279,6 +310,26 @@ def fetch_link(
     if link is None:
         return outcome  # unlinked since it was asked for: nothing to fetch or to show
     source = link.source
+    deadline = None
+    if token is not None:
+        waiting = dict(_waiting(link, categories, token).values_list("category", "deadline_at"))
+        if not waiting:
+            return outcome  # overtaken (claimed again after a lost lease) or ended: not ours now
+        categories = [category for category in categories if category in waiting]
+        deadline = min((d for d in waiting.values() if d is not None), default=None)
+        left = deadlines.seconds_left(deadline, started)
+        if left is not None and left < deadlines.MIN_ATTEMPT_SECONDS:
+            _fail(
+                link,
+                categories,
+                deadlines.timed_out_reason(deadlines.look_budget(source)),
+                outcome,
+                token,
+            )
+            return outcome
+        _waiting(link, categories, token).update(
+            attempt=attempt, lease_until=deadlines.lease_until(started)
+        )
     if not source.enabled:
         _fail(link, categories, SWITCHED_OFF, outcome, token, clear_items=True)
         return outcome
@@ -289,7 +340,9 @@ def fetch_link(
         _fail(link, categories, reason, outcome, token)
         return outcome
 
-    adapter = source_adapter(source, categories, asked_by)
+    adapter = source_adapter(
+        source, categories, asked_by, budget_seconds=deadlines.seconds_left(deadline, started)
+    )
     capabilities = _capabilities(source, adapter.client)
     refusal = mismatch(source.interface, capabilities.fhir_version)
     if refusal:
@@ -307,7 +360,8 @@ def fetch_link(
                 _save_fresh(link, category, fetched, token)
         except SourceUnavailable as exc:
             logger.warning("%s unavailable (%s): %s %s", source, category, exc.reason, exc.detail)
-            _unavailable(link, categories[index:], exc, final_attempt, outcome, token)
+            attempt_of = (attempt, deadline)
+            _unavailable(link, categories[index:], exc, final_attempt, outcome, token, attempt_of)
             return outcome
         except WrongPatientInResponse as exc:
             _wrong_patient(link, category, exc)
@@ -351,12 +405,18 @@ def _wrong_patient(link: Link, category: str, exc: WrongPatientInResponse) -> No
 
 
 def source_adapter(
-    source: SourceSystem, categories: list[str], asked_by: AskedBy | None = None
+    source: SourceSystem,
+    categories: list[str],
+    asked_by: AskedBy | None = None,
+    *,
+    budget_seconds: float | None = None,
 ) -> FhirAdapter | GpConnectAdapter:
-    """The adapter for the source's kind of interface, for one fetch of these headings."""
+    """The adapter for the source's kind of interface, for one fetch of these headings, given
+    at most `budget_seconds` (what is left of the look's deadline) in all."""
+    budget = settings.LCR_FETCH_SOURCE_BUDGET_SECONDS
     common = {
         "timeout": source.timeout_seconds,
-        "budget_seconds": settings.LCR_FETCH_SOURCE_BUDGET_SECONDS,
+        "budget_seconds": budget if budget_seconds is None else min(budget, budget_seconds),
         "limits": response_limits(),
         "max_per_category": settings.LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY,
         "max_per_look": settings.LCR_SOURCE_MAX_RESOURCES_PER_LOOK,
@@ -430,7 +490,11 @@ def _unavailable(
     final_attempt: bool,
     outcome: FetchOutcome,
     token: str | None,
+    attempt_of: tuple[int, datetime.datetime | None] = (1, None),
 ) -> None:
+    """Retry later what the source could not give now, if an attempt and the time for it are
+    left; else fail it with the reason ("timed out after 8 s" when the deadline ended it)."""
+    attempt, deadline = attempt_of
     longest = settings.LCR_FETCH_RETRY_AFTER_MAX_SECONDS
     if exc.retry_after is not None and exc.retry_after > longest:
         until = timezone.now() + datetime.timedelta(seconds=exc.retry_after)
@@ -439,10 +503,22 @@ def _unavailable(
         _fail(link, remaining, f"source unavailable: asked us to wait until {when}", outcome, token)
         return
     opened = circuit.record_failure(link.source_id, exc.reason)
-    if final_attempt or opened is not None:
-        _fail(link, remaining, f"source unavailable: {exc.reason}", outcome, token)
+    now = timezone.now()
+    delay = retry_delay(attempt - 1, exc.retry_after)
+    left = deadlines.seconds_left(deadline, now)
+    no_time = left is not None and left < delay + deadlines.MIN_ATTEMPT_SECONDS
+    if final_attempt or opened is not None or no_time:
+        reason = f"source unavailable: {exc.reason}"
+        if no_time and (exc.reason == deadlines.TIMED_OUT or left <= 0):
+            reason = deadlines.timed_out_reason(deadlines.look_budget(link.source))
+        _fail(link, remaining, reason, outcome, token)
         return
-    _waiting(link, remaining, token).update(reason=f"retrying: {exc.reason}")
+    # The lease covers the backoff too: the retry is known to be on its way.
+    _waiting(link, remaining, token).update(
+        reason=f"{deadlines.RETRYING}{exc.reason}",
+        attempt=attempt + 1,
+        lease_until=deadlines.lease_until(now, delay),
+    )
     outcome.remaining = list(remaining)
     outcome.retry_after = exc.retry_after
 
@@ -535,9 +611,51 @@ def fail_overdue_fetches(now: datetime.datetime | None = None) -> int:
     stay, with their age; the next look asks again. A late answer to such a request is not saved
     (it no longer waits), and the look after that fetches afresh."""
     now = now or timezone.now()
-    return Snapshot.objects.filter(
-        status=Snapshot.Status.PENDING, requested_at__lt=now - overdue_after()
+    ended = Snapshot.objects.filter(
+        status=Snapshot.Status.PENDING,
+        deadline_at__isnull=True,
+        requested_at__lt=now - overdue_after(),
     ).update(status=Snapshot.Status.FAILED, reason=OVERDUE_REASON, updated_at=now)
+    # Those with a deadline read as timed out since it passed; this makes it so for good, so
+    # that the next look asks again after the usual pause. A few at a time: one per source.
+    for source in SourceSystem.objects.filter(
+        links__snapshots__status=Snapshot.Status.PENDING,
+        links__snapshots__deadline_at__lt=now,
+    ).distinct():
+        ended += Snapshot.objects.filter(
+            link__source=source, status=Snapshot.Status.PENDING, deadline_at__lt=now
+        ).update(
+            status=Snapshot.Status.FAILED,
+            reason=deadlines.timed_out_reason(deadlines.look_budget(source)),
+            updated_at=now,
+        )
+    return ended
+
+
+def reclaim_lost_fetches(now: datetime.datetime | None = None) -> int:
+    """Periodic (every LCR_FETCH_LEASE_SWEEP_SECONDS): ask again every fetch whose lease ran out
+    before its deadline, its worker lost (killed, or the task never delivered), keeping that
+    deadline, as the next look would. Returns how many headings were claimed again."""
+    now = now or timezone.now()
+    lost = (
+        Snapshot.objects.filter(
+            status=Snapshot.Status.PENDING, lease_until__lte=now, deadline_at__gt=now
+        )
+        .select_related("link__source")
+        .order_by("deadline_at")[:500]
+    )
+    claimed: dict[int, list[str]] = {}
+    tokens: dict[int, str] = {}
+    for snapshot in lost:
+        if not _attempt_left(snapshot):
+            continue  # it will read as timed out at its deadline
+        token = tokens.setdefault(snapshot.link_id, uuid.uuid4().hex)
+        if _claim(snapshot.link, snapshot.category, snapshot, now, token):
+            claimed.setdefault(snapshot.link_id, []).append(snapshot.category)
+    jobs = [(link_id, categories, tokens[link_id]) for link_id, categories in claimed.items()]
+    if jobs:
+        _send(jobs)
+    return sum(len(categories) for categories in claimed.values())
 
 
 def purge_expired_snapshots() -> int:

@@ -205,6 +205,14 @@ class SourceSystem(models.Model):
     timeout_seconds = models.FloatField(
         default=10.0, validators=[MinValueValidator(0.1), MaxValueValidator(120.0)]
     )
+    look_budget_seconds = models.FloatField(
+        "time for one look (seconds)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.5), MaxValueValidator(120.0)],
+        help_text="How long one look may wait for this source in all, every retry included; "
+        "blank: LCR_FETCH_LOOK_BUDGET_SECONDS (8 s).",
+    )
     enabled = models.BooleanField(default=True)
     alias_base_urls = models.TextField(
         "other base URLs",
@@ -491,6 +499,15 @@ class Snapshot(models.Model):
     request_token = models.CharField(
         max_length=32, blank=True, help_text="Which request may save here; a later one wins."
     )
+    # The look's budget for this source (records/deadlines.py): past it the reader is told the
+    # source timed out, whatever the worker is doing. Null for a snapshot saved before it.
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(
+        default=0, help_text="Which attempt of this request is running (1 is the first)."
+    )
+    # Renewed by the worker while it fetches; a pending fetch whose lease ran out was lost with
+    # its worker, and is claimed again (by the next look, or the sweep) within the deadline.
+    lease_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField()
 

@@ -8,7 +8,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import after_task_publish
 from django.conf import settings
 
-from records import fetching
+from records import deadlines, fetching
 from records.fetching import UNEXPECTED, fail_pending, fetch_link, retry_delay
 from records.heartbeats import record_heartbeat
 from records.identity_sync import sync_source_identities
@@ -67,13 +67,17 @@ def fetch_source_record(
     """
     final = self.request.retries >= settings.LCR_FETCH_MAX_RETRIES
     try:
-        outcome = fetch_link(
-            link_id=link_id,
-            categories=categories,
-            final_attempt=final,
-            token=token,
-            asked_by=asked_by,
-        )
+        # The lease is renewed while this runs: a pool process killed mid-fetch stops renewing
+        # it, and the fetch is asked again within the look's deadline (reclaim_lost_fetches).
+        with deadlines.leased(link_id=link_id, categories=categories, token=token):
+            outcome = fetch_link(
+                link_id=link_id,
+                categories=categories,
+                final_attempt=final,
+                token=token,
+                asked_by=asked_by,
+                attempt=self.request.retries + 1,
+            )
     except SoftTimeLimitExceeded:
         fail_pending(
             link_id=link_id,
@@ -106,6 +110,13 @@ def purge_expired_snapshots() -> int:
 def fail_overdue_fetches() -> int:
     """Periodic: end fetches pending past their deadline with a reason (a lost or killed task)."""
     return fetching.fail_overdue_fetches()
+
+
+@shared_task(acks_late=True, time_limit=30, soft_time_limit=20)
+def reclaim_lost_fetches() -> int:
+    """Periodic: ask again, within their deadline, the fetches whose worker stopped renewing
+    their lease (killed mid-fetch, or the task was lost)."""
+    return fetching.reclaim_lost_fetches()
 
 
 @shared_task(time_limit=30, soft_time_limit=20)
