@@ -56,7 +56,33 @@ class Channel(filesystem.Channel):
 
 
 class Transport(filesystem.Transport):
+    """kombu's file transport, polled from the worker's event loop.
+
+    kombu's own cannot be waited on, so Celery runs its blocking loop with it, where the prefork
+    pool's processes share one pipe for their tasks behind one lock, and an idle pool process
+    waits for a task holding that lock: killed with SIGKILL, it never gives it back, and the new
+    pool processes wait for it for ever (the worker took minutes, until supervision killed it).
+    Saying it is asynchronous and polling the folder on the event loop's timer, as Redis's
+    readable sockets are, gives each pool process a pipe of its own, and a killed one is replaced
+    by itself, its task redelivered (acks_late and reject_on_worker_lost)."""
+
     Channel = Channel
+    implements = filesystem.Transport.implements.extend(asynchronous=True)
+    # Messages delivered in one tick of the loop at most, so that the pool's pipes and timers
+    # are served between them; the rest wait for the next tick.
+    deliveries_per_tick = 10
+
+    def register_with_event_loop(self, connection, loop) -> None:
+        loop.call_repeatedly(self.polling_interval or 0.1, self._deliver_ready, connection)
+
+    def _deliver_ready(self, connection) -> None:
+        for _ in range(self.deliveries_per_tick):
+            try:
+                # No wait: a message ready is delivered, else socket.timeout at once (also when
+                # the worker's prefetch is full and it takes nothing more now).
+                self.drain_events(connection, timeout=0)
+            except TimeoutError:
+                return
 
 
 def use_for_filesystem_urls() -> None:
