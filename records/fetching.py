@@ -16,6 +16,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from records import circuit, deadlines
@@ -327,8 +329,9 @@ def fetch_link(
                 token,
             )
             return outcome
+        # A claim taken again after a lost lease counts its attempts on from where it was.
         _waiting(link, categories, token).update(
-            attempt=attempt, lease_until=deadlines.lease_until(started)
+            attempt=Greatest(F("attempt"), attempt), lease_until=deadlines.lease_until(started)
         )
     if not source.enabled:
         _fail(link, categories, SWITCHED_OFF, outcome, token, clear_items=True)
@@ -516,7 +519,7 @@ def _unavailable(
     # The lease covers the backoff too: the retry is known to be on its way.
     _waiting(link, remaining, token).update(
         reason=f"{deadlines.RETRYING}{exc.reason}",
-        attempt=attempt + 1,
+        attempt=F("attempt") + 1,
         lease_until=deadlines.lease_until(now, delay),
     )
     outcome.remaining = list(remaining)

@@ -31,7 +31,7 @@ BROKERS = ["filesystem"] + (["redis"] if RUN_BROKER.startswith("redis://") else 
 class Background:
     """A worker and beat started as `make run` starts them, and a sender of tasks to them."""
 
-    def __init__(self, broker: str, folder: Path) -> None:
+    def __init__(self, broker: str, folder: Path, **settings: str) -> None:
         queue = f"lcr-fault-{uuid.uuid4().hex[:8]}"  # ours alone, on a shared Redis too
         self.env = {
             **os.environ,
@@ -41,6 +41,7 @@ class Background:
             "CELERY_TASK_DEFAULT_QUEUE": queue,
             "LCR_HEARTBEAT_SECONDS": "1",
             "LCR_FETCH_MAX_RETRIES": "0",
+            **settings,
         }
         self.supervisor = Supervisor(env=self.env, cwd=ROOT, logs=folder, say=self._said)
         self.said: list[str] = []
@@ -166,3 +167,113 @@ def test_a_killed_worker_main_process_is_restarted_without_its_old_pool(
     background.refresh(record.patient.pk)
     wait_until(lambda: all_fresh(record), MINUTE, f"fetching to resume ({background.logs()})")
     wait_until(lambda: ready(client), MINUTE, "readiness")
+
+
+LOOK_BUDGET = 8.0
+
+
+@pytest.fixture(params=BROKERS)
+def leased_background(request, transactional_db, tmp_path, settings):
+    """A worker and beat with the product's own deadlines: an 8 s budget a look, two retries,
+    leases of 3 s swept every 2 s."""
+    settings.LCR_HEARTBEAT_STALE_SECONDS = 5
+    broker = "filesystem://localhost/" if request.param == "filesystem" else RUN_BROKER
+    started = Background(
+        broker,
+        tmp_path,
+        LCR_FETCH_MAX_RETRIES="2",
+        LCR_FETCH_LOOK_BUDGET_SECONDS=str(LOOK_BUDGET),
+        LCR_FETCH_LEASE_SECONDS="3",
+        LCR_FETCH_LEASE_SWEEP_SECONDS="1",
+    )
+    yield started
+    started.supervisor.stop()
+    started.sender.close()
+
+
+def settled_at(links) -> float | None:
+    """When (time.time) every snapshot of these links had settled, or None while one waits."""
+    snapshots = list(Snapshot.objects.filter(link__in=links))
+    if not snapshots or any(s.status == Snapshot.Status.PENDING for s in snapshots):
+        return None
+    return max(s.updated_at for s in snapshots).timestamp()
+
+
+def test_a_fetch_whose_pool_processes_are_killed_mid_fetch_settles_within_its_deadline(
+    population, simulated_source, leased_background, client
+):
+    import time
+
+    from demo.sources import Behaviour
+
+    background = leased_background
+    record = link_everywhere(population, simulated_source, population.people[0])
+    wait_until(lambda: ready(client), MINUTE, f"the first heartbeats ({background.logs()})")
+    gp, server = record.links["gp"], record.servers["gp"]
+    server.behaviour = Behaviour(latency_ms=1500)
+    pool = child_pids(background.worker.process.pid)
+    assert len(pool) == 2
+
+    asked = time.time()
+    background.refresh(record.patient.pk)
+    wait_until(lambda: server.requests_served >= 1, 20, "the GP to be asked")
+    for pid in pool:
+        os.kill(pid, signal.SIGKILL)
+    server.behaviour = Behaviour()
+
+    wait_until(
+        lambda: settled_at([gp]) is not None,
+        LOOK_BUDGET + 5,
+        f"the GP's headings to settle ({background.logs()})",
+    )
+    states = set(Snapshot.objects.filter(link=gp).values_list("status", flat=True))
+    assert states == {Snapshot.Status.FRESH}, set(
+        Snapshot.objects.filter(link=gp).values_list("status", "reason")
+    )
+    # Within the look's budget of the ask, and one retry's backoff (1 s) besides.
+    print(f"\npool kill: settled {settled_at([gp]) - asked:.2f} s after the ask")
+    assert settled_at([gp]) - asked <= LOOK_BUDGET + 1
+    assert "SIGKILL" in background.supervisor.log_of("worker").read_text()
+
+
+def test_a_fetch_lost_with_its_killed_worker_is_asked_again_through_its_lease(
+    population, simulated_source, leased_background, client
+):
+    """The worker's main process killed mid-fetch: its task is gone with it (the file broker
+    keeps no unacknowledged copy; Redis would give it back only after its visibility timeout, an
+    hour). The lease runs out, beat's sweep claims the fetch again, and the restarted worker
+    fetches it, within the look's deadline: here the GP's own, 15 s, since the worker's restart
+    (some 3 s on a busy machine) is part of it."""
+    import time
+
+    from demo.sources import Behaviour
+
+    background = leased_background
+    record = link_everywhere(population, simulated_source, population.people[0])
+    wait_until(lambda: ready(client), MINUTE, f"the first heartbeats ({background.logs()})")
+    gp, server = record.links["gp"], record.servers["gp"]
+    budget = 15.0
+    type(gp.source).objects.filter(pk=gp.source_id).update(look_budget_seconds=budget)
+    server.behaviour = Behaviour(latency_ms=1500)
+    first = background.worker.process.pid
+
+    asked = time.time()
+    background.refresh(record.patient.pk)
+    wait_until(lambda: server.requests_served >= 1, 20, "the GP to be asked")
+    os.kill(first, signal.SIGKILL)
+    for pid in child_pids(first):
+        os.kill(pid, signal.SIGKILL)
+    server.behaviour = Behaviour()
+
+    def restarted_and_settled() -> bool:
+        background.supervisor.check()
+        return settled_at([gp]) is not None
+
+    wait_until(restarted_and_settled, budget + 5, f"the GP to settle ({background.logs()})")
+    assert background.worker.process.pid != first
+    reasons = set(Snapshot.objects.filter(link=gp).values_list("status", "reason", "attempt"))
+    # Fetched, by a second attempt: the claim taken again when its lease ran out.
+    assert {(status, reason) for status, reason, _ in reasons} == {(Snapshot.Status.FRESH, "")}
+    assert min(attempt for _, _, attempt in reasons) >= 2
+    print(f"\nmain kill: settled {settled_at([gp]) - asked:.2f} s after the ask")
+    assert settled_at([gp]) - asked <= budget + 1
