@@ -1,7 +1,10 @@
 """Live updates of an open record page: a saved snapshot is announced, the page's look receives
 only what changed (pushed, or by its fallback poll), and no update is a look of its own."""
 
+import csv
 import datetime
+import io
+import os
 import re
 import threading
 
@@ -21,6 +24,12 @@ from tests.factories import PatientFactory, SourceSystemFactory, UserFactory, ma
 
 pytestmark = pytest.mark.django_db
 STREAM = {"HTTP_ACCEPT": "text/event-stream"}
+# Redis pub/sub is tried where CI gives a Redis (as the broker, or as LCR_LIVE_URL itself).
+REDIS_URL = os.environ.get("LCR_LIVE_URL") or (
+    os.environ.get("CELERY_BROKER_URL", "")
+    if "redis://" in os.environ.get("CELERY_BROKER_URL", "")
+    else ""
+)
 
 
 @pytest.fixture
@@ -161,6 +170,28 @@ def test_a_save_from_another_thread_reaches_a_waiting_stream(live_files, tmp_pat
         assert subscription.wait(0.05) is False  # told once per save
 
 
+@pytest.mark.integration
+@pytest.mark.skipif(not REDIS_URL, reason="needs a Redis (LCR_LIVE_URL or CELERY_BROKER_URL)")
+def test_redis_pub_sub_carries_a_committed_save_to_a_waiting_stream(
+    gp_look, settings, django_capture_on_commit_callbacks
+):
+    settings.LCR_LIVE_URL = REDIS_URL
+    client, patient, practice, _ = gp_look
+    _, address = open_page(client, patient)
+    with live.subscribe(patient.pk) as subscription:
+        with django_capture_on_commit_callbacks(execute=True):
+            saved(practice, Category.ALLERGIES, title="Latex")
+            assert subscription.wait(0.2) is False  # not before the save is committed
+        assert subscription.wait(2.0) is True
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(address, **STREAM)
+        for category in ALL_CATEGORIES:
+            saved(practice, category, title="Latex" if category == "allergies" else "")
+    found = events(response)
+    assert found[-1][0] == "settled" and "Latex" in found[-2][1]
+    assert AccessEvent.objects.count() == 1
+
+
 def test_a_source_switched_off_is_announced_through_the_snapshot_save(
     gp_look, django_capture_on_commit_callbacks
 ):
@@ -215,3 +246,33 @@ def test_refresh_now_from_the_page_asks_again_within_the_same_look(
     assert update.status_code == 200 and 'id="record-sources"' in body
     assert f"look={look.pk}" in body
     assert AccessEvent.objects.count() == 1
+
+
+def test_a_look_held_open_a_minute_with_updates_arriving_is_one_access_event_and_one_report_row(
+    gp_look,
+):
+    client, patient, practice, _ = gp_look
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        opened = timezone.now()
+        _, address = open_page(client, patient)
+        gp = AccessEvent.objects.get().user
+        cursor = ""
+        for n in range(12):  # an answer every 5 seconds, for a minute
+            clock.shift(datetime.timedelta(seconds=5))
+            category = ALL_CATEGORIES[n % len(ALL_CATEGORIES)]
+            saved(practice, category, title=f"Answer {n}")
+            update = client.get(f"{address}&after={cursor}" if cursor else address)
+            assert f"Answer {n}" in update.content.decode()
+            cursor = update["X-Record-Cursor"]
+        assert timezone.now() - opened == datetime.timedelta(minutes=1)
+        looks = AccessEvent.objects.filter(patient=patient, user=gp)
+        assert looks.count() == 1
+
+        privacy = make_team("Privacy office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+        client.force_login(member(privacy, Role.PRIVACY_OFFICER, "officer"))
+        url = reverse("audit-access-report", kwargs={"patient_id": patient.pk})
+        report = client.get(url).content.decode()
+        rows = client.get(url, {"format": "csv"}).streaming_content
+    assert report.count("Mile End Surgery (F84001)") == 1  # the look, not its twelve updates
+    users = [row[1] for row in csv.reader(io.StringIO(b"".join(rows).decode()))][1:]
+    assert users.count("gp") == 1 and set(users) == {"gp", "officer"}
