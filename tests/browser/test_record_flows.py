@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from access import services
 from access.models import Role, Team
+from audit.models import AccessEvent
 from demo.sources import Behaviour
 from tests.browser.conftest import PASSWORD
 from tests.factories import UserFactory, make_team, member
@@ -54,11 +55,17 @@ def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, s
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("heading", name="1 patient found")).to_be_visible()
     check_page("search-social-worker")
+    streams = []
+    page.on(
+        "request",
+        lambda request: streams.append(request.url) if "/updates/" in request.url else None,
+    )
     page.get_by_role("link", name=record.patient.full_name).click()
 
     expect(page.get_by_role("heading", name=record.patient.full_name, level=1)).to_be_visible()
     sources = page.locator("#record-sources")
-    # The page was drawn before the worker answered, and updates itself (no reload) as it does.
+    # The page was drawn before the worker answered, and updates itself (no reload) as it does,
+    # told by its look's event stream.
     expect(sources.locator(".lcr-source--up-to-date")).to_have_count(3, timeout=ARRIVAL)
     unavailable = sources.locator(".lcr-source--unavailable")
     expect(unavailable).to_have_count(1, timeout=ARRIVAL)
@@ -73,6 +80,9 @@ def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, s
     page.get_by_role("tab", name="Care plans").click()
     expect(page.locator("#category-care_plans")).to_be_visible()
     check_page("record-social-worker")
+    assert streams and "look=" in streams[0]
+    # However many updates arrived, the look is one access event.
+    assert AccessEvent.objects.filter(username="social", patient=record.patient).count() == 1
 
 
 def test_someone_without_a_relationship_meets_the_not_found_page(record, sign_in, check_page):
