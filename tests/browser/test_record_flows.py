@@ -121,3 +121,33 @@ def test_an_ae_clinician_breaks_glass_with_a_reason_and_sees_the_banner(
     expect(banner).to_contain_text("Your access is recorded, will be reviewed")
     expect(page.locator("#summary-allergies")).to_be_visible()
     check_page("record-break-glass")
+
+
+def test_without_its_event_stream_the_record_still_arrives_by_the_fallback_poll(
+    record, sign_in, page
+):
+    team = make_team("Riverside Adult Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    with_password(member(team, Role.SOCIAL_WORKER, "social"))
+    services.start_relationship(
+        patient=record.patient, team=team, kind="social_care_case", reason="open case",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    polls = []
+
+    def no_streams(route):
+        # A proxy that will not pass server-sent events on: the stream never opens.
+        if "text/event-stream" in route.request.headers.get("accept", ""):
+            route.abort("connectionrefused")
+            return
+        polls.append(route.request.url)
+        route.continue_()
+
+    page.route("**/updates/**", no_streams)
+    sign_in("social")
+    page.goto(f"/patients/{record.patient.pk}/")
+
+    sources = page.locator("#record-sources")
+    expect(sources.locator(".lcr-source--up-to-date")).to_have_count(3, timeout=ARRIVAL)
+    expect(sources.locator(".lcr-source--unavailable")).to_have_count(1, timeout=ARRIVAL)
+    assert polls and all("look=" in url for url in polls)
+    assert AccessEvent.objects.filter(username="social", patient=record.patient).count() == 1
