@@ -8,7 +8,7 @@ VENDOR := static/vendor
 NHSUK_DIST := node_modules/nhsuk-frontend/dist/nhsuk
 VENDORED := $(VENDOR)/.built
 
-.PHONY: run test test-fast test-browser chromium bench bench-fetch bench-access bench-audit bench-api lint format install clean
+.PHONY: run test test-fast test-browser chromium bench bench-fetch bench-browser bench-access bench-audit bench-api lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench: install
 ## Fetching one record from five sources through a real Celery worker (SQLite is enough).
 bench-fetch: install
 	$(PY) -m benchmarks.fetch_fanout
+
+## A GP's look in Chromium against make run's processes, sources slowed as in bench-fetch: click
+## to first item and to all settled over 20 looks, against the fastest and slowest source.
+bench-browser: install chromium
+	$(PY) -m benchmarks.browser $(BENCH_ARGS)
 
 ## "My patients" at 1,000,000 patients against django-guardian's stock query (needs PostgreSQL).
 bench-access: install

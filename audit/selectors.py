@@ -24,6 +24,20 @@ def access_report(patient: Patient) -> QuerySet[AccessEvent]:
     return AccessEvent.objects.filter(patient=patient).order_by("-occurred_at", "-pk")
 
 
+def look_is_open(*, look_id: int, actor: Actor, patient: Patient, opened_after) -> bool:
+    """Whether this access event is this actor's own look at this patient, in the team they act
+    for now, begun after `opened_after`: only such a look may receive updates without a new
+    event."""
+    return AccessEvent.objects.filter(
+        pk=look_id,
+        patient=patient,
+        user_id=actor.user.pk,
+        client_id=actor.client_id or "",
+        team_id=actor.team.pk if actor.team else None,
+        occurred_at__gte=opened_after,
+    ).exists()
+
+
 @dataclass(frozen=True)
 class RecentlyViewed:
     patient: Patient

@@ -2,13 +2,16 @@
 
 Authorise (access.policy), then, in one transaction: ask the worker to refresh what is missing
 or stale, read the cached snapshots the decision allows, and write the access event naming what
-is shown. If the event cannot be written, the read fails and nothing is shown.
+is shown. If the event cannot be written, the read fails and nothing is shown. A read continuing
+an open look (its live updates, its "Refresh now") is authorised again but is part of that look:
+it names the look's event and writes none of its own.
 """
 
 import datetime
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -18,6 +21,7 @@ from access.policy import DIRECT_CARE, Actor, Decision, decide
 from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities_of, withheld_words
 from audit.exceptions import AuditUnavailable
 from audit.models import Channel
+from audit.selectors import look_is_open
 from audit.services import RequestContext, record_access
 from records import deadlines
 from records.categories import Category
@@ -35,6 +39,12 @@ from records.sources.gp_connect import NOT_CARRIED
 SENSITIVE_SOURCE_KINDS = (SourceSystem.Kind.MENTAL_HEALTH,)
 
 logger = logging.getLogger(__name__)
+
+
+class LookEnded(Exception):
+    """The look an update names is not this actor's open look at this patient (it is someone
+    else's, of another patient or team, or older than LCR_LOOK_OPEN_MINUTES): a new look is
+    needed, which writes its own access event."""
 
 
 @dataclass
@@ -76,6 +86,7 @@ class CategoryView:
     withheld: int = 0  # resources counted but not shown, every source together
     sources: list[HeadingSource] = field(default_factory=list)  # every source that may hold it
     sensitive: int = 0  # items withheld because they are sensitive, every source together
+    updated_at: datetime.datetime | None = None  # its sources' latest save: what updates compare
 
     @property
     def notes(self) -> list[str]:
@@ -106,6 +117,8 @@ class RecordView:
     decision: Decision
     sources: list[SourceView]
     categories: list[CategoryView]
+    read_at: datetime.datetime | None = None
+    look_id: int | None = None  # the access event of the look this read is (part of)
 
     @property
     def withheld_labels(self) -> list[str]:
@@ -136,17 +149,21 @@ def read_record(
     refresh: bool = True,
     force_refresh: bool = False,
     context: RequestContext | None = None,
+    look_id: int | None = None,
 ) -> RecordView:
     """What this actor may see of this patient's record now; raises AccessDenied otherwise,
-    and AuditUnavailable if the look could not be recorded."""
+    and AuditUnavailable if the look could not be recorded. With `look_id`, a read continuing
+    that open look (raises LookEnded if it is not one): no new access event."""
     decision = decide(actor, patient, categories, purpose)
     if not decision.allowed:
         raise AccessDenied(decision.why_not)
     excluded = () if decision.sees_sensitive_sources else SENSITIVE_SOURCE_KINDS
+    if look_id is not None:
+        return _continue_look(actor, patient, decision, excluded, look_id, refresh, force_refresh)
     try:
         with transaction.atomic():
             view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
-            record_access(
+            event = record_access(
                 user=actor.user,
                 team=actor.team,
                 role=actor.role,
@@ -165,6 +182,28 @@ def read_record(
     except DatabaseError as exc:
         logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
         raise AuditUnavailable("the look could not be recorded") from exc
+    view.look_id = event.pk
+    return view
+
+
+def _continue_look(
+    actor: Actor,
+    patient: Patient,
+    decision: Decision,
+    excluded: tuple,
+    look_id: int,
+    refresh: bool,
+    force_refresh: bool,
+) -> RecordView:
+    """An update of an open look: authorised again just now (by the caller), recorded as part of
+    that look (its event, and this log line naming it), not as a look of its own."""
+    opened_after = timezone.now() - datetime.timedelta(minutes=settings.LCR_LOOK_OPEN_MINUTES)
+    if not look_is_open(look_id=look_id, actor=actor, patient=patient, opened_after=opened_after):
+        raise LookEnded("this look has ended; open the record again")
+    with transaction.atomic():
+        view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
+    view.look_id = look_id
+    logger.info("look %s at patient %s updated", look_id, patient.pk)
     return view
 
 
@@ -229,6 +268,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     withheld_notes: dict[str, list[str]] = {c: [] for c in decision.categories}
     withheld: dict[str, int] = dict.fromkeys(decision.categories, 0)
     sensitive: dict[str, int] = dict.fromkeys(decision.categories, 0)
+    updated: dict[str, datetime.datetime] = {}
     parts: dict[str, list[HeadingSource]] = {c: [] for c in decision.categories}
     shown = [link for link in links if link.source.kind not in excluded]
     visible = _SensitiveFilter(decision, snapshots)
@@ -263,6 +303,8 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             )
         )
         for snapshot in own:
+            latest = updated.get(snapshot.category, snapshot.updated_at)
+            updated[snapshot.category] = max(latest, snapshot.updated_at)
             if snapshot.status == Snapshot.Status.FAILED:
                 unavailable[snapshot.category].append(said_by(link.source, snapshot.reason))
             if snapshot.withheld_reason:
@@ -292,6 +334,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             withheld=withheld[category],
             sources=parts[category],
             sensitive=sensitive[category],
+            updated_at=updated.get(category),
         )
         for category in decision.categories
     ]
@@ -300,6 +343,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
         decision=decision,
         sources=sources,
         categories=categories,
+        read_at=now,
     )
 
 

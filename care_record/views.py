@@ -4,9 +4,11 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from access import services as access_services
 from access.exceptions import AccessDenied, EmergencyAccessError
@@ -17,7 +19,7 @@ from access.web import actor_from_request
 from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_search
-from care_record.reading import read_record
+from care_record.reading import LookEnded, read_record
 from care_record.summary import summary_of
 from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
@@ -34,18 +36,25 @@ def _patient(patient_id: int) -> Patient:
 def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The record: banner, sources' states, the summary, then one tab per heading.
 
-    While a source is still loading, the page asks again every few seconds (htmx) and receives
-    only the parts that change; each of those asks is a look of its own, recorded as one. POST
-    asks every source again now (the "Refresh now" button).
+    While a source is still loading, the page receives the parts that change as they are saved
+    (care_record/updates.py), as part of this look. POST asks every source again now (the
+    "Refresh now" button); from the page's own button (htmx, naming its look) it is part of that
+    look too, and answers with the parts to swap in.
     """
-    record = read_record(
-        actor=actor_from_request(request),
-        patient=_patient(patient_id),
-        channel=Channel.WEB,
-        force_refresh=request.method == "POST",
-        context=context_from_request(request),
-    )
     live_update = bool(request.htmx)
+    look_id = request.POST.get("look", "") if request.method == "POST" and live_update else ""
+    try:
+        record = read_record(
+            actor=actor_from_request(request),
+            patient=_patient(patient_id),
+            channel=Channel.WEB,
+            force_refresh=request.method == "POST",
+            context=context_from_request(request),
+            look_id=int(look_id) if look_id.isdigit() else None,
+        )
+    except LookEnded:
+        # An old page's button: a new look, on a page of its own.
+        return HttpResponseClientRedirect(reverse("patient-record", args=[patient_id]))
     if request.method == "POST" and not live_update:
         return redirect("patient-record", patient_id=patient_id)
     context = {"record": record, "patient": record.patient, "summary": summary_of(record)}

@@ -179,7 +179,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where collectstatic gathers the static files (a benchmark gathers its own, apart from make run's).
+STATIC_ROOT = Path(env.str("LCR_STATIC_ROOT", default=str(VAR_DIR / "static")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -387,6 +388,17 @@ LOGGING = {
 }
 
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Live updates of an open record page (records/live.py, care_record/updates.py). With LCR_LIVE_URL
+# (redis://...) a saved snapshot is announced on Redis pub/sub; without it, in small files under
+# LCR_LIVE_DIR, which is enough for `make run` and the tests. A look stays open to its updates
+# for LCR_LOOK_OPEN_MINUTES; one stream lasts at most LCR_LIVE_STREAM_SECONDS (the page reconnects)
+# and re-reads at least every LCR_LIVE_HEARTBEAT_SECONDS even without news.
+LCR_LIVE_URL = env.str("LCR_LIVE_URL", default="")
+LCR_LIVE_DIR = env.str("LCR_LIVE_DIR", default=str(VAR_DIR / "live"))
+LCR_LOOK_OPEN_MINUTES = env.int("LCR_LOOK_OPEN_MINUTES", default=15)
+LCR_LIVE_STREAM_SECONDS = env.float("LCR_LIVE_STREAM_SECONDS", default=60.0)
+LCR_LIVE_HEARTBEAT_SECONDS = env.float("LCR_LIVE_HEARTBEAT_SECONDS", default=5.0)
 
 # Fetching from sources (records/fetching.py).
 LCR_SNAPSHOT_FRESH_SECONDS = env.int("LCR_SNAPSHOT_FRESH_SECONDS", default=300)

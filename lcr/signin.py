@@ -107,8 +107,8 @@ class SecondFactorRequired:
 
 class SessionTimeouts:
     """Sign out after LCR_SESSION_IDLE_MINUTES without activity, and LCR_SESSION_MAX_HOURS after
-    signing in whatever the activity. htmx polling (a record page refreshing its sources) is not
-    activity: a screen left open on a record must still time out."""
+    signing in whatever the activity. A record page's live updates (its event stream, or its
+    htmx-named poll) are not activity: a screen left open on a record must still time out."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -140,7 +140,12 @@ class SessionTimeouts:
             if getattr(request, "htmx", False):
                 return HttpResponseClientRedirect(login_url)
             return redirect(login_url)
-        polling = getattr(request, "htmx", False) and request.method == "GET"
+        # A record page's live updates (an htmx-named poll, or its event stream) are not the
+        # reader's activity either.
+        polling = request.method == "GET" and (
+            bool(getattr(request, "htmx", False))
+            or "text/event-stream" in request.headers.get("Accept", "")
+        )
         if not polling and now - last_activity >= ACTIVITY_STAMP_SECONDS:
             session[SESSION_LAST_ACTIVITY] = now
         return self.get_response(request)

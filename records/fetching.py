@@ -20,7 +20,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from records import circuit, deadlines
+from records import circuit, deadlines, live
 from records.categories import parse_categories
 from records.models import (
     Link,
@@ -563,17 +563,18 @@ def _save(link: Link, category: str, values: dict, token: str | None) -> None:
     now = timezone.now()
     if token is not None:
         _waiting(link, [category], token).update(**values, updated_at=now)
-        return
-    Snapshot.objects.update_or_create(
-        link=link,
-        category=category,
-        defaults=values,
-        create_defaults={
-            "requested_at": now,
-            "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
-            **values,
-        },
-    )
+    else:
+        Snapshot.objects.update_or_create(
+            link=link,
+            category=category,
+            defaults=values,
+            create_defaults={
+                "requested_at": now,
+                "expires_at": now + datetime.timedelta(seconds=settings.LCR_SNAPSHOT_TTL_SECONDS),
+                **values,
+            },
+        )
+    live.snapshot_saved(patient_id=link.patient_id, link_id=link.pk, category=category)
 
 
 def _save_fresh(link: Link, category: str, fetched: FetchedCategory, token: str | None) -> None:

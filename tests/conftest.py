@@ -8,6 +8,7 @@ import contextlib
 import copy
 import importlib
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -37,6 +38,9 @@ settings.WHITENOISE_USE_FINDERS = True
 # Passwords and API client secrets are hashed like passwords: tests need not pay for PBKDF2.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+# Live updates' file channel (records/live.py) of this run's own, apart from `make run`'s and any
+# other run's on this machine.
+settings.LCR_LIVE_DIR = tempfile.mkdtemp(prefix="lcr-live-")
 
 if "CELERY_BROKER_URL" not in os.environ:
     celery_app.conf.broker_url = "memory://"

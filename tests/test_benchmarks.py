@@ -30,3 +30,23 @@ def test_fetch_fanout_benchmark_runs_and_reports_a_ratio(tmp_path):
     results = json.loads((tmp_path / "fetch_fanout.json").read_text())
     assert len(results["alone_seconds"]) == 5
     assert results["ratio_to_slowest"] > 0
+
+
+@pytest.mark.browser
+def test_browser_benchmark_runs_a_look_and_reports_its_ratios(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env["LOG_LEVEL"] = "WARNING"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.browser", "--looks", "1", "--results", tmp_path],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "first item: median" in done.stdout and "x the slowest source" in done.stdout
+    results = json.loads((tmp_path / "browser.json").read_text())
+    assert len(results["alone_seconds"]) == 5
+    assert 0 < results["first_item_median"] <= results["settled_median"]
+    assert results["settled_ratio_to_slowest"] > 0

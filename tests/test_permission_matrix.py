@@ -48,6 +48,8 @@ ROUTES = {
     "audit-access-report": ("get", lambda policy, situation: policy.reviews_break_glass),
 }
 ALLOWED_STATUS = {"get": 200, "post": 302}
+# The updates of an open look (care_record/updates.py): allowed as the record is, never a new look.
+LOOK_UPDATES = {"record-updates": ("get", sees_record)}
 # Routes that touch patients without naming one in the address, by who may use them.
 ADMINISTRATORS_ONLY = {
     "manage-find-patient": ("get", {}),
@@ -111,6 +113,7 @@ def test_every_route_is_classified():
     routes = project_routes()
     classified = (
         set(ROUTES)
+        | set(LOOK_UPDATES)
         | set(ADMINISTRATORS_ONLY)
         | set(BREAK_GLASS_ONLY)
         | set(PRIVACY_OFFICERS_ONLY)
@@ -122,7 +125,7 @@ def test_every_route_is_classified():
     pages_naming_a_patient = {
         name for name, pattern in routes.items() if "patient_id" in pattern
     } - API_ROUTES
-    assert pages_naming_a_patient == set(ROUTES)
+    assert pages_naming_a_patient == set(ROUTES) | set(LOOK_UPDATES)
 
 
 @pytest.fixture
@@ -179,6 +182,28 @@ def test_permission_matrix(client, world, route, role, situation):
         page = response.content.decode()
         assert patient.formatted_nhs_number not in page
         assert patient.family_name.upper() not in page
+
+
+@pytest.mark.parametrize("situation", SITUATIONS)
+@pytest.mark.parametrize("role", ROLES)
+def test_a_looks_updates_follow_the_matrix_and_are_never_a_look_of_their_own(
+    client, world, role, situation
+):
+    user, patient = arrange(situation, role, world)
+    client.force_login(user)
+    _, allowed = LOOK_UPDATES["record-updates"]
+    expected = allowed(RolePolicy.objects.get(role=role), situation)
+    client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+    looks = AccessEvent.objects.count()
+    look = AccessEvent.objects.filter(user=user).first()
+
+    url = reverse("record-updates", kwargs={"patient_id": patient.pk})
+    response = client.get(url, {"look": look.pk if look else 1})
+
+    assert response.status_code == (200 if expected else 404), f"{role} {situation}"
+    assert AccessEvent.objects.count() == looks
+    if not expected:
+        assert patient.family_name.upper() not in response.content.decode()
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))

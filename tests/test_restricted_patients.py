@@ -16,7 +16,7 @@ from reportlab import rl_config
 
 from access import services as access_services
 from access.models import Role, Team
-from audit.models import SearchEvent
+from audit.models import AccessEvent, SearchEvent
 from records import services
 from records.categories import Category
 from records.confidentiality import RESTRICTED_NOTICE, Confidentiality
@@ -347,6 +347,14 @@ def page_text(response) -> str:
     return response.content.decode()
 
 
+def _a_look_by(scene, username: str, record: str) -> int:
+    """The id of a look at the record by this user (begun here), for its updates' address."""
+    client = scene["client"]
+    client.force_login(scene["users"][username])
+    client.get(record)
+    return AccessEvent.objects.filter(username=username).latest("pk").pk
+
+
 def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     """Each route of the portal with the user who may use it: (user, method, address, data)."""
     p, rel = scene["patient"], scene["relationship"]
@@ -355,6 +363,15 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     manage = {"patient_id": p.pk}
     return {
         "patient-record": [("gp", "get", record, {}), ("ae_clinician", "get", record, {})],
+        # A look's updates, every heading (from the epoch on).
+        "record-updates": [
+            (
+                "gp",
+                "get",
+                reverse("record-updates", kwargs={"patient_id": p.pk}),
+                {"look": _a_look_by(scene, "gp", record), "after": "0"},
+            )
+        ],
         # After the record was looked at: the team's list, and recently viewed.
         "home": [("gp", "get", "/", {}), ("ae_clinician", "get", "/", {})],
         "patient-search": [
@@ -521,7 +538,8 @@ def test_no_page_shows_a_restricted_persons_details(scene, monkeypatch):
             shown[f"{route} {method} {address} {data}"] = page_text(response)
             statuses[route] = max(statuses.get(route, 0), response.status_code)
     # The pages about the person were seen, not refused.
-    for route in ("patient-record", "manage-patient", "audit-access-report", "patient-search"):
+    pages = ("patient-record", "record-updates", "manage-patient", "audit-access-report")
+    for route in (*pages, "patient-search"):
         assert statuses[route] == 200, route
     assert "Recently viewed" in shown["home get / {}"]
     assert "MARCHBANKS" in shown["home get / {}"]

@@ -192,6 +192,17 @@ def test_htmx_polling_does_not_keep_a_session_alive(client, social_worker):
     assert response["HX-Redirect"].startswith(reverse("login"))
 
 
+def test_a_record_pages_event_stream_does_not_keep_a_session_alive(client, social_worker):
+    sign_in(client, "sw")
+    start = timezone.now()
+    for minutes in (5, 10, 14):
+        with time_machine.travel(start + timezone.timedelta(minutes=minutes)):
+            client.get(reverse("home"), HTTP_ACCEPT="text/event-stream")
+    with time_machine.travel(start + timezone.timedelta(minutes=16)):
+        response = client.get(reverse("home"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
 def test_the_session_ends_at_the_absolute_limit_however_busy(client, social_worker):
     sign_in(client, "sw")
     start = timezone.now()

@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from access import services
 from access.models import Role, Team
+from audit.models import AccessEvent
 from demo.sources import Behaviour
 from tests.browser.conftest import PASSWORD
 from tests.factories import UserFactory, make_team, member
@@ -54,11 +55,17 @@ def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, s
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("heading", name="1 patient found")).to_be_visible()
     check_page("search-social-worker")
+    streams = []
+    page.on(
+        "request",
+        lambda request: streams.append(request.url) if "/updates/" in request.url else None,
+    )
     page.get_by_role("link", name=record.patient.full_name).click()
 
     expect(page.get_by_role("heading", name=record.patient.full_name, level=1)).to_be_visible()
     sources = page.locator("#record-sources")
-    # The page was drawn before the worker answered, and updates itself (no reload) as it does.
+    # The page was drawn before the worker answered, and updates itself (no reload) as it does,
+    # told by its look's event stream.
     expect(sources.locator(".lcr-source--up-to-date")).to_have_count(3, timeout=ARRIVAL)
     unavailable = sources.locator(".lcr-source--unavailable")
     expect(unavailable).to_have_count(1, timeout=ARRIVAL)
@@ -73,6 +80,9 @@ def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, s
     page.get_by_role("tab", name="Care plans").click()
     expect(page.locator("#category-care_plans")).to_be_visible()
     check_page("record-social-worker")
+    assert streams and "look=" in streams[0]
+    # However many updates arrived, the look is one access event.
+    assert AccessEvent.objects.filter(username="social", patient=record.patient).count() == 1
 
 
 def test_someone_without_a_relationship_meets_the_not_found_page(record, sign_in, check_page):
@@ -111,3 +121,33 @@ def test_an_ae_clinician_breaks_glass_with_a_reason_and_sees_the_banner(
     expect(banner).to_contain_text("Your access is recorded, will be reviewed")
     expect(page.locator("#summary-allergies")).to_be_visible()
     check_page("record-break-glass")
+
+
+def test_without_its_event_stream_the_record_still_arrives_by_the_fallback_poll(
+    record, sign_in, page
+):
+    team = make_team("Riverside Adult Social Care", Team.Kind.SOCIAL_CARE_TEAM, ods_code="LBR")
+    with_password(member(team, Role.SOCIAL_WORKER, "social"))
+    services.start_relationship(
+        patient=record.patient, team=team, kind="social_care_case", reason="open case",
+        actor=UserFactory(username="office"),
+    )  # fmt: skip
+    polls = []
+
+    def no_streams(route):
+        # A proxy that will not pass server-sent events on: the stream never opens.
+        if "text/event-stream" in route.request.headers.get("accept", ""):
+            route.abort("connectionrefused")
+            return
+        polls.append(route.request.url)
+        route.continue_()
+
+    page.route("**/updates/**", no_streams)
+    sign_in("social")
+    page.goto(f"/patients/{record.patient.pk}/")
+
+    sources = page.locator("#record-sources")
+    expect(sources.locator(".lcr-source--up-to-date")).to_have_count(3, timeout=ARRIVAL)
+    expect(sources.locator(".lcr-source--unavailable")).to_have_count(1, timeout=ARRIVAL)
+    assert polls and all("look=" in url for url in polls)
+    assert AccessEvent.objects.filter(username="social", patient=record.patient).count() == 1
