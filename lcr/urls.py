@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from access import views as access_views
 from audit import views as audit_views
-from care_record import administration
+from care_record import administration, document_views
 from care_record import views as record_views
 from lcr import two_factor, views
 
@@ -25,6 +25,11 @@ urlpatterns = [
     path("team/", access_views.choose_team, name="choose-team"),
     path("patients/", record_views.patient_search, name="patient-search"),
     path("patients/<int:patient_id>/", record_views.patient_record, name="patient-record"),
+    path(
+        "patients/<int:patient_id>/documents/<str:source_ods_code>/<str:document_id>/",
+        document_views.patient_document,
+        name="patient-document",
+    ),
     path("break-glass/", record_views.break_glass, name="break-glass"),
     path("manage/patients/", administration.find_patient, name="manage-find-patient"),
     path("manage/patients/<int:patient_id>/", administration.manage_patient, name="manage-patient"),

@@ -1,0 +1,57 @@
+"""Real PDF letters (ReportLab) for the simulated sources' documents: a discharge summary or a
+clinic letter, as the hospital would send it, made from the DocumentReference that describes it.
+
+Each PDF is made when asked for (`Binary/<id>` on the source) from the document's own plain-text
+content, so the population stays quick to generate and a letter always says what its
+DocumentReference says. The same document always gives the same bytes (ReportLab's invariant
+mode: no creation time or random id inside), so tests and caches can compare them.
+"""
+
+import base64
+import io
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+PDF = "application/pdf"
+TEXT = "text/plain"
+
+
+def letter_text(document: dict[str, Any]) -> str:
+    """The document's plain-text content (its inline text/plain attachment), or its title."""
+    for content in document.get("content") or []:
+        attachment = content.get("attachment") or {}
+        if attachment.get("contentType") == TEXT and attachment.get("data"):
+            return base64.b64decode(attachment["data"]).decode("utf-8")
+    return str(document.get("description") or "")
+
+
+def letter_pdf(document: dict[str, Any]) -> bytes:
+    """The document as a one- or two-page A4 PDF letter on its organisation's letterhead."""
+    styles = getSampleStyleSheet()
+    custodian = (document.get("custodian") or {}).get("display", "")
+    authors = ", ".join(a.get("display", "") for a in document.get("author") or [])
+    lines = letter_text(document).splitlines()
+    story = [
+        Paragraph(escape(custodian), styles["Title"]),
+        Paragraph(escape(str(document.get("description") or "Letter")), styles["Heading2"]),
+        Paragraph(escape(f"Written by {authors}") if authors else "", styles["Italic"]),
+        Spacer(1, 6 * mm),
+    ]
+    for line in lines:
+        story.append(Paragraph(escape(line), styles["BodyText"]) if line else Spacer(1, 3 * mm))
+    buffer = io.BytesIO()
+    SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=str(document.get("description") or "Letter"),
+        author=custodian,
+        invariant=True,
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+    ).build(story)
+    return buffer.getvalue()
