@@ -35,10 +35,12 @@ def letter_pdf(document: dict[str, Any]) -> bytes:
     styles = getSampleStyleSheet()
     custodian = (document.get("custodian") or {}).get("display", "")
     authors = ", ".join(a.get("display", "") for a in document.get("author") or [])
-    lines = letter_text(document).splitlines()
+    title = str(document.get("description") or "Letter")
+    # The text begins with the letterhead and the title, which the PDF sets as headings.
+    lines = [line for line in letter_text(document).splitlines() if line not in (custodian, title)]
     story = [
         Paragraph(escape(custodian), styles["Title"]),
-        Paragraph(escape(str(document.get("description") or "Letter")), styles["Heading2"]),
+        Paragraph(escape(title), styles["Heading2"]),
         Paragraph(escape(f"Written by {authors}") if authors else "", styles["Italic"]),
         Spacer(1, 6 * mm),
     ]
@@ -48,7 +50,7 @@ def letter_pdf(document: dict[str, Any]) -> bytes:
     SimpleDocTemplate(
         buffer,
         pagesize=A4,
-        title=str(document.get("description") or "Letter"),
+        title=title,
         author=custodian,
         invariant=True,
         leftMargin=20 * mm,

@@ -280,6 +280,8 @@ def scene(client):
                 }
             ]
             if category == "allergies"
+            else LETTER
+            if category == "documents"
             else []
         )
         Snapshot.objects.create(
@@ -336,7 +338,26 @@ def scene(client):
         "record": record,
         "practice": practice,
         "office": office,
+        "source": source,
     }
+
+
+# A letter the hospital holds (inline, so opening it asks no server): its page shows the patient.
+LETTER = [
+    {
+        "resource_type": "DocumentReference",
+        "resource_id": "d1",
+        "title": "Clinic letter",
+        "resource": {
+            "resourceType": "DocumentReference",
+            "id": "d1",
+            "status": "current",
+            "content": [
+                {"attachment": {"contentType": "text/plain", "data": "U2VlbiBpbiBjbGluaWMu"}}
+            ],
+        },
+    }
+]
 
 
 def page_text(response) -> str:
@@ -352,9 +373,15 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     p, rel = scene["patient"], scene["relationship"]
     record = reverse("patient-record", kwargs={"patient_id": p.pk})
     report = reverse("audit-access-report", kwargs={"patient_id": p.pk})
+    letter = reverse("patient-document", args=[p.pk, scene["source"].ods_code, "d1"])
     manage = {"patient_id": p.pk}
     return {
         "patient-record": [("gp", "get", record, {}), ("ae_clinician", "get", record, {})],
+        "patient-document": [
+            ("gp", "get", letter, {}),
+            ("ae_clinician", "get", letter, {}),
+            ("gp", "get", letter, {"download": ""}),
+        ],
         # After the record was looked at: the team's list, and recently viewed.
         "home": [("gp", "get", "/", {}), ("ae_clinician", "get", "/", {})],
         "patient-search": [
@@ -521,7 +548,13 @@ def test_no_page_shows_a_restricted_persons_details(scene, monkeypatch):
             shown[f"{route} {method} {address} {data}"] = page_text(response)
             statuses[route] = max(statuses.get(route, 0), response.status_code)
     # The pages about the person were seen, not refused.
-    for route in ("patient-record", "manage-patient", "audit-access-report", "patient-search"):
+    for route in (
+        "patient-record",
+        "patient-document",
+        "manage-patient",
+        "audit-access-report",
+        "patient-search",
+    ):
         assert statuses[route] == 200, route
     assert "Recently viewed" in shown["home get / {}"]
     assert "MARCHBANKS" in shown["home get / {}"]
