@@ -8,6 +8,7 @@ attachment is fetched from the source there and then, within the source's budget
 limit (LCR_DOCUMENT_MAX_BYTES), and never kept. One access event names the document.
 """
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -24,7 +25,12 @@ from audit.services import RequestContext, record_access
 from care_record.reading import SENSITIVE_SOURCE_KINDS
 from records.categories import Category
 from records.models import Link, Patient, Snapshot, SourceSystem
-from records.sources.attachments import Attachment, describe_attachment, fetch_attachment
+from records.sources.attachments import (
+    Attachment,
+    DocumentTooLarge,
+    describe_attachment,
+    fetch_attachment,
+)
 from records.sources.errors import SourceError
 
 logger = logging.getLogger(__name__)
@@ -151,6 +157,10 @@ def _fetch(view: DocumentView) -> None:
             budget_seconds=settings.LCR_FETCH_SOURCE_BUDGET_SECONDS,
             max_bytes=settings.LCR_DOCUMENT_MAX_BYTES,
         )
+    except DocumentTooLarge as exc:
+        view.problem = exc.reason
+        if exc.size and view.attachment is not None:
+            view.attachment = dataclasses.replace(view.attachment, size=exc.size)
     except SourceError as exc:
         logger.warning(
             "document %s could not be fetched: %s (%s)", view.resource_id, exc, exc.detail

@@ -219,6 +219,7 @@ def test_a_document_larger_than_the_limit_is_refused_with_its_size_and_the_limit
     assert "The document is 12 MB; the record opens documents up to 1 MB." in declared
     assert "Ask Thameside Hospital for the document" in declared
     assert "The document is 1.5 MB; the record opens documents up to 1 MB." in undeclared
+    assert "1.5 MB" in undeclared.split("document-problem")[0]  # its size, in the summary too
     assert attachments.asked == ["/fhir/Binary/big"]  # the declared size was never fetched
     assert AccessEvent.objects.count() == 2
 
