@@ -23,6 +23,18 @@ from records.sources.limits import size_words
 # No images: a letter's <img> would fetch from wherever it points (and our CSP refuses it anyway).
 HTML_TAGS = nh3.ALLOWED_TAGS - {"img", "map", "area"}
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9 ._-]+")
+# What a reader calls the types sources send most; any other is said by its media type alone.
+TYPE_WORDS = {
+    "application/pdf": "PDF",
+    "text/plain": "Plain text",
+    "text/html": "Web page (HTML)",
+    "application/msword": "Word document",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word document",
+    "application/rtf": "Rich text document",
+    "image/jpeg": "JPEG image",
+    "image/png": "PNG image",
+    "image/tiff": "TIFF image",
+}
 
 
 @never_cache
@@ -65,9 +77,15 @@ def _page(request: HttpRequest, document: DocumentView, **shown: str) -> HttpRes
         "document": document,
         "patient": document.patient,
         "size": size_words(attachment.size) if attachment and attachment.size else "",
+        "type": _type_words(attachment.content_type) if attachment else "Not known",
         **shown,
     }
     return render(request, "care_record/document.html", context)
+
+
+def _type_words(content_type: str) -> str:
+    words = TYPE_WORDS.get(content_type)
+    return f"{words} ({content_type})" if words else content_type
 
 
 def _text(document: DocumentView) -> str:
@@ -88,7 +106,7 @@ def _file(document: DocumentView, *, disposition: str) -> HttpResponse:
     response["Content-Disposition"] = f'{disposition}; filename="{name[:80]}{extension}"'
     response["X-Content-Type-Options"] = "nosniff"
     if disposition == "inline":
-        # Chromium shows a PDF through its viewer as an embedded object, which the pages'
-        # `object-src 'none'` would refuse; this response is the PDF alone, with no HTML of ours.
+        # A browser may show a PDF through its viewer as an embedded object, which the pages'
+        # `object-src 'none'` could refuse; this response is the PDF alone, no HTML of ours.
         response._csp_replace = {"object-src": ["'self'"]}
     return response

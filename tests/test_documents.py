@@ -182,7 +182,8 @@ def test_another_type_is_offered_for_download_with_its_type_and_size(gp):
     page = open_document(client, patient).content.decode()
     download = open_document(client, patient, download="")
 
-    assert word in page and "3 KB" in page and "Download the document" in page
+    assert f"Word document ({word})" in page and "3 KB" in page
+    assert "Download the document" in page
     assert download["Content-Disposition"] == 'attachment; filename="Discharge summary.docx"'
     assert download["X-Content-Type-Options"] == "nosniff"
     assert download.content == data
