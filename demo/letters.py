@@ -30,6 +30,19 @@ def letter_text(document: dict[str, Any]) -> str:
     return str(document.get("description") or "")
 
 
+def with_absolute_urls(document: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The document with its attachments' relative URLs (`Binary/<id>`) made absolute on the
+    server at `base_url`, whose port is known only once it is serving."""
+    contents = []
+    for content in document.get("content") or []:
+        url = (content.get("attachment") or {}).get("url")
+        if isinstance(url, str) and not url.startswith(("http://", "https://")):
+            attachment = {**content["attachment"], "url": f"{base_url.rstrip('/')}/{url}"}
+            content = {**content, "attachment": attachment}
+        contents.append(content)
+    return {**document, "content": contents}
+
+
 def letter_pdf(document: dict[str, Any]) -> bytes:
     """The document as a one- or two-page A4 PDF letter on its organisation's letterhead."""
     styles = getSampleStyleSheet()

@@ -482,7 +482,16 @@ class SimulatedSource(LoopbackServer):
         return resources_for(self.population, person, self.source.key).get(resource_type, [])
 
     def _served(self, person: Person, resource_type: str) -> list[dict[str, Any]]:
-        """The person's resources as this source sends them, naming the patient its own way."""
+        """The person's resources as this source sends them, naming the patient its own way,
+        and their letters' PDFs by absolute URL on this server, as hospitals' records do."""
+        if resource_type == "DocumentReference":
+            return [
+                letters.with_absolute_urls(document, self.base_url)
+                for document in self._reshaped(person, resource_type)
+            ]
+        return self._reshaped(person, resource_type)
+
+    def _reshaped(self, person: Person, resource_type: str) -> list[dict[str, Any]]:
         return reference_shapes.reshaped(
             self._clinical(person, resource_type),
             source_key=self.source.key,
