@@ -227,7 +227,7 @@ def test_a_document_larger_than_the_limit_is_refused_with_its_size_and_the_limit
 
 def test_a_document_url_off_its_sources_server_is_never_fetched(gp, attachments):
     client, patient = gp
-    elsewhere = attachments.base_url.replace("/fhir", "/other") + "/Binary/doc-1"
+    elsewhere = attachments.base_url.replace("127.0.0.1", "localhost") + "/Binary/doc-1"
     holding(patient, document("doc-1", {"contentType": "application/pdf", "url": elsewhere}),
             base_url=attachments.base_url)  # fmt: skip
 
@@ -235,6 +235,16 @@ def test_a_document_url_off_its_sources_server_is_never_fetched(gp, attachments)
 
     assert "The document&#39;s URL is not on its source&#39;s server" in page
     assert attachments.asked == []
+
+
+def test_a_document_beside_the_sources_fhir_base_on_the_same_server_is_fetched(gp, attachments):
+    client, patient = gp
+    beside = attachments.base_url.replace("/fhir", "/documents/letter.pdf")
+    attachments.files["/documents/letter.pdf"] = (200, "application/pdf", PDF_BYTES)
+    holding(patient, document("doc-1", {"contentType": "application/pdf", "url": beside}),
+            base_url=attachments.base_url)  # fmt: skip
+
+    assert open_document(client, patient).content == PDF_BYTES
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 
@@ -109,8 +109,10 @@ def fetch_attachment(
         raise DocumentTooLarge(limit=max_bytes, size=attachment.size, detail="declared size")
     if attachment.data is not None:
         return attachment
-    if not any(attachment.url.startswith(base.rstrip("/") + "/") for base in base_urls):
-        # Credentials and the patient's identity must never travel to another server.
+    if _origin(attachment.url) not in {_origin(base) for base in base_urls}:
+        # Credentials and the patient's identity must never travel to another server. A
+        # hospital's documents may be served beside its FHIR base (/documents/ as well as
+        # /fhir/Binary/), as NRL pointers show, so the same origin is enough.
         raise MalformedResponse("the document's URL is not on its source's server")
     limits = ResponseLimits(
         max_bytes=max_bytes,
@@ -176,6 +178,17 @@ def _from_binary(attachment: Attachment, body: bytes, max_bytes: int) -> Attachm
         size=len(data),
         data=data,
     )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an address, the port said even when it is the default."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port or default
+    except ValueError:  # a port that is not a number names no server of the source's
+        return ("", "", None)
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
 
 
 def _refusal(status: int, where: str) -> SourceError:
