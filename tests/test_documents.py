@@ -21,6 +21,7 @@ from demo.letters import letter_pdf
 from records.categories import Category
 from records.models import Link, MatchMethod, Snapshot, SourceSystem
 from tests.factories import PatientFactory, SourceSystemFactory, UserFactory, make_team, member
+from tests.test_security_headers import policy_of
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +144,23 @@ def test_a_pdf_opens_in_the_browser_inline_not_stored_and_one_access_event_names
     assert event.resource_ids == ["RXT/DocumentReference/doc-1"]
     assert event.categories == ["documents"]
     assert event.patient_id == patient.pk
+
+
+def test_only_a_pdfs_own_answer_lets_the_browsers_viewer_embed_it(gp, attachments):
+    client, patient = gp
+    attachments.files["/fhir/Binary/doc-1"] = (200, "application/pdf", PDF_BYTES)
+    holding(
+        patient,
+        document("doc-1", {"contentType": "application/pdf", "url": "Binary/doc-1"}),
+        document("doc-2", inline(b"a letter", "text/plain")),
+        base_url=attachments.base_url,
+    )
+
+    pdf = policy_of(open_document(client, patient))
+    page = policy_of(open_document(client, patient, "doc-2"))
+
+    assert pdf == {**page, "object-src": "'self'"}
+    assert page["object-src"] == "'none'"
 
 
 def test_an_html_letter_is_shown_on_the_page_sanitised(gp):
