@@ -25,6 +25,10 @@ from tests.test_security_headers import policy_of
 
 pytestmark = pytest.mark.django_db
 
+# The session and user, the policy (memberships, relationship, emergency access, objection), the
+# link, its snapshot, the sensitive code sets, and the access event on its chain; however many
+# documents the source holds.
+QUERIES_TO_OPEN_A_DOCUMENT = 13
 PDF_BYTES = letter_pdf({"description": "Discharge summary", "custodian": {"display": "Thameside"}})
 
 
@@ -382,3 +386,16 @@ def test_each_document_in_the_record_table_links_to_the_document(gp):
     address = reverse("patient-document", args=[patient.pk, "RXT", "doc-1"])
     assert f'href="{address}"' in page
     assert 'Open document<span class="nhsuk-u-visually-hidden">: Discharge summary' in page
+
+
+def test_opening_a_document_asks_the_database_a_bounded_number_of_queries(
+    gp, django_assert_max_num_queries
+):
+    client, patient = gp
+    holding(patient, *[document(f"doc-{n}", inline(b"a letter", "text/plain")) for n in range(300)])
+    open_document(client, patient)  # the session and the role's policy, read once and cached
+
+    with django_assert_max_num_queries(QUERIES_TO_OPEN_A_DOCUMENT):
+        response = open_document(client, patient, "doc-299")
+
+    assert "a letter" in response.content.decode()
