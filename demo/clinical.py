@@ -174,10 +174,19 @@ class _Record:
     def add(self, resource: Resource) -> str:
         """Give the resource its id (unique within the source) and keep it; return the id."""
         resource_type = resource["resourceType"]
-        kept = self.resources[resource_type]
-        resource_id = f"{self.local_id}-{ID_TAGS[resource_type]}-{len(kept) + 1}"
-        kept.append({"resourceType": resource_type, "id": resource_id, **resource})
+        resource_id = self._next_id(resource_type)
+        self.resources[resource_type].append(
+            {"resourceType": resource_type, "id": resource_id, **resource}
+        )
         return resource_id
+
+    def _next_id(self, resource_type: str) -> str:
+        kept = self.resources[resource_type]
+        return f"{self.local_id}-{ID_TAGS[resource_type]}-{len(kept) + 1}"
+
+    def letter_url(self) -> str:
+        """Where the next DocumentReference added has its PDF: `Binary/<its id>` (demo/letters)."""
+        return f"Binary/{self._next_id('DocumentReference')}"
 
     def moment(self, earliest: date | None = None, latest: date | None = None) -> datetime:
         """A working-hours moment between two days (default: the record's past window)."""
@@ -606,6 +615,7 @@ def _acute(r: _Record, profile: _Profile) -> None:
                 author=f"{r.staff}, {specialty}",
                 custodian=r.source,
                 encounter_id=encounter_id,
+                pdf_url=r.letter_url(),
             )
         )
     if outpatient:
@@ -708,6 +718,7 @@ def _acute_episode(r: _Record, profile: _Profile, key: str) -> None:
             author=f"{r.staff}, Acute medicine",
             custodian=r.source,
             encounter_id=encounter_id,
+            pdf_url=r.letter_url(),
         )
     )
     if r.person.age_on() >= 70 and r.alive and r.rng.random() < 0.5:

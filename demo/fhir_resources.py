@@ -573,8 +573,29 @@ def document_reference(
     author: str,
     custodian: SourceSpec,
     encounter_id: str | None,
+    pdf_url: str | None = None,
 ) -> Resource:
-    """A document with its (short, plain-text) body inline as a base64 attachment."""
+    """A document with its (short, plain-text) body inline as a base64 attachment; with
+    `pdf_url`, first the same letter as a PDF at that address on the source (`Binary/<id>`), as
+    hospitals send letters: the PDF is what a reader opens, the text what a system can read."""
+    text_content = {
+        "attachment": {
+            "contentType": "text/plain",
+            "language": "en-GB",
+            "data": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+            "title": title,
+            "creation": fhir_instant(created),
+        }
+    }
+    pdf_content = {
+        "attachment": {
+            "contentType": "application/pdf",
+            "language": "en-GB",
+            "url": pdf_url,
+            "title": title,
+            "creation": fhir_instant(created),
+        }
+    }
     return _resource(
         "DocumentReference",
         created,
@@ -589,17 +610,7 @@ def document_reference(
             "display": custodian.name,
         },
         description=title,
-        content=[
-            {
-                "attachment": {
-                    "contentType": "text/plain",
-                    "language": "en-GB",
-                    "data": base64.b64encode(text.encode("utf-8")).decode("ascii"),
-                    "title": title,
-                    "creation": fhir_instant(created),
-                }
-            }
-        ],
+        content=[pdf_content, text_content] if pdf_url else [text_content],
         context={"encounter": [{"reference": f"Encounter/{encounter_id}"}]}
         if encounter_id
         else None,

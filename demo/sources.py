@@ -6,6 +6,7 @@ Each can be told to misbehave (slow, failing, malformed, wrong patient) to test 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import logging
@@ -23,7 +24,7 @@ from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from demo import fhir_resources as fhir
-from demo import pds_people, reference_shapes
+from demo import letters, pds_people, reference_shapes
 from demo.clinical import CLINICAL_TYPES, ID_TAGS, SERVED_TYPES, medications_for, resources_for
 from demo.population import REFERENCE_DATE, Person, Population, generate, restricted_people
 
@@ -97,6 +98,13 @@ class Behaviour:
         data = asdict(self)
         data["only_types"] = sorted(self.only_types) if self.only_types is not None else None
         return data
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A document's PDF, sent as itself (application/pdf) rather than as FHIR JSON."""
+
+    pdf: bytes
 
 
 class _Response(Exception):
@@ -238,8 +246,11 @@ class SimulatedSource(LoopbackServer):
             status, body, headers = response.status, response.body, response.headers
         except _DropConnection:
             return self._drop(environ, start_response)
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         content_type = "application/json" if path.startswith("/_sim/") else _FHIR_JSON
+        if isinstance(body, Letter):
+            payload, content_type = body.pdf, letters.PDF
+        else:
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         full_path = path + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else "")
         logger.info("%s %s %s %d", self.source.key, method, full_path, status)
         start_response(
@@ -303,6 +314,8 @@ class SimulatedSource(LoopbackServer):
             fault == "wrong_patient" and _can_mix_up_patients(parts, query) and self._fire()
         )
         body = self._route(parts[1:], query, offset, wrong_patient)
+        if isinstance(body, Letter):
+            return 200, body, []
         if fault == "malformed_json" and self._fire():
             text = json.dumps(body)
             return 200, text[: len(text) // 2].encode("utf-8"), []
@@ -335,7 +348,7 @@ class SimulatedSource(LoopbackServer):
 
     def _route(
         self, parts: list[str], query: dict[str, str], offset: int, wrong_patient: bool
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | Letter:
         if not parts:
             raise _Response(404, _outcome("not-found", "Unknown path /fhir"))
         resource_type = parts[0]
@@ -346,6 +359,8 @@ class SimulatedSource(LoopbackServer):
                 resource_types=list(SERVED_TYPES[self.source.key]),
                 published=_LAST_UPDATED,
             )
+        if resource_type == "Binary" and len(parts) == 2:
+            return self._letter(parts[1], query)
         if resource_type != "Patient" and resource_type not in CLINICAL_TYPES:
             raise _Response(
                 404, _outcome("not-supported", f"Unknown resource type {resource_type}")
@@ -375,6 +390,18 @@ class SimulatedSource(LoopbackServer):
                     if resource["id"] == resource_id:
                         return resource
         raise _Response(404, _outcome("not-found", f"{resource_type}/{resource_id} is not known"))
+
+    def _letter(self, document_id: str, query: dict[str, str]) -> Letter | dict[str, Any]:
+        """`Binary/<id>`: the PDF of DocumentReference <id> (demo/letters.py); as a FHIR Binary
+        resource when asked with `_format=json`, as FHIR servers may also send it."""
+        if "DocumentReference" not in SERVED_TYPES[self.source.key]:
+            raise _Response(404, _outcome("not-found", f"Binary/{document_id} is not known"))
+        pdf = letters.letter_pdf(self._read("DocumentReference", document_id, False))
+        if query.get("_format") == "json":
+            data = base64.b64encode(pdf).decode("ascii")
+            return {"resourceType": "Binary", "id": document_id, "contentType": letters.PDF,
+                    "data": data}  # fmt: skip
+        return Letter(pdf)
 
     def _search_patients(self, query: dict[str, str], wrong_patient: bool) -> list[dict[str, Any]]:
         people = self._people
@@ -455,7 +482,16 @@ class SimulatedSource(LoopbackServer):
         return resources_for(self.population, person, self.source.key).get(resource_type, [])
 
     def _served(self, person: Person, resource_type: str) -> list[dict[str, Any]]:
-        """The person's resources as this source sends them, naming the patient its own way."""
+        """The person's resources as this source sends them, naming the patient its own way,
+        and their letters' PDFs by absolute URL on this server, as hospitals' records do."""
+        if resource_type == "DocumentReference":
+            return [
+                letters.with_absolute_urls(document, self.base_url)
+                for document in self._reshaped(person, resource_type)
+            ]
+        return self._reshaped(person, resource_type)
+
+    def _reshaped(self, person: Person, resource_type: str) -> list[dict[str, Any]]:
         return reference_shapes.reshaped(
             self._clinical(person, resource_type),
             source_key=self.source.key,

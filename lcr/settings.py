@@ -428,6 +428,9 @@ LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY = env.int(
     "LCR_SOURCE_MAX_RESOURCES_PER_CATEGORY", default=2_000
 )
 LCR_SOURCE_MAX_RESOURCES_PER_LOOK = env.int("LCR_SOURCE_MAX_RESOURCES_PER_LOOK", default=10_000)
+# The largest document (a letter's PDF, an attachment) the record fetches and opens; a larger one
+# is refused with its size, and the reader told to ask its source (care_record/documents.py).
+LCR_DOCUMENT_MAX_BYTES = env.int("LCR_DOCUMENT_MAX_BYTES", default=20_000_000)
 
 # GP Connect Access Record Structured (records/sources/gp_connect.py): who the record is to the
 # GP practices it asks. Spine ASIDs (Ssp-From; a source's own ASID is its credentials reference

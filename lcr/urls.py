@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from access import views as access_views
 from audit import views as audit_views
-from care_record import administration
+from care_record import administration, document_views
 from care_record import updates as record_updates
 from care_record import views as record_views
 from lcr import two_factor, views
@@ -28,6 +28,11 @@ urlpatterns = [
     path("patients/<int:patient_id>/", record_views.patient_record, name="patient-record"),
     path(
         "patients/<int:patient_id>/updates/", record_updates.record_updates, name="record-updates"
+    ),
+    path(
+        "patients/<int:patient_id>/documents/<str:source_ods_code>/<str:document_id>/",
+        document_views.patient_document,
+        name="patient-document",
     ),
     path("break-glass/", record_views.break_glass, name="break-glass"),
     path("manage/patients/", administration.find_patient, name="manage-find-patient"),

@@ -202,7 +202,10 @@ def test_an_id_beyond_64_bits_is_not_found_on_every_portal_route(client, everyon
 
 
 def _other_kwargs(route: str, kwarg: str) -> dict:
-    return {"category": "allergies"} if route == "api-patient-record" else {}
+    return {
+        "api-patient-record": {"category": "allergies"},
+        "patient-document": {"source_ods_code": "RXT", "document_id": "doc-1"},
+    }.get(route, {})
 
 
 @pytest.mark.parametrize("big", BEYOND_64_BITS)

@@ -15,7 +15,15 @@ from django.utils import timezone
 from access import services
 from access.models import BreakGlassAccess, RolePolicy, Team
 from audit.models import AccessEvent
-from tests.factories import PatientFactory, UserFactory, make_team, member
+from records.models import Snapshot
+from tests.factories import (
+    LinkFactory,
+    PatientFactory,
+    SourceSystemFactory,
+    UserFactory,
+    make_team,
+    member,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +48,14 @@ def sees_record(policy: RolePolicy, situation: str) -> bool:
     return situation in ("break_glass", "objected_break_glass") and policy.may_break_glass
 
 
+def sees_documents(policy: RolePolicy, situation: str) -> bool:
+    return sees_record(policy, situation) and "documents" in policy.categories
+
+
 # Routes that name a patient: (HTTP method, expected "allowed" predicate); refused means 404.
 ROUTES = {
     "patient-record": ("get", sees_record),
+    "patient-document": ("get", sees_documents),
     "manage-patient": ("get", lambda policy, situation: policy.manages_relationships),
     "manage-record-objection": ("post", lambda policy, situation: policy.manages_relationships),
     "audit-access-report": ("get", lambda policy, situation: policy.reviews_break_glass),
@@ -50,6 +63,14 @@ ROUTES = {
 ALLOWED_STATUS = {"get": 200, "post": 302}
 # The updates of an open look (care_record/updates.py): allowed as the record is, never a new look.
 LOOK_UPDATES = {"record-updates": ("get", sees_record)}
+# What a route names besides the patient: the document the world's patient has at its hospital.
+ROUTE_ARGUMENTS = {"patient-document": {"source_ods_code": "RXT", "document_id": "doc-1"}}
+
+
+def address(route: str, patient_id: int) -> str:
+    return reverse(route, kwargs={"patient_id": patient_id, **ROUTE_ARGUMENTS.get(route, {})})
+
+
 # Routes that touch patients without naming one in the address, by who may use them.
 ADMINISTRATORS_ONLY = {
     "manage-find-patient": ("get", {}),
@@ -133,7 +154,26 @@ def world(db):
     admin = UserFactory(username="setup-admin")
     team = make_team("Care team", Team.Kind.COMMUNITY_TEAM, ods_code="T1")
     patient = PatientFactory()
+    holds_a_letter(patient)
     return admin, team, patient
+
+
+def holds_a_letter(patient) -> None:
+    """The patient's hospital holds one letter, inline, so opening it asks no server."""
+    link = LinkFactory(patient=patient, source=SourceSystemFactory(ods_code="RXT"), local_id="L1")
+    now = timezone.now()
+    letter = {
+        "resourceType": "DocumentReference",
+        "id": "doc-1",
+        "status": "current",
+        "content": [{"attachment": {"contentType": "text/plain", "data": "TGV0dGVy"}}],
+    }
+    Snapshot.objects.create(
+        link=link, category="documents", status=Snapshot.Status.FRESH, requested_at=now,
+        fetched_at=now, expires_at=now + datetime.timedelta(hours=1), item_count=1,
+        items=[{"resource_type": "DocumentReference", "resource_id": "doc-1", "title": "Letter",
+                "resource": letter}],
+    )  # fmt: skip
 
 
 def arrange(situation: str, role: str, world):
@@ -170,7 +210,7 @@ def test_permission_matrix(client, world, route, role, situation):
     method, allowed = ROUTES[route]
     expected = allowed(RolePolicy.objects.get(role=role), situation)
 
-    url = reverse(route, kwargs={"patient_id": patient.pk})
+    url = address(route, patient.pk)
     response = getattr(client, method)(url, {"notes": "asked again"} if method == "post" else None)
 
     assert response.status_code == (ALLOWED_STATUS[method] if expected else 404), (
@@ -211,8 +251,8 @@ def test_a_missing_patient_and_a_refused_one_look_the_same(client, world, route)
     user, patient = arrange("unrelated", "social_worker", world)
     client.force_login(user)
     method, _ = ROUTES[route]
-    refused = getattr(client, method)(reverse(route, kwargs={"patient_id": patient.pk}))
-    missing = getattr(client, method)(reverse(route, kwargs={"patient_id": patient.pk + 999}))
+    refused = getattr(client, method)(address(route, patient.pk))
+    missing = getattr(client, method)(address(route, patient.pk + 999))
     assert refused.status_code == missing.status_code == 404
     assert without_csrf(refused.content) == without_csrf(missing.content)
 
@@ -221,14 +261,14 @@ def test_someone_in_no_team_is_refused_everywhere(client, world):
     _, _, patient = world
     client.force_login(UserFactory(username="loner"))
     for route, (method, _) in ROUTES.items():
-        response = getattr(client, method)(reverse(route, kwargs={"patient_id": patient.pk}))
+        response = getattr(client, method)(address(route, patient.pk))
         assert response.status_code == 404, route
 
 
 def test_a_signed_out_visitor_is_sent_to_sign_in_from_every_patient_route(client, world):
     _, _, patient = world
     for route, (method, _) in ROUTES.items():
-        response = getattr(client, method)(reverse(route, kwargs={"patient_id": patient.pk}))
+        response = getattr(client, method)(address(route, patient.pk))
         assert response.status_code == 302 and "/sign-in/" in response["Location"], route
 
 
@@ -330,7 +370,7 @@ def test_a_staff_or_superuser_flag_or_a_global_permission_opens_no_patient(clien
     client.force_login(user)
 
     for route, (method, _) in ROUTES.items():
-        response = getattr(client, method)(reverse(route, kwargs={"patient_id": patient.pk}))
+        response = getattr(client, method)(address(route, patient.pk))
         assert response.status_code == 404, route
     assert search_finds(client, patient) == dict.fromkeys(
         ("nhs number", "name and date of birth", "home"), False

@@ -280,6 +280,8 @@ def scene(client):
                 }
             ]
             if category == "allergies"
+            else LETTER
+            if category == "documents"
             else []
         )
         Snapshot.objects.create(
@@ -336,7 +338,26 @@ def scene(client):
         "record": record,
         "practice": practice,
         "office": office,
+        "source": source,
     }
+
+
+# A letter the hospital holds (inline, so opening it asks no server): its page shows the patient.
+LETTER = [
+    {
+        "resource_type": "DocumentReference",
+        "resource_id": "d1",
+        "title": "Clinic letter",
+        "resource": {
+            "resourceType": "DocumentReference",
+            "id": "d1",
+            "status": "current",
+            "content": [
+                {"attachment": {"contentType": "text/plain", "data": "U2VlbiBpbiBjbGluaWMu"}}
+            ],
+        },
+    }
+]
 
 
 def page_text(response) -> str:
@@ -360,6 +381,7 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     p, rel = scene["patient"], scene["relationship"]
     record = reverse("patient-record", kwargs={"patient_id": p.pk})
     report = reverse("audit-access-report", kwargs={"patient_id": p.pk})
+    letter = reverse("patient-document", args=[p.pk, scene["source"].ods_code, "d1"])
     manage = {"patient_id": p.pk}
     return {
         "patient-record": [("gp", "get", record, {}), ("ae_clinician", "get", record, {})],
@@ -371,6 +393,11 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
                 reverse("record-updates", kwargs={"patient_id": p.pk}),
                 {"look": _a_look_by(scene, "gp", record), "after": "0"},
             )
+        ],
+        "patient-document": [
+            ("gp", "get", letter, {}),
+            ("ae_clinician", "get", letter, {}),
+            ("gp", "get", letter, {"download": ""}),
         ],
         # After the record was looked at: the team's list, and recently viewed.
         "home": [("gp", "get", "/", {}), ("ae_clinician", "get", "/", {})],
@@ -538,8 +565,8 @@ def test_no_page_shows_a_restricted_persons_details(scene, monkeypatch):
             shown[f"{route} {method} {address} {data}"] = page_text(response)
             statuses[route] = max(statuses.get(route, 0), response.status_code)
     # The pages about the person were seen, not refused.
-    pages = ("patient-record", "record-updates", "manage-patient", "audit-access-report")
-    for route in (*pages, "patient-search"):
+    pages = ("patient-record", "record-updates", "patient-document", "manage-patient")
+    for route in (*pages, "audit-access-report", "patient-search"):
         assert statuses[route] == 200, route
     assert "Recently viewed" in shown["home get / {}"]
     assert "MARCHBANKS" in shown["home get / {}"]
