@@ -23,6 +23,7 @@ from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from audit.services import RequestContext, record_access
 from care_record.reading import SENSITIVE_SOURCE_KINDS
+from records import deadlines
 from records.categories import Category
 from records.models import Link, Patient, Snapshot, SourceSystem
 from records.sources.attachments import (
@@ -154,7 +155,7 @@ def _fetch(view: DocumentView) -> None:
             view.attachment,
             base_urls=source.base_urls,
             timeout=source.timeout_seconds,
-            budget_seconds=settings.LCR_FETCH_SOURCE_BUDGET_SECONDS,
+            budget_seconds=deadlines.look_budget(source),
             max_bytes=settings.LCR_DOCUMENT_MAX_BYTES,
         )
     except DocumentTooLarge as exc:
