@@ -282,3 +282,21 @@ def test_a_task_whose_claim_was_taken_again_does_nothing(acute):
     )
 
     assert (outcome.fresh, outcome.failed, server.requests_served) == ([], {}, served)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_claim_taken_again_counts_its_attempts_so_the_last_is_not_retried(acute, settings):
+    from demo.sources import Behaviour
+
+    settings.LCR_FETCH_MAX_RETRIES = 2
+    patient, link, server = acute
+    server.behaviour = Behaviour(fault="error_500")
+    token = claim(patient, link)
+    Snapshot.objects.filter(link=link).update(attempt=3)  # claimed again twice after lost leases
+
+    outcome = fetching.fetch_link(
+        link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False, token=token
+    )
+
+    assert outcome.failed == {Category.ALLERGIES: "source unavailable: server error 500"}
