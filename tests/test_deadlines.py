@@ -7,8 +7,12 @@ import re
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from access.policy import actor_for
+from audit.models import Channel
+from care_record.reading import read_record
 from records import deadlines, fetching
 from records.categories import Category
 from records.deadlines import asking_words, timed_out_words
@@ -16,6 +20,7 @@ from records.fetching import fail_overdue_fetches, reclaim_lost_fetches, request
 from records.models import Snapshot
 from tests.test_record_page import answered, gp_and_patient, linked, page  # noqa: F401
 
+User = get_user_model()
 NOW = datetime.datetime(2026, 12, 2, 13, 0, tzinfo=datetime.UTC)
 
 
@@ -92,6 +97,10 @@ def test_a_source_with_its_own_budget_times_out_by_it(gp_and_patient):  # noqa: 
     asked = timezone.now()
     with time_machine.travel(asked, tick=False):
         assert "Mile End Surgery GP: Asking" in text(page(client, patient))
+        gp = User.objects.get(username="gp")
+        record = read_record(actor=actor_for(gp), patient=patient, channel=Channel.WEB)
+    # A live page knows when to be drawn again, whether or not anything is saved by then.
+    assert record.next_deadline == asked + datetime.timedelta(seconds=3)
     with time_machine.travel(asked + datetime.timedelta(seconds=3.1), tick=False):
         words = text(page(client, patient))
     assert "Mile End Surgery GP: Timed out after 3 s: nothing to show" in words
