@@ -309,3 +309,26 @@ def test_a_claim_taken_again_counts_its_attempts_so_the_last_is_not_retried(acut
     )
 
     assert outcome.failed == {Category.ALLERGIES: "source unavailable: server error 500"}
+
+
+def test_the_api_says_of_each_heading_what_the_page_says_of_a_source_being_retried():
+    from types import SimpleNamespace
+
+    from care_record.fhir_export import heading_issues
+    from care_record.reading import HeadingSource
+    from records.fetching import SourceState
+    from records.models import SourceSystem
+
+    source = SourceSystem(name="Royal London Hospital", ods_code="R1H")
+    retrying = asking_words(
+        attempt=2, retry_reason="retrying: server error 500", fetched_at=None, now=NOW, attempts=3
+    )
+    part = HeadingSource(source=source, state=SourceState.LOADING, words=retrying)
+    heading = SimpleNamespace(category="allergies", label="Allergies", items=[], sources=[part])
+
+    [issue] = heading_issues(SimpleNamespace(categories=[heading]))
+
+    assert issue["details"]["text"] == (
+        "Allergies from Royal London Hospital (R1H): retrying (2 of 3): server error 500"
+    )
+    assert (issue["severity"], issue["code"]) == ("information", "incomplete")
