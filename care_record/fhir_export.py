@@ -242,7 +242,8 @@ def heading_issues(record: RecordView) -> list[dict[str, Any]]:
             left_out = other_versions.get(part.source.ods_code, 0)
             if part.state is SourceState.LOADING:
                 severity, code = "information", "incomplete"
-                words += "not answered yet"
+                # As the page says it: "asking", "retrying (2 of 3): server error 500".
+                words += str(part.words).lower() if part.words else "not answered yet"
             else:
                 severity, code = "information", "informational"
                 words += f"{part.shown} shown, {part.withheld} withheld"
@@ -263,7 +264,7 @@ def heading_issues(record: RecordView) -> list[dict[str, Any]]:
                     words += f"; unavailable: {part.reason}"
                 elif part.state.asking:
                     severity, code = "information", "incomplete"
-                    words += "; refreshing"
+                    words += f"; {part.words.brief.lower() if part.words else 'refreshing'}"
             codings = [
                 {"system": SOURCE_STATE, "code": part.state.value},
                 {"system": ODS_SYSTEM, "code": part.source.ods_code, "display": part.source.name},

@@ -58,6 +58,7 @@ class SourceView:
     withheld: list[str] = field(default_factory=list)  # per heading: what was not shown, and why
     kept_earlier: bool = False  # a failed heading still shows what the source sent before
     words: StateWords | None = None  # asking, retrying or timed out, in the reader's words
+    deadline_at: datetime.datetime | None = None  # while asking: when it will read timed out
 
 
 @dataclass
@@ -137,6 +138,12 @@ class RecordView:
     @property
     def loading(self) -> bool:
         return any(s.state.asking for s in self.sources)
+
+    @property
+    def next_deadline(self) -> datetime.datetime | None:
+        """When the first source still being asked will read as timed out, even if nothing is
+        saved then (its worker lost): a live page must be drawn again by that time."""
+        return min((s.deadline_at for s in self.sources if s.deadline_at), default=None)
 
 
 def read_record(
@@ -296,6 +303,10 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
                 fetched_at=min(fetched) if fetched else None,
                 kept_earlier=any(s.fetched_at for s in failed),
                 words=None if other_failures else deadlines.words_for(worst, now, budget),
+                deadline_at=min(
+                    (s.deadline_at for s in own if s.deadline_at and state_of(s, now).asking),
+                    default=None,
+                ),
                 withheld=[
                     f"{labels[s.category]}: {s.withheld_reason}" for s in own if s.withheld_reason
                 ]

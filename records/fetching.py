@@ -16,8 +16,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from records import circuit, deadlines, live
@@ -314,11 +312,19 @@ def fetch_link(
     source = link.source
     deadline = None
     if token is not None:
-        waiting = dict(_waiting(link, categories, token).values_list("category", "deadline_at"))
+        waiting = {
+            category: (deadline_at, tried)
+            for category, deadline_at, tried in _waiting(link, categories, token).values_list(
+                "category", "deadline_at", "attempt"
+            )
+        }
         if not waiting:
             return outcome  # overtaken (claimed again after a lost lease) or ended: not ours now
         categories = [category for category in categories if category in waiting]
-        deadline = min((d for d in waiting.values() if d is not None), default=None)
+        deadline = min((d for d, _ in waiting.values() if d is not None), default=None)
+        # A claim taken again after a lost lease has used attempts of its own: they count.
+        attempt = max(attempt, *(tried for _, tried in waiting.values()))
+        final_attempt = final_attempt or attempt >= deadlines.attempts_allowed()
         left = deadlines.seconds_left(deadline, started)
         if left is not None and left < deadlines.MIN_ATTEMPT_SECONDS:
             _fail(
@@ -329,9 +335,8 @@ def fetch_link(
                 token,
             )
             return outcome
-        # A claim taken again after a lost lease counts its attempts on from where it was.
         _waiting(link, categories, token).update(
-            attempt=Greatest(F("attempt"), attempt), lease_until=deadlines.lease_until(started)
+            attempt=attempt, lease_until=deadlines.lease_until(started)
         )
     if not source.enabled:
         _fail(link, categories, SWITCHED_OFF, outcome, token, clear_items=True)
@@ -519,7 +524,7 @@ def _unavailable(
     # The lease covers the backoff too: the retry is known to be on its way.
     _waiting(link, remaining, token).update(
         reason=f"{deadlines.RETRYING}{exc.reason}",
-        attempt=F("attempt") + 1,
+        attempt=attempt + 1,
         lease_until=deadlines.lease_until(now, delay),
     )
     outcome.remaining = list(remaining)

@@ -7,8 +7,12 @@ import re
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from access.policy import actor_for
+from audit.models import Channel
+from care_record.reading import read_record
 from records import deadlines, fetching
 from records.categories import Category
 from records.deadlines import asking_words, timed_out_words
@@ -16,6 +20,7 @@ from records.fetching import fail_overdue_fetches, reclaim_lost_fetches, request
 from records.models import Snapshot
 from tests.test_record_page import answered, gp_and_patient, linked, page  # noqa: F401
 
+User = get_user_model()
 NOW = datetime.datetime(2026, 12, 2, 13, 0, tzinfo=datetime.UTC)
 
 
@@ -92,6 +97,10 @@ def test_a_source_with_its_own_budget_times_out_by_it(gp_and_patient):  # noqa: 
     asked = timezone.now()
     with time_machine.travel(asked, tick=False):
         assert "Mile End Surgery GP: Asking" in text(page(client, patient))
+        gp = User.objects.get(username="gp")
+        record = read_record(actor=actor_for(gp), patient=patient, channel=Channel.WEB)
+    # A live page knows when to be drawn again, whether or not anything is saved by then.
+    assert record.next_deadline == asked + datetime.timedelta(seconds=3)
     with time_machine.travel(asked + datetime.timedelta(seconds=3.1), tick=False):
         words = text(page(client, patient))
     assert "Mile End Surgery GP: Timed out after 3 s: nothing to show" in words
@@ -282,3 +291,44 @@ def test_a_task_whose_claim_was_taken_again_does_nothing(acute):
     )
 
     assert (outcome.fresh, outcome.failed, server.requests_served) == ([], {}, served)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_claim_taken_again_counts_its_attempts_so_the_last_is_not_retried(acute, settings):
+    from demo.sources import Behaviour
+
+    settings.LCR_FETCH_MAX_RETRIES = 2
+    patient, link, server = acute
+    server.behaviour = Behaviour(fault="error_500")
+    token = claim(patient, link)
+    Snapshot.objects.filter(link=link).update(attempt=3)  # claimed again twice after lost leases
+
+    outcome = fetching.fetch_link(
+        link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False, token=token
+    )
+
+    assert outcome.failed == {Category.ALLERGIES: "source unavailable: server error 500"}
+
+
+def test_the_api_says_of_each_heading_what_the_page_says_of_a_source_being_retried():
+    from types import SimpleNamespace
+
+    from care_record.fhir_export import heading_issues
+    from care_record.reading import HeadingSource
+    from records.fetching import SourceState
+    from records.models import SourceSystem
+
+    source = SourceSystem(name="Royal London Hospital", ods_code="R1H")
+    retrying = asking_words(
+        attempt=2, retry_reason="retrying: server error 500", fetched_at=None, now=NOW, attempts=3
+    )
+    part = HeadingSource(source=source, state=SourceState.LOADING, words=retrying)
+    heading = SimpleNamespace(category="allergies", label="Allergies", items=[], sources=[part])
+
+    [issue] = heading_issues(SimpleNamespace(categories=[heading]))
+
+    assert issue["details"]["text"] == (
+        "Allergies from Royal London Hospital (R1H): retrying (2 of 3): server error 500"
+    )
+    assert (issue["severity"], issue["code"]) == ("information", "incomplete")

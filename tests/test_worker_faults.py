@@ -117,14 +117,11 @@ def test_after_the_pool_and_beat_are_killed_readiness_fails_and_supervision_reco
         os.kill(pid, signal.SIGKILL)
     background.refresh(record.patient.pk)
 
-    # Beat is gone, and nothing here starts it again: readiness says so. On Redis the new pool
-    # fetches; on the file broker the pool is wedged, and readiness names the worker too.
+    # Beat is gone, and nothing here starts it again: readiness says so. The pool replaces its
+    # killed processes by itself and fetches, on Redis and on the file broker alike (which
+    # wedged here before its transport was polled from the worker's event loop, lcr/broker.py).
     wait_until(lambda: not ready(client), MINUTE, "readiness to fail")
-    wait_until(
-        lambda: all_fresh(record) or any(p.startswith("worker:") for p in readiness(client)[1]),
-        MINUTE,
-        f"fetching to resume or readiness to name the worker ({background.logs()})",
-    )
+    wait_until(lambda: all_fresh(record), MINUTE, f"the new pool to fetch ({background.logs()})")
     status, problems = readiness(client)
     assert status == 503
     assert problems[0].startswith("beat: no heartbeat for")
@@ -242,8 +239,8 @@ def test_a_fetch_lost_with_its_killed_worker_is_asked_again_through_its_lease(
     """The worker's main process killed mid-fetch: its task is gone with it (the file broker
     keeps no unacknowledged copy; Redis would give it back only after its visibility timeout, an
     hour). The lease runs out, beat's sweep claims the fetch again, and the restarted worker
-    fetches it, within the look's deadline: here the GP's own, 15 s, since the worker's restart
-    (some 3 s on a busy machine) is part of it."""
+    fetches it, within the look's deadline: here the GP's own, 20 s, since the worker's restart
+    (3 to 10 s on a busy 2-core machine) is part of it."""
     import time
 
     from demo.sources import Behaviour
@@ -252,7 +249,7 @@ def test_a_fetch_lost_with_its_killed_worker_is_asked_again_through_its_lease(
     record = link_everywhere(population, simulated_source, population.people[0])
     wait_until(lambda: ready(client), MINUTE, f"the first heartbeats ({background.logs()})")
     gp, server = record.links["gp"], record.servers["gp"]
-    budget = 15.0
+    budget = 20.0
     type(gp.source).objects.filter(pk=gp.source_id).update(look_budget_seconds=budget)
     server.behaviour = Behaviour(latency_ms=1500)
     first = background.worker.process.pid
