@@ -27,7 +27,7 @@ from access.exceptions import AccessDenied
 from access.policy import Actor
 from access.web import actor_from_request
 from audit.models import Channel
-from care_record.reading import LookEnded, RecordView, read_record
+from care_record.reading import CategoryView, LookEnded, RecordView, read_record
 from care_record.summary import summary_of
 from records import live
 from records.models import Patient
@@ -53,24 +53,45 @@ def _moment(cursor: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
 
 
+def _said(category: CategoryView) -> tuple:
+    """What a heading says of its sources: it changes with a save, and also when a deadline
+    passes with nothing saved (a lost fetch now reads "Timed out")."""
+    return tuple((part.source.pk, part.state, str(part.words or "")) for part in category.sources)
+
+
 class _Changes:
     """Which headings to send: those saved since the page's cursor, then, within one stream,
-    those saved again since they were last sent."""
+    those saved again or whose sources' state reads differently since they were last sent."""
 
     def __init__(self, after: datetime.datetime | None) -> None:
         self.after = after - CURSOR_MARGIN if after else None
-        self.sent: dict[str, datetime.datetime] = {}
+        self.sent: dict[str, tuple] = {}
 
     def of(self, record: RecordView) -> list[str]:
         changed = []
         for category in record.categories:
             saved = category.updated_at
-            if saved is None or (self.after is not None and saved <= self.after):
-                continue
-            if self.sent.get(category.category) != saved:
+            now_said = (saved, _said(category))
+            if category.category in self.sent:
+                if self.sent[category.category] != now_said:
+                    changed.append(category.category)
+            elif saved is not None and (self.after is None or saved > self.after):
                 changed.append(category.category)
-                self.sent[category.category] = saved
+            elif self.after is not None and not record.loading and not category.complete:
+                # Settled by a deadline, not by a save: the page still says "Asking" there.
+                changed.append(category.category)
+            self.sent[category.category] = now_said
         return changed
+
+
+def _wait_seconds(record: RecordView) -> float:
+    """How long a stream may wait for news: no longer than the first deadline still ahead, so
+    that a source whose worker was lost reads "Timed out" by its deadline, not a heartbeat later."""
+    wait = settings.LCR_LIVE_HEARTBEAT_SECONDS
+    deadline = record.next_deadline
+    if deadline is not None and record.read_at is not None:
+        wait = min(wait, max((deadline - record.read_at).total_seconds() + 0.05, 0.05))
+    return wait
 
 
 def render_update(request: HttpRequest, record: RecordView, changed: list[str] | None) -> str:
@@ -124,7 +145,7 @@ def _stream(
             return
         if time.monotonic() >= ends_at:
             return  # the page reconnects, from the cursor of the last update it received
-        news = subscription.wait(settings.LCR_LIVE_HEARTBEAT_SECONDS)
+        news = subscription.wait(_wait_seconds(record))
         if not news:
             yield ": still waiting\n\n"  # a closed page is noticed when this cannot be written
         try:

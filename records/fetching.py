@@ -264,11 +264,12 @@ def _claim(
         )
         return created
     reason = ""
-    if deadlines.lease_lost(snapshot, now):
+    lost = deadlines.lease_lost(snapshot, now)
+    if lost:
         claim.update(deadline_at=snapshot.deadline_at, attempt=max(snapshot.attempt, 1) + 1)
         reason = f"{deadlines.RETRYING}{deadlines.WORKER_LOST}"
     # Earlier items stay visible (with their age) while the new fetch runs.
-    return bool(
+    claimed = bool(
         Snapshot.objects.filter(
             pk=snapshot.pk,
             status=snapshot.status,
@@ -276,6 +277,10 @@ def _claim(
             request_token=snapshot.request_token,
         ).update(status=Snapshot.Status.PENDING, requested_at=now, reason=reason, **claim)
     )
+    if claimed and lost:
+        # An open page is told it is being asked again (and why), as it is of a retry.
+        _announce(link, [category], now)
+    return claimed
 
 
 def _switched_off(link: Link, categories: tuple[str, ...], existing: dict) -> None:
@@ -527,6 +532,7 @@ def _unavailable(
         attempt=attempt + 1,
         lease_until=deadlines.lease_until(now, delay),
     )
+    _announce(link, remaining, now)
     outcome.remaining = list(remaining)
     outcome.retry_after = exc.retry_after
 
@@ -561,6 +567,14 @@ def _fail(
     for category in categories:
         _save_failed(link, category, reason, clear_items=clear_items, token=token)
         outcome.failed[category] = reason
+
+
+def _announce(link: Link, categories: list[str], now: datetime.datetime) -> None:
+    """Tell the patient's open pages that these headings' state changed without a save (a retry
+    on its way): marked as updated, as a save would be, so that an update carries them."""
+    Snapshot.objects.filter(link=link, category__in=categories).update(updated_at=now)
+    for category in categories:
+        live.snapshot_saved(patient_id=link.patient_id, link_id=link.pk, category=category)
 
 
 def _save(link: Link, category: str, values: dict, token: str | None) -> None:

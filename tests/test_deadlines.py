@@ -13,7 +13,7 @@ from django.utils import timezone
 from access.policy import actor_for
 from audit.models import Channel
 from care_record.reading import read_record
-from records import deadlines, fetching
+from records import deadlines, fetching, live
 from records.categories import Category
 from records.deadlines import asking_words, timed_out_words
 from records.fetching import fail_overdue_fetches, reclaim_lost_fetches, request_refresh
@@ -216,7 +216,7 @@ def claim(patient, link, **source) -> str:
 @pytest.mark.integration
 @pytest.mark.django_db
 def test_a_server_error_is_retried_within_the_budget_and_the_lease_covers_the_backoff(
-    acute, settings
+    acute, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     from demo.sources import Behaviour
 
@@ -225,12 +225,18 @@ def test_a_server_error_is_retried_within_the_budget_and_the_lease_covers_the_ba
     server.behaviour = Behaviour(fault="error_500")
     token = claim(patient, link)
 
-    outcome = fetching.fetch_link(
-        link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False, token=token
-    )
+    settings.LCR_LIVE_URL = ""
+    settings.LCR_LIVE_DIR = str(tmp_path / "live")
+    with live.subscribe(patient.pk) as page:
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = fetching.fetch_link(
+                link_id=link.pk, categories=[Category.ALLERGIES], final_attempt=False, token=token
+            )
+        heard = page.wait(1.0)  # the open page hears of the retry, with nothing saved yet
 
-    assert outcome.remaining == [Category.ALLERGIES]
+    assert outcome.remaining == [Category.ALLERGIES] and heard is True
     waiting = Snapshot.objects.get(link=link, category=Category.ALLERGIES)
+    assert waiting.updated_at > waiting.requested_at  # so that its next update carries it
     assert (waiting.status, waiting.attempt, waiting.reason) == (
         Snapshot.Status.PENDING,
         2,

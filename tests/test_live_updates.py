@@ -276,3 +276,28 @@ def test_a_look_held_open_a_minute_with_updates_arriving_is_one_access_event_and
     assert report.count("Mile End Surgery (F84001)") == 1  # the look, not its twelve updates
     users = [row[1] for row in csv.reader(io.StringIO(b"".join(rows).decode()))][1:]
     assert users.count("gp") == 1 and set(users) == {"gp", "officer"}
+
+
+def test_a_source_lost_past_its_deadline_reads_timed_out_on_the_stream_by_that_deadline(
+    gp_look, settings
+):
+    # The practice is asked (its task never runs: its worker lost) and nothing is ever saved;
+    # the stream waits for news no longer than the deadline, not a heartbeat.
+    settings.LCR_FETCH_LOOK_BUDGET_SECONDS = 0.5
+    settings.LCR_LIVE_HEARTBEAT_SECONDS = 30
+    settings.LCR_LIVE_STREAM_SECONDS = 10
+    client, patient, _, _ = gp_look
+    _, address = open_page(client, patient)
+    started = timezone.now()
+
+    found = events(client.get(address, **STREAM))
+
+    assert [name for name, _ in found][-2:] == ["update", "settled"]
+    assert timezone.now() - started < datetime.timedelta(seconds=3)
+    update = found[-2][1]
+    said = " ".join(re.sub(r"<[^>]+>", " ", update).split())
+    assert "Mile End Surgery GP : Timed out after 0.5 s: nothing to show" in said
+    # The heading's own state is redrawn too.
+    assert "Mile End Surgery GP: 0 shown (timed out after 0.5 s)" in update
+    assert "Asking" not in update
+    assert AccessEvent.objects.count() == 1
