@@ -276,3 +276,12 @@ def test_a_look_held_open_a_minute_with_updates_arriving_is_one_access_event_and
     assert report.count("Mile End Surgery (F84001)") == 1  # the look, not its twelve updates
     users = [row[1] for row in csv.reader(io.StringIO(b"".join(rows).decode()))][1:]
     assert users.count("gp") == 1 and set(users) == {"gp", "officer"}
+
+
+def test_a_news_file_grown_long_begins_afresh_and_that_is_news_too(live_files, monkeypatch):
+    monkeypatch.setattr(live, "FILE_MAX_BYTES", 100)
+    with live.subscribe(8) as subscription:
+        for n in range(10):
+            live._publish_now(8, {"link": n, "category": "allergies"})
+            assert subscription.wait(0.5) is True
+    assert live._file_of(8).stat().st_size < 200
