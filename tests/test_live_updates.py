@@ -10,6 +10,7 @@ import threading
 
 import pytest
 import time_machine
+from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -285,3 +286,17 @@ def test_a_news_file_grown_long_begins_afresh_and_that_is_news_too(live_files, m
             live._publish_now(8, {"link": n, "category": "allergies"})
             assert subscription.wait(0.5) is True
     assert live._file_of(8).stat().st_size < 200
+
+
+def test_a_database_error_mid_stream_ends_the_stream_quietly_for_the_page_to_reconnect(
+    gp_look, monkeypatch
+):
+    client, patient, _, _ = gp_look
+    _, address = open_page(client, patient)
+    response = client.get(address, **STREAM)
+
+    def refused(**kwargs):
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr("care_record.updates.read_record", refused)
+    assert [name for name, _ in events(response)] in ([], ["update"])  # no error, no "ended"
