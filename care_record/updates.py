@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET
 from access.exceptions import AccessDenied
 from access.policy import Actor
 from access.web import actor_from_request
+from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from care_record.reading import LookEnded, RecordView, read_record
 from care_record.summary import summary_of
@@ -138,7 +139,7 @@ def _stream(
         except (AccessDenied, LookEnded):
             yield _event("ended", LOOK_ENDED)
             return
-        except DatabaseError:
+        except (DatabaseError, AuditUnavailable):
             # The page reconnects and reads again; a stream is no place for an error page.
             logger.warning(
                 "look %s: could not read the record for an update", look_id, exc_info=True
