@@ -115,6 +115,23 @@ class AccessEvent(AppendOnly):
         return [labels.get(category, category).lower() for category in self.categories]
 
 
+class LookUpdate(AppendOnly):
+    """Items an open look's live updates showed that its access event does not name (they
+    arrived after the page was drawn): part of that look, not a look of its own."""
+
+    # The look's access event (no foreign key: access events are partitioned on PostgreSQL).
+    look_id = models.BigIntegerField()
+    occurred_at = models.DateTimeField()
+    resource_ids = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["occurred_at"]
+        indexes = [models.Index(fields=["look_id"], name="look_update_look")]
+
+    def __str__(self) -> str:
+        return f"look {self.look_id} showed {len(self.resource_ids)} more at {self.occurred_at}"
+
+
 class SearchEvent(AppendOnly):
     """Who searched for whom: a search can reveal that a person is known to care services."""
 

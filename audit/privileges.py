@@ -38,6 +38,7 @@ APPEND_ONLY_TABLES = (
     "audit_accessevent",
     "audit_searchevent",
     "audit_checkpoint",
+    "audit_lookupdate",
     "auditlog_logentry",
 )
 CHAIN_HEADS = "audit_chainhead"

@@ -16,7 +16,7 @@ from access.models import AccessBasis
 from access.policy import Actor
 from audit.chain import content_of, event_hash
 from audit.exceptions import AuditUnavailable
-from audit.models import DETAILS, AccessEvent, ChainHead, Channel, SearchEvent
+from audit.models import DETAILS, AccessEvent, ChainHead, Channel, LookUpdate, SearchEvent
 from records.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,20 @@ def record_access(
     event.save()
     ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=event.hash)
     return event
+
+
+def record_look_update(*, look_id: int, resource_ids: list[str]) -> LookUpdate | None:
+    """Name what an open look's update shows that the look has not named yet (its access event,
+    its earlier updates); nothing is written when it shows nothing new."""
+    named = set(AccessEvent.objects.filter(pk=look_id).values_list("resource_ids", flat=True)[0])
+    for earlier in LookUpdate.objects.filter(look_id=look_id).values_list(
+        "resource_ids", flat=True
+    ):
+        named.update(earlier)
+    new = [resource for resource in resource_ids if resource not in named]
+    if not new:
+        return None
+    return LookUpdate.objects.create(look_id=look_id, occurred_at=timezone.now(), resource_ids=new)
 
 
 def record_search(

@@ -22,7 +22,7 @@ from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities
 from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from audit.selectors import look_is_open
-from audit.services import RequestContext, record_access
+from audit.services import RequestContext, record_access, record_look_update
 from records import deadlines
 from records.categories import Category
 from records.deadlines import StateWords
@@ -203,14 +203,24 @@ def _continue_look(
     force_refresh: bool,
 ) -> RecordView:
     """An update of an open look: authorised again just now (by the caller), recorded as part of
-    that look (its event, and this log line naming it), not as a look of its own."""
+    that look (what it shows that the look had not shown, named against the look's event), not
+    as a look of its own. As for a look, if that cannot be written, nothing is shown."""
     opened_after = timezone.now() - datetime.timedelta(minutes=settings.LCR_LOOK_OPEN_MINUTES)
     if not look_is_open(look_id=look_id, actor=actor, patient=patient, opened_after=opened_after):
         raise LookEnded("this look has ended; open the record again")
-    with transaction.atomic():
-        view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
+    try:
+        if refresh or force_refresh:  # it may ask the sources again: its claims, then the tasks
+            with transaction.atomic():
+                view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
+        else:
+            # Reads only, outside a transaction: on SQLite one would hold the write lock (IMMEDIATE)
+            # while the worker waits to save the next answer.
+            view = _read(patient, decision, excluded, refresh, force_refresh)
+        record_look_update(look_id=look_id, resource_ids=view.resource_ids)
+    except DatabaseError as exc:
+        logger.exception("could not record an update of look %s; nothing shown", look_id)
+        raise AuditUnavailable("the look's update could not be recorded") from exc
     view.look_id = look_id
-    logger.info("look %s at patient %s updated", look_id, patient.pk)
     return view
 
 

@@ -7,11 +7,13 @@ snapshots were saved since the page last heard.
 """
 
 import datetime
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -26,11 +28,14 @@ from django.views.decorators.http import require_GET
 from access.exceptions import AccessDenied
 from access.policy import Actor
 from access.web import actor_from_request
+from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from care_record.reading import CategoryView, LookEnded, RecordView, read_record
 from care_record.summary import summary_of
 from records import live
 from records.models import Patient
+
+logger = logging.getLogger(__name__)
 
 # A save committed a moment after a later one was read can carry the earlier time: a page's
 # cursor is taken back this far, and a heading sent twice is only swapped in twice.
@@ -128,6 +133,7 @@ class _Stream:
 
 def _stream(
     request: HttpRequest,
+    look_id: int,
     reread: Callable[[bool], RecordView],
     record: RecordView,
     changes: _Changes,
@@ -153,6 +159,12 @@ def _stream(
             record = reread(not news)
         except (AccessDenied, LookEnded):
             yield _event("ended", LOOK_ENDED)
+            return
+        except (DatabaseError, AuditUnavailable):
+            # The page reconnects and reads again; a stream is no place for an error page.
+            logger.warning(
+                "look %s: could not read the record for an update", look_id, exc_info=True
+            )
             return
 
 
@@ -187,7 +199,7 @@ def record_updates(request: HttpRequest, patient_id: int) -> HttpResponse:
         raise
     changes = _Changes(after)
     if streaming:
-        chunks = _stream(request, reread, record, changes, subscription)
+        chunks = _stream(request, look_id, reread, record, changes, subscription)
         response = StreamingHttpResponse(_Stream(chunks, resources.close))
         response["Content-Type"] = "text/event-stream"
         response["X-Accel-Buffering"] = "no"  # a proxy must pass each event on at once

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # How often the file channel looks for news: the delay it adds to an update, at the cost of a
 # stat() per open page.
 FILE_POLL_SECONDS = 0.05
+FILE_MAX_BYTES = 64_000
 
 
 class Subscription(Protocol):
@@ -53,8 +54,11 @@ def _publish_now(patient_id: int, news: dict) -> None:
             return
         path = _file_of(patient_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One short append is atomic enough: the reader only compares sizes.
+        # One short append is atomic enough: the reader only compares sizes, so a file begun
+        # afresh when it grows long (any change of size is news) keeps the folder small.
         with path.open("a", encoding="utf-8") as news_file:
+            if news_file.tell() > FILE_MAX_BYTES:
+                news_file.truncate(0)
             news_file.write(message + "\n")
     except Exception:
         # A page not told is still right: its heartbeat re-reads within seconds. The save stands.

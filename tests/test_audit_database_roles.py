@@ -20,7 +20,13 @@ from tests.factories import PatientFactory, UserFactory, a_look
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 ON_POSTGRES = connection.vendor == "postgresql"
-AUDIT_TABLES = ("audit_accessevent", "audit_searchevent", "audit_checkpoint", "audit_chainhead")
+AUDIT_TABLES = (
+    "audit_accessevent",
+    "audit_searchevent",
+    "audit_checkpoint",
+    "audit_chainhead",
+    "audit_lookupdate",
+)
 
 
 def refused(statement: str, params: list | None = None) -> str:
@@ -47,6 +53,8 @@ def test_the_application_cannot_empty_change_or_unguard_the_audit_trail():
         "DELETE FROM audit_searchevent",
         "DELETE FROM audit_checkpoint",
         "DELETE FROM audit_chainhead",
+        "DELETE FROM audit_lookupdate",
+        "UPDATE audit_lookupdate SET resource_ids = '[]'",
         "ALTER TABLE audit_accessevent DISABLE TRIGGER USER",
         f"ALTER TABLE {partition} DISABLE TRIGGER USER",
         "ALTER TABLE audit_chainhead DISABLE TRIGGER USER",

@@ -10,12 +10,13 @@ import threading
 
 import pytest
 import time_machine
+from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
 from access import services
 from access.models import Role, Team
-from audit.models import AccessEvent
+from audit.models import AccessEvent, AppendOnlyError, LookUpdate
 from records import live
 from records.categories import ALL_CATEGORIES, Category
 from records.fetching import request_refresh
@@ -70,7 +71,7 @@ def link(patient, name):
 def saved(link, category, *, title="", minutes_ago=0):
     """A snapshot as a fetch saves it (announced once committed), `minutes_ago` old."""
     when = timezone.now() - datetime.timedelta(minutes=minutes_ago)
-    items = [{"resource_type": "AllergyIntolerance", "resource_id": "a1", "title": title}]
+    items = [{"resource_type": "AllergyIntolerance", "resource_id": title, "title": title}]
     Snapshot.objects.update_or_create(
         link=link, category=category,
         defaults={
@@ -126,7 +127,15 @@ def test_the_fallback_poll_sends_only_the_headings_saved_since_and_is_no_new_loo
     assert 'id="category-allergies"' in body and "Penicillin" in body
     assert 'id="category-medications"' not in body  # nothing new there since the page
     assert update["X-Record-Settled"] == "0" and update["Cache-Control"].startswith("max-age=0")
-    assert AccessEvent.objects.count() == 1
+    look = AccessEvent.objects.get()
+    # What the update showed beyond the look's event is named against it, once.
+    shown = LookUpdate.objects.get()
+    assert shown.look_id == look.pk
+    assert shown.resource_ids == [f"{practice.source.ods_code}/AllergyIntolerance/Penicillin"]
+    client.get(address, HTTP_HX_REQUEST="true")
+    assert LookUpdate.objects.count() == 1  # nothing new the second time
+    with pytest.raises(AppendOnlyError):
+        LookUpdate.objects.filter(pk=shown.pk).update(resource_ids=[])
 
 
 def test_the_stream_pushes_each_save_then_says_settled_and_writes_no_access_event(
@@ -267,6 +276,11 @@ def test_a_look_held_open_a_minute_with_updates_arriving_is_one_access_event_and
         assert timezone.now() - opened == datetime.timedelta(minutes=1)
         looks = AccessEvent.objects.filter(patient=patient, user=gp)
         assert looks.count() == 1
+        # Each answer is named as part of that look, not as a look of its own.
+        named = LookUpdate.objects.filter(look_id=looks.get().pk).values_list("resource_ids")
+        assert sorted(r.split("/")[-1] for (ids,) in named for r in ids) == sorted(
+            f"Answer {n}" for n in range(12)
+        )
 
         privacy = make_team("Privacy office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
         client.force_login(member(privacy, Role.PRIVACY_OFFICER, "officer"))
@@ -301,3 +315,26 @@ def test_a_source_lost_past_its_deadline_reads_timed_out_on_the_stream_by_that_d
     assert "Mile End Surgery GP: 0 shown (timed out after 0.5 s)" in update
     assert "Asking" not in update
     assert AccessEvent.objects.count() == 1
+
+
+def test_a_news_file_grown_long_begins_afresh_and_that_is_news_too(live_files, monkeypatch):
+    monkeypatch.setattr(live, "FILE_MAX_BYTES", 100)
+    with live.subscribe(8) as subscription:
+        for n in range(10):
+            live._publish_now(8, {"link": n, "category": "allergies"})
+            assert subscription.wait(0.5) is True
+    assert live._file_of(8).stat().st_size < 200
+
+
+def test_a_database_error_mid_stream_ends_the_stream_quietly_for_the_page_to_reconnect(
+    gp_look, monkeypatch
+):
+    client, patient, _, _ = gp_look
+    _, address = open_page(client, patient)
+    response = client.get(address, **STREAM)
+
+    def refused(**kwargs):
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr("care_record.updates.read_record", refused)
+    assert [name for name, _ in events(response)] in ([], ["update"])  # no error, no "ended"
