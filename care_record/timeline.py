@@ -83,5 +83,6 @@ def timeline_of(record) -> Timeline:
     dated = sorted((e for e in entries if _when(e)), key=_when, reverse=True)
     undated = [e for e in entries if not _when(e)]
     waiting = sorted({name for view in views for name in view.waiting})
-    notes = [note for view in views for note in view.notes]
+    # A source that cannot send two of these headings says so once, not once per heading.
+    notes = list(dict.fromkeys(note for view in views for note in view.notes))
     return Timeline(entries=dated + undated, waiting=waiting, notes=notes)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from care_record.timeline import date_sort_key
+from records.models import Snapshot
 from tests.test_record_page import answered, gp_and_patient, item, linked, page  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +113,19 @@ def test_a_live_update_sends_the_timeline_again_in_place(gp_and_patient):  # noq
     body = page(client, patient, HTTP_HX_REQUEST="true").content.decode()
 
     assert '<div id="record-timeline" hx-swap-oob="true">' in body
+
+
+def test_a_source_that_cannot_send_two_timeline_headings_says_so_once(
+    gp_and_patient,  # noqa: F811
+):
+    client, patient = gp_and_patient
+    link = linked(patient, "Mile End Surgery GP")
+    answered(link, {})
+    Snapshot.objects.filter(link=link, category__in=["appointments", "documents"]).update(
+        status=Snapshot.Status.FAILED, reason="server error 500"
+    )
+
+    body = page(client, patient).content.decode()
+
+    timeline = body[body.index('id="record-timeline"') : body.index('id="tab-allergies"')]
+    assert timeline.count("Mile End Surgery GP:") == 1
