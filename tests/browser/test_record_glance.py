@@ -252,6 +252,12 @@ def test_the_headings_are_tabs_that_fit_with_a_filter_sorting_and_a_timeline(
     ascending = [d for d in timeline.locator("tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.date)") if d]  # fmt: skip
     assert ascending == sorted(dates)
+    # A live update sends the timeline again, newest first: the reader's order is put back.
+    page.evaluate(
+        """() => { const body = document.querySelector('#record-timeline tbody');
+          const rows = Array.from(body.rows).reverse(); body.replaceChildren(...rows); }"""
+    )
+    expect(timeline.locator("tbody tr").first).to_have_attribute("data-date", dates[-1])
     timeline.get_by_role("button", name="When (oldest first)").click()
     expect(timeline.locator("th.lcr-when")).to_have_attribute("aria-sort", "descending")
 
@@ -274,6 +280,15 @@ def test_the_headings_are_tabs_that_fit_with_a_filter_sorting_and_a_timeline(
     assert rows.count() > len(visible)  # the others are there, hidden
     expect(page.get_by_role("tab", name="Medicines")).to_contain_text(f"({len(visible)})")
     check_page("record-filtered")
+    # A live update swaps a heading in anew (as htmx does, by id): the filter is put back.
+    page.evaluate(
+        """() => { const heading = document.getElementById('category-medicines');
+          heading.outerHTML = heading.outerHTML.replaceAll('lcr-filtered-out', ''); }"""
+    )
+    expect(rows.filter(has_not_text=re.compile("ramipril", re.I)).first).to_be_hidden()
+    assert rows.evaluate_all("rows => rows.filter(r => r.offsetParent !== null).length") == len(
+        visible
+    )
     page.get_by_label("Filter the record").fill("no such words anywhere")
     expect(result).to_have_text("No rows contain these words.")
     page.get_by_label("Filter the record").fill("")
