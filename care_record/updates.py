@@ -32,6 +32,7 @@ from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from care_record.reading import CategoryView, LookEnded, RecordView, read_record
 from care_record.summary import summary_of
+from care_record.timeline import timeline_of
 from records import live
 from records.models import Patient
 
@@ -105,6 +106,7 @@ def render_update(request: HttpRequest, record: RecordView, changed: list[str] |
         "record": record,
         "patient": record.patient,
         "summary": summary_of(record),
+        "timeline": timeline_of(record),
         "changed": changed,
     }
     return render_to_string("care_record/_record_update.html", context, request=request)

@@ -17,6 +17,7 @@ from jinja2.runtime import Macro
 from markupsafe import Markup
 
 from access.models import AccessBasis
+from care_record.timeline import date_sort_key
 from records.fetching import SourceState
 from records.sources import wording
 
@@ -156,6 +157,7 @@ def environment(**options: Any) -> Environment:
         field_choices=field_choices,
         memo=memo,
         VALUE_SLOT=VALUE_SLOT,
+        now=timezone.now,  # the printed notice's time (portal.js puts the time of printing)
         # The states and bases that pages branch on, by name rather than as repeated strings.
         SourceState=SourceState,
         AccessBasis=AccessBasis,
@@ -166,6 +168,7 @@ def environment(**options: Any) -> Environment:
         timesince=timesince,
         ago=ago,
         fhir_date=fhir_date,
+        date_sort_key=date_sort_key,
         status_words=status_words,
         pluralize=pluralize,
         linebreaksbr=linebreaksbr,
