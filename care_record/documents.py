@@ -21,8 +21,8 @@ from access.policy import DIRECT_CARE, Actor, Decision, decide
 from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities_of
 from audit.exceptions import AuditUnavailable
 from audit.models import Channel
-from audit.services import RequestContext, record_access
-from care_record.reading import SENSITIVE_SOURCE_KINDS
+from audit.services import RequestContext
+from care_record.reading import SENSITIVE_SOURCE_KINDS, record_look
 from records import deadlines
 from records.categories import Category
 from records.models import Link, Patient, Snapshot, SourceSystem
@@ -101,21 +101,14 @@ def read_document(
     _fetch(view)  # outside any transaction: a source may take seconds, the database must not wait
     try:
         with transaction.atomic():
-            record_access(
-                user=actor.user,
-                team=actor.team,
-                role=actor.role,
-                client_id=actor.client_id or "",
-                end_user=actor.end_user,
+            record_look(
+                actor=actor,
                 patient=patient,
+                decision=decision,
                 categories=(Category.DOCUMENTS.value,),
                 resource_ids=[view.resource_id],
-                basis=decision.basis,
-                relationship_id=decision.relationship_id,
-                break_glass_id=decision.break_glass_id,
                 channel=channel,
-                purpose=decision.purpose,
-                context=context or RequestContext(),
+                context=context,
             )
     except DatabaseError as exc:
         logger.exception("could not record a look at a document of patient %s", patient.pk)

@@ -20,7 +20,7 @@ from access.models import AccessBasis
 from access.policy import DIRECT_CARE, Actor, Decision, decide
 from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities_of, withheld_words
 from audit.exceptions import AuditUnavailable
-from audit.models import Channel
+from audit.models import AccessEvent, Channel
 from audit.selectors import look_is_open
 from audit.services import RequestContext, record_access, record_look_update
 from records import deadlines
@@ -146,6 +146,36 @@ class RecordView:
         return min((s.deadline_at for s in self.sources if s.deadline_at), default=None)
 
 
+def record_look(
+    *,
+    actor: Actor,
+    patient: Patient,
+    decision: Decision,
+    categories: list[str] | tuple[str, ...],
+    resource_ids: list[str],
+    channel: Channel,
+    context: RequestContext | None,
+) -> AccessEvent:
+    """Write the access event of one look by this actor, on the basis the policy decided: the one
+    place the look's who, why and how become its event (the record, a document)."""
+    return record_access(
+        user=actor.user,
+        team=actor.team,
+        role=actor.role,
+        client_id=actor.client_id or "",
+        end_user=actor.end_user,
+        patient=patient,
+        categories=categories,
+        resource_ids=resource_ids,
+        basis=decision.basis,
+        relationship_id=decision.relationship_id,
+        break_glass_id=decision.break_glass_id,
+        channel=channel,
+        purpose=decision.purpose,
+        context=context or RequestContext(),
+    )
+
+
 def read_record(
     *,
     actor: Actor,
@@ -170,21 +200,14 @@ def read_record(
     try:
         with transaction.atomic():
             view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
-            event = record_access(
-                user=actor.user,
-                team=actor.team,
-                role=actor.role,
-                client_id=actor.client_id or "",
-                end_user=actor.end_user,
+            event = record_look(
+                actor=actor,
                 patient=patient,
+                decision=decision,
                 categories=decision.categories,
                 resource_ids=view.resource_ids,
-                basis=decision.basis,
-                relationship_id=decision.relationship_id,
-                break_glass_id=decision.break_glass_id,
                 channel=channel,
-                purpose=decision.purpose,
-                context=context or RequestContext(),
+                context=context,
             )
     except DatabaseError as exc:
         logger.exception("could not record a look at patient %s; nothing shown", patient.pk)

@@ -370,7 +370,7 @@ def test_a_look_that_cannot_be_recorded_shows_nothing(gp, monkeypatch):
     def broken(**kwargs):
         raise DatabaseError("audit table unavailable")
 
-    monkeypatch.setattr("care_record.documents.record_access", broken)
+    monkeypatch.setattr("care_record.reading.record_access", broken)
     response = open_document(client, patient)
 
     assert response.status_code == 503

@@ -43,9 +43,9 @@ def someone_with_letters(population):
     raise AssertionError("nobody at the hospital has a letter")
 
 
-@pytest.fixture
-def hospital(population, simulated_source, client):
-    """A GP caring for someone with letters at the simulated hospital, its documents fetched."""
+def gp_caring_for_someone_with_letters(population, simulated_source, categories):
+    """A GP caring for someone with letters at the simulated hospital, whose `categories` the
+    hospital has answered: (the GP, patient, person, server, source)."""
     person = someone_with_letters(population)
     server = simulated_source("acute")
     register_population(population)
@@ -59,13 +59,23 @@ def hospital(population, simulated_source, client):
         patient=patient, source=source, local_id=person.local_ids["acute"],
         matched_by=MatchMethod.NHS_NUMBER, score=None, actor=system_user(),
     )  # fmt: skip
-    fetch_link(link_id=link.pk, categories=[Category.DOCUMENTS], final_attempt=True)
+    fetch_link(link_id=link.pk, categories=list(categories), final_attempt=True)
     team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
     services.start_relationship(
         patient=patient, team=team, kind="registered_gp", reason="registered",
         actor=UserFactory(username="office"),
     )  # fmt: skip
-    client.force_login(member(team, Role.GP, "gp"))
+    return member(team, Role.GP, "gp"), patient, person, server, source
+
+
+@pytest.fixture
+def hospital(population, simulated_source, client):
+    """A GP signed in, caring for someone with letters at the simulated hospital, its documents
+    fetched."""
+    gp, patient, person, server, source = gp_caring_for_someone_with_letters(
+        population, simulated_source, [Category.DOCUMENTS]
+    )
+    client.force_login(gp)
     return client, patient, person, server, source
 
 

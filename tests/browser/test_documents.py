@@ -7,17 +7,10 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from access import services
-from access.models import Role, Team
 from audit.models import AccessEvent
-from demo.load import register_population
-from demo.sources import SimulatedSource
 from records.categories import ALL_CATEGORIES
-from records.fetching import fetch_link
-from records.models import MatchMethod, Patient, SourceSystem
-from records.services import link_patient, system_user
 from tests.browser.conftest import PASSWORD
-from tests.factories import UserFactory, make_team, member
+from tests.test_documents_from_sources import gp_caring_for_someone_with_letters
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,32 +23,11 @@ pytestmark = [
 def letters(page: Page, population, simulated_source):
     """A GP caring for someone with letters at the simulated hospital, whose record the
     hospital has already answered in full (so the page asks no worker)."""
-    person = next(
-        person
-        for person in population.people_at("acute")
-        if SimulatedSource(population, "acute")._clinical(person, "DocumentReference")
+    gp, patient, _, _, source = gp_caring_for_someone_with_letters(
+        population, simulated_source, ALL_CATEGORIES
     )
-    server = simulated_source("acute")
-    register_population(population)
-    patient = Patient.objects.get(nhs_number=person.nhs_number)
-    spec = population.source("acute")
-    source = SourceSystem.objects.create(
-        ods_code=spec.ods_code, name=spec.name, kind=spec.kind, base_url=server.base_url,
-        timeout_seconds=2.0,
-    )  # fmt: skip
-    link = link_patient(
-        patient=patient, source=source, local_id=person.local_ids["acute"],
-        matched_by=MatchMethod.NHS_NUMBER, score=None, actor=system_user(),
-    )  # fmt: skip
-    fetch_link(link_id=link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
-    team = make_team("Mile End Surgery", Team.Kind.GP_PRACTICE, ods_code="F84001")
-    services.start_relationship(
-        patient=patient, team=team, kind="registered_gp", reason="registered",
-        actor=UserFactory(username="office"),
-    )  # fmt: skip
-    user = member(team, Role.GP, "gp")
-    user.set_password(PASSWORD)
-    user.save()
+    gp.set_password(PASSWORD)
+    gp.save()
     return patient, source
 
 
