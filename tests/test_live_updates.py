@@ -31,6 +31,7 @@ REDIS_URL = os.environ.get("LCR_LIVE_URL") or (
     if "redis://" in os.environ.get("CELERY_BROKER_URL", "")
     else ""
 )
+CHANNELS = ["files"] + (["redis"] if REDIS_URL else [])
 
 
 @pytest.fixture
@@ -180,11 +181,11 @@ def test_a_save_from_another_thread_reaches_a_waiting_stream(live_files, tmp_pat
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not REDIS_URL, reason="needs a Redis (LCR_LIVE_URL or CELERY_BROKER_URL)")
-def test_redis_pub_sub_carries_a_committed_save_to_a_waiting_stream(
-    gp_look, settings, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_each_channel_carries_a_committed_save_to_a_waiting_stream(
+    gp_look, settings, django_capture_on_commit_callbacks, channel
 ):
-    settings.LCR_LIVE_URL = REDIS_URL
+    settings.LCR_LIVE_URL = REDIS_URL if channel == "redis" else ""
     client, patient, practice, _ = gp_look
     _, address = open_page(client, patient)
     with live.subscribe(patient.pk) as subscription:
