@@ -349,7 +349,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "control_folder": str(_broker_dir / "control"),
         # A file broker is polled; the default second would be felt on every record look.
-        "polling_interval": 0.1,
+        "polling_interval": 0.02,
         "store_processed": False,
     }
 CELERY_TASK_SERIALIZER = "json"

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 # How often the file channel looks for news: the delay it adds to an update, at the cost of a
 # stat() per open page.
-FILE_POLL_SECONDS = 0.05
+FILE_POLL_SECONDS = 0.02
 FILE_MAX_BYTES = 64_000
 
 
