@@ -28,6 +28,8 @@ def look_is_open(*, look_id: int, actor: Actor, patient: Patient, opened_after) 
     """Whether this access event is this actor's own look at this patient, in the team they act
     for now, begun after `opened_after`: only such a look may receive updates without a new
     event."""
+    if not 0 < look_id < 2**63:  # no event has such an id (a database would refuse to look)
+        return False
     return AccessEvent.objects.filter(
         pk=look_id,
         patient=patient,

@@ -92,10 +92,13 @@ def _text(document: DocumentView) -> str:
     """The document's text in the charset it declared, or UTF-8 when that one is unknown."""
     attachment = document.attachment
     try:
-        codecs.lookup(attachment.charset)
-    except LookupError:
-        return attachment.data.decode("utf-8", errors="replace")
-    return attachment.data.decode(attachment.charset, errors="replace")
+        # Only a text encoding: codecs also knows base64, rot13, zlib and the like, which a
+        # source could name and which do not turn bytes into text.
+        if codecs.lookup(attachment.charset)._is_text_encoding:
+            return attachment.data.decode(attachment.charset, errors="replace")
+    except (LookupError, UnicodeError):
+        pass
+    return attachment.data.decode("utf-8", errors="replace")
 
 
 def _file(document: DocumentView, *, disposition: str) -> HttpResponse:

@@ -137,7 +137,10 @@ class RecordView:
 
     @property
     def loading(self) -> bool:
-        return any(s.state.asking for s in self.sources)
+        """A source is still being asked for one of the headings. Per heading, not per source: a
+        source whose worst heading failed may still be asked for another, and the page must go
+        on listening for it."""
+        return any(part.state.asking for view in self.categories for part in view.sources)
 
     @property
     def next_deadline(self) -> datetime.datetime | None:

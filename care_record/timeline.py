@@ -5,6 +5,7 @@ Built from the headings a look already read (no extra query, no extra access eve
 headings the reader may see are in it, and an item the source says is not true keeps its mark.
 """
 
+import dataclasses
 import datetime
 import re
 from dataclasses import dataclass
@@ -23,6 +24,13 @@ TIMELINE_CATEGORIES = (
     Category.REFERRALS,
     Category.DOCUMENTS,
 )
+# What the timeline holds, in a sentence, heading by heading.
+HOLDS_WORDS = {
+    Category.ENCOUNTERS: "attendances and admissions",
+    Category.APPOINTMENTS: "appointments",
+    Category.REFERRALS: "referrals",
+    Category.DOCUMENTS: "letters",
+}
 KIND_WORDS = {
     Category.ENCOUNTERS: "Attendance or admission",
     Category.APPOINTMENTS: "Appointment",
@@ -43,6 +51,9 @@ class Timeline:
     entries: list[TimelineEntry]
     waiting: list[str]  # sources still asked for one of the timeline's headings
     notes: list[str]  # what failed or was withheld in one of them, per source
+    holds: str = ""  # what it is made of, for this reader: "appointments, referrals and letters"
+    # Its headings this role may not see (said, so that an empty timeline is not taken as all).
+    not_shown: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -90,4 +101,14 @@ def timeline_of(record) -> Timeline:
     waiting = sorted({name for view in views for name in view.waiting})
     # A source that cannot send two of these headings says so once, not once per heading.
     notes = list(dict.fromkeys(note for view in views for note in view.notes))
-    return Timeline(entries=dated + undated, waiting=waiting, notes=notes)
+    holds = [HOLDS_WORDS[Category(view.category)] for view in views]
+    labels = dict(Category.choices)
+    shown = {view.category for view in views}
+    not_shown = [labels[c].lower() for c in TIMELINE_CATEGORIES if c not in shown]
+    return Timeline(
+        entries=dated + undated,
+        waiting=waiting,
+        notes=notes,
+        holds=", ".join(holds[:-1]) + f" and {holds[-1]}" if len(holds) > 1 else "".join(holds),
+        not_shown=not_shown,
+    )

@@ -34,6 +34,7 @@ from care_record.reading import CategoryView, LookEnded, RecordView, read_record
 from care_record.summary import summary_of
 from care_record.timeline import timeline_of
 from records import live
+from records.fetching import SourceState
 from records.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,12 @@ class _Changes:
                     changed.append(category.category)
             elif saved is not None and (self.after is None or saved > self.after):
                 changed.append(category.category)
-            elif self.after is not None and not record.loading and not category.complete:
-                # Settled by a deadline, not by a save: the page still says "Asking" there.
+            elif self.after is not None and any(
+                part.state == SourceState.UNAVAILABLE for part in category.sources
+            ):
+                # Perhaps timed out since the cursor, by its deadline, not by a save: the page
+                # may still say "Asking" there. (A poll, or a stream's first read, remembers
+                # nothing it sent.)
                 changed.append(category.category)
             self.sent[category.category] = now_said
         return changed

@@ -51,7 +51,7 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
             channel=Channel.WEB,
             force_refresh=request.method == "POST",
             context=context_from_request(request),
-            look_id=int(look_id) if look_id.isdigit() else None,
+            look_id=int(look_id) if look_id.isascii() and look_id.isdigit() else None,
         )
     except LookEnded:
         # An old page's button: a new look, on a page of its own.

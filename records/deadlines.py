@@ -192,10 +192,12 @@ def leased(*, link_id: int, categories: list[str], token: str | None) -> Iterato
     def keep_renewing() -> None:
         try:
             while not stop.wait(interval):
-                renew(link_id=link_id, categories=categories, token=token, now=timezone.now())
-        except Exception:
-            # The fetch goes on; without renewals its claim may be taken again, which is safe.
-            logger.exception("could not renew the lease of a fetch of link %s", link_id)
+                try:
+                    renew(link_id=link_id, categories=categories, token=token, now=timezone.now())
+                except Exception:
+                    # One failed renewal (the database busy) is tried again at the next beat: a
+                    # lease left to run out would have a live fetch taken away from it.
+                    logger.exception("could not renew the lease of a fetch of link %s", link_id)
         finally:
             connection.close()  # this thread's own connection
 

@@ -269,13 +269,16 @@ def _claim(
         claim.update(deadline_at=snapshot.deadline_at, attempt=max(snapshot.attempt, 1) + 1)
         reason = f"{deadlines.RETRYING}{deadlines.WORKER_LOST}"
     # Earlier items stay visible (with their age) while the new fetch runs.
+    unchanged = Snapshot.objects.filter(
+        pk=snapshot.pk,
+        status=snapshot.status,
+        requested_at=snapshot.requested_at,
+        request_token=snapshot.request_token,
+    )
+    if lost:  # and still lost: a renewal since it was read means its worker is alive after all
+        unchanged = unchanged.filter(lease_until__lte=now)
     claimed = bool(
-        Snapshot.objects.filter(
-            pk=snapshot.pk,
-            status=snapshot.status,
-            requested_at=snapshot.requested_at,
-            request_token=snapshot.request_token,
-        ).update(status=Snapshot.Status.PENDING, requested_at=now, reason=reason, **claim)
+        unchanged.update(status=Snapshot.Status.PENDING, requested_at=now, reason=reason, **claim)
     )
     if claimed and lost:
         # An open page is told it is being asked again (and why), as it is of a retry.

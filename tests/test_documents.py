@@ -195,6 +195,18 @@ def test_a_plain_text_letter_is_shown_escaped_with_its_line_breaks(gp):
     assert "Diagnosis: &lt;b&gt;pneumonia&lt;/b&gt;<br>Follow-up: GP review" in page
 
 
+@pytest.mark.parametrize("charset", ["base64", "rot13", "zlib", "idna", "no-such-charset"])
+def test_a_letter_naming_a_charset_that_is_not_a_text_encoding_is_read_as_utf8(gp, charset):
+    client, patient = gp
+    holding(
+        patient, document("doc-1", inline("Café review".encode(), f"text/plain; charset={charset}"))
+    )
+
+    response = open_document(client, patient)
+
+    assert response.status_code == 200 and "Café review" in response.content.decode()
+
+
 def test_another_type_is_offered_for_download_with_its_type_and_size(gp):
     client, patient = gp
     data = b"PK\x03\x04" + b"x" * 2996
@@ -386,6 +398,21 @@ def test_each_document_in_the_record_table_links_to_the_document(gp):
     address = reverse("patient-document", args=[patient.pk, "RXT", "doc-1"])
     assert f'href="{address}"' in page
     assert 'Open document<span class="nhsuk-u-visually-hidden">: Discharge summary' in page
+
+
+def test_a_document_the_source_sent_without_an_id_is_listed_without_a_link_and_the_page_stands(
+    gp,
+):
+    client, patient = gp
+    nameless = {**document("", inline(b"hello", "text/plain")), "title": "Clinic letter"}
+    holding(patient, nameless, document("doc-2", inline(b"hello", "text/plain")))
+
+    response = client.get(reverse("patient-record", args=[patient.pk]))
+
+    page = response.content.decode()
+    assert response.status_code == 200 and "Clinic letter" in page
+    assert page.count("Open document<span") == 2  # the one with an id: its heading, the timeline
+    assert 'Open document<span class="nhsuk-u-visually-hidden">: Clinic letter' not in page
 
 
 def test_opening_a_document_asks_the_database_a_bounded_number_of_queries(

@@ -339,3 +339,54 @@ def test_a_database_error_mid_stream_ends_the_stream_quietly_for_the_page_to_rec
 
     monkeypatch.setattr("care_record.updates.read_record", refused)
     assert [name for name, _ in events(response)] in ([], ["update"])  # no error, no "ended"
+
+
+def test_a_source_with_one_heading_failed_and_another_still_asked_keeps_the_page_listening(
+    gp_look,
+):
+    client, patient, practice, _ = gp_look
+    now = timezone.now()
+    Snapshot.objects.create(
+        link=practice, category=Category.ALLERGIES, status=Snapshot.Status.FAILED,
+        reason="source unavailable: server error 500", requested_at=now, items=[],
+        expires_at=now + datetime.timedelta(hours=1),
+    )  # fmt: skip
+    for category in ALL_CATEGORIES:
+        if category != Category.ALLERGIES:
+            Snapshot.objects.create(
+                link=practice, category=category, status=Snapshot.Status.PENDING,
+                requested_at=now, deadline_at=now + datetime.timedelta(seconds=8),
+                lease_until=now + datetime.timedelta(seconds=3), items=[],
+                expires_at=now + datetime.timedelta(hours=1),
+            )  # fmt: skip
+
+    _, address = open_page(client, patient)
+
+    # The practice's worst state is "unavailable", but its medicines are still on their way.
+    assert address is not None
+    assert client.get(address)["X-Record-Settled"] == "0"
+
+
+def test_the_poll_redraws_a_heading_timed_out_by_its_deadline_while_another_source_is_asked(
+    gp_look, settings
+):
+    client, patient, practice, _ = gp_look
+    hospital = Link.objects.exclude(pk=practice.pk).get()
+    type(hospital.source).objects.filter(pk=hospital.source_id).update(look_budget_seconds=20)
+    Snapshot.objects.filter(link=hospital, category=Category.MEDICINES).update(
+        fetched_at=timezone.now() - datetime.timedelta(hours=1)
+    )  # stale: asked again, with a deadline of 20 s
+    settings.LCR_FETCH_LOOK_BUDGET_SECONDS = 3  # the practice's
+    start = timezone.now()
+    open_page(client, patient)  # asks both
+    with time_machine.travel(start + datetime.timedelta(seconds=1.5)):
+        _, address = open_page(client, patient)  # a later look: the practice still asked
+    assert address is not None
+
+    with time_machine.travel(start + datetime.timedelta(seconds=4)):
+        update = client.get(address)  # past the practice's deadline; nothing saved since
+
+    body = update.content.decode()
+    assert update["X-Record-Settled"] == "0"  # the hospital is still asked
+    assert "Mile End Surgery GP: 0 shown (timed out after 3 s)" in body
+    assert AccessEvent.objects.count() == 2

@@ -3,10 +3,12 @@ after it, a timeline of events from every source by date, every heading in the p
 at a time on screen, all in print), and a printed notice saying who printed it and when."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
-from care_record.timeline import date_sort_key
+from care_record.reading import CategoryView
+from care_record.timeline import date_sort_key, timeline_of
 from records.models import Snapshot
 from tests.test_record_page import answered, gp_and_patient, item, linked, page  # noqa: F401
 
@@ -129,3 +131,13 @@ def test_a_source_that_cannot_send_two_timeline_headings_says_so_once(
 
     timeline = body[body.index('id="record-timeline"') : body.index('id="tab-allergies"')]
     assert timeline.count("Mile End Surgery GP:") == 1
+
+
+def test_the_timeline_says_what_it_holds_for_this_reader_and_which_of_its_headings_are_not_shown():
+    seen = ["encounters", "appointments", "referrals"]  # a role that does not see letters
+    record = SimpleNamespace(categories=[CategoryView(category=c, label=c) for c in seen])
+
+    timeline = timeline_of(record)
+
+    assert timeline.holds == "attendances and admissions, appointments and referrals"
+    assert timeline.not_shown == ["letters and documents"]
