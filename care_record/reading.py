@@ -320,7 +320,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
         # A fetch still pending past its look's deadline is shown as timed out, everywhere.
         own = [deadlines.as_seen(s, now, budget) for s in by_link.get(link.pk, [])]
         kept = {snapshot.pk: visible.items_of(snapshot) for snapshot in own}
-        _heading_parts(link, own, kept, parts, now)
+        _heading_parts(link, own, kept, parts, now, budget)
         # A heading the source's interface cannot carry is said at the heading (and below), but
         # does not make the whole source read as unavailable.
         uncarried = [s for s in own if _not_carried(s)]
@@ -433,13 +433,13 @@ def _heading_parts(
     kept: dict[int, tuple[list[dict], int]],
     parts: dict[str, list[HeadingSource]],
     now,
+    budget: float,
 ) -> None:
     """This source's part in each heading of the look; a heading it has no snapshot of yet is
     loading (it has not been asked, or the ask is on its way)."""
     by_category = {snapshot.category: snapshot for snapshot in own}
     for category, heading in parts.items():
         snapshot = by_category.get(category)
-        budget = deadlines.look_budget(link.source)
         if snapshot is None:
             heading.append(
                 HeadingSource(

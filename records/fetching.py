@@ -183,7 +183,7 @@ def _attempt_left(snapshot: Snapshot) -> bool:
 
 def overdue_after() -> datetime.timedelta:
     """How long a request may take before it is presumed lost: every attempt and backoff."""
-    attempts = settings.LCR_FETCH_MAX_RETRIES + 1
+    attempts = deadlines.attempts_allowed()
     backoff = sum(retry_delay(n) for n in range(settings.LCR_FETCH_MAX_RETRIES))
     seconds = attempts * (settings.LCR_FETCH_SOURCE_BUDGET_SECONDS + 15) + backoff
     return datetime.timedelta(seconds=seconds)
@@ -266,7 +266,11 @@ def _claim(
     reason = ""
     lost = deadlines.lease_lost(snapshot, now)
     if lost:
-        claim.update(deadline_at=snapshot.deadline_at, attempt=max(snapshot.attempt, 1) + 1)
+        claim.update(
+            deadline_at=snapshot.deadline_at,
+            attempt=max(snapshot.attempt, 1) + 1,
+            updated_at=now,  # its state changed: an open page's update carries it
+        )
         reason = f"{deadlines.RETRYING}{deadlines.WORKER_LOST}"
     # Earlier items stay visible (with their age) while the new fetch runs.
     unchanged = Snapshot.objects.filter(
@@ -282,7 +286,7 @@ def _claim(
     )
     if claimed and lost:
         # An open page is told it is being asked again (and why), as it is of a retry.
-        _announce(link, [category], now)
+        _announce(link, [category])
     return claimed
 
 
@@ -534,8 +538,9 @@ def _unavailable(
         reason=f"{deadlines.RETRYING}{exc.reason}",
         attempt=attempt + 1,
         lease_until=deadlines.lease_until(now, delay),
+        updated_at=now,  # its state changed: an open page's update carries it
     )
-    _announce(link, remaining, now)
+    _announce(link, remaining)
     outcome.remaining = list(remaining)
     outcome.retry_after = exc.retry_after
 
@@ -572,10 +577,9 @@ def _fail(
         outcome.failed[category] = reason
 
 
-def _announce(link: Link, categories: list[str], now: datetime.datetime) -> None:
+def _announce(link: Link, categories: list[str]) -> None:
     """Tell the patient's open pages that these headings' state changed without a save (a retry
-    on its way): marked as updated, as a save would be, so that an update carries them."""
-    Snapshot.objects.filter(link=link, category__in=categories).update(updated_at=now)
+    on its way); the caller marked them updated in the same write, as a save would be."""
     for category in categories:
         live.snapshot_saved(patient_id=link.patient_id, link_id=link.pk, category=category)
 
