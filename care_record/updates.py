@@ -105,15 +105,19 @@ def _wait_seconds(record: RecordView) -> float:
     return wait
 
 
-def render_update(request: HttpRequest, record: RecordView, changed: list[str] | None) -> str:
-    """The parts of the record page an update replaces; `changed` None means every heading."""
-    context = {
+def record_context(record: RecordView) -> dict:
+    """What the record page and its updates are drawn from: the look, its summary, its timeline."""
+    return {
         "record": record,
         "patient": record.patient,
         "summary": summary_of(record),
         "timeline": timeline_of(record),
-        "changed": changed,
     }
+
+
+def render_update(request: HttpRequest, record: RecordView, changed: list[str] | None) -> str:
+    """The parts of the record page an update replaces; `changed` None means every heading."""
+    context = {**record_context(record), "changed": changed}
     return render_to_string("care_record/_record_update.html", context, request=request)
 
 

@@ -20,8 +20,7 @@ from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_search
 from care_record.reading import LookEnded, read_record
-from care_record.summary import summary_of
-from care_record.timeline import timeline_of
+from care_record.updates import record_context
 from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
@@ -58,12 +57,7 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
         return HttpResponseClientRedirect(reverse("patient-record", args=[patient_id]))
     if request.method == "POST" and not live_update:
         return redirect("patient-record", patient_id=patient_id)
-    context = {
-        "record": record,
-        "patient": record.patient,
-        "summary": summary_of(record),
-        "timeline": timeline_of(record),
-    }
+    context = record_context(record)
     if live_update:
         return render(request, "care_record/_record_update.html", context)
     return render(request, "care_record/record.html", context)
