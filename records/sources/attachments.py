@@ -19,10 +19,8 @@ import orjson
 from records.sources.errors import (
     LimitExceeded,
     MalformedResponse,
-    SourceError,
-    SourceUnavailable,
 )
-from records.sources.fhir_client import FHIR_JSON, FhirClient, unavailable_when_unanswered
+from records.sources.fhir_client import FHIR_JSON, FhirClient, refusal_of
 from records.sources.limits import ResponseLimits, read_body, size_words
 
 OCTET_STREAM = "application/octet-stream"
@@ -124,18 +122,17 @@ def fetch_attachment(
     client = FhirClient(base_urls[0], timeout=timeout, limits=limits, deadline=deadline)
     where = attachment.url.split("?", 1)[0]
     accept = attachment.content_type if attachment.content_type != OCTET_STREAM else "*/*"
-    with unavailable_when_unanswered():
-        response = client.session.get(
-            attachment.url,
-            headers={"Accept": f"{accept}, {FHIR_JSON};q=0.5"},
-            timeout=min(timeout, max(0.01, deadline - time.monotonic())),
-            allow_redirects=False,
-            stream=True,
-        )
+    response = client.get_response(
+        attachment.url, headers={"Accept": f"{accept}, {FHIR_JSON};q=0.5"}
+    )
     with response:
-        status = response.status_code
-        if status >= 300:
-            raise _refusal(status, where)
+        if response.status_code in (404, 410):
+            raise MalformedResponse(
+                "the source no longer has the document", detail=str(response.status_code)
+            )
+        refused = refusal_of(response, where=where)
+        if refused is not None:
+            raise refused
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise DocumentTooLarge(limit=max_bytes, size=int(declared), detail="Content-Length")
@@ -189,17 +186,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     except ValueError:  # a port that is not a number names no server of the source's
         return ("", "", None)
     return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
-
-
-def _refusal(status: int, where: str) -> SourceError:
-    """An error status in the words a search's would be said (records.sources.fhir_client)."""
-    if status == 429:
-        return SourceUnavailable("too many requests", detail=f"HTTP 429 from {where}")
-    if status >= 500:
-        return SourceUnavailable(f"server error {status}", detail=f"HTTP {status} from {where}")
-    if status in (404, 410):
-        return MalformedResponse("the source no longer has the document", detail=str(status))
-    return MalformedResponse(f"request refused ({status})", detail=f"HTTP {status} from {where}")
 
 
 def _media_type(value: Any) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from records.sources.errors import MalformedResponse, SourceUnavailable
+from records.sources.errors import MalformedResponse, SourceError, SourceUnavailable
 from records.sources.limits import ACCEPT_ENCODING, ResponseLimits, parse_json, read_body
 
 logger = logging.getLogger(__name__)
@@ -91,33 +91,39 @@ class FhirClient:
         raise MalformedResponse("too many pages", detail=f"more than {MAX_PAGES} pages")
 
     def get_json(self, url: str, *, params: dict[str, str] | None = None) -> dict:
+        response = self.get_response(url, params=params)
+        with response:  # the body is read as it comes (or not at all), then the connection let go
+            return self._read(response, where=url.split("?", 1)[0])
+
+    def get_response(
+        self,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """A GET within this client's timeout and what is left of its budget, not redirected,
+        its body not read yet (stream): the caller reads it within the limits, then closes it."""
         timeout = self.timeout
         if self.deadline is not None:
             timeout = min(timeout, self.deadline - time.monotonic())
             if timeout <= 0:
                 raise SourceUnavailable("timed out", detail="the source's time budget ran out")
         with unavailable_when_unanswered():
-            response = self.session.get(
-                url, params=params, timeout=timeout, allow_redirects=False, stream=True
+            return self.session.get(
+                url,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
             )
-        with response:  # the body is read as it comes (or not at all), then the connection let go
-            return self._read(response, where=url.split("?", 1)[0])
 
     def _read(self, response: requests.Response, *, where: str) -> dict:
         # `where` has no query: the query names the patient, and it is logged.
-        status = response.status_code
-        if status == 429:
-            raise SourceUnavailable(
-                "too many requests",
-                detail=f"HTTP 429 from {where}",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        if status >= 500:
-            raise SourceUnavailable(f"server error {status}", detail=f"HTTP {status} from {where}")
-        if status >= 300:
-            raise MalformedResponse(
-                f"request refused ({status})", detail=f"HTTP {status} from {where}"
-            )
+        refused = refusal_of(response, where=where)
+        if refused is not None:
+            raise refused
         content = read_body(response, self.limits, deadline=self.deadline, where=where)
         body = parse_json(content, self.limits, where=where)
         if not isinstance(body, dict):
@@ -177,6 +183,25 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def refusal_of(response: requests.Response, *, where: str) -> SourceError | None:
+    """What an answer's error status says, in the reader's words (None for a success): too many
+    requests and server errors are worth asking again; any other refusal is not."""
+    status = response.status_code
+    if status == 429:
+        return SourceUnavailable(
+            "too many requests",
+            detail=f"HTTP 429 from {where}",
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if status >= 500:
+        return SourceUnavailable(f"server error {status}", detail=f"HTTP {status} from {where}")
+    if status >= 300:
+        return MalformedResponse(
+            f"request refused ({status})", detail=f"HTTP {status} from {where}"
+        )
+    return None
 
 
 @contextmanager
