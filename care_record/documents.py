@@ -22,7 +22,7 @@ from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities
 from audit.exceptions import AuditUnavailable
 from audit.models import Channel
 from audit.services import RequestContext
-from care_record.reading import SENSITIVE_SOURCE_KINDS, record_look
+from care_record.reading import hidden_source_kinds, record_look
 from records import deadlines
 from records.categories import Category
 from records.models import Link, Patient, Snapshot, SourceSystem
@@ -84,8 +84,7 @@ def read_document(
         .select_related("source")
         .first()
     )
-    hidden_kinds = () if decision.sees_sensitive_sources else SENSITIVE_SOURCE_KINDS
-    if link is None or link.source.kind in hidden_kinds:
+    if link is None or link.source.kind in hidden_source_kinds(decision):
         raise DocumentNotListed(source_ods_code)
     item, found = _listed_item(link, document_id, decision)
     view = DocumentView(

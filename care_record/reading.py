@@ -38,6 +38,12 @@ from records.sources.gp_connect import NOT_CARRIED
 
 SENSITIVE_SOURCE_KINDS = (SourceSystem.Kind.MENTAL_HEALTH,)
 
+
+def hidden_source_kinds(decision: Decision) -> tuple[str, ...]:
+    """The kinds of source this look may not see at all (mental health, for most roles)."""
+    return () if decision.sees_sensitive_sources else SENSITIVE_SOURCE_KINDS
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -197,7 +203,7 @@ def read_record(
     decision = decide(actor, patient, categories, purpose)
     if not decision.allowed:
         raise AccessDenied(decision.why_not)
-    excluded = () if decision.sees_sensitive_sources else SENSITIVE_SOURCE_KINDS
+    excluded = hidden_source_kinds(decision)
     if look_id is not None:
         return _continue_look(actor, patient, decision, excluded, look_id, refresh, force_refresh)
     try:
