@@ -141,6 +141,11 @@ class RolePolicy(models.Model):
     may_break_glass = models.BooleanField(default=False)
     manages_relationships = models.BooleanField(default=False)
     reviews_break_glass = models.BooleanField(default=False)
+    # The authentication assurance level (NIST 800-63 AAL, as CIS2 states it) a sign-in in this
+    # role must reach: 3 is a smartcard or an equivalent.
+    sign_in_assurance = models.PositiveSmallIntegerField(
+        default=3, choices=[(1, "AAL1"), (2, "AAL2"), (3, "AAL3")]
+    )
 
     class Meta:
         verbose_name_plural = "role policies"
@@ -371,6 +376,10 @@ class ApiClient(models.Model):
         max_length=20, blank=True, help_text='Requests allowed, e.g. "600/min"; empty: default.'
     )
     active = models.BooleanField(default=True)
+    # A client may prove itself with a signed JWT (private_key_jwt) instead of its secret: its
+    # public keys are at `jwks_uri`, or uploaded here as a JWKS.
+    jwks_uri = models.URLField("JWKS URL", blank=True)
+    public_jwks = models.JSONField("public keys (JWKS)", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -415,3 +424,155 @@ class SensitiveCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.display}"
+
+
+class ClientAssertionUse(models.Model):
+    """A signed client assertion (`private_key_jwt`) a partner system has used: its `jti` may not
+    be used again before it expires (RFC 7523 section 3). Rows past `expires_at` are purged."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    jti = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "jti"], name="client_assertion_once")
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="client_assertion_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.jti} (until {self.expires_at:%Y-%m-%d %H:%M})"
+
+
+class IdentityProvider(models.Model):
+    """An OpenID Connect provider staff sign in with (NHS CIS2 for NHS staff, a council's own for
+    its social workers), registered by an administrator: where it is, how we authenticate to it,
+    what assurance we ask for, and which of its claims say who the user is and in which role.
+
+    `claims` names the claims (data, not code), so that a provider that says things differently
+    is a change of data: see docs/portal.md for the keys and the CIS2 and Entra ID examples.
+    """
+
+    class AuthMethod(models.TextChoices):
+        PRIVATE_KEY_JWT = "private_key_jwt", "Signed JWT (private_key_jwt)"
+        CLIENT_SECRET_POST = "client_secret_post", "Client secret (in the form)"
+        CLIENT_SECRET_BASIC = "client_secret_basic", "Client secret (HTTP Basic)"
+
+    slug = models.SlugField(unique=True, help_text="In the sign-in address: /sign-in/<slug>/.")
+    name = models.CharField(max_length=200, help_text='Shown on the button: "Sign in with ...".')
+    issuer = models.URLField(help_text="Its issuer; discovery is read from here.")
+    client_id = models.CharField(max_length=200)
+    client_secret = models.CharField(
+        max_length=200, blank=True, help_text="Only for client secret authentication."
+    )
+    auth_method = models.CharField(
+        max_length=30, choices=AuthMethod.choices, default=AuthMethod.PRIVATE_KEY_JWT
+    )
+    scopes = models.CharField(max_length=300, default="openid profile email")
+    acr_values = models.CharField(
+        max_length=200, blank=True, help_text='Asked for at sign-in, e.g. "AAL3_ANY".'
+    )
+    claims = models.JSONField(default=dict, blank=True, help_text="Which claim says what.")
+    default_organisation = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="ODS code of the organisation whose staff it signs in, when its roles name "
+        "none (a council's provider).",
+    )
+    active = models.BooleanField(default=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoleMapping(models.Model):
+    """A role the identity provider gives (its organisation and national RBAC code, or a
+    council's app role) maps to a team and a role here. An unmapped role sees no patient."""
+
+    provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="role_mappings"
+    )
+    organisation = models.CharField("organisation ODS code", max_length=10)
+    rbac_code = models.CharField(
+        "role code", max_length=100, help_text='National RBAC code ("R8000") or app role.'
+    )
+    role_name = models.CharField(max_length=200, blank=True)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="role_mappings")
+    role = models.CharField(max_length=30, choices=Role.choices)
+
+    class Meta:
+        ordering = ["provider", "organisation", "rbac_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "organisation", "rbac_code"], name="role_mapping_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.rbac_code} -> {self.get_role_display()}, {self.team}"
+
+
+class ExternalIdentity(models.Model):
+    """A user as an identity provider knows them (its `sub`): how a sign-in finds the user."""
+
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.PROTECT, related_name="+")
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "external identities"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "subject"], name="external_identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.provider}"
+
+
+class SignInSession(models.Model):
+    """One signed-in session of a user: how back-channel logout (by the provider's `sid`, or all
+    of a `sub`'s) finds the sessions to end, and how an administrator sees who is signed in."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_sessions"
+    )
+    provider = models.ForeignKey(
+        IdentityProvider, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    sid = models.CharField(max_length=255, blank=True, help_text="The provider's session id.")
+    session_key = models.CharField(max_length=64, unique=True)
+    assurance = models.PositiveSmallIntegerField(default=0, help_text="Authentication level.")
+    role_mapping = models.ForeignKey(
+        RoleMapping, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["provider", "sid"], name="sign_in_session_sid")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ClinicalSystem(models.Model):
+    """A clinical system (EMIS, SystmOne, Cerner) allowed to launch the record in the context of
+    its patient (SMART App Launch, EHR launch): its FHIR base (`iss`), and our client id there."""
+
+    name = models.CharField(max_length=200)
+    issuer = models.URLField("FHIR base (iss)", unique=True)
+    client_id = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
