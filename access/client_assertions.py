@@ -8,6 +8,7 @@ fetching its key set from its JWKS URL (cached briefly), checking an assertion
 """
 
 import json
+import math
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from joserfc import jwk, jws, jwt
-from joserfc.errors import JoseError
+from joserfc.errors import BadSignatureError, JoseError
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -224,9 +225,14 @@ def verify_client_assertion(
     key = _signing_key(client, header["kid"])
     try:
         jwt.decode(assertion, key, algorithms=[header["alg"]])
-    except JoseError as error:
+    except BadSignatureError as error:
         raise ClientAssertionRefused(
             f"The assertion's signature does not verify with the client's key {header['kid']!r}."
+        ) from error
+    except JoseError as error:
+        raise ClientAssertionRefused(
+            f"The assertion's alg {header['alg']} does not fit the client's key "
+            f"{header['kid']!r} ({error.error})."
         ) from error
     expires_at = _check_claims(claims, token_endpoint=token_endpoint)
     _record_use(client, claims["jti"], expires_at)
@@ -308,7 +314,8 @@ def _check_claims(claims: dict, *, token_endpoint: str) -> datetime:
 
 
 def _is_time(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # Python's JSON reads NaN and Infinity, which no comparison refuses.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _record_use(client: ApiClient, jti: str, expires_at: datetime) -> None:

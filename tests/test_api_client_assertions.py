@@ -249,6 +249,13 @@ def test_made_up_kids_do_not_make_us_fetch_the_key_set_on_every_request(
         (lambda key, cid: signed(key, cid, exp_in=-60), "has expired"),
         (lambda key, cid: signed(key, cid, exp_in=3600), "more than 5 minutes ahead"),
         (lambda key, cid: signed(key, cid, exp=None), "must have an exp"),
+        (lambda key, cid: signed(key, cid, exp=float("nan")), "must have an exp"),
+        (
+            lambda key, cid: signed(
+                jwk.ECKey.generate_key("P-256"), cid, header={"alg": "ES256", "kid": key.kid}
+            ),
+            "does not fit the client's key",
+        ),
         (lambda key, cid: signed(key, cid, jti=None), "unique jti"),
         (lambda key, cid: signed(key, cid, jti="x" * 201), "unique jti"),
         (lambda key, cid: signed(key, cid, nbf=int(time.time()) + 600), "not valid yet"),
@@ -277,6 +284,8 @@ def test_made_up_kids_do_not_make_us_fetch_the_key_set_on_every_request(
         "expired",
         "exp-too-far",
         "no-exp",
+        "exp-nan",
+        "alg-not-the-keys",
         "no-jti",
         "jti-too-long",
         "not-yet-valid",
