@@ -7,6 +7,7 @@ fetching its key set from its JWKS URL (cached briefly), checking an assertion
 (OAUTH2_VALIDATOR_CLASS) that answers every refusal as RFC 6749 `invalid_client`.
 """
 
+import hashlib
 import json
 import math
 import time
@@ -22,6 +23,7 @@ from django.utils import timezone
 from joserfc import jwk, jws, jwt
 from joserfc.errors import BadSignatureError, JoseError
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749 import errors
 
 from access.exceptions import ApiClientError
@@ -143,7 +145,8 @@ def client_key_set(client: ApiClient, *, unknown_kid: str | None = None) -> jwk.
         raise ClientAssertionRefused(
             "This client has no public keys registered: it authenticates with its secret."
         )
-    cache_key = f"client-jwks:{client.pk}:{client.jwks_uri}"
+    # Hashed: a URL may be longer than, or hold characters, a cache key may not.
+    cache_key = f"client-jwks:{client.pk}:{hashlib.sha256(client.jwks_uri.encode()).hexdigest()}"
     cached = cache.get(cache_key)
     stale = cached is None or (
         unknown_kid is not None and time.time() - cached["fetched_at"] >= JWKS_REFETCH_AFTER_SECONDS
@@ -357,14 +360,11 @@ class ClientAssertionValidator(OAuth2Validator):
     """django-oauth-toolkit's validator, with client authentication by signed JWT besides the
     client secret, and no token for a client that is switched off or has no secret to check."""
 
-    def authenticate_client(self, request, *args, **kwargs) -> bool:
+    def authenticate_client(self, request: Request, *args, **kwargs) -> bool:
         assertion = getattr(request, "client_assertion", None)
         assertion_type = getattr(request, "client_assertion_type", None)
         if assertion is None and assertion_type is None:
             return super().authenticate_client(request, *args, **kwargs) and self._usable(request)
-        duplicated = {"client_assertion", "client_assertion_type"} & set(request.duplicate_params)
-        if duplicated:
-            raise self._refusal(request, f"{', '.join(sorted(duplicated))} given twice.")
         if self._extract_basic_auth(request) or getattr(request, "client_secret", None):
             # RFC 6749 section 2.3: one authentication method per request.
             raise self._refusal(
@@ -389,12 +389,12 @@ class ClientAssertionValidator(OAuth2Validator):
             return False
         return super()._check_secret(provided_secret, stored_secret)
 
-    def _usable(self, request) -> bool:
+    def _usable(self, request: Request) -> bool:
         client = ApiClient.objects.filter(application=request.client).first()
         if client is None or not client.active or not client.service_user.is_active:
             raise self._refusal(request, "This client is not registered or is switched off.")
         return True
 
     @staticmethod
-    def _refusal(request, description: str) -> errors.InvalidClientError:
+    def _refusal(request: Request, description: str) -> errors.InvalidClientError:
         return errors.InvalidClientError(description=description, request=request)

@@ -1,4 +1,5 @@
-"""Periodic tasks of access control: start and end relationships on their dates, reconcile."""
+"""Periodic tasks of access control: start and end relationships on their dates, reconcile,
+forget partners' used client assertions once they expire."""
 
 from celery import shared_task
 
