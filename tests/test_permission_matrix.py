@@ -92,7 +92,8 @@ PRIVACY_OFFICERS_ONLY = {
 # would_open, below, and tests/test_search.py).
 OTHER_ROUTES = {
     "home", "health", "ready", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
-    "patient-search",
+    "patient-search", "sign-in-with", "sign-in-callback", "sign-in-no-role", "backchannel-logout",
+    "oidc-jwks",
 }  # fmt: skip
 # The partner API: tests/test_api_matrix.py checks that each refuses a client without a token,
 # without the route's scope, and without a relationship (or the role the route needs).
