@@ -4,7 +4,6 @@ service does not know, sign-out (here and at the provider), back-channel logout 
 """
 
 import logging
-from importlib import import_module
 
 from django import forms
 from django.conf import settings
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from access.exceptions import SignInRefused
 from access.models import IdentityProvider, SignInSession
+from access.services.sessions import end_sessions
 from access.services.sign_in import sign_in_with_claims
 from access.web import SESSION_TEAM
 from lcr import oidc
@@ -208,16 +208,6 @@ def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
     response = HttpResponse(status=200)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def end_sessions(sessions) -> int:
-    """End these signed-in sessions: their next request is signed out."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    keys = list(sessions.values_list("session_key", flat=True))
-    for key in keys:
-        store(session_key=key).delete()
-    SignInSession.objects.filter(session_key__in=keys).delete()
-    return len(keys)
 
 
 def _logout_error(description: str, status: int) -> JsonResponse:
