@@ -501,9 +501,7 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
         "sign-in-with": [(None, "get", reverse("sign-in-with", args=["nowhere"]), {})],
         "sign-in-callback": [(None, "get", reverse("sign-in-callback", args=["nowhere"]), {})],
         "sign-in-no-role": [("gp", "get", reverse("sign-in-no-role"), {})],
-        "backchannel-logout": [
-            (None, "post", reverse("backchannel-logout", args=["nowhere"]), {})
-        ],
+        "backchannel-logout": [(None, "post", reverse("backchannel-logout", args=["nowhere"]), {})],
         "oidc-jwks": [(None, "get", reverse("oidc-jwks"), {})],
     }
 
