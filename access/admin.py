@@ -27,15 +27,20 @@ from access.models import (
     ApiClient,
     BreakGlassAccess,
     CareRelationship,
+    ClinicalSystem,
+    IdentityProvider,
     Membership,
     Objection,
+    RoleMapping,
     RolePolicy,
     SensitiveCode,
     SensitiveCodeSet,
+    SignInSession,
     StaffProfile,
     Team,
 )
 from access.policy import reviews_break_glass
+from access.services.sessions import end_sessions
 from access.web import actor_from_request
 from records.admin import ReadOnlyAdmin, ReadOnlyInline, ShowsPatients
 from records.models import Patient
@@ -310,3 +315,77 @@ for model in (
     oauth2_models.get_id_token_model(),
 ):
     admin.site.unregister(model)
+
+
+class RoleMappingInline(admin.TabularInline):
+    model = RoleMapping
+    fields = ["organisation", "rbac_code", "role_name", "team", "role"]
+    autocomplete_fields = ["team"]
+    extra = 0
+
+
+@admin.register(IdentityProvider)
+class IdentityProviderAdmin(admin.ModelAdmin):
+    """Identity providers and their role mappings (docs/portal.md): who may sign in, and to which
+    team and role each of their roles leads. A change applies at each user's next sign-in."""
+
+    list_display = ["name", "slug", "issuer", "auth_method", "active"]
+    list_filter = ["active", "auth_method"]
+    inlines = [RoleMappingInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["client_secret"].widget = forms.PasswordInput(render_value=False)
+        form.base_fields[
+            "client_secret"
+        ].help_text = (
+            "Only for client secret authentication; left empty, the secret stays as it is."
+        )
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change and not form.cleaned_data.get("client_secret"):
+            obj.client_secret = IdentityProvider.objects.get(pk=obj.pk).client_secret
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(RoleMapping)
+class RoleMappingAdmin(admin.ModelAdmin):
+    """Every mapping in one list, to search by code (imported with `manage.py
+    import_role_mappings`)."""
+
+    list_display = ["organisation", "rbac_code", "role_name", "team", "role", "provider"]
+    list_filter = ["provider", "role"]
+    search_fields = ["organisation", "rbac_code", "role_name", "team__name"]
+    autocomplete_fields = ["team"]
+
+
+@admin.register(SignInSession)
+class SignInSessionAdmin(ReadOnlyAdmin):
+    """Who is signed in now; "End" on a session signs its user out at their next request."""
+
+    list_display = ["user", "provider", "assurance", "role_mapping", "started_at"]
+    list_filter = ["provider"]
+    search_fields = ["user__username", "user__last_name"]
+    actions = ["end"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("access.delete_signinsession")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="End these sessions", permissions=["delete"])
+    def end(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ended = end_sessions(queryset)
+        self.message_user(request, f"{ended} session(s) ended.", messages.SUCCESS)
+
+
+@admin.register(ClinicalSystem)
+class ClinicalSystemAdmin(admin.ModelAdmin):
+    """Clinical systems that may open the record in their patient's context (docs/launch.md)."""
+
+    list_display = ["name", "issuer", "client_id", "active"]
+    list_filter = ["active"]
