@@ -1,0 +1,1109 @@
+"""Simulated OpenID Connect providers for the demo and the tests: a CIS2-like one (NHS staff) and a
+council's Entra ID-like one (social workers), each a real HTTP server on loopback.
+
+They follow OpenID Connect Core (authorization code flow), Discovery, PKCE (RFC 7636, S256 only),
+client authentication by private_key_jwt (RFC 7523) or a client secret, RP-initiated logout and
+Back-Channel Logout 1.0, with CIS2's claim shapes (nhsid_nrbac_roles, selected_roleid, assurance
+levels). Faults can be injected into the next ID token so the relying party's checks are tested.
+Run one with `python -m demo.identity_provider --profile cis2 ...` (see main()).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import logging
+import secrets
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import requests
+from joserfc import jwk, jwt
+from joserfc.errors import JoseError
+
+from demo import identity_provider_pages as pages
+from demo.population import Population, generate
+from demo.sources import LoopbackServer
+
+logger = logging.getLogger(__name__)
+
+PROFILES = ("cis2", "council")
+CIS2_BASE_PATH = "/openam/oauth2/realms/root/realms/oidc"
+# A fixed tenant, so the council's issuer is the same every time the demo starts.
+DEFAULT_TENANT_ID = "8d3f1a52-6c1e-4b7a-9f1d-2e5c0a7b4d21"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+FAULTS = frozenset(
+    {
+        "wrong-nonce",
+        "wrong-audience",
+        "wrong-issuer",
+        "expired",
+        "wrong-signature",
+        "downgraded-assurance",
+        "no-roles",
+    }
+)
+CODE_LIFETIME = 60  # seconds: codes are for an immediate exchange (RFC 6749 4.1.2: 10 min max)
+TOKEN_LIFETIME = 3600
+ASSERTION_MAX_LIFETIME = 300  # a client assertion may expire at most 5 minutes ahead
+CLOCK_SKEW = 30
+# CIS2's ACR values, weakest first, with the authentication assurance level each needs.
+CIS2_ACR_LEVELS = {"AAL1_USERPASS": 1, "AAL2_ANY": 2, "AAL2_OR_AAL3_ANY": 2, "AAL3_ANY": 3}
+# The two ways CIS2 offers here: (assurance level, amr per RFC 8176).
+CIS2_METHODS = {"smartcard": (3, ["sc", "pin"]), "security-key": (2, ["pwd", "hwk"])}
+
+# The demo's RBAC roles, read by the relying party's demo loader too, so both sides use the same
+# codes: username -> ((organisation, role code, role name), ...). PRACTICE stands for the GP
+# practice of the population's first person (demo_role_codes() resolves it). The privacy officer's
+# and identity reviewer's codes are this demo's choice in the shape of the national RBAC database
+# (S8001 "Admin", G8006 "Information Governance"), not published codes.
+PRACTICE = "<practice>"
+_CLINICAL = '"Clinical":"Clinical Provision":"Clinical Practitioner Access Role"'
+_NURSE = '"Clinical":"Clinical Provision":"Nurse Access Role"'
+DEMO_ROLE_CODES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "gp": ((PRACTICE, "S8000:G8000:R8000", _CLINICAL),),
+    "ae": (("RXT", "S8000:G8000:R8000", _CLINICAL),),
+    "nurse2roles": (("RXT", "S8000:G8000:R8001", _NURSE), (PRACTICE, "S8000:G8000:R8001", _NURSE)),
+    "admin": (
+        (
+            "LCR01",
+            "S8000:G8001:R8008",
+            '"Clinical Support":"Clinical Support":"Admin/Clinical Support Access Role"',
+        ),
+    ),
+    "privacy": (
+        ("LCR01", "S8001:G8006:R8011", '"Admin":"Information Governance":"Privacy Officer"'),
+    ),
+    "reviewer": (
+        ("LCR01", "S8001:G8006:R8012", '"Admin":"Information Governance":"Identity Reviewer"'),
+    ),
+    "student": (("RXT", "S8000:G8000:R8004", '"Clinical":"Clinical Provision":"Student"'),),
+}
+# username -> (password, given name, family name, 12-digit CIS2 UUID)
+_CIS2_PEOPLE = {
+    "gp": ("demo-gp-2026", "Grace", "Okafor", "555000000101"),
+    "ae": ("demo-ae-2026", "Arjun", "Mehta", "555000000102"),
+    "nurse2roles": ("demo-nurse2roles-2026", "Niamh", "Byrne", "555000000103"),
+    "admin": ("demo-admin-2026", "Adele", "Mensah", "555000000104"),
+    "privacy": ("demo-privacy-2026", "Priya", "Shah", "555000000105"),
+    "reviewer": ("demo-reviewer-2026", "Rhys", "Evans", "555000000106"),
+    "student": ("demo-student-2026", "Sam", "Turner", "555000000107"),
+}
+COUNCIL_ROLES = {"social": ("SocialWorker",), "manager": ("SocialCareManager",)}
+_COUNCIL_PEOPLE = {
+    "social": ("demo-social-2026", "Sofia", "Alvarez", "3c1f5b8e-2d4a-4e6b-9a7c-1f0d2e3b4a01"),
+    "manager": ("demo-manager-2026", "Malik", "Hussain", "3c1f5b8e-2d4a-4e6b-9a7c-1f0d2e3b4a02"),
+}
+
+
+@dataclass
+class IdentityProviderUser:
+    """Someone who can sign in at a simulated provider. `roles` are CIS2 role dicts
+    (person_orgid, person_roleid, org_code, role_name, role_code) or council app role names."""
+
+    username: str
+    password: str
+    sub: str
+    given_name: str
+    family_name: str
+    email: str
+    roles: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+@dataclass
+class RegisteredClient:
+    """A relying party registered at the provider. Its keys for private_key_jwt are `jwks` (a
+    JWKS dict) or fetched from `jwks_uri` at token time; `client_secret` allows a secret."""
+
+    client_id: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    backchannel_logout_uri: str = ""
+    jwks_uri: str = ""
+    jwks: dict | None = None
+    client_secret: str = ""
+
+
+def demo_role_codes(population: Population) -> dict[str, tuple[tuple[str, str, str], ...]]:
+    """DEMO_ROLE_CODES with PRACTICE replaced by the example patient's practice's ODS code."""
+    practice = population.people[0].gp_practice.ods_code
+    return {
+        username: tuple((practice if org == PRACTICE else org, code, name) for org, code, name in r)
+        for username, r in DEMO_ROLE_CODES.items()
+    }
+
+
+def demo_users(profile: str, population: Population) -> list[IdentityProviderUser]:
+    """The demo's users at `profile` (synthetic people; their passwords are published)."""
+    if profile == "cis2":
+        users = []
+        for username, roles in demo_role_codes(population).items():
+            password, given, family, uid = _CIS2_PEOPLE[username]
+            role_dicts = [
+                {
+                    # CIS2's ids for "this person in this organisation" and "in this role".
+                    "person_orgid": f"{uid[-6:]}{index:02d}0001",
+                    "person_roleid": f"{uid[-6:]}{index:02d}1001",
+                    "org_code": org,
+                    "role_name": name,
+                    "role_code": code,
+                }
+                for index, (org, code, name) in enumerate(roles, start=1)
+            ]
+            email = f"{given}.{family}@nhs.example".lower()
+            users.append(
+                IdentityProviderUser(username, password, uid, given, family, email, role_dicts)
+            )
+        return users
+    if profile == "council":
+        return [
+            IdentityProviderUser(
+                username,
+                password,
+                sub,
+                given,
+                family,
+                f"{given}.{family}@council.example".lower(),
+                list(COUNCIL_ROLES[username]),
+            )
+            for username, (password, given, family, sub) in _COUNCIL_PEOPLE.items()
+        ]
+    raise ValueError(f"unknown profile {profile!r}")
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _half_hash(value: str) -> str:
+    """at_hash (OpenID Connect Core 3.1.3.6): the left half of SHA-256, base64url."""
+    return _b64url(hashlib.sha256(value.encode()).digest()[:16])
+
+
+class _Answer(Exception):
+    """Raised to answer a request: status, body (dict for JSON, bytes for HTML), headers."""
+
+    def __init__(self, status: int, body: Any, headers: list[tuple[str, str]] | None = None):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or []
+
+
+def _redirect(location: str) -> _Answer:
+    return _Answer(302, b"", [("Location", location)])
+
+
+def _oauth_error(status: int, error: str, description: str, **headers: str) -> _Answer:
+    body = {"error": error, "error_description": description}
+    return _Answer(status, body, [("Cache-Control", "no-store"), *headers.items()])
+
+
+@dataclass
+class _Session:
+    """The provider's own sign-in session for one browser: one `sid` per sign-in."""
+
+    sid: str
+    username: str
+    auth_time: int
+    level: int
+    amr: list[str]
+    clients: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Grant:
+    """What an authorization code or an access token stands for."""
+
+    client_id: str
+    redirect_uri: str
+    username: str
+    scope: str
+    nonce: str | None
+    code_challenge: str
+    sid: str
+    acr: str
+    role: dict | None
+    expires: float
+    no_roles: bool = False
+
+
+class SimulatedIdentityProvider(LoopbackServer):
+    """A CIS2-like (`profile="cis2"`) or council Entra ID-like (`profile="council"`) OpenID
+    provider on loopback. Port 0 takes a free port; the issuer is known once started."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        profile: str,
+        users: list[IdentityProviderUser],
+        clients: list[RegisteredClient],
+        tenant_id: str = DEFAULT_TENANT_ID,
+    ) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}")
+        self.host, self.port, self.profile, self.tenant_id = host, port, profile, tenant_id
+        self.users = {user.username: user for user in users}
+        self.clients = {client.client_id: client for client in clients}
+        # One signing key per start of the provider, as a real one rotates them.
+        self.key = jwk.RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(8)})
+        self._lock = threading.Lock()
+        self._faults: list[str] = []
+        self._pending: dict[str, dict[str, str]] = {}  # sign-ins in progress, by request id
+        self._sessions: dict[str, _Session] = {}  # by browser cookie
+        self._codes: dict[str, _Grant] = {}
+        self._used_codes: dict[str, list[str]] = {}  # code -> the access tokens it gave
+        self._tokens: dict[str, _Grant] = {}
+        self._used_jti: dict[tuple[str, str], float] = {}
+        self._serve_init()
+
+    # Addresses ---------------------------------------------------------------------------------
+    @property
+    def origin(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the identity provider is not started")
+        return f"http://{self.host}:{self._server.server_port}"
+
+    @property
+    def issuer(self) -> str:
+        if self.profile == "cis2":
+            return self.origin + CIS2_BASE_PATH
+        return f"{self.origin}/{self.tenant_id}/v2.0"
+
+    def _paths(self) -> dict[str, str]:
+        """Endpoint paths as each real provider lays them out (ForgeRock AM for CIS2, Entra)."""
+        if self.profile == "cis2":
+            base = CIS2_BASE_PATH
+            return {
+                "authorization_endpoint": f"{base}/authorize",
+                "token_endpoint": f"{base}/access_token",
+                "userinfo_endpoint": f"{base}/userinfo",
+                "jwks_uri": f"{base}/connect/jwk_uri",
+                "end_session_endpoint": f"{base}/connect/endSession",
+            }
+        tenant = f"/{self.tenant_id}"
+        return {
+            "authorization_endpoint": f"{tenant}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{tenant}/oauth2/v2.0/token",
+            "userinfo_endpoint": "/oidc/userinfo",
+            "jwks_uri": f"{tenant}/discovery/v2.0/keys",
+            "end_session_endpoint": f"{tenant}/oauth2/v2.0/logout",
+        }
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.origin + self._paths()["token_endpoint"]
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return self.origin + self._paths()["authorization_endpoint"]
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer + "/.well-known/openid-configuration"
+
+    def _thread_name(self) -> str:
+        return f"demo-identity-provider-{self.profile}"
+
+    def metadata(self) -> dict[str, Any]:
+        """The discovery document (OpenID Connect Discovery 1.0, section 3)."""
+        document: dict[str, Any] = {"issuer": self.issuer}
+        document |= {name: self.origin + path for name, path in self._paths().items()}
+        document |= {
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": [
+                "private_key_jwt",
+                "client_secret_post",
+                "client_secret_basic",
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+            "authorization_response_iss_parameter_supported": True,
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "prompt_values_supported": ["none", "login"],
+        }
+        if self.profile == "cis2":
+            document["scopes_supported"] = [
+                "openid",
+                "profile",
+                "email",
+                "nationalrbacaccess",
+                "associatedorgs",
+                "professionalmemberships",
+                "organisationalmemberships",
+                "selectedrole",
+            ]
+            document["acr_values_supported"] = list(CIS2_ACR_LEVELS)
+            document["claims_supported"] = [
+                "iss", "aud", "sub", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr",
+                "id_assurance_level", "authentication_assurance_level", "selected_roleid",
+                "name", "given_name", "family_name", "uid", "email", "nhsid_useruid",
+                "nhsid_nrbac_roles", "nhsid_user_orgs",
+            ]  # fmt: skip
+        else:
+            document["scopes_supported"] = ["openid", "profile", "email", "offline_access"]
+            # Entra has no ACR values of its own; it says how the user signed in in `amr`.
+            document["acr_values_supported"] = []
+            document["claims_supported"] = [
+                "iss", "aud", "sub", "oid", "tid", "exp", "iat", "nbf", "nonce", "sid", "name",
+                "preferred_username", "email", "roles", "amr", "ver",
+            ]  # fmt: skip
+        return document
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.key.as_dict(private=False) | {"use": "sig", "alg": "RS256"}]}
+
+    # Faults ------------------------------------------------------------------------------------
+    def fault_next_token(self, name: str) -> None:
+        """Spoil the next ID token issued in the way `name` says (one of FAULTS)."""
+        if name not in FAULTS:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+        with self._lock:
+            self._faults.append(name)
+
+    def _take_fault(self) -> str | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+    # WSGI --------------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """The WSGI application."""
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        try:
+            self._route(method, path, environ)
+            raise _Answer(404, {"error": "not_found"})
+        except _Answer as answer:
+            status, body, headers = answer.status, answer.body, answer.headers
+        except Exception:
+            logger.exception("identity provider: %s %s failed", method, path)
+            status, body, headers = 500, {"error": "server_error"}, []
+        if isinstance(body, (dict, list)):
+            payload, content_type = json.dumps(body).encode(), "application/json"
+        else:
+            payload, content_type = body, "text/html; charset=utf-8"
+        if not any(name.lower() == "content-type" for name, _ in headers):
+            headers = [("Content-Type", content_type), *headers]
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [payload]
+
+    def _route(self, method: str, path: str, environ: dict[str, Any]) -> None:
+        paths = self._paths()
+        issuer_path = urlsplit(self.issuer).path
+        if path == issuer_path + "/.well-known/openid-configuration" and method == "GET":
+            raise _Answer(200, self.metadata())
+        if path == paths["jwks_uri"] and method == "GET":
+            raise _Answer(200, self.jwks())
+        if path == paths["authorization_endpoint"]:
+            self._authorize(method, environ)
+        if path == paths["token_endpoint"] and method == "POST":
+            self._token(environ)
+        if path == paths["userinfo_endpoint"] and method in ("GET", "POST"):
+            self._userinfo(environ)
+        if path == paths["end_session_endpoint"] and method in ("GET", "POST"):
+            self._end_session(method, environ)
+        simulator = issuer_path + "/simulator/"
+        if path.startswith(simulator):
+            self._simulator(method, path.removeprefix(simulator), environ)
+
+    # Pages -------------------------------------------------------------------------------------
+    @property
+    def _banner(self) -> str:
+        if self.profile == "cis2":
+            return (
+                "SIMULATION of NHS CIS2 Authentication for this demo. This is not the real CIS2: "
+                "the users below are synthetic and their passwords are published."
+            )
+        return (
+            "SIMULATION of the council's sign-in (Microsoft Entra ID) for this demo. This is not "
+            "a real council account: the users below are synthetic and their passwords published."
+        )
+
+    def _stylesheet_url(self) -> str:
+        return urlsplit(self.issuer).path + "/simulator/style.css"
+
+    def _html(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None):
+        # no-store: sign-in pages must not be kept by the browser or a proxy
+        return _Answer(status, body, [("Cache-Control", "no-store"), *(headers or [])])
+
+    def _error_page(self, message: str) -> _Answer:
+        body = pages.error_page(
+            banner=self._banner, message=message, stylesheet_url=self._stylesheet_url()
+        )
+        return self._html(400, body)
+
+    # Authorization endpoint --------------------------------------------------------------------
+    def _authorize(self, method: str, environ: dict[str, Any]) -> None:
+        if method == "GET":
+            self._authorization_request(_query(environ), environ)
+        if method == "POST":
+            form = _form(environ)
+            with self._lock:
+                request = self._pending.get(form.get("request", ""))
+            if request is None:
+                raise self._error_page("This sign-in has expired or is unknown: start again.")
+            if form.get("action") == "cancel":
+                self._finish_with_error(form["request"], "access_denied", "the user cancelled")
+            if form.get("action") == "select-role":
+                self._select_role(form["request"], request, form.get("role", ""))
+            self._sign_in(form["request"], request, form, environ)
+        raise _Answer(405, {"error": "method_not_allowed"})
+
+    def _authorization_request(self, query: dict[str, str], environ: dict[str, Any]) -> None:
+        """Checks in the order OpenID Connect Core 3.1.2.6 and RFC 6749 4.1.2.1 give: a bad
+        client or redirect_uri is shown to the user, never redirected to."""
+        client = self.clients.get(query.get("client_id", ""))
+        if client is None:
+            raise self._error_page("Unknown client_id: this service is not registered here.")
+        redirect_uri = query.get("redirect_uri", "")
+        if redirect_uri not in client.redirect_uris:
+            raise self._error_page("The redirect_uri is not one registered for this client.")
+        state = query.get("state")
+
+        def refuse(error: str, description: str) -> None:
+            raise _redirect(self._error_location(redirect_uri, state, error, description))
+
+        if query.get("response_type") != "code":
+            refuse("unsupported_response_type", "only response_type=code is supported")
+        if "openid" not in query.get("scope", "").split():
+            refuse("invalid_scope", "scope must include openid")
+        challenge = query.get("code_challenge", "")
+        if not challenge:
+            refuse("invalid_request", "code_challenge is required (PKCE)")
+        if query.get("code_challenge_method") != "S256":
+            refuse("invalid_request", "code_challenge_method must be S256")
+        if not 43 <= len(challenge) <= 128:
+            refuse("invalid_request", "code_challenge is not a base64url SHA-256")
+        requested_acr = query.get("acr_values", "").split()
+        if self.profile == "cis2" and any(v not in CIS2_ACR_LEVELS for v in requested_acr):
+            refuse("invalid_request", "unknown acr_values")
+        request_id = secrets.token_urlsafe(16)
+        request = {
+            "client_id": client.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": query["scope"],
+            "state": state if state is not None else "",
+            "has_state": "1" if state is not None else "",
+            "nonce": query.get("nonce", ""),
+            "has_nonce": "1" if "nonce" in query else "",
+            "code_challenge": challenge,
+            "acr_values": " ".join(requested_acr),
+        }
+        with self._lock:
+            self._pending[request_id] = request
+        prompt = query.get("prompt", "").split()
+        session = self._browser_session(environ)
+        if session is not None and "login" not in prompt:
+            self._after_authentication(request_id, request, session)
+        if "none" in prompt:
+            self._finish_with_error(request_id, "login_required", "the user is not signed in")
+        raise self._sign_in_form(request_id)
+
+    def _sign_in_form(self, request_id: str, error: str = "", username: str = "") -> _Answer:
+        title = "Sign in with NHS CIS2 (simulated)"
+        if self.profile == "council":
+            title = "Sign in to the council (simulated)"
+        body = pages.sign_in_page(
+            profile=self.profile,
+            banner=self._banner,
+            title=title,
+            action=self._paths()["authorization_endpoint"],
+            request_id=request_id,
+            users=list(self.users.values()),
+            error=error,
+            username=username,
+            stylesheet_url=self._stylesheet_url(),
+        )
+        return self._html(401 if error else 200, body)
+
+    def _sign_in(
+        self, request_id: str, request: dict[str, str], form: dict, environ: dict[str, Any]
+    ) -> None:
+        user = self.users.get(form.get("username", ""))
+        if user is None or not secrets.compare_digest(user.password, form.get("password", "")):
+            raise self._sign_in_form(
+                request_id, "Wrong username or password.", form.get("username", "")
+            )
+        if self.profile == "cis2":
+            level, amr = CIS2_METHODS.get(form.get("method", ""), CIS2_METHODS["security-key"])
+            if self._acr_for(request, level) is None:
+                raise self._sign_in_form(
+                    request_id,
+                    "This service asks for a smartcard (AAL3): sign in with your smartcard.",
+                    user.username,
+                )
+        else:
+            level, amr = 2, ["pwd", "mfa"]
+        session = _Session(secrets.token_urlsafe(16), user.username, int(time.time()), level, amr)
+        cookie_value = secrets.token_urlsafe(24)
+        with self._lock:
+            self._sessions[cookie_value] = session
+        cookie = f"{self._cookie_name}={cookie_value}; Path=/; HttpOnly; SameSite=Lax"
+        self._after_authentication(request_id, request, session, [("Set-Cookie", cookie)])
+
+    def _acr_for(self, request: dict[str, str], level: int) -> str | None:
+        """The first requested ACR value this sign-in's level meets (CIS2 echoes the one met),
+        or the level's own when none was asked; None when none asked for is met."""
+        requested = request["acr_values"].split()
+        if not requested:
+            return "AAL3_ANY" if level >= 3 else "AAL2_ANY"
+        return next((v for v in requested if CIS2_ACR_LEVELS[v] <= level), None)
+
+    def _after_authentication(
+        self,
+        request_id: str,
+        request: dict[str, str],
+        session: _Session,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        user = self.users[session.username]
+        with self._lock:
+            request["session"] = session.sid
+        if self.profile == "cis2" and len(user.roles) > 1:
+            body = pages.role_page(
+                banner=self._banner,
+                action=self._paths()["authorization_endpoint"],
+                request_id=request_id,
+                roles=user.roles,
+                stylesheet_url=self._stylesheet_url(),
+            )
+            raise self._html(200, body, headers)
+        role = user.roles[0] if self.profile == "cis2" and user.roles else None
+        self._issue_code(request_id, request, role, headers)
+
+    def _select_role(self, request_id: str, request: dict[str, str], role_id: str) -> None:
+        session = self._session_by_sid(request.get("session", ""))
+        if session is None:
+            raise self._error_page("This sign-in has expired: start again.")
+        user = self.users[session.username]
+        role = next((r for r in user.roles if r["person_roleid"] == role_id), None)
+        if role is None:
+            raise self._error_page("That role is not one of yours.")
+        self._issue_code(request_id, request, role)
+
+    def _issue_code(
+        self,
+        request_id: str,
+        request: dict[str, str],
+        role: dict | None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        session = self._session_by_sid(request["session"])
+        if session is None:
+            raise self._error_page("This sign-in has expired: start again.")
+        acr = self._acr_for(request, session.level) if self.profile == "cis2" else ""
+        if acr is None:  # an existing session weaker than this request asks for
+            with self._lock:
+                self._sessions = {k: s for k, s in self._sessions.items() if s is not session}
+            raise self._sign_in_form(request_id, "This service asks for a smartcard (AAL3).")
+        code = secrets.token_urlsafe(32)
+        grant = _Grant(
+            client_id=request["client_id"],
+            redirect_uri=request["redirect_uri"],
+            username=session.username,
+            scope=request["scope"],
+            nonce=request["nonce"] if request["has_nonce"] else None,
+            code_challenge=request["code_challenge"],
+            sid=session.sid,
+            acr=acr,
+            role=role,
+            expires=time.time() + CODE_LIFETIME,
+        )
+        with self._lock:
+            self._pending.pop(request_id, None)
+            self._codes[code] = grant
+            session.clients.add(request["client_id"])
+        parameters = {"code": code}
+        if request["has_state"]:
+            parameters["state"] = request["state"]
+        parameters["iss"] = self.issuer  # RFC 9207: says which provider answered
+        raise _Answer(
+            302,
+            b"",
+            [("Location", _add_query(request["redirect_uri"], parameters)), *(headers or [])],
+        )
+
+    def _finish_with_error(self, request_id: str, error: str, description: str) -> None:
+        with self._lock:
+            request = self._pending.pop(request_id)
+        state = request["state"] if request["has_state"] else None
+        raise _redirect(self._error_location(request["redirect_uri"], state, error, description))
+
+    def _error_location(self, redirect_uri: str, state: str | None, error: str, description: str):
+        parameters = {"error": error, "error_description": description}
+        if state is not None:
+            parameters["state"] = state
+        parameters["iss"] = self.issuer
+        return _add_query(redirect_uri, parameters)
+
+    @property
+    def _cookie_name(self) -> str:
+        # Cookies ignore the port: two providers on one loopback host need names of their own.
+        return f"simulated_idp_{self.profile}_{self._server.server_port if self._server else 0}"
+
+    def _browser_session(self, environ: dict[str, Any]) -> _Session | None:
+        cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+        morsel = cookie.get(self._cookie_name)
+        with self._lock:
+            return self._sessions.get(morsel.value) if morsel else None
+
+    def _session_by_sid(self, sid: str) -> _Session | None:
+        with self._lock:
+            return next((s for s in self._sessions.values() if s.sid == sid), None)
+
+    # Token endpoint ----------------------------------------------------------------------------
+    def _token(self, environ: dict[str, Any]) -> None:
+        form = _form(environ)
+        client = self._authenticate_client(form, environ)
+        if form.get("grant_type") != "authorization_code":
+            raise _oauth_error(400, "unsupported_grant_type", "only authorization_code")
+        code = form.get("code", "")
+        with self._lock:
+            grant = self._codes.pop(code, None)
+            if grant is None and code in self._used_codes:
+                # RFC 6749 4.1.2: a code used twice revokes what it gave the first time.
+                for token in self._used_codes[code]:
+                    self._tokens.pop(token, None)
+        if grant is None or grant.expires < time.time() or grant.client_id != client.client_id:
+            raise _oauth_error(400, "invalid_grant", "the code is unknown, used or expired")
+        if form.get("redirect_uri") != grant.redirect_uri:
+            raise _oauth_error(400, "invalid_grant", "redirect_uri does not match the request")
+        verifier = form.get("code_verifier", "")
+        if not 43 <= len(verifier) <= 128:
+            raise _oauth_error(400, "invalid_grant", "code_verifier is missing or malformed")
+        if not secrets.compare_digest(
+            _b64url(hashlib.sha256(verifier.encode()).digest()), grant.code_challenge
+        ):
+            raise _oauth_error(400, "invalid_grant", "PKCE: code_verifier does not match")
+        access_token = secrets.token_urlsafe(32)
+        id_token, no_roles = self._id_token(grant, access_token)
+        grant.no_roles = no_roles
+        grant.expires = time.time() + TOKEN_LIFETIME
+        with self._lock:
+            self._tokens[access_token] = grant
+            self._used_codes[code] = [access_token]
+        body = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "id_token": id_token,
+            "scope": grant.scope,
+        }
+        raise _Answer(200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+
+    def _authenticate_client(
+        self, form: dict[str, str], environ: dict[str, Any]
+    ) -> RegisteredClient:
+        """RFC 6749 2.3 and RFC 7523 2.2: exactly one method; invalid_client (401) otherwise."""
+        basic = environ.get("HTTP_AUTHORIZATION", "")
+        methods = [
+            name
+            for name, used in (
+                ("client_secret_basic", basic.lower().startswith("basic ")),
+                ("client_secret_post", "client_secret" in form),
+                ("private_key_jwt", "client_assertion" in form),
+            )
+            if used
+        ]
+        if len(methods) > 1:
+            raise _oauth_error(400, "invalid_request", "use one client authentication method")
+        refused = _oauth_error(
+            401,
+            "invalid_client",
+            "client authentication failed",
+            **{"WWW-Authenticate": 'Basic realm="token"'},
+        )
+        if not methods:
+            raise refused
+        if methods[0] == "private_key_jwt":
+            return self._check_assertion(form)
+        if methods[0] == "client_secret_basic":
+            try:
+                decoded = base64.b64decode(basic[6:].strip(), validate=True).decode()
+                client_id, _, secret = decoded.partition(":")
+                client_id, secret = unquote(client_id), unquote(secret)
+            except ValueError:
+                raise refused from None
+        else:
+            client_id, secret = form.get("client_id", ""), form["client_secret"]
+        client = self.clients.get(client_id)
+        if (
+            client is None
+            or not client.client_secret
+            or not secrets.compare_digest(client.client_secret, secret)
+        ):
+            raise refused
+        return client
+
+    def _check_assertion(self, form: dict[str, str]) -> RegisteredClient:
+        def refuse(why: str) -> _Answer:
+            logger.info("identity provider: client assertion refused: %s", why)
+            return _oauth_error(401, "invalid_client", f"client assertion refused: {why}")
+
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise refuse("client_assertion_type must be " + JWT_BEARER)
+        assertion = form["client_assertion"]
+        try:
+            unverified = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
+            issuer = str(unverified.get("iss", ""))
+        except (ValueError, IndexError, AttributeError):
+            raise refuse("not a JWT") from None
+        client = self.clients.get(issuer)
+        if client is None:
+            raise refuse("unknown client (iss)")
+        if form.get("client_id", client.client_id) != client.client_id:
+            raise refuse("client_id does not match the assertion's iss")
+        try:
+            keys = jwk.KeySet.import_key_set(self._client_jwks(client))
+            token = jwt.decode(assertion, keys, algorithms=["RS256", "PS256", "ES256"])
+        except (JoseError, ValueError, requests.RequestException) as error:
+            raise refuse(f"signature not verified ({error})") from None
+        claims, now = token.claims, time.time()
+        if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
+            raise refuse("iss and sub must both be the client_id")
+        audience = claims.get("aud")
+        if self.token_endpoint not in (audience if isinstance(audience, list) else [audience]):
+            raise refuse("aud must be the token endpoint " + self.token_endpoint)
+        exp = claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp < now - CLOCK_SKEW:
+            raise refuse("expired or no exp")
+        if exp > now + ASSERTION_MAX_LIFETIME + CLOCK_SKEW:
+            raise refuse("exp more than 5 minutes ahead")
+        if isinstance(claims.get("nbf"), (int, float)) and claims["nbf"] > now + CLOCK_SKEW:
+            raise refuse("not yet valid (nbf)")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise refuse("no jti")
+        with self._lock:
+            self._used_jti = {k: e for k, e in self._used_jti.items() if e > now - CLOCK_SKEW}
+            if (client.client_id, jti) in self._used_jti:
+                raise refuse("jti already used")
+            self._used_jti[(client.client_id, jti)] = float(exp)
+        return client
+
+    def _client_jwks(self, client: RegisteredClient) -> dict:
+        if client.jwks is not None:
+            return client.jwks
+        if not client.jwks_uri:
+            raise ValueError("the client has no keys registered")
+        # Fetched at token time, so a client's rotated key is seen without re-registering.
+        response = requests.get(client.jwks_uri, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def _id_token(self, grant: _Grant, access_token: str) -> tuple[str, bool]:
+        """The signed ID token for `grant`, with the next injected fault applied; and whether
+        that fault empties the roles (the userinfo of this access token then has none too)."""
+        user, fault, now = self.users[grant.username], self._take_fault(), int(time.time())
+        session = self._session_by_sid(grant.sid)
+        auth_time = session.auth_time if session else now
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": grant.client_id,
+            "sub": user.sub,
+            "iat": now,
+            "exp": now + TOKEN_LIFETIME,
+            "auth_time": auth_time,
+            "sid": grant.sid,
+            "at_hash": _half_hash(access_token),
+        }
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
+        if self.profile == "cis2":
+            level = session.level if session else 2
+            claims |= {
+                "acr": grant.acr,
+                "amr": session.amr if session else ["pwd", "hwk"],
+                "id_assurance_level": "3",
+                "authentication_assurance_level": str(level),
+                "name": user.name,
+                "given_name": user.given_name,
+                "family_name": user.family_name,
+                "uid": user.sub,
+            }
+            if grant.role is not None and fault != "no-roles":
+                claims["selected_roleid"] = grant.role["person_roleid"]
+            if fault == "downgraded-assurance":
+                claims |= {
+                    "acr": "AAL1_USERPASS",
+                    "authentication_assurance_level": "1",
+                    "amr": ["pwd"],
+                }
+        else:
+            claims |= {
+                "ver": "2.0",
+                "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.tenant_id}/{user.username}")),
+                "tid": self.tenant_id,
+                "nbf": now,
+                "name": user.name,
+                "preferred_username": user.email,
+                "email": user.email,
+                "roles": [] if fault == "no-roles" else list(user.roles),
+                "amr": ["pwd"] if fault == "downgraded-assurance" else ["pwd", "mfa"],
+            }
+        key = self.key
+        if fault == "wrong-nonce":
+            claims["nonce"] = "not-the-nonce-" + secrets.token_urlsafe(8)
+        elif fault == "wrong-audience":
+            claims["aud"] = "some-other-client"
+        elif fault == "wrong-issuer":
+            claims["iss"] = self.origin + "/not-this-issuer"
+        elif fault == "expired":
+            claims |= {"iat": now - 900, "exp": now - 600}
+        elif fault == "wrong-signature":
+            # Same kid, another key: the relying party must check the signature, not the kid.
+            key = jwk.RSAKey.generate_key(2048, parameters={"kid": self.key.kid})
+        header = {"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, key), fault == "no-roles"
+
+    # Userinfo ----------------------------------------------------------------------------------
+    def _userinfo(self, environ: dict[str, Any]) -> None:
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+        with self._lock:
+            grant = self._tokens.get(token)
+        if grant is None or grant.expires < time.time():
+            challenge = 'Bearer error="invalid_token"' if token else 'Bearer realm="userinfo"'
+            raise _Answer(401, {"error": "invalid_token"}, [("WWW-Authenticate", challenge)])
+        user = self.users[grant.username]
+        scopes = grant.scope.split()
+        body: dict[str, Any] = {"sub": user.sub, "name": user.name}
+        if self.profile == "council":
+            raise _Answer(200, body | {"email": user.email})
+        body |= {"given_name": user.given_name, "family_name": user.family_name, "uid": user.sub}
+        body["nhsid_useruid"] = user.sub
+        if "email" in scopes:
+            body["email"] = user.email
+        # As CIS2 does, the roles come only with the nationalrbacaccess scope.
+        if "nationalrbacaccess" in scopes:
+            body["nhsid_nrbac_roles"] = [] if grant.no_roles else [dict(r) for r in user.roles]
+        if "associatedorgs" in scopes:
+            orgs = dict.fromkeys(r["org_code"] for r in user.roles)
+            body["nhsid_user_orgs"] = [{"org_code": org, "org_name": org} for org in orgs]
+        raise _Answer(200, body)
+
+    # Logout ------------------------------------------------------------------------------------
+    def _end_session(self, method: str, environ: dict[str, Any]) -> None:
+        """RP-initiated logout 1.0: ends this browser's session here, tells the other services
+        it signed in to (back-channel), and returns to a registered post_logout_redirect_uri."""
+        query = _query(environ) if method == "GET" else _form(environ)
+        client = self.clients.get(query.get("client_id", ""))
+        if client is None and query.get("id_token_hint"):
+            try:
+                hint = jwt.decode(query["id_token_hint"], jwk.KeySet.import_key_set(self.jwks()))
+                client = self.clients.get(str(hint.claims.get("aud")))
+            except (JoseError, ValueError):
+                client = None
+        session = self._browser_session(environ)
+        if session is not None:
+            with self._lock:
+                self._sessions = {k: s for k, s in self._sessions.items() if s is not session}
+            others = session.clients - {client.client_id} if client else session.clients
+            self._deliver_logouts([(session, others)])
+        target = query.get("post_logout_redirect_uri", "")
+        expired = f"{self._cookie_name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        if target:
+            if client is None or target not in client.post_logout_redirect_uris:
+                raise self._error_page("The post_logout_redirect_uri is not registered.")
+            location = _add_query(target, {"state": query["state"]} if "state" in query else {})
+            raise _Answer(302, b"", [("Location", location), ("Set-Cookie", expired)])
+        body = pages.message_page(
+            banner=self._banner,
+            title="You are signed out",
+            message="You have signed out of the simulated provider.",
+            stylesheet_url=self._stylesheet_url(),
+        )
+        raise self._html(200, body, [("Set-Cookie", expired)])
+
+    def sign_out_everywhere(self, *, sub: str = "", username: str = "") -> list[dict[str, Any]]:
+        """End every session of the user (by sub or username) and send each service they signed
+        in to a logout token per session (Back-Channel Logout 1.0). Returns the deliveries."""
+        user = self.users.get(username) or next(
+            (u for u in self.users.values() if u.sub == sub), None
+        )
+        if user is None:
+            raise KeyError("no such user")
+        with self._lock:
+            ended = [s for s in self._sessions.values() if s.username == user.username]
+            self._sessions = {k: s for k, s in self._sessions.items() if s not in ended}
+        return self._deliver_logouts([(session, session.clients) for session in ended])
+
+    def _deliver_logouts(self, sessions: list[tuple[_Session, set[str]]]) -> list[dict[str, Any]]:
+        deliveries = []
+        for session, client_ids in sessions:
+            user = self.users[session.username]
+            for client_id in sorted(client_ids):
+                client = self.clients.get(client_id)
+                if client is None or not client.backchannel_logout_uri:
+                    continue
+                delivery: dict[str, Any] = {
+                    "client_id": client_id,
+                    "uri": client.backchannel_logout_uri,
+                    "sid": session.sid,
+                    "sub": user.sub,
+                    "status": None,
+                    "error": "",
+                }
+                try:
+                    response = requests.post(
+                        client.backchannel_logout_uri,
+                        data={"logout_token": self.logout_token(client_id, user.sub, session.sid)},
+                        timeout=5,
+                    )
+                    delivery["status"] = response.status_code
+                except requests.RequestException as error:
+                    delivery["error"] = str(error)
+                logger.info("identity provider: back-channel logout %s", delivery)
+                deliveries.append(delivery)
+        return deliveries
+
+    def logout_token(self, client_id: str, sub: str, sid: str) -> str:
+        """A Logout Token (Back-Channel Logout 1.0, section 2.4): no nonce, typ logout+jwt."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(16),
+            "sub": sub,
+            "sid": sid,
+            "events": {BACKCHANNEL_EVENT: {}},
+        }
+        header = {"alg": "RS256", "kid": self.key.kid, "typ": "logout+jwt"}
+        return jwt.encode(header, claims, self.key)
+
+    # Simulator controls ------------------------------------------------------------------------
+    def _simulator(self, method: str, name: str, environ: dict[str, Any]) -> None:
+        if name == "style.css" and method == "GET":
+            raise _Answer(200, pages.STYLESHEET, [("Content-Type", "text/css")])
+        if name == "faults" and method == "POST":
+            fault = _json(environ).get("fault", "")
+            if fault not in FAULTS:
+                raise _Answer(400, {"error": f"unknown fault {fault!r}", "known": sorted(FAULTS)})
+            self.fault_next_token(fault)
+            raise _Answer(200, {"fault": fault})
+        if name == "logout" and method == "POST":
+            body = _json(environ)
+            try:
+                deliveries = self.sign_out_everywhere(
+                    sub=str(body.get("sub", "")), username=str(body.get("username", ""))
+                )
+            except KeyError:
+                raise _Answer(404, {"error": "no such user"}) from None
+            raise _Answer(200, {"deliveries": deliveries})
+        if name == "sign-out" and method in ("GET", "POST"):
+            session = self._browser_session(environ)
+            deliveries = None
+            if method == "POST":
+                username = _form(environ).get("username", "")
+                if username not in self.users:
+                    raise self._error_page("Choose a user to sign out.")
+                deliveries = self.sign_out_everywhere(username=username)
+            body = pages.sign_out_page(
+                banner=self._banner,
+                action=urlsplit(self.issuer).path + "/simulator/sign-out",
+                users=list(self.users.values()),
+                signed_in_as=session.username if session else "",
+                deliveries=deliveries,
+                stylesheet_url=self._stylesheet_url(),
+            )
+            raise self._html(200, body)
+
+
+def _query(environ: dict[str, Any]) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def _form(environ: dict[str, Any]) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(_body(environ).decode(), keep_blank_values=True).items()}
+
+
+def _json(environ: dict[str, Any]) -> dict[str, Any]:
+    try:
+        body = json.loads(_body(environ) or b"{}")
+    except ValueError:
+        raise _Answer(400, {"error": "the body is not JSON"}) from None
+    return body if isinstance(body, dict) else {}
+
+
+def _add_query(uri: str, parameters: dict[str, str]) -> str:
+    if not parameters:
+        return uri
+    return uri + ("&" if urlsplit(uri).query else "?") + urlencode(parameters)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILES, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--redirect-uri", action="append", required=True)
+    parser.add_argument("--backchannel-logout-uri", default="")
+    parser.add_argument("--client-jwks-uri", default="")
+    parser.add_argument("--client-secret", default="")
+    parser.add_argument("--post-logout-redirect-uri", action="append", default=[])
+    parser.add_argument("--tenant-id", default=DEFAULT_TENANT_ID)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--patients", type=int, default=500)
+    parser.add_argument("--log-level", default="INFO")
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=options.log_level, format="%(asctime)s %(name)s %(message)s")
+    population = generate(seed=options.seed, patients=options.patients)
+    client = RegisteredClient(
+        client_id=options.client_id,
+        redirect_uris=options.redirect_uri,
+        post_logout_redirect_uris=options.post_logout_redirect_uri,
+        backchannel_logout_uri=options.backchannel_logout_uri,
+        jwks_uri=options.client_jwks_uri,
+        client_secret=options.client_secret,
+    )
+    provider = SimulatedIdentityProvider(
+        options.host,
+        options.port,
+        profile=options.profile,
+        users=demo_users(options.profile, population),
+        clients=[client],
+        tenant_id=options.tenant_id,
+    ).start()
+    print(f"identity provider {options.profile} (simulated) {provider.issuer}", flush=True)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(1):
+            pass
+    finally:
+        provider.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
