@@ -24,23 +24,49 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 
 from demo import identity_provider_pages as pages
-from demo.population import Population, generate
+from demo.identity_provider_clients import JWT_BEARER, ClientAuthenticator, ClientRefused
+from demo.identity_provider_users import (
+    COUNCIL_ROLES,
+    DEMO_ROLE_CODES,
+    PRACTICE,
+    IdentityProviderUser,
+    RegisteredClient,
+    demo_role_codes,
+    demo_users,
+)
+from demo.population import generate
 from demo.sources import LoopbackServer
 
 logger = logging.getLogger(__name__)
+
+# The public API is this module's: users, clients and client authentication live beside it.
+__all__ = [
+    "BACKCHANNEL_EVENT",
+    "COUNCIL_ROLES",
+    "DEFAULT_TENANT_ID",
+    "DEMO_ROLE_CODES",
+    "FAULTS",
+    "JWT_BEARER",
+    "PRACTICE",
+    "IdentityProviderUser",
+    "RegisteredClient",
+    "SimulatedIdentityProvider",
+    "demo_role_codes",
+    "demo_users",
+    "main",
+]
 
 PROFILES = ("cis2", "council")
 CIS2_BASE_PATH = "/openam/oauth2/realms/root/realms/oidc"
 # A fixed tenant, so the council's issuer is the same every time the demo starts.
 DEFAULT_TENANT_ID = "8d3f1a52-6c1e-4b7a-9f1d-2e5c0a7b4d21"
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 FAULTS = frozenset(
     {
@@ -55,134 +81,10 @@ FAULTS = frozenset(
 )
 CODE_LIFETIME = 60  # seconds: codes are for an immediate exchange (RFC 6749 4.1.2: 10 min max)
 TOKEN_LIFETIME = 3600
-ASSERTION_MAX_LIFETIME = 300  # a client assertion may expire at most 5 minutes ahead
-CLOCK_SKEW = 30
 # CIS2's ACR values, weakest first, with the authentication assurance level each needs.
 CIS2_ACR_LEVELS = {"AAL1_USERPASS": 1, "AAL2_ANY": 2, "AAL2_OR_AAL3_ANY": 2, "AAL3_ANY": 3}
 # The two ways CIS2 offers here: (assurance level, amr per RFC 8176).
 CIS2_METHODS = {"smartcard": (3, ["sc", "pin"]), "security-key": (2, ["pwd", "hwk"])}
-
-# The demo's RBAC roles, read by the relying party's demo loader too, so both sides use the same
-# codes: username -> ((organisation, role code, role name), ...). PRACTICE stands for the GP
-# practice of the population's first person (demo_role_codes() resolves it). The privacy officer's
-# and identity reviewer's codes are this demo's choice in the shape of the national RBAC database
-# (S8001 "Admin", G8006 "Information Governance"), not published codes.
-PRACTICE = "<practice>"
-_CLINICAL = '"Clinical":"Clinical Provision":"Clinical Practitioner Access Role"'
-_NURSE = '"Clinical":"Clinical Provision":"Nurse Access Role"'
-DEMO_ROLE_CODES: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "gp": ((PRACTICE, "S8000:G8000:R8000", _CLINICAL),),
-    "ae": (("RXT", "S8000:G8000:R8000", _CLINICAL),),
-    "nurse2roles": (("RXT", "S8000:G8000:R8001", _NURSE), (PRACTICE, "S8000:G8000:R8001", _NURSE)),
-    "admin": (
-        (
-            "LCR01",
-            "S8000:G8001:R8008",
-            '"Clinical Support":"Clinical Support":"Admin/Clinical Support Access Role"',
-        ),
-    ),
-    "privacy": (
-        ("LCR01", "S8001:G8006:R8011", '"Admin":"Information Governance":"Privacy Officer"'),
-    ),
-    "reviewer": (
-        ("LCR01", "S8001:G8006:R8012", '"Admin":"Information Governance":"Identity Reviewer"'),
-    ),
-    "student": (("RXT", "S8000:G8000:R8004", '"Clinical":"Clinical Provision":"Student"'),),
-}
-# username -> (password, given name, family name, 12-digit CIS2 UUID)
-_CIS2_PEOPLE = {
-    "gp": ("demo-gp-2026", "Grace", "Okafor", "555000000101"),
-    "ae": ("demo-ae-2026", "Arjun", "Mehta", "555000000102"),
-    "nurse2roles": ("demo-nurse2roles-2026", "Niamh", "Byrne", "555000000103"),
-    "admin": ("demo-admin-2026", "Adele", "Mensah", "555000000104"),
-    "privacy": ("demo-privacy-2026", "Priya", "Shah", "555000000105"),
-    "reviewer": ("demo-reviewer-2026", "Rhys", "Evans", "555000000106"),
-    "student": ("demo-student-2026", "Sam", "Turner", "555000000107"),
-}
-COUNCIL_ROLES = {"social": ("SocialWorker",), "manager": ("SocialCareManager",)}
-_COUNCIL_PEOPLE = {
-    "social": ("demo-social-2026", "Sofia", "Alvarez", "3c1f5b8e-2d4a-4e6b-9a7c-1f0d2e3b4a01"),
-    "manager": ("demo-manager-2026", "Malik", "Hussain", "3c1f5b8e-2d4a-4e6b-9a7c-1f0d2e3b4a02"),
-}
-
-
-@dataclass
-class IdentityProviderUser:
-    """Someone who can sign in at a simulated provider. `roles` are CIS2 role dicts
-    (person_orgid, person_roleid, org_code, role_name, role_code) or council app role names."""
-
-    username: str
-    password: str
-    sub: str
-    given_name: str
-    family_name: str
-    email: str
-    roles: list = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return f"{self.given_name} {self.family_name}"
-
-
-@dataclass
-class RegisteredClient:
-    """A relying party registered at the provider. Its keys for private_key_jwt are `jwks` (a
-    JWKS dict) or fetched from `jwks_uri` at token time; `client_secret` allows a secret."""
-
-    client_id: str
-    redirect_uris: list[str]
-    post_logout_redirect_uris: list[str] = field(default_factory=list)
-    backchannel_logout_uri: str = ""
-    jwks_uri: str = ""
-    jwks: dict | None = None
-    client_secret: str = ""
-
-
-def demo_role_codes(population: Population) -> dict[str, tuple[tuple[str, str, str], ...]]:
-    """DEMO_ROLE_CODES with PRACTICE replaced by the example patient's practice's ODS code."""
-    practice = population.people[0].gp_practice.ods_code
-    return {
-        username: tuple((practice if org == PRACTICE else org, code, name) for org, code, name in r)
-        for username, r in DEMO_ROLE_CODES.items()
-    }
-
-
-def demo_users(profile: str, population: Population) -> list[IdentityProviderUser]:
-    """The demo's users at `profile` (synthetic people; their passwords are published)."""
-    if profile == "cis2":
-        users = []
-        for username, roles in demo_role_codes(population).items():
-            password, given, family, uid = _CIS2_PEOPLE[username]
-            role_dicts = [
-                {
-                    # CIS2's ids for "this person in this organisation" and "in this role".
-                    "person_orgid": f"{uid[-6:]}{index:02d}0001",
-                    "person_roleid": f"{uid[-6:]}{index:02d}1001",
-                    "org_code": org,
-                    "role_name": name,
-                    "role_code": code,
-                }
-                for index, (org, code, name) in enumerate(roles, start=1)
-            ]
-            email = f"{given}.{family}@nhs.example".lower()
-            users.append(
-                IdentityProviderUser(username, password, uid, given, family, email, role_dicts)
-            )
-        return users
-    if profile == "council":
-        return [
-            IdentityProviderUser(
-                username,
-                password,
-                sub,
-                given,
-                family,
-                f"{given}.{family}@council.example".lower(),
-                list(COUNCIL_ROLES[username]),
-            )
-            for username, (password, given, family, sub) in _COUNCIL_PEOPLE.items()
-        ]
-    raise ValueError(f"unknown profile {profile!r}")
 
 
 def _b64url(data: bytes) -> str:
@@ -268,7 +170,7 @@ class SimulatedIdentityProvider(LoopbackServer):
         self._codes: dict[str, _Grant] = {}
         self._used_codes: dict[str, list[str]] = {}  # code -> the access tokens it gave
         self._tokens: dict[str, _Grant] = {}
-        self._used_jti: dict[tuple[str, str], float] = {}
+        self._client_authenticator = ClientAuthenticator(self.clients)
         self._serve_init()
 
     # Addresses ---------------------------------------------------------------------------------
@@ -675,7 +577,15 @@ class SimulatedIdentityProvider(LoopbackServer):
     # Token endpoint ----------------------------------------------------------------------------
     def _token(self, environ: dict[str, Any]) -> None:
         form = _form(environ)
-        client = self._authenticate_client(form, environ)
+        try:
+            client = self._client_authenticator.authenticate(
+                form, environ.get("HTTP_AUTHORIZATION", ""), token_endpoint=self.token_endpoint
+            )
+        except ClientRefused as refused:
+            challenge = {"WWW-Authenticate": 'Basic realm="token"'} if refused.basic else {}
+            raise _oauth_error(
+                refused.status, refused.error, refused.description, **challenge
+            ) from None
         if form.get("grant_type") != "authorization_code":
             raise _oauth_error(400, "unsupported_grant_type", "only authorization_code")
         code = form.get("code", "")
@@ -711,106 +621,6 @@ class SimulatedIdentityProvider(LoopbackServer):
             "scope": grant.scope,
         }
         raise _Answer(200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
-
-    def _authenticate_client(
-        self, form: dict[str, str], environ: dict[str, Any]
-    ) -> RegisteredClient:
-        """RFC 6749 2.3 and RFC 7523 2.2: exactly one method; invalid_client (401) otherwise."""
-        basic = environ.get("HTTP_AUTHORIZATION", "")
-        methods = [
-            name
-            for name, used in (
-                ("client_secret_basic", basic.lower().startswith("basic ")),
-                ("client_secret_post", "client_secret" in form),
-                ("private_key_jwt", "client_assertion" in form),
-            )
-            if used
-        ]
-        if len(methods) > 1:
-            raise _oauth_error(400, "invalid_request", "use one client authentication method")
-        refused = _oauth_error(
-            401,
-            "invalid_client",
-            "client authentication failed",
-            **{"WWW-Authenticate": 'Basic realm="token"'},
-        )
-        if not methods:
-            raise refused
-        if methods[0] == "private_key_jwt":
-            return self._check_assertion(form)
-        if methods[0] == "client_secret_basic":
-            try:
-                decoded = base64.b64decode(basic[6:].strip(), validate=True).decode()
-                client_id, _, secret = decoded.partition(":")
-                client_id, secret = unquote(client_id), unquote(secret)
-            except ValueError:
-                raise refused from None
-        else:
-            client_id, secret = form.get("client_id", ""), form["client_secret"]
-        client = self.clients.get(client_id)
-        if (
-            client is None
-            or not client.client_secret
-            or not secrets.compare_digest(client.client_secret, secret)
-        ):
-            raise refused
-        return client
-
-    def _check_assertion(self, form: dict[str, str]) -> RegisteredClient:
-        def refuse(why: str) -> _Answer:
-            logger.info("identity provider: client assertion refused: %s", why)
-            return _oauth_error(401, "invalid_client", f"client assertion refused: {why}")
-
-        if form.get("client_assertion_type") != JWT_BEARER:
-            raise refuse("client_assertion_type must be " + JWT_BEARER)
-        assertion = form["client_assertion"]
-        try:
-            unverified = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
-            issuer = str(unverified.get("iss", ""))
-        except (ValueError, IndexError, AttributeError):
-            raise refuse("not a JWT") from None
-        client = self.clients.get(issuer)
-        if client is None:
-            raise refuse("unknown client (iss)")
-        if form.get("client_id", client.client_id) != client.client_id:
-            raise refuse("client_id does not match the assertion's iss")
-        try:
-            keys = jwk.KeySet.import_key_set(self._client_jwks(client))
-            token = jwt.decode(assertion, keys, algorithms=["RS256", "PS256", "ES256"])
-        except (JoseError, ValueError, requests.RequestException) as error:
-            raise refuse(f"signature not verified ({error})") from None
-        claims, now = token.claims, time.time()
-        if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
-            raise refuse("iss and sub must both be the client_id")
-        audience = claims.get("aud")
-        if self.token_endpoint not in (audience if isinstance(audience, list) else [audience]):
-            raise refuse("aud must be the token endpoint " + self.token_endpoint)
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or exp < now - CLOCK_SKEW:
-            raise refuse("expired or no exp")
-        if exp > now + ASSERTION_MAX_LIFETIME + CLOCK_SKEW:
-            raise refuse("exp more than 5 minutes ahead")
-        if isinstance(claims.get("nbf"), (int, float)) and claims["nbf"] > now + CLOCK_SKEW:
-            raise refuse("not yet valid (nbf)")
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti:
-            raise refuse("no jti")
-        with self._lock:
-            self._used_jti = {k: e for k, e in self._used_jti.items() if e > now - CLOCK_SKEW}
-            if (client.client_id, jti) in self._used_jti:
-                raise refuse("jti already used")
-            self._used_jti[(client.client_id, jti)] = float(exp)
-        return client
-
-    def _client_jwks(self, client: RegisteredClient) -> dict:
-        if client.jwks is not None:
-            return client.jwks
-        if not client.jwks_uri:
-            raise ValueError("the client has no keys registered")
-        # Fetched at token time, so a client's rotated key is seen without re-registering.
-        response = requests.get(client.jwks_uri, timeout=5)
-        response.raise_for_status()
-        return response.json()
 
     def _id_token(self, grant: _Grant, access_token: str) -> tuple[str, bool]:
         """The signed ID token for `grant`, with the next injected fault applied; and whether
