@@ -11,7 +11,6 @@ Run one with `python -m demo.identity_provider --profile cis2 ...` (see main()).
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import logging
@@ -20,11 +19,9 @@ import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from joserfc import jwk, jwt
@@ -32,6 +29,7 @@ from joserfc.errors import JoseError
 
 from demo import identity_provider_pages as pages
 from demo.identity_provider_clients import JWT_BEARER, ClientAuthenticator, ClientRefused
+from demo.identity_provider_signin import CIS2_ACR_LEVELS, Grant, ProviderSession, SignInJourney
 from demo.identity_provider_users import (
     COUNCIL_ROLES,
     DEMO_ROLE_CODES,
@@ -40,6 +38,15 @@ from demo.identity_provider_users import (
     RegisteredClient,
     demo_role_codes,
     demo_users,
+)
+from demo.identity_provider_wsgi import (
+    Answer,
+    add_query,
+    b64url,
+    form_parameters,
+    json_body,
+    oauth_error,
+    query_parameters,
 )
 from demo.population import generate
 from demo.sources import LoopbackServer
@@ -55,6 +62,7 @@ __all__ = [
     "FAULTS",
     "JWT_BEARER",
     "PRACTICE",
+    "PROFILES",
     "IdentityProviderUser",
     "RegisteredClient",
     "SimulatedIdentityProvider",
@@ -79,70 +87,15 @@ FAULTS = frozenset(
         "no-roles",
     }
 )
-CODE_LIFETIME = 60  # seconds: codes are for an immediate exchange (RFC 6749 4.1.2: 10 min max)
 TOKEN_LIFETIME = 3600
-# CIS2's ACR values, weakest first, with the authentication assurance level each needs.
-CIS2_ACR_LEVELS = {"AAL1_USERPASS": 1, "AAL2_ANY": 2, "AAL2_OR_AAL3_ANY": 2, "AAL3_ANY": 3}
-# The two ways CIS2 offers here: (assurance level, amr per RFC 8176).
-CIS2_METHODS = {"smartcard": (3, ["sc", "pin"]), "security-key": (2, ["pwd", "hwk"])}
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _half_hash(value: str) -> str:
     """at_hash (OpenID Connect Core 3.1.3.6): the left half of SHA-256, base64url."""
-    return _b64url(hashlib.sha256(value.encode()).digest()[:16])
+    return b64url(hashlib.sha256(value.encode()).digest()[:16])
 
 
-class _Answer(Exception):
-    """Raised to answer a request: status, body (dict for JSON, bytes for HTML), headers."""
-
-    def __init__(self, status: int, body: Any, headers: list[tuple[str, str]] | None = None):
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, headers or []
-
-
-def _redirect(location: str) -> _Answer:
-    return _Answer(302, b"", [("Location", location)])
-
-
-def _oauth_error(status: int, error: str, description: str, **headers: str) -> _Answer:
-    body = {"error": error, "error_description": description}
-    return _Answer(status, body, [("Cache-Control", "no-store"), *headers.items()])
-
-
-@dataclass
-class _Session:
-    """The provider's own sign-in session for one browser: one `sid` per sign-in."""
-
-    sid: str
-    username: str
-    auth_time: int
-    level: int
-    amr: list[str]
-    clients: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Grant:
-    """What an authorization code or an access token stands for."""
-
-    client_id: str
-    redirect_uri: str
-    username: str
-    scope: str
-    nonce: str | None
-    code_challenge: str
-    sid: str
-    acr: str
-    role: dict | None
-    expires: float
-    no_roles: bool = False
-
-
-class SimulatedIdentityProvider(LoopbackServer):
+class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
     """A CIS2-like (`profile="cis2"`) or council Entra ID-like (`profile="council"`) OpenID
     provider on loopback. Port 0 takes a free port; the issuer is known once started."""
 
@@ -166,10 +119,10 @@ class SimulatedIdentityProvider(LoopbackServer):
         self._lock = threading.Lock()
         self._faults: list[str] = []
         self._pending: dict[str, dict[str, str]] = {}  # sign-ins in progress, by request id
-        self._sessions: dict[str, _Session] = {}  # by browser cookie
-        self._codes: dict[str, _Grant] = {}
+        self._sessions: dict[str, ProviderSession] = {}  # by browser cookie
+        self._codes: dict[str, Grant] = {}
         self._used_codes: dict[str, list[str]] = {}  # code -> the access tokens it gave
-        self._tokens: dict[str, _Grant] = {}
+        self._tokens: dict[str, Grant] = {}
         self._client_authenticator = ClientAuthenticator(self.clients)
         self._serve_init()
 
@@ -294,8 +247,8 @@ class SimulatedIdentityProvider(LoopbackServer):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         try:
             self._route(method, path, environ)
-            raise _Answer(404, {"error": "not_found"})
-        except _Answer as answer:
+            raise Answer(404, {"error": "not_found"})
+        except Answer as answer:
             status, body, headers = answer.status, answer.body, answer.headers
         except Exception:
             logger.exception("identity provider: %s %s failed", method, path)
@@ -314,9 +267,9 @@ class SimulatedIdentityProvider(LoopbackServer):
         paths = self._paths()
         issuer_path = urlsplit(self.issuer).path
         if path == issuer_path + "/.well-known/openid-configuration" and method == "GET":
-            raise _Answer(200, self.metadata())
+            raise Answer(200, self.metadata())
         if path == paths["jwks_uri"] and method == "GET":
-            raise _Answer(200, self.jwks())
+            raise Answer(200, self.jwks())
         if path == paths["authorization_endpoint"]:
             self._authorize(method, environ)
         if path == paths["token_endpoint"] and method == "POST":
@@ -329,265 +282,20 @@ class SimulatedIdentityProvider(LoopbackServer):
         if path.startswith(simulator):
             self._simulator(method, path.removeprefix(simulator), environ)
 
-    # Pages -------------------------------------------------------------------------------------
-    @property
-    def _banner(self) -> str:
-        if self.profile == "cis2":
-            return (
-                "SIMULATION of NHS CIS2 Authentication for this demo. This is not the real CIS2: "
-                "the users below are synthetic and their passwords are published."
-            )
-        return (
-            "SIMULATION of the council's sign-in (Microsoft Entra ID) for this demo. This is not "
-            "a real council account: the users below are synthetic and their passwords published."
-        )
-
-    def _stylesheet_url(self) -> str:
-        return urlsplit(self.issuer).path + "/simulator/style.css"
-
-    def _html(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None):
-        # no-store: sign-in pages must not be kept by the browser or a proxy
-        return _Answer(status, body, [("Cache-Control", "no-store"), *(headers or [])])
-
-    def _error_page(self, message: str) -> _Answer:
-        body = pages.error_page(
-            banner=self._banner, message=message, stylesheet_url=self._stylesheet_url()
-        )
-        return self._html(400, body)
-
-    # Authorization endpoint --------------------------------------------------------------------
-    def _authorize(self, method: str, environ: dict[str, Any]) -> None:
-        if method == "GET":
-            self._authorization_request(_query(environ), environ)
-        if method == "POST":
-            form = _form(environ)
-            with self._lock:
-                request = self._pending.get(form.get("request", ""))
-            if request is None:
-                raise self._error_page("This sign-in has expired or is unknown: start again.")
-            if form.get("action") == "cancel":
-                self._finish_with_error(form["request"], "access_denied", "the user cancelled")
-            if form.get("action") == "select-role":
-                self._select_role(form["request"], request, form.get("role", ""))
-            self._sign_in(form["request"], request, form, environ)
-        raise _Answer(405, {"error": "method_not_allowed"})
-
-    def _authorization_request(self, query: dict[str, str], environ: dict[str, Any]) -> None:
-        """Checks in the order OpenID Connect Core 3.1.2.6 and RFC 6749 4.1.2.1 give: a bad
-        client or redirect_uri is shown to the user, never redirected to."""
-        client = self.clients.get(query.get("client_id", ""))
-        if client is None:
-            raise self._error_page("Unknown client_id: this service is not registered here.")
-        redirect_uri = query.get("redirect_uri", "")
-        if redirect_uri not in client.redirect_uris:
-            raise self._error_page("The redirect_uri is not one registered for this client.")
-        state = query.get("state")
-
-        def refuse(error: str, description: str) -> None:
-            raise _redirect(self._error_location(redirect_uri, state, error, description))
-
-        if query.get("response_type") != "code":
-            refuse("unsupported_response_type", "only response_type=code is supported")
-        if "openid" not in query.get("scope", "").split():
-            refuse("invalid_scope", "scope must include openid")
-        challenge = query.get("code_challenge", "")
-        if not challenge:
-            refuse("invalid_request", "code_challenge is required (PKCE)")
-        if query.get("code_challenge_method") != "S256":
-            refuse("invalid_request", "code_challenge_method must be S256")
-        if not 43 <= len(challenge) <= 128:
-            refuse("invalid_request", "code_challenge is not a base64url SHA-256")
-        requested_acr = query.get("acr_values", "").split()
-        if self.profile == "cis2" and any(v not in CIS2_ACR_LEVELS for v in requested_acr):
-            refuse("invalid_request", "unknown acr_values")
-        request_id = secrets.token_urlsafe(16)
-        request = {
-            "client_id": client.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": query["scope"],
-            "state": state if state is not None else "",
-            "has_state": "1" if state is not None else "",
-            "nonce": query.get("nonce", ""),
-            "has_nonce": "1" if "nonce" in query else "",
-            "code_challenge": challenge,
-            "acr_values": " ".join(requested_acr),
-        }
-        with self._lock:
-            self._pending[request_id] = request
-        prompt = query.get("prompt", "").split()
-        session = self._browser_session(environ)
-        if session is not None and "login" not in prompt:
-            self._after_authentication(request_id, request, session)
-        if "none" in prompt:
-            self._finish_with_error(request_id, "login_required", "the user is not signed in")
-        raise self._sign_in_form(request_id)
-
-    def _sign_in_form(self, request_id: str, error: str = "", username: str = "") -> _Answer:
-        title = "Sign in with NHS CIS2 (simulated)"
-        if self.profile == "council":
-            title = "Sign in to the council (simulated)"
-        body = pages.sign_in_page(
-            profile=self.profile,
-            banner=self._banner,
-            title=title,
-            action=self._paths()["authorization_endpoint"],
-            request_id=request_id,
-            users=list(self.users.values()),
-            error=error,
-            username=username,
-            stylesheet_url=self._stylesheet_url(),
-        )
-        return self._html(401 if error else 200, body)
-
-    def _sign_in(
-        self, request_id: str, request: dict[str, str], form: dict, environ: dict[str, Any]
-    ) -> None:
-        user = self.users.get(form.get("username", ""))
-        if user is None or not secrets.compare_digest(user.password, form.get("password", "")):
-            raise self._sign_in_form(
-                request_id, "Wrong username or password.", form.get("username", "")
-            )
-        if self.profile == "cis2":
-            level, amr = CIS2_METHODS.get(form.get("method", ""), CIS2_METHODS["security-key"])
-            if self._acr_for(request, level) is None:
-                raise self._sign_in_form(
-                    request_id,
-                    "This service asks for a smartcard (AAL3): sign in with your smartcard.",
-                    user.username,
-                )
-        else:
-            level, amr = 2, ["pwd", "mfa"]
-        session = _Session(secrets.token_urlsafe(16), user.username, int(time.time()), level, amr)
-        cookie_value = secrets.token_urlsafe(24)
-        with self._lock:
-            self._sessions[cookie_value] = session
-        cookie = f"{self._cookie_name}={cookie_value}; Path=/; HttpOnly; SameSite=Lax"
-        self._after_authentication(request_id, request, session, [("Set-Cookie", cookie)])
-
-    def _acr_for(self, request: dict[str, str], level: int) -> str | None:
-        """The first requested ACR value this sign-in's level meets (CIS2 echoes the one met),
-        or the level's own when none was asked; None when none asked for is met."""
-        requested = request["acr_values"].split()
-        if not requested:
-            return "AAL3_ANY" if level >= 3 else "AAL2_ANY"
-        return next((v for v in requested if CIS2_ACR_LEVELS[v] <= level), None)
-
-    def _after_authentication(
-        self,
-        request_id: str,
-        request: dict[str, str],
-        session: _Session,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> None:
-        user = self.users[session.username]
-        with self._lock:
-            request["session"] = session.sid
-        if self.profile == "cis2" and len(user.roles) > 1:
-            body = pages.role_page(
-                banner=self._banner,
-                action=self._paths()["authorization_endpoint"],
-                request_id=request_id,
-                roles=user.roles,
-                stylesheet_url=self._stylesheet_url(),
-            )
-            raise self._html(200, body, headers)
-        role = user.roles[0] if self.profile == "cis2" and user.roles else None
-        self._issue_code(request_id, request, role, headers)
-
-    def _select_role(self, request_id: str, request: dict[str, str], role_id: str) -> None:
-        session = self._session_by_sid(request.get("session", ""))
-        if session is None:
-            raise self._error_page("This sign-in has expired: start again.")
-        user = self.users[session.username]
-        role = next((r for r in user.roles if r["person_roleid"] == role_id), None)
-        if role is None:
-            raise self._error_page("That role is not one of yours.")
-        self._issue_code(request_id, request, role)
-
-    def _issue_code(
-        self,
-        request_id: str,
-        request: dict[str, str],
-        role: dict | None,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> None:
-        session = self._session_by_sid(request["session"])
-        if session is None:
-            raise self._error_page("This sign-in has expired: start again.")
-        acr = self._acr_for(request, session.level) if self.profile == "cis2" else ""
-        if acr is None:  # an existing session weaker than this request asks for
-            with self._lock:
-                self._sessions = {k: s for k, s in self._sessions.items() if s is not session}
-            raise self._sign_in_form(request_id, "This service asks for a smartcard (AAL3).")
-        code = secrets.token_urlsafe(32)
-        grant = _Grant(
-            client_id=request["client_id"],
-            redirect_uri=request["redirect_uri"],
-            username=session.username,
-            scope=request["scope"],
-            nonce=request["nonce"] if request["has_nonce"] else None,
-            code_challenge=request["code_challenge"],
-            sid=session.sid,
-            acr=acr,
-            role=role,
-            expires=time.time() + CODE_LIFETIME,
-        )
-        with self._lock:
-            self._pending.pop(request_id, None)
-            self._codes[code] = grant
-            session.clients.add(request["client_id"])
-        parameters = {"code": code}
-        if request["has_state"]:
-            parameters["state"] = request["state"]
-        parameters["iss"] = self.issuer  # RFC 9207: says which provider answered
-        raise _Answer(
-            302,
-            b"",
-            [("Location", _add_query(request["redirect_uri"], parameters)), *(headers or [])],
-        )
-
-    def _finish_with_error(self, request_id: str, error: str, description: str) -> None:
-        with self._lock:
-            request = self._pending.pop(request_id)
-        state = request["state"] if request["has_state"] else None
-        raise _redirect(self._error_location(request["redirect_uri"], state, error, description))
-
-    def _error_location(self, redirect_uri: str, state: str | None, error: str, description: str):
-        parameters = {"error": error, "error_description": description}
-        if state is not None:
-            parameters["state"] = state
-        parameters["iss"] = self.issuer
-        return _add_query(redirect_uri, parameters)
-
-    @property
-    def _cookie_name(self) -> str:
-        # Cookies ignore the port: two providers on one loopback host need names of their own.
-        return f"simulated_idp_{self.profile}_{self._server.server_port if self._server else 0}"
-
-    def _browser_session(self, environ: dict[str, Any]) -> _Session | None:
-        cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
-        morsel = cookie.get(self._cookie_name)
-        with self._lock:
-            return self._sessions.get(morsel.value) if morsel else None
-
-    def _session_by_sid(self, sid: str) -> _Session | None:
-        with self._lock:
-            return next((s for s in self._sessions.values() if s.sid == sid), None)
-
     # Token endpoint ----------------------------------------------------------------------------
     def _token(self, environ: dict[str, Any]) -> None:
-        form = _form(environ)
+        form = form_parameters(environ)
         try:
             client = self._client_authenticator.authenticate(
                 form, environ.get("HTTP_AUTHORIZATION", ""), token_endpoint=self.token_endpoint
             )
         except ClientRefused as refused:
             challenge = {"WWW-Authenticate": 'Basic realm="token"'} if refused.basic else {}
-            raise _oauth_error(
+            raise oauth_error(
                 refused.status, refused.error, refused.description, **challenge
             ) from None
         if form.get("grant_type") != "authorization_code":
-            raise _oauth_error(400, "unsupported_grant_type", "only authorization_code")
+            raise oauth_error(400, "unsupported_grant_type", "only authorization_code")
         code = form.get("code", "")
         with self._lock:
             grant = self._codes.pop(code, None)
@@ -596,16 +304,16 @@ class SimulatedIdentityProvider(LoopbackServer):
                 for token in self._used_codes[code]:
                     self._tokens.pop(token, None)
         if grant is None or grant.expires < time.time() or grant.client_id != client.client_id:
-            raise _oauth_error(400, "invalid_grant", "the code is unknown, used or expired")
+            raise oauth_error(400, "invalid_grant", "the code is unknown, used or expired")
         if form.get("redirect_uri") != grant.redirect_uri:
-            raise _oauth_error(400, "invalid_grant", "redirect_uri does not match the request")
+            raise oauth_error(400, "invalid_grant", "redirect_uri does not match the request")
         verifier = form.get("code_verifier", "")
         if not 43 <= len(verifier) <= 128:
-            raise _oauth_error(400, "invalid_grant", "code_verifier is missing or malformed")
+            raise oauth_error(400, "invalid_grant", "code_verifier is missing or malformed")
         if not secrets.compare_digest(
-            _b64url(hashlib.sha256(verifier.encode()).digest()), grant.code_challenge
+            b64url(hashlib.sha256(verifier.encode()).digest()), grant.code_challenge
         ):
-            raise _oauth_error(400, "invalid_grant", "PKCE: code_verifier does not match")
+            raise oauth_error(400, "invalid_grant", "PKCE: code_verifier does not match")
         access_token = secrets.token_urlsafe(32)
         id_token, no_roles = self._id_token(grant, access_token)
         grant.no_roles = no_roles
@@ -620,9 +328,9 @@ class SimulatedIdentityProvider(LoopbackServer):
             "id_token": id_token,
             "scope": grant.scope,
         }
-        raise _Answer(200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+        raise Answer(200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
 
-    def _id_token(self, grant: _Grant, access_token: str) -> tuple[str, bool]:
+    def _id_token(self, grant: Grant, access_token: str) -> tuple[str, bool]:
         """The signed ID token for `grant`, with the next injected fault applied; and whether
         that fault empties the roles (the userinfo of this access token then has none too)."""
         user, fault, now = self.users[grant.username], self._take_fault(), int(time.time())
@@ -695,12 +403,12 @@ class SimulatedIdentityProvider(LoopbackServer):
             grant = self._tokens.get(token)
         if grant is None or grant.expires < time.time():
             challenge = 'Bearer error="invalid_token"' if token else 'Bearer realm="userinfo"'
-            raise _Answer(401, {"error": "invalid_token"}, [("WWW-Authenticate", challenge)])
+            raise Answer(401, {"error": "invalid_token"}, [("WWW-Authenticate", challenge)])
         user = self.users[grant.username]
         scopes = grant.scope.split()
         body: dict[str, Any] = {"sub": user.sub, "name": user.name}
         if self.profile == "council":
-            raise _Answer(200, body | {"email": user.email})
+            raise Answer(200, body | {"email": user.email})
         body |= {"given_name": user.given_name, "family_name": user.family_name, "uid": user.sub}
         body["nhsid_useruid"] = user.sub
         if "email" in scopes:
@@ -711,13 +419,13 @@ class SimulatedIdentityProvider(LoopbackServer):
         if "associatedorgs" in scopes:
             orgs = dict.fromkeys(r["org_code"] for r in user.roles)
             body["nhsid_user_orgs"] = [{"org_code": org, "org_name": org} for org in orgs]
-        raise _Answer(200, body)
+        raise Answer(200, body)
 
     # Logout ------------------------------------------------------------------------------------
     def _end_session(self, method: str, environ: dict[str, Any]) -> None:
         """RP-initiated logout 1.0: ends this browser's session here, tells the other services
         it signed in to (back-channel), and returns to a registered post_logout_redirect_uri."""
-        query = _query(environ) if method == "GET" else _form(environ)
+        query = query_parameters(environ) if method == "GET" else form_parameters(environ)
         client = self.clients.get(query.get("client_id", ""))
         if client is None and query.get("id_token_hint"):
             try:
@@ -736,8 +444,8 @@ class SimulatedIdentityProvider(LoopbackServer):
         if target:
             if client is None or target not in client.post_logout_redirect_uris:
                 raise self._error_page("The post_logout_redirect_uri is not registered.")
-            location = _add_query(target, {"state": query["state"]} if "state" in query else {})
-            raise _Answer(302, b"", [("Location", location), ("Set-Cookie", expired)])
+            location = add_query(target, {"state": query["state"]} if "state" in query else {})
+            raise Answer(302, b"", [("Location", location), ("Set-Cookie", expired)])
         body = pages.message_page(
             banner=self._banner,
             title="You are signed out",
@@ -759,7 +467,9 @@ class SimulatedIdentityProvider(LoopbackServer):
             self._sessions = {k: s for k, s in self._sessions.items() if s not in ended}
         return self._deliver_logouts([(session, session.clients) for session in ended])
 
-    def _deliver_logouts(self, sessions: list[tuple[_Session, set[str]]]) -> list[dict[str, Any]]:
+    def _deliver_logouts(
+        self, sessions: list[tuple[ProviderSession, set[str]]]
+    ) -> list[dict[str, Any]]:
         deliveries = []
         for session, client_ids in sessions:
             user = self.users[session.username]
@@ -807,27 +517,27 @@ class SimulatedIdentityProvider(LoopbackServer):
     # Simulator controls ------------------------------------------------------------------------
     def _simulator(self, method: str, name: str, environ: dict[str, Any]) -> None:
         if name == "style.css" and method == "GET":
-            raise _Answer(200, pages.STYLESHEET, [("Content-Type", "text/css")])
+            raise Answer(200, pages.STYLESHEET, [("Content-Type", "text/css")])
         if name == "faults" and method == "POST":
-            fault = _json(environ).get("fault", "")
+            fault = json_body(environ).get("fault", "")
             if fault not in FAULTS:
-                raise _Answer(400, {"error": f"unknown fault {fault!r}", "known": sorted(FAULTS)})
+                raise Answer(400, {"error": f"unknown fault {fault!r}", "known": sorted(FAULTS)})
             self.fault_next_token(fault)
-            raise _Answer(200, {"fault": fault})
+            raise Answer(200, {"fault": fault})
         if name == "logout" and method == "POST":
-            body = _json(environ)
+            body = json_body(environ)
             try:
                 deliveries = self.sign_out_everywhere(
                     sub=str(body.get("sub", "")), username=str(body.get("username", ""))
                 )
             except KeyError:
-                raise _Answer(404, {"error": "no such user"}) from None
-            raise _Answer(200, {"deliveries": deliveries})
+                raise Answer(404, {"error": "no such user"}) from None
+            raise Answer(200, {"deliveries": deliveries})
         if name == "sign-out" and method in ("GET", "POST"):
             session = self._browser_session(environ)
             deliveries = None
             if method == "POST":
-                username = _form(environ).get("username", "")
+                username = form_parameters(environ).get("username", "")
                 if username not in self.users:
                     raise self._error_page("Choose a user to sign out.")
                 deliveries = self.sign_out_everywhere(username=username)
@@ -840,33 +550,6 @@ class SimulatedIdentityProvider(LoopbackServer):
                 stylesheet_url=self._stylesheet_url(),
             )
             raise self._html(200, body)
-
-
-def _query(environ: dict[str, Any]) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-
-
-def _body(environ: dict[str, Any]) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    return environ["wsgi.input"].read(length) if length else b""
-
-
-def _form(environ: dict[str, Any]) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(_body(environ).decode(), keep_blank_values=True).items()}
-
-
-def _json(environ: dict[str, Any]) -> dict[str, Any]:
-    try:
-        body = json.loads(_body(environ) or b"{}")
-    except ValueError:
-        raise _Answer(400, {"error": "the body is not JSON"}) from None
-    return body if isinstance(body, dict) else {}
-
-
-def _add_query(uri: str, parameters: dict[str, str]) -> str:
-    if not parameters:
-        return uri
-    return uri + ("&" if urlsplit(uri).query else "?") + urlencode(parameters)
 
 
 def main(argv: list[str] | None = None) -> int:
