@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -560,7 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--redirect-uri", action="append", required=True)
     parser.add_argument("--backchannel-logout-uri", default="")
-    parser.add_argument("--client-jwks-uri", default="")
+    parser.add_argument("--client-jwks-uri", default="", help="fetched at each token request")
+    parser.add_argument("--client-jwks", default="", help="a file holding the client's public JWKS")
     parser.add_argument("--client-secret", default="")
     parser.add_argument("--post-logout-redirect-uri", action="append", default=[])
     parser.add_argument("--tenant-id", default=DEFAULT_TENANT_ID)
@@ -576,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         post_logout_redirect_uris=options.post_logout_redirect_uri,
         backchannel_logout_uri=options.backchannel_logout_uri,
         jwks_uri=options.client_jwks_uri,
+        jwks=json.loads(Path(options.client_jwks).read_text()) if options.client_jwks else None,
         client_secret=options.client_secret,
     )
     provider = SimulatedIdentityProvider(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -475,3 +478,24 @@ def test_client_keys_given_inline(population):
         assertion = client_assertion(key, client_id="inline", audience=provider.token_endpoint)
         auth = {"client_assertion_type": JWT_BEARER, "client_assertion": assertion}
         assert _exchange(provider, result.parameters["code"], verifier, auth).status_code == 200
+
+
+def test_runs_as_a_command_as_the_demo_supervisor_starts_it(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps(public_jwks(client_key())))
+    command = [sys.executable, "-m", "demo.identity_provider", "--profile", "council"]
+    command += ["--port", str(port), "--client-id", "lcr", "--redirect-uri", REDIRECT]
+    command += ["--client-jwks", str(jwks_file), "--patients", "10"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        issuer = line.split()[-1]
+        assert issuer == f"http://127.0.0.1:{port}/{DEFAULT_TENANT_ID}/v2.0"
+        document = _get(issuer + "/.well-known/openid-configuration").json()
+        assert document["issuer"] == issuer
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
