@@ -115,7 +115,8 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
         self.host, self.port, self.profile, self.tenant_id = host, port, profile, tenant_id
         self.users = {user.username: user for user in users}
         self.clients = {client.client_id: client for client in clients}
-        # One signing key per start of the provider, as a real one rotates them.
+        # A new signing key for each provider made (each start of the demo): relying parties must
+        # fetch the JWKS again on a kid they do not know, as with a real provider rotating keys.
         self.key = jwk.RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(8)})
         self._lock = threading.Lock()
         self._faults: list[str] = []
