@@ -16,20 +16,31 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from oauth2_provider import models as oauth2_models
 
 from access import services
+from access.client_assertions import (
+    JWKS_MAX_BYTES,
+    ClientKeyError,
+    check_jwks_uri,
+    public_key_set,
+)
 from access.exceptions import AccessDenied, EmergencyAccessError
 from access.models import (
     ApiClient,
     BreakGlassAccess,
     CareRelationship,
+    ClinicalSystem,
+    IdentityProvider,
     Membership,
     Objection,
+    RoleMapping,
     RolePolicy,
     SensitiveCode,
     SensitiveCodeSet,
+    SignInSession,
     StaffProfile,
     Team,
 )
 from access.policy import reviews_break_glass
+from access.services.sessions import end_sessions
 from access.web import actor_from_request
 from records.admin import ReadOnlyAdmin, ReadOnlyInline, ShowsPatients
 from records.models import Patient
@@ -155,6 +166,43 @@ class BreakGlassAccessAdmin(ShowsPatients, ReadOnlyAdmin):
 
 
 class ApiClientForm(forms.ModelForm):
+    jwks_uri = forms.URLField(
+        label="JWKS URL",
+        required=False,
+        assume_scheme="https",
+        help_text="Where the partner publishes its public keys, for signed JWTs.",
+    )
+    public_key_file = forms.FileField(
+        label="Upload a public key",
+        required=False,
+        help_text="A JWKS (JSON) or a PEM public key; replaces the public keys above. Never the "
+        "private key: it stays with the partner system.",
+    )
+
+    def clean_jwks_uri(self) -> str:
+        url = self.cleaned_data["jwks_uri"]
+        return _key_checked(check_jwks_uri, url) if url else ""
+
+    def clean_public_jwks(self) -> dict | None:
+        keys = self.cleaned_data["public_jwks"]
+        return _key_checked(public_key_set, keys) if keys else None
+
+    def clean(self) -> dict:
+        """An uploaded file replaces the keys; a client has a JWKS URL or keys, not both (two
+        places would leave unclear which one a key rotation must change)."""
+        cleaned = super().clean()
+        upload = cleaned.get("public_key_file")
+        if upload:
+            if upload.size > JWKS_MAX_BYTES:
+                raise forms.ValidationError({"public_key_file": "Too large for a public key."})
+            try:
+                cleaned["public_jwks"] = public_key_set(upload.read())
+            except ClientKeyError as error:
+                raise forms.ValidationError({"public_key_file": str(error)}) from error
+        if cleaned.get("jwks_uri") and cleaned.get("public_jwks"):
+            raise forms.ValidationError("Give a JWKS URL or public keys, not both.")
+        return cleaned
+
     def clean_scopes(self) -> list[str]:
         """A list of known scopes, as register_api_client makes it. JSON would take anything:
         a string (which `in` would then search for substrings) or a NUL that PostgreSQL's JSON
@@ -166,10 +214,18 @@ class ApiClientForm(forms.ModelForm):
         return sorted(set(scopes))
 
 
+def _key_checked(check, value):
+    try:
+        return check(value)
+    except ClientKeyError as error:
+        raise forms.ValidationError(str(error)) from error
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     """Partner systems: registered with access.services.register_api_client (docs/api.md); here
-    an administrator can see them, change their scopes or rate, and switch one off."""
+    an administrator can see them, change their scopes, rate or public keys (a JWKS URL or an
+    uploaded public key, for signed JWTs), and switch one off."""
 
     form = ApiClientForm
 
@@ -259,3 +315,77 @@ for model in (
     oauth2_models.get_id_token_model(),
 ):
     admin.site.unregister(model)
+
+
+class RoleMappingInline(admin.TabularInline):
+    model = RoleMapping
+    fields = ["organisation", "rbac_code", "role_name", "team", "role"]
+    autocomplete_fields = ["team"]
+    extra = 0
+
+
+@admin.register(IdentityProvider)
+class IdentityProviderAdmin(admin.ModelAdmin):
+    """Identity providers and their role mappings (docs/portal.md): who may sign in, and to which
+    team and role each of their roles leads. A change applies at each user's next sign-in."""
+
+    list_display = ["name", "slug", "issuer", "auth_method", "active"]
+    list_filter = ["active", "auth_method"]
+    inlines = [RoleMappingInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["client_secret"].widget = forms.PasswordInput(render_value=False)
+        form.base_fields[
+            "client_secret"
+        ].help_text = (
+            "Only for client secret authentication; left empty, the secret stays as it is."
+        )
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change and not form.cleaned_data.get("client_secret"):
+            obj.client_secret = IdentityProvider.objects.get(pk=obj.pk).client_secret
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(RoleMapping)
+class RoleMappingAdmin(admin.ModelAdmin):
+    """Every mapping in one list, to search by code (imported with `manage.py
+    import_role_mappings`)."""
+
+    list_display = ["organisation", "rbac_code", "role_name", "team", "role", "provider"]
+    list_filter = ["provider", "role"]
+    search_fields = ["organisation", "rbac_code", "role_name", "team__name"]
+    autocomplete_fields = ["team"]
+
+
+@admin.register(SignInSession)
+class SignInSessionAdmin(ReadOnlyAdmin):
+    """Who is signed in now; "End" on a session signs its user out at their next request."""
+
+    list_display = ["user", "provider", "assurance", "role_mapping", "started_at"]
+    list_filter = ["provider"]
+    search_fields = ["user__username", "user__last_name"]
+    actions = ["end"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("access.delete_signinsession")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="End these sessions", permissions=["delete"])
+    def end(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ended = end_sessions(queryset)
+        self.message_user(request, f"{ended} session(s) ended.", messages.SUCCESS)
+
+
+@admin.register(ClinicalSystem)
+class ClinicalSystemAdmin(admin.ModelAdmin):
+    """Clinical systems that may open the record in their patient's context (docs/launch.md)."""
+
+    list_display = ["name", "issuer", "client_id", "active"]
+    list_filter = ["active"]

@@ -14,6 +14,8 @@ class AccessConfig(AppConfig):
 
         # A membership's policy is its role's, joined by role (not a change of its own).
         auditlog.register(models.Membership, exclude_fields=["policy"])
+        # A provider's client secret is kept out of the change history (masked), not its change.
+        auditlog.register(models.IdentityProvider, mask_fields=["client_secret"])
         for model in (
             models.Team,
             models.CareRelationship,
@@ -21,5 +23,7 @@ class AccessConfig(AppConfig):
             models.Objection,
             models.RolePolicy,
             models.StaffProfile,
+            models.RoleMapping,
+            models.ClinicalSystem,
         ):
             auditlog.register(model)

@@ -23,3 +23,13 @@ class ObjectionError(Exception):
 
 class ApiClientError(Exception):
     """A partner system cannot be registered as asked."""
+
+
+class SignInRefused(Exception):
+    """An identity provider vouched for someone this service will not sign in (too weak a
+    sign-in for their role, no subject, switched off): `code` for logs, `message` for them."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -206,6 +207,26 @@ SESSION_COOKIE_HTTPONLY = True
 LCR_SESSION_IDLE_MINUTES = env.int("LCR_SESSION_IDLE_MINUTES", default=15)
 LCR_SESSION_MAX_HOURS = env.int("LCR_SESSION_MAX_HOURS", default=12)
 SESSION_COOKIE_AGE = (LCR_SESSION_IDLE_MINUTES + 5) * 60
+
+# Staff sign in through an OpenID Connect provider (access.IdentityProvider: CIS2, a council's
+# own). Passwords held here are for a break-glass administrator only: "off" (the default), or
+# "break-glass" (superusers only, with their second factor). "everyone" lets any local account
+# sign in with its password: for the test suite and a trial without a provider, never live.
+LCR_PASSWORD_SIGN_IN = env.str("LCR_PASSWORD_SIGN_IN", default="off")
+if LCR_PASSWORD_SIGN_IN not in {"off", "break-glass", "everyone"}:
+    raise ImproperlyConfigured('LCR_PASSWORD_SIGN_IN must be "off", "break-glass" or "everyone".')
+# The private key this service signs its client assertions with (private_key_jwt, RS512), as PEM
+# text or a file; its public half is published at /oidc/jwks.json for the providers.
+LCR_OIDC_PRIVATE_KEY = env.str("LCR_OIDC_PRIVATE_KEY", default="")
+if not LCR_OIDC_PRIVATE_KEY and env.str("LCR_OIDC_PRIVATE_KEY_FILE", default=""):
+    LCR_OIDC_PRIVATE_KEY = Path(env.str("LCR_OIDC_PRIVATE_KEY_FILE")).read_text()
+# How long a call to an identity provider (discovery, keys, token, userinfo) may take.
+LCR_OIDC_TIMEOUT_SECONDS = env.float("LCR_OIDC_TIMEOUT_SECONDS", default=5.0)
+# Who to ask when a sign-in's role is not set up here: shown on the page that says so.
+LCR_SIGN_IN_HELP = env.str(
+    "LCR_SIGN_IN_HELP",
+    default="your organisation's Registration Authority or the shared care record office",
+)
 # Not saved on every request: lcr.signin.SessionTimeouts stamps activity at most once a minute, and
 # the session (with its cookie and expiry) is saved when that stamp changes. A page read is then
 # one session read and no write.
@@ -311,6 +332,7 @@ OAUTH2_PROVIDER = {
     },
     "DEFAULT_SCOPES": [],
     "SCOPES_BACKEND_CLASS": "access.api_auth.ApiClientScopes",
+    "OAUTH2_VALIDATOR_CLASS": "access.client_assertions.ClientAssertionValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("LCR_API_TOKEN_SECONDS", default=3600),
     # OAuth 2.0 Security BCP (RFC 9700) throughout: tokens stored hashed, only in the header, no
     # implicit or password grants; we issue client-credentials tokens and nothing else.

@@ -13,14 +13,16 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_logged_out
 from django.contrib.auth.views import redirect_to_login
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from access.models import Membership, Role
+from access.models import Membership, Role, SignInSession
 from access.web import memberships_of
 
 # Roles whose holders must prove a second factor: they change who may see records, or read the
@@ -28,6 +30,9 @@ from access.web import memberships_of
 SECOND_FACTOR_ROLES = (Role.ADMINISTRATOR, Role.PRIVACY_OFFICER)
 # Pages a signed-in user reaches before their second factor: everything else waits for it.
 BEFORE_SECOND_FACTOR = {"login", "logout", "two-factor", "two-factor-setup", "health", "ready"}
+# Set at sign-in through an identity provider: the authentication assurance level it vouched for.
+# Level 3 (a smartcard or an equivalent) is two factors already, proved to the provider.
+SESSION_ASSURANCE = "lcr_sign_in_assurance"
 SESSION_SIGNED_IN_AT = "lcr_signed_in_at"
 SESSION_LAST_ACTIVITY = "lcr_last_activity"
 # Activity is stamped (and the session saved) at most this often: a page read writes nothing. The
@@ -97,6 +102,8 @@ class SecondFactorRequired:
         user = request.user
         if not user.is_authenticated or user.is_verified():
             return None
+        if request.session.get(SESSION_ASSURANCE, 0) >= 3:
+            return None
         if request.resolver_match.url_name in BEFORE_SECOND_FACTOR:
             return None
         if not needs_second_factor(user, memberships_of(request)):
@@ -149,3 +156,11 @@ class SessionTimeouts:
         if not polling and now - last_activity >= ACTIVITY_STAMP_SECONDS:
             session[SESSION_LAST_ACTIVITY] = now
         return self.get_response(request)
+
+
+@receiver(user_logged_out)
+def forget_signed_in_session(sender, request, user, **kwargs) -> None:
+    """However a session ends by signing out (the button, a timeout), its row goes with it (here,
+    where every process loads it: the middleware's module)."""
+    if request is not None and request.session.session_key:
+        SignInSession.objects.filter(session_key=request.session.session_key).delete()

@@ -1,7 +1,6 @@
 """URL configuration: the portal's pages, the partner API, the admin, health and readiness."""
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from access import views as access_views
@@ -9,20 +8,26 @@ from audit import views as audit_views
 from care_record import administration, document_views
 from care_record import updates as record_updates
 from care_record import views as record_views
-from lcr import two_factor, views
+from lcr import sign_in_views, two_factor, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
     path("readyz", views.ready, name="ready"),
+    path("sign-in/", sign_in_views.SignInPage.as_view(), name="login"),
+    path("sign-out/", sign_in_views.sign_out, name="logout"),
+    path("sign-in/no-role/", sign_in_views.no_role, name="sign-in-no-role"),
     path(
-        "sign-in/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
+        "oidc/<slug:slug>/backchannel-logout/",
+        sign_in_views.backchannel_logout,
+        name="backchannel-logout",
     ),
-    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("oidc/jwks.json", sign_in_views.jwks, name="oidc-jwks"),
     path("sign-in/two-factor/", two_factor.verify, name="two-factor"),
     path("sign-in/two-factor/setup/", two_factor.setup, name="two-factor-setup"),
+    # After the fixed sign-in addresses: a provider's slug could otherwise shadow them.
+    path("sign-in/<slug:slug>/", sign_in_views.begin, name="sign-in-with"),
+    path("sign-in/<slug:slug>/callback/", sign_in_views.callback, name="sign-in-callback"),
     path("team/", access_views.choose_team, name="choose-team"),
     path("patients/", record_views.patient_search, name="patient-search"),
     path("patients/<int:patient_id>/", record_views.patient_record, name="patient-record"),

@@ -37,6 +37,9 @@ settings.STORAGES = {
 settings.WHITENOISE_USE_FINDERS = True
 # Passwords and API client secrets are hashed like passwords: tests need not pay for PBKDF2.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Most tests sign their users in with a password, as a trial without an identity provider would:
+# tests/test_oidc_signin.py holds sign-in through providers, and the default ("off") to its word.
+settings.LCR_PASSWORD_SIGN_IN = "everyone"
 Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 # Live updates' file channel (records/live.py) of this run's own, apart from `make run`'s and any
 # other run's on this machine.

@@ -9,12 +9,15 @@ import datetime
 import re
 
 import pytest
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from access import services
-from access.models import BreakGlassAccess, RolePolicy, Team
+from access.models import BreakGlassAccess, IdentityProvider, RoleMapping, RolePolicy, Team
+from access.services.sign_in import sign_in_with_claims
 from audit.models import AccessEvent
+from lcr.signin import SESSION_ASSURANCE
 from records.models import Snapshot
 from tests.factories import (
     LinkFactory,
@@ -92,7 +95,8 @@ PRIVACY_OFFICERS_ONLY = {
 # would_open, below, and tests/test_search.py).
 OTHER_ROUTES = {
     "home", "health", "ready", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
-    "patient-search",
+    "patient-search", "sign-in-with", "sign-in-callback", "sign-in-no-role", "backchannel-logout",
+    "oidc-jwks",
 }  # fmt: skip
 # The partner API: tests/test_api_matrix.py checks that each refuses a client without a token,
 # without the route's scope, and without a relationship (or the role the route needs).
@@ -176,9 +180,32 @@ def holds_a_letter(patient) -> None:
     )  # fmt: skip
 
 
-def arrange(situation: str, role: str, world):
+def signed_in_through_provider(team, role: str):
+    """A user as CIS2 signs them in: made and put in the team by the role mapping of their
+    selected role, with no password of their own."""
+    provider = IdentityProvider.objects.get_or_create(
+        slug="cis2", defaults={"name": "NHS CIS2", "issuer": "http://127.0.0.1:1/oidc"}
+    )[0]
+    RoleMapping.objects.create(
+        provider=provider, organisation=team.ods_code, rbac_code="R8000", team=team, role=role
+    )
+    claims = {
+        "sub": f"cis2-{role}",
+        "authentication_assurance_level": "3",
+        "selected_roleid": "1",
+        "nhsid_nrbac_roles": [
+            {"person_roleid": "1", "org_code": team.ods_code, "role_code": "S8000:G8000:R8000"}
+        ],
+    }
+    return sign_in_with_claims(provider=provider, claims=claims).user
+
+
+def arrange(situation: str, role: str, world, signed_in_by: str = "password"):
     admin, team, patient = world
-    user = member(team, role, f"{role}-user")
+    if signed_in_by == "identity provider":
+        user = signed_in_through_provider(team, role)
+    else:
+        user = member(team, role, f"{role}-user")
     today = datetime.date.today()
     if situation in ("related", "objected", "objected_break_glass"):
         services.start_relationship(
@@ -201,12 +228,19 @@ def arrange(situation: str, role: str, world):
     return user, patient
 
 
+@pytest.mark.parametrize("signed_in_by", ["password", "identity provider"])
 @pytest.mark.parametrize("situation", SITUATIONS)
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", sorted(ROUTES))
-def test_permission_matrix(client, world, route, role, situation):
-    user, patient = arrange(situation, role, world)
-    client.force_login(user)
+def test_permission_matrix(client, world, route, role, situation, signed_in_by):
+    user, patient = arrange(situation, role, world, signed_in_by)
+    if signed_in_by == "password":
+        client.force_login(user)  # (with its second factor, where the role needs one)
+    else:  # a smartcard's sign-in is its second factor: no authenticator app
+        Client.force_login(client, user)
+        session = client.session
+        session[SESSION_ASSURANCE] = 3
+        session.save()
     method, allowed = ROUTES[route]
     expected = allowed(RolePolicy.objects.get(role=role), situation)
 

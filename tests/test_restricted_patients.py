@@ -498,6 +498,11 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
         "ready": [("gp", "get", reverse("ready"), {})],
         "login": [(None, "get", reverse("login"), {})],
         "logout": [("gp", "post", reverse("logout"), {})],
+        "sign-in-with": [(None, "get", reverse("sign-in-with", args=["nowhere"]), {})],
+        "sign-in-callback": [(None, "get", reverse("sign-in-callback", args=["nowhere"]), {})],
+        "sign-in-no-role": [("gp", "get", reverse("sign-in-no-role"), {})],
+        "backchannel-logout": [(None, "post", reverse("backchannel-logout", args=["nowhere"]), {})],
+        "oidc-jwks": [(None, "get", reverse("oidc-jwks"), {})],
     }
 
 
