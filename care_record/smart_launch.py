@@ -183,6 +183,8 @@ def _client(
         redirect_uri=redirect_uri,
         code_challenge_method="S256",
         default_timeout=timeout(),
+        # The token is used at once, for one read: however short its life, it is not refreshed.
+        leeway=0,
     )
     if key is not None:
         client.register_client_auth_method(SignedAssertion(key, token_endpoint))
@@ -306,6 +308,11 @@ def _read_json(system: ClinicalSystem, session: requests.Session, url: str, *, w
     except requests.RequestException as error:
         raise LaunchFailed(
             _unreachable(system, f"asked for {what}", error), system=system
+        ) from None
+    except OAuthError:  # the token it gave has already expired
+        raise LaunchFailed(
+            f"{system.name} gave an access token that could not be used for {what}.",
+            system=system,
         ) from None
     if response.status_code != 200:
         raise LaunchFailed(
