@@ -237,7 +237,7 @@ class SimulatedClinicalSystem(LoopbackServer):
     def _patient_list(self) -> str:
         rows = "".join(
             f"<tr><td>{html.escape(person.display_name)}</td>"
-            f"<td>{person.birth_date:%d %b %Y}</td>"
+            f"<td>{person.birth_date.day} {person.birth_date:%B %Y}</td>"
             f"<td>{person.nhs_number[:3]} {person.nhs_number[3:6]} {person.nhs_number[6:]}</td>"
             f'<td><form method="get" action="/launch/{index}" target="_blank">'
             "<button>Shared care record</button></form></td></tr>"

@@ -14,7 +14,7 @@ from django.urls import reverse
 from joserfc.jwk import RSAKey
 
 from access import services
-from access.models import ClinicalSystem, Team
+from access.models import BreakGlassAccess, ClinicalSystem, Team
 from audit.models import AccessEvent
 from demo.clinical_system import SimulatedClinicalSystem
 from records.models import Patient
@@ -96,6 +96,26 @@ def test_launch_opens_the_record_of_the_patient_in_context_for_a_user_who_cares_
     assert answer["Location"] == reverse("patient-record", args=[patient.pk])
     # The launch only decides where to go: the record page records the look when it opens.
     assert not AccessEvent.objects.exists()
+
+
+def test_launch_opens_the_record_for_emergency_access_already_held_and_never_starts_one(
+    client, clinical_system, population
+):
+    emergency = make_team("A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    clinician = member(emergency, "ae_clinician", "launching-ae")
+    held = PatientFactory(nhs_number=population.people[0].nhs_number)
+    services.break_glass(
+        user=clinician, team=emergency, patient=held, reason="unconscious", explanation="arrived"
+    )
+    PatientFactory(nhs_number=population.people[1].nhs_number)
+    client.force_login(clinician)
+
+    opened = press_button(client, clinical_system, population.people[0])
+    not_held = press_button(client, clinical_system, population.people[1])
+
+    assert opened["Location"] == reverse("patient-record", args=[held.pk])
+    assert not_held.status_code == 404
+    assert BreakGlassAccess.objects.count() == 1
 
 
 def test_the_way_to_the_clinical_system_asks_as_smart_v2_says(client, clinical_system, gp):
