@@ -331,8 +331,8 @@ def _read_json(system: ClinicalSystem, session: requests.Session, url: str, *, w
     return document
 
 
-def _limited_body(system: ClinicalSystem, response: requests.Response, what: str) -> bytes:
-    body = b""
+def _limited_body(system: ClinicalSystem, response: requests.Response, what: str) -> bytearray:
+    body = bytearray()
     for chunk in response.iter_content(64 * 1024):
         body += chunk
         if len(body) > MAX_DOCUMENT_BYTES:
