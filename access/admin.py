@@ -16,6 +16,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from oauth2_provider import models as oauth2_models
 
 from access import services
+from access.client_assertions import (
+    JWKS_MAX_BYTES,
+    ClientKeyError,
+    check_jwks_uri,
+    public_key_set,
+)
 from access.exceptions import AccessDenied, EmergencyAccessError
 from access.models import (
     ApiClient,
@@ -160,6 +166,43 @@ class BreakGlassAccessAdmin(ShowsPatients, ReadOnlyAdmin):
 
 
 class ApiClientForm(forms.ModelForm):
+    jwks_uri = forms.URLField(
+        label="JWKS URL",
+        required=False,
+        assume_scheme="https",
+        help_text="Where the partner publishes its public keys, for signed JWTs.",
+    )
+    public_key_file = forms.FileField(
+        label="Upload a public key",
+        required=False,
+        help_text="A JWKS (JSON) or a PEM public key; replaces the public keys above. Never the "
+        "private key: it stays with the partner system.",
+    )
+
+    def clean_jwks_uri(self) -> str:
+        url = self.cleaned_data["jwks_uri"]
+        return _key_checked(check_jwks_uri, url) if url else ""
+
+    def clean_public_jwks(self) -> dict | None:
+        keys = self.cleaned_data["public_jwks"]
+        return _key_checked(public_key_set, keys) if keys else None
+
+    def clean(self) -> dict:
+        """An uploaded file replaces the keys; a client has a JWKS URL or keys, not both (two
+        places would leave unclear which one a key rotation must change)."""
+        cleaned = super().clean()
+        upload = cleaned.get("public_key_file")
+        if upload:
+            if upload.size > JWKS_MAX_BYTES:
+                raise forms.ValidationError({"public_key_file": "Too large for a public key."})
+            try:
+                cleaned["public_jwks"] = public_key_set(upload.read())
+            except ClientKeyError as error:
+                raise forms.ValidationError({"public_key_file": str(error)}) from error
+        if cleaned.get("jwks_uri") and cleaned.get("public_jwks"):
+            raise forms.ValidationError("Give a JWKS URL or public keys, not both.")
+        return cleaned
+
     def clean_scopes(self) -> list[str]:
         """A list of known scopes, as register_api_client makes it. JSON would take anything:
         a string (which `in` would then search for substrings) or a NUL that PostgreSQL's JSON
@@ -171,10 +214,18 @@ class ApiClientForm(forms.ModelForm):
         return sorted(set(scopes))
 
 
+def _key_checked(check, value):
+    try:
+        return check(value)
+    except ClientKeyError as error:
+        raise forms.ValidationError(str(error)) from error
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     """Partner systems: registered with access.services.register_api_client (docs/api.md); here
-    an administrator can see them, change their scopes or rate, and switch one off."""
+    an administrator can see them, change their scopes, rate or public keys (a JWKS URL or an
+    uploaded public key, for signed JWTs), and switch one off."""
 
     form = ApiClientForm
 

@@ -332,6 +332,7 @@ OAUTH2_PROVIDER = {
     },
     "DEFAULT_SCOPES": [],
     "SCOPES_BACKEND_CLASS": "access.api_auth.ApiClientScopes",
+    "OAUTH2_VALIDATOR_CLASS": "access.client_assertions.ClientAssertionValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("LCR_API_TOKEN_SECONDS", default=3600),
     # OAuth 2.0 Security BCP (RFC 9700) throughout: tokens stored hashed, only in the header, no
     # implicit or password grants; we issue client-credentials tokens and nothing else.

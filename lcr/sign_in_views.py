@@ -139,7 +139,8 @@ def callback(request: HttpRequest, slug: str) -> HttpResponse:
         assurance=signed_in.assurance,
         role_mapping=signed_in.mappings[0] if signed_in.mappings else None,
     )
-    if not signed_in.mapped:
+    # (Staff, such as the identity reviewer, work in the admin, not in a team: no page for them.)
+    if not signed_in.mapped and not signed_in.user.is_staff:
         return redirect("sign-in-no-role")
     return redirect(after)
 
