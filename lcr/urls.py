@@ -6,6 +6,7 @@ from django.urls import include, path
 from access import views as access_views
 from audit import views as audit_views
 from care_record import administration, document_views
+from care_record import launch as record_launch
 from care_record import updates as record_updates
 from care_record import views as record_views
 from lcr import sign_in_views, two_factor, views
@@ -40,6 +41,8 @@ urlpatterns = [
         name="patient-document",
     ),
     path("break-glass/", record_views.break_glass, name="break-glass"),
+    path("launch", record_launch.launch, name="launch"),
+    path("launch/callback", record_launch.launch_callback, name="launch-callback"),
     path("manage/patients/", administration.find_patient, name="manage-find-patient"),
     path("manage/patients/<int:patient_id>/", administration.manage_patient, name="manage-patient"),
     path(

@@ -92,11 +92,12 @@ PRIVACY_OFFICERS_ONLY = {
 }
 # Routes that show no patient data: public, or for the signed-in user's own account.
 # patient-search shows only patients the user may see (test_search_finds_only_whom_the_record_
-# would_open, below, and tests/test_search.py).
+# would_open, below, and tests/test_search.py). A launch from a clinical system shows none: it
+# ends on patient-record only where that would open, else 404 (tests/test_smart_launch.py).
 OTHER_ROUTES = {
     "home", "health", "ready", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
     "patient-search", "sign-in-with", "sign-in-callback", "sign-in-no-role", "backchannel-logout",
-    "oidc-jwks",
+    "oidc-jwks", "launch", "launch-callback",
 }  # fmt: skip
 # The partner API: tests/test_api_matrix.py checks that each refuses a client without a token,
 # without the route's scope, and without a relationship (or the role the route needs).
