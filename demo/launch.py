@@ -187,7 +187,8 @@ def _banner(url: str, options: argparse.Namespace) -> None:
 
     print(f"\n  Partner API: {url}api/v1/docs/ (docs/api.md). Demo clients (id, secret):")
     for client in DEMO_API_CLIENTS:
-        print(f"    {client.client_id:<20} {client.secret:<25} {client.description}")
+        secret = client.secret or f"signs with var/{client.signing_key}"
+        print(f"    {client.client_id:<20} {secret:<25} {client.description}")
     first, last = options.source_port, options.source_port + 4
     print(f"\n  Simulated FHIR sources: http://{options.host}:{first}-{last}/fhir")
     print(f"  The GP practices (port {first}) answer as GP Connect Access Record Structured")

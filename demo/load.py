@@ -27,11 +27,15 @@ class DemoUser:
 @dataclass(frozen=True)
 class DemoApiClient:
     client_id: str
-    secret: str
+    secret: str  # "" for a client that signs JWTs instead of holding a secret
     description: str
     team: str  # a key of DEMO_TEAMS
     role: str
     scopes: tuple[str, ...]
+    # A client authenticating with a signed JWT (private_key_jwt, docs/api.md): its private key
+    # is made on first load in this file under var/ (never committed); only the public key is
+    # registered, so its kid is the key's thumbprint.
+    signing_key: str = ""
 
 
 # Teams of the demo: key -> (name, ODS code, kind). The GP practice is the example patient's own.
@@ -90,6 +94,8 @@ DEMO_API_CLIENTS = (
                   "office", "administrator", ("relationship.write",)),
     DemoApiClient("demo-privacy-system", "demo-privacy-secret-2026", "reads access reports",
                   "office", "privacy_officer", ("audit.read",)),
+    DemoApiClient("demo-jwt-epr", "", "the A&E EPR, signing JWTs (private_key_jwt)",
+                  "ae", "ae_clinician", ("patient.read",), signing_key="demo-jwt-epr.key"),
 )  # fmt: skip
 
 
@@ -280,21 +286,43 @@ def create_demo_teams(population) -> dict:
     return teams
 
 
+def demo_signing_key(demo: DemoApiClient):
+    """The demo client's RSA private key under var/, made on first use (never committed)."""
+    from django.conf import settings
+    from joserfc import jwk
+
+    path = settings.VAR_DIR / demo.signing_key
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jwk.RSAKey.generate_key(2048, private=True).as_pem(private=True))
+        path.chmod(0o600)
+    return jwk.RSAKey.import_key(path.read_bytes())
+
+
 def create_demo_api_clients(teams: dict) -> None:
-    """The demo's partner systems, each for a demo team (idempotent)."""
+    """The demo's partner systems, each for a demo team (idempotent; a signing client's
+    registered public key follows its key file, should var/ have been emptied)."""
     from django.contrib.auth import get_user_model
 
+    from access.client_assertions import public_key_set
     from access.models import ApiClient
     from access.services import register_api_client
 
     setup = get_user_model().objects.get(username="admin")
     for demo in DEMO_API_CLIENTS:
-        if not ApiClient.objects.filter(application__client_id=demo.client_id).exists():
+        keys = {}
+        if demo.signing_key:
+            keys = {"public_jwks": demo_signing_key(demo).as_pem(private=False)}
+        existing = ApiClient.objects.filter(application__client_id=demo.client_id).first()
+        if existing is None:
             register_api_client(
                 name=demo.description, team=teams[demo.team], role=demo.role,
                 scopes=list(demo.scopes), actor=setup, client_id=demo.client_id,
-                client_secret=demo.secret,
+                client_secret=demo.secret, **keys,
             )  # fmt: skip
+        elif keys:
+            existing.public_jwks = public_key_set(keys["public_jwks"])
+            existing.save(update_fields=["public_jwks"])
 
 
 def create_demo_relationships(population, teams: dict) -> int:

@@ -81,3 +81,39 @@ def test_the_demo_partner_system_reads_the_example_patient_with_its_printed_secr
     summary = client.get(f"/api/v1/fhir/Patient/{example.pk}/$summary", **headers)
     assert summary.status_code == 200
     valid_fhir(summary.json())
+
+
+def test_the_demo_partner_that_signs_jwts_gets_a_token_with_its_key(
+    population, client, tmp_path, settings
+):
+    import time
+    import uuid
+
+    from joserfc import jwt
+
+    from demo.load import demo_signing_key
+
+    settings.VAR_DIR = tmp_path  # its key is made here, not in the demo's own var/
+    register_population(population)
+    create_demo_users()
+    teams = create_demo_teams(population)
+    create_demo_api_clients(teams)
+    create_demo_api_clients(teams)  # loading twice adds nothing
+
+    demo = next(demo for demo in DEMO_API_CLIENTS if demo.signing_key)
+    key = demo_signing_key(demo)
+    now = int(time.time())
+    claims = {"iss": demo.client_id, "sub": demo.client_id, "exp": now + 300,
+              "aud": "http://testserver/api/oauth/token/", "jti": str(uuid.uuid4())}  # fmt: skip
+    header = {"alg": "RS512", "kid": key.thumbprint()}
+    assertion = jwt.encode(header, claims, key, algorithms=["RS512"])
+    answer = client.post(
+        "/api/oauth/token/",
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["access_token"]
