@@ -29,7 +29,12 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 
 from demo import identity_provider_pages as pages
-from demo.identity_provider_clients import JWT_BEARER, ClientAuthenticator, ClientRefused
+from demo.identity_provider_clients import (
+    ASSERTION_ALGORITHMS,
+    JWT_BEARER,
+    ClientAuthenticator,
+    ClientRefused,
+)
 from demo.identity_provider_signin import CIS2_ACR_LEVELS, Grant, ProviderSession, SignInJourney
 from demo.identity_provider_users import (
     COUNCIL_ROLES,
@@ -192,7 +197,7 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
                 "client_secret_post",
                 "client_secret_basic",
             ],
-            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "backchannel_logout_supported": True,
             "backchannel_logout_session_supported": True,
             "authorization_response_iss_parameter_supported": True,

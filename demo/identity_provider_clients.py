@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_MAX_LIFETIME = 300  # a client assertion may expire at most 5 minutes ahead
 CLOCK_SKEW = 30
+# Asymmetric algorithms only: CIS2 asks for RS512, NHS England's API platform RS512 too.
+ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 
 
 class ClientRefused(Exception):
@@ -104,7 +106,7 @@ class ClientAuthenticator:
             raise refuse("client_id does not match the assertion's iss")
         try:
             keys = jwk.KeySet.import_key_set(self._client_jwks(client))
-            token = jwt.decode(assertion, keys, algorithms=["RS256", "PS256", "ES256"])
+            token = jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGORITHMS))
         except (JoseError, ValueError, requests.RequestException) as error:
             raise refuse(f"signature not verified ({error})") from None
         claims, now = token.claims, time.time()

@@ -60,7 +60,8 @@ def client_key(kid: str = "") -> jwk.RSAKey:
 
 def public_jwks(*keys: jwk.RSAKey) -> dict[str, Any]:
     """The public JWKS of `keys`, as a client registers or serves it."""
-    return {"keys": [key.as_dict(private=False) | {"use": "sig", "alg": "RS256"} for key in keys]}
+    # No "alg": the key may sign with any RSA algorithm (the relying party uses RS512).
+    return {"keys": [key.as_dict(private=False) | {"use": "sig"} for key in keys]}
 
 
 def client_assertion(
@@ -71,6 +72,7 @@ def client_assertion(
     lifetime: int = 60,
     jti: str = "",
     now: float | None = None,
+    alg: str = "RS256",
     **extra: Any,
 ) -> str:
     """A private_key_jwt client assertion (RFC 7523 section 3): iss = sub = client_id, signed with
@@ -84,7 +86,7 @@ def client_assertion(
         "exp": issued + lifetime,
         "jti": jti or secrets.token_urlsafe(16),
     } | extra
-    return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=[alg])
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -305,6 +305,12 @@ def test_bad_client_assertions_are_refused(cis2, key, change):
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
+def test_rs512_assertions_are_accepted_as_cis2_asks_for_them(cis2, key):
+    result, verifier = _code(cis2, "gp", "demo-gp-2026")
+    auth = _assertion_form(cis2, key, alg="RS512", lifetime=300)
+    assert _exchange(cis2, result.parameters["code"], verifier, auth).status_code == 200
+
+
 def test_reused_jti_is_refused(cis2, key):
     first, verifier = _code(cis2, "gp", "demo-gp-2026")
     auth = _assertion_form(cis2, key, jti="once-only")
