@@ -260,12 +260,26 @@ def _unreachable(provider: IdentityProvider) -> str:
     )
 
 
+# What a wrong or missing claim means, in the words of the person signing in.
+CLAIM_WORDS = {
+    "nonce": "it was not made for this sign-in (nonce)",
+    "aud": "it was made for another service (audience)",
+    "azp": "it was made for another service (authorised party)",
+    "iss": "it comes from another issuer",
+    "at_hash": "it does not belong with its access token (at_hash)",
+    "sub": "it names nobody (sub)",
+    "exp": "it has expired",
+    "iat": "it does not say when it was made (iat)",
+}
+
+
 def _jose_reason(error: JoseError) -> str:
     """A few words on why a token was refused, from joserfc's error."""
+    claim = getattr(error, "claim", "")
+    if claim:
+        return CLAIM_WORDS.get(claim, f"its {claim} claim is wrong or missing")
     words = {
         "bad_signature": "its signature does not match the provider's keys",
         "expired_token": "it has expired",
-        "invalid_claim": "one of its claims is wrong",
-        "missing_claim": "a claim is missing",
     }
     return words.get(getattr(error, "error", ""), str(error) or error.__class__.__name__)

@@ -213,6 +213,9 @@ def seeded_after_emptying(request: pytest.FixtureRequest) -> None:
     if not ContentType.objects.exists():  # emptied without post_migrate (serialized rollback)
         emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
     importlib.import_module("access.migrations.0002_role_policies").seed(apps, None)
+    importlib.import_module(
+        "access.migrations.0007_sign_in_and_launch"
+    ).council_staff_sign_in_with_two_factors(apps, None)
     view_record_permission_id.cache_clear()
 
 

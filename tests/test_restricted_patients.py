@@ -503,6 +503,8 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
         "sign-in-no-role": [("gp", "get", reverse("sign-in-no-role"), {})],
         "backchannel-logout": [(None, "post", reverse("backchannel-logout", args=["nowhere"]), {})],
         "oidc-jwks": [(None, "get", reverse("oidc-jwks"), {})],
+        "launch": [("gp", "get", reverse("launch"), {"iss": "http://x.invalid", "launch": "1"})],
+        "launch-callback": [("gp", "get", reverse("launch-callback"), {"state": "made-up"})],
     }
 
 
