@@ -19,6 +19,13 @@ import urllib.request
 from pathlib import Path
 
 from demo.pds import BASE_PATH as PDS_BASE_PATH
+from demo.sign_in import (
+    CLINICAL_SYSTEM_CLIENT_ID,
+    DEMO_PROVIDERS,
+    clinical_system_port,
+    make_portal_key,
+    provider_command,
+)
 from demo.supervisor import ReadinessWatch, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +40,8 @@ def main() -> int:
     options = _parse_args()
     env = _environment(options)
     LOGS.mkdir(parents=True, exist_ok=True)
-    # The five sources, then PDS on the next port.
-    ports = [options.port, *range(options.source_port, options.source_port + 6)]
+    # The five sources, then PDS, the two identity providers and the clinical system.
+    ports = [options.port, *range(options.source_port, options.source_port + 9)]
     busy = [port for port in ports if _port_in_use(options.host, port)]
     if busy:
         print(f"Port(s) {', '.join(map(str, busy))} already in use on {options.host}.")
@@ -59,6 +66,23 @@ def main() -> int:
         pds += ["--port", str(_pds_port(options)), "--access-token", DEMO_PDS_TOKEN]
         supervisor.start("pds", pds)
         _wait_for(env["LCR_PDS_BASE_URL"] + "/metadata", "simulated PDS", supervisor)
+        portal = f"http://{options.host}:{options.port}"
+        for provider in DEMO_PROVIDERS:
+            command = provider_command(provider, options.host, options.source_port, portal)
+            idp = [PYTHON, *command, *_population_args(options)]
+            supervisor.start(provider.slug, idp)
+            issuer = provider.issuer(options.host, options.source_port)
+            _wait_for(issuer + "/.well-known/openid-configuration", provider.name, supervisor)
+        clinical_port = clinical_system_port(options.source_port)
+        clinical = [PYTHON, "-m", "demo.clinical_system", *_population_args(options)]
+        clinical += ["--host", options.host, "--port", str(clinical_port)]
+        clinical += ["--portal-url", portal, "--client-id", CLINICAL_SYSTEM_CLIENT_ID]
+        supervisor.start("clinical-system", clinical)
+        _wait_for(
+            f"http://{options.host}:{clinical_port}/fhir/metadata",
+            "simulated clinical system",
+            supervisor,
+        )
 
         print(f"Loading {options.patients} demo patients ...", flush=True)
         load = [PYTHON, "-m", "demo.load", *_population_args(options), *where]
@@ -117,6 +141,11 @@ def _environment(options: argparse.Namespace) -> dict[str, str]:
     # Identity sync traces NHS numbers with the simulated PDS (docs/identity.md).
     env["LCR_PDS_BASE_URL"] = f"http://{options.host}:{_pds_port(options)}{PDS_BASE_PATH}"
     env["LCR_PDS_ACCESS_TOKEN"] = DEMO_PDS_TOKEN
+    # Staff sign in through the simulated CIS2 and council providers (demo/identity_provider.py)
+    # with this service's own key (made under var/ on first run); a password is only for the
+    # break-glass administrator.
+    env["LCR_OIDC_PRIVATE_KEY_FILE"] = str(make_portal_key(VAR))
+    env.setdefault("LCR_PASSWORD_SIGN_IN", "break-glass")
     return env
 
 
@@ -152,26 +181,11 @@ def _wait_for(url: str, what: str, supervisor: Supervisor) -> None:
 
 
 def _banner(url: str, options: argparse.Namespace) -> None:
-    from demo.load import DEMO_USERS
-
     width = 72
     print("\n" + "=" * width)
     print(f"  Shared care record (demo) is running at  {url}")
     print(f"  Administration:                         {url}admin/")
-    print("\n  Demo sign-ins (synthetic data only):")
-    for user in DEMO_USERS:
-        print(f"    {user.username:<12} {user.password:<24} {user.description}")
-    from demo.totp import authenticator_key
-
-    with_key = [user.username for user in DEMO_USERS if user.totp_key]
-    print(
-        f"\n  {', '.join(with_key[:-1])} and {with_key[-1]} also need a code from an "
-        "authenticator app (two-factor sign-in):"
-    )
-    for user in DEMO_USERS:
-        if user.totp_key:
-            print(f"    {user.username:<12} key {authenticator_key(user.totp_key)}")
-    print("    or print the current codes: .venv/bin/python -m demo.totp")
+    _print_sign_ins(options)
     from demo.population import generate
 
     population = generate(seed=options.seed, patients=options.patients)
@@ -194,10 +208,33 @@ def _banner(url: str, options: argparse.Namespace) -> None:
     print(f"  The GP practices (port {first}) answer as GP Connect Access Record Structured")
     print("    (FHIR STU3); the others as FHIR R4 search.")
     print(f"  Simulated PDS:          http://{options.host}:{_pds_port(options)}{PDS_BASE_PATH}")
+    clinical = f"http://{options.host}:{clinical_system_port(options.source_port)}/"
+    print(f"  Simulated clinical system: {clinical} (press 'Shared care record' beside a")
+    print("    patient: the record opens on them, signed in as gp; docs/launch.md)")
     print(f"  Logs: {LOGS}")
     print("  Identity sync has been queued; the home page shows its progress.")
     print("  Press Ctrl-C to stop.")
     print("=" * width, flush=True)
+
+
+def _print_sign_ins(options: argparse.Namespace) -> None:
+    from demo.load import BREAK_GLASS_USERNAME, DEMO_USERS
+    from demo.sign_in import provider_only_users
+    from demo.totp import authenticator_key
+
+    print("\n  Sign in with the simulated NHS CIS2 or Riverside Council (synthetic data only):")
+    for provider in DEMO_PROVIDERS:
+        print(f"    {provider.name}:")
+        for user in DEMO_USERS:
+            if user.signs_in_at == provider.slug:
+                print(f"      {user.username:<12} {user.password:<24} {user.description}")
+        for username, password, description in provider_only_users(provider):
+            print(f"      {username:<12} {password:<24} {description}")
+    print("    Clinical roles choose 'Smartcard (AAL3)' there; a password sign-in is refused.")
+    glass = next(user for user in DEMO_USERS if user.username == BREAK_GLASS_USERNAME)
+    print("\n  Break-glass administrator (password sign-in, under 'Break-glass administrator")
+    print(f"    sign-in'): {glass.username} / {glass.password}, then a code from the authenticator")
+    print(f"    with key {authenticator_key(glass.totp_key)} (.venv/bin/python -m demo.totp)")
 
 
 def _supervise(supervisor: Supervisor, watch: ReadinessWatch) -> None:

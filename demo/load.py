@@ -22,6 +22,9 @@ class DemoUser:
     # Administrators, privacy officers and staff sign in with a second factor: the demo gives them
     # an authenticator whose key is published here (`python -m demo.totp` prints its codes).
     totp_key: str = ""
+    # The simulated identity provider they sign in at (demo/sign_in.py), as the user it knows;
+    # `password` is theirs there. Only the break-glass administrator has a password here.
+    signs_in_at: str = "cis2"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ DEMO_USERS = (
     DemoUser("ae", "demo-ae-2026", "A&E clinician (may use emergency access)", team="ae",
              role="ae_clinician", is_staff=False),
     DemoUser("social", "demo-social-2026", "social worker", team="social", role="social_worker",
-             is_staff=False),
+             is_staff=False, signs_in_at="riverside"),
     DemoUser("admin", "demo-admin-2026", "administrator (care relationships, Django admin)", True,
              team="office", role="administrator",
              totp_key="64656d6f2d61646d696e2d746f74702d6b65792d"),
@@ -85,6 +88,10 @@ DEMO_USERS = (
     ),
 )  # fmt: skip
 
+
+# The one account that signs in with a password (LCR_PASSWORD_SIGN_IN=break-glass), and its
+# second factor: for when the identity providers cannot be reached.
+BREAK_GLASS_USERNAME = "admin"
 
 # Partner systems of the demo (docs/api.md shows them at work with curl). Synthetic demo only.
 DEMO_API_CLIENTS = (
@@ -128,6 +135,9 @@ def main() -> None:
     )
     create_demo_users()
     teams = create_demo_teams(population)
+    from demo.sign_in import register_sign_in
+
+    register_sign_in(population, teams, host=options.host, base_port=options.base_port)
     related = create_demo_relationships(population, teams)
     create_demo_api_clients(teams)
     print(f"Care relationships: {related} new.")
@@ -244,7 +254,10 @@ def create_demo_users() -> None:
                 "last_name": "(demo)",
             },
         )
-        user.set_password(demo.password)
+        if demo.username == BREAK_GLASS_USERNAME:
+            user.set_password(demo.password)
+        else:
+            user.set_unusable_password()
         user.save()
         for name in demo.permissions:
             app_label, codename = name.split(".")

@@ -4,6 +4,7 @@ import pytest
 
 from access.policy import actor_for, decide
 from demo.load import (
+    BREAK_GLASS_USERNAME,
     DEMO_API_CLIENTS,
     DEMO_USERS,
     create_demo_api_clients,
@@ -30,7 +31,9 @@ def test_demo_clinicians_see_the_example_patient_and_the_others_do_not(populatio
     users = get_user_model().objects
     for demo in DEMO_USERS:
         user = users.get(username=demo.username)
-        assert user.check_password(demo.password)
+        # Only the break-glass administrator has a password here; the others sign in at the
+        # simulated identity providers with theirs.
+        assert user.check_password(demo.password) == (demo.username == BREAK_GLASS_USERNAME)
         decision = decide(actor_for(user), example)
         assert decision.allowed == (demo.username in ("gp", "ae", "social")), demo.username
 
@@ -117,3 +120,35 @@ def test_the_demo_partner_that_signs_jwts_gets_a_token_with_its_key(
     )
     assert answer.status_code == 200, answer.content
     assert answer.json()["access_token"]
+
+
+def test_the_demo_providers_sign_each_demo_user_in_as_their_own_account_and_team(population):
+    from access.models import IdentityProvider, Membership
+    from access.services.sign_in import sign_in_with_claims
+    from demo.identity_provider import demo_users
+    from demo.sign_in import DEMO_PROVIDERS, register_sign_in
+
+    register_population(population)
+    create_demo_users()
+    teams = create_demo_teams(population)
+    register_sign_in(population, teams, host="127.0.0.1", base_port=8101)
+    register_sign_in(population, teams, host="127.0.0.1", base_port=8101)  # twice: the same
+
+    expected = {demo.username: demo for demo in DEMO_USERS}
+    for provider in DEMO_PROVIDERS:
+        row = IdentityProvider.objects.get(slug=provider.slug)
+        for person in demo_users(provider.profile, population):
+            claims = {"sub": person.sub, "given_name": person.given_name, "roles": person.roles,
+                      "authentication_assurance_level": "3", "amr": ["pwd", "mfa"]}  # fmt: skip
+            if provider.profile == "cis2":
+                claims["nhsid_nrbac_roles"] = person.roles
+                claims["selected_roleid"] = person.roles[0]["person_roleid"]
+                del claims["roles"]
+            signed_in = sign_in_with_claims(provider=row, claims=claims)
+            account = expected.get(person.username)
+            if account is not None and account.signs_in_at == provider.slug:
+                assert signed_in.user.username == account.username
+                roles = set(Membership.objects.filter(user=signed_in.user).values_list("role"))
+                assert roles == ({(account.role,)} if account.role else set()), account.username
+            mapped = person.username in provider.mappings
+            assert signed_in.mapped == mapped, person.username
