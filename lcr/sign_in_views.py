@@ -173,7 +173,12 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     if provider is not None:
         there = oidc.end_session_redirect(provider, id_token, after)
         if there:
-            return redirect(there)
+            # A page that goes on to the provider, not a redirect: the page the sign-out form was
+            # on allows forms to post only to this origin (CSP form-action), and browsers hold
+            # the redirect that follows a form to that too.
+            return render(
+                request, "registration/signed_out.html", {"provider": provider, "there": there}
+            )
     return redirect("login")
 
 
