@@ -10,7 +10,7 @@ class AccessConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from access import models
+        from access import checks, models  # noqa: F401  (checks registers them)
 
         # A membership's policy is its role's, joined by role (not a change of its own).
         auditlog.register(models.Membership, exclude_fields=["policy"])

@@ -70,7 +70,7 @@ class PendingLaunch:
 
 def timeout() -> float:
     """Seconds any one call to a clinical system may take: a hanging system fails fast."""
-    return float(getattr(settings, "LCR_LAUNCH_TIMEOUT_SECONDS", 5.0))
+    return settings.LCR_LAUNCH_TIMEOUT_SECONDS
 
 
 def registered_system(iss: str) -> ClinicalSystem | None:

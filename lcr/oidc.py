@@ -72,7 +72,8 @@ def public_key_set() -> dict:
     if key is None:
         return {"keys": []}
     public = key.as_dict(private=False)
-    return {"keys": [{**public, "kid": key_id(key), "use": "sig", "alg": "RS512"}]}
+    # No "alg": the same key signs RS512 for CIS2 and RS384 for a SMART clinical system.
+    return {"keys": [{**public, "kid": key_id(key), "use": "sig"}]}
 
 
 class SignedAssertion(PrivateKeyJWT):

@@ -215,13 +215,16 @@ SESSION_COOKIE_AGE = (LCR_SESSION_IDLE_MINUTES + 5) * 60
 LCR_PASSWORD_SIGN_IN = env.str("LCR_PASSWORD_SIGN_IN", default="off")
 if LCR_PASSWORD_SIGN_IN not in {"off", "break-glass", "everyone"}:
     raise ImproperlyConfigured('LCR_PASSWORD_SIGN_IN must be "off", "break-glass" or "everyone".')
-# The private key this service signs its client assertions with (private_key_jwt, RS512), as PEM
-# text or a file; its public half is published at /oidc/jwks.json for the providers.
+# The private key this service signs its client assertions with (private_key_jwt: RS512 for the
+# identity providers, RS384 for a clinical system's SMART launch), as PEM text or a file; its
+# public half is published at /oidc/jwks.json.
 LCR_OIDC_PRIVATE_KEY = env.str("LCR_OIDC_PRIVATE_KEY", default="")
 if not LCR_OIDC_PRIVATE_KEY and env.str("LCR_OIDC_PRIVATE_KEY_FILE", default=""):
     LCR_OIDC_PRIVATE_KEY = Path(env.str("LCR_OIDC_PRIVATE_KEY_FILE")).read_text()
 # How long a call to an identity provider (discovery, keys, token, userinfo) may take.
 LCR_OIDC_TIMEOUT_SECONDS = env.float("LCR_OIDC_TIMEOUT_SECONDS", default=5.0)
+# How long a call to a clinical system launching the record (SMART) may take.
+LCR_LAUNCH_TIMEOUT_SECONDS = env.float("LCR_LAUNCH_TIMEOUT_SECONDS", default=5.0)
 # Who to ask when a sign-in's role is not set up here: shown on the page that says so.
 LCR_SIGN_IN_HELP = env.str(
     "LCR_SIGN_IN_HELP",

@@ -227,3 +227,17 @@ def test_the_sign_in_page_offers_each_active_provider_and_hides_passwords_when_o
     with override_settings(LCR_PASSWORD_SIGN_IN="break-glass"):
         page = client.get(reverse("login")).content.decode()
     assert "Break-glass administrator sign-in" in page and 'name="password"' in page
+
+
+def test_deploy_checks_warn_of_passwords_for_everyone_and_of_a_provider_without_a_key(
+    cis2, settings
+):
+    from access.checks import staff_sign_in_through_identity_providers
+
+    settings.LCR_PASSWORD_SIGN_IN, settings.LCR_OIDC_PRIVATE_KEY = "everyone", ""
+    assert {w.id for w in staff_sign_in_through_identity_providers(None)} == {
+        "access.W001",
+        "access.W002",
+    }
+    settings.LCR_PASSWORD_SIGN_IN, settings.LCR_OIDC_PRIVATE_KEY = "off", "a key"
+    assert staff_sign_in_through_identity_providers(None) == []
