@@ -1,10 +1,11 @@
 """Periodic tasks of access control: start and end relationships on their dates, reconcile,
-forget partners' used client assertions once they expire."""
+forget partners' used client assertions and signed-in sessions once they have expired."""
 
 from celery import shared_task
 
 from access import services
 from access.client_assertions import purge_used_client_assertions
+from access.services.sessions import forget_ended_sessions
 
 
 @shared_task(acks_late=True, time_limit=600)
@@ -14,10 +15,16 @@ def start_due_relationships() -> int:
 
 @shared_task(acks_late=True, time_limit=600)
 def end_expired_relationships() -> int:
-    # The same five-minute sweep forgets partners' used assertion ids past their expiry (no
-    # beat entry of their own: they are as much an expiry as a relationship's end date).
-    purge_used_client_assertions()
     return services.end_expired_relationships()
+
+
+@shared_task(acks_late=True, time_limit=600)
+def forget_expired_sign_ins() -> dict[str, int]:
+    """Used assertion ids past their expiry, and the rows of sessions that have ended."""
+    return {
+        "client_assertions": purge_used_client_assertions(),
+        "sessions": forget_ended_sessions(),
+    }
 
 
 @shared_task(acks_late=True, time_limit=1800)

@@ -22,7 +22,7 @@ from access import client_assertions, services
 from access.client_assertions import JWT_BEARER, ClientKeyError
 from access.exceptions import ApiClientError
 from access.models import ApiClient, ClientAssertionUse, Role, Team
-from access.tasks import end_expired_relationships
+from access.tasks import forget_expired_sign_ins
 from tests.api_helpers import bearer
 from tests.factories import PatientFactory, UserFactory, make_team
 
@@ -493,7 +493,7 @@ def test_used_assertions_are_forgotten_in_the_expiry_sweep_once_they_expire(part
     now = timezone.now()
     ClientAssertionUse.objects.create(client=partner, jti="old", expires_at=now - timedelta(1))
     ClientAssertionUse.objects.create(client=partner, jti="live", expires_at=now + timedelta(1))
-    end_expired_relationships()
+    assert forget_expired_sign_ins()["client_assertions"] == 1
     assert list(ClientAssertionUse.objects.values_list("jti", flat=True)) == ["live"]
 
 

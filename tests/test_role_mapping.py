@@ -6,7 +6,7 @@ mappings import from CSV idempotently, all or nothing. Password sign-in follows 
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from access.exceptions import SignInRefused
@@ -241,3 +241,26 @@ def test_deploy_checks_warn_of_passwords_for_everyone_and_of_a_provider_without_
     }
     settings.LCR_PASSWORD_SIGN_IN, settings.LCR_OIDC_PRIVATE_KEY = "off", "a key"
     assert staff_sign_in_through_identity_providers(None) == []
+
+
+def test_the_rows_of_sessions_that_ended_without_a_sign_out_are_forgotten(client, cis2):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from access.models import SignInSession
+    from access.tasks import forget_expired_sign_ins
+
+    user = UserFactory(username="someone")
+    client.force_login(user)
+    live = SignInSession.objects.create(
+        user=user, provider=cis2, session_key=client.session.session_key
+    )
+    SignInSession.objects.create(user=user, provider=cis2, session_key="gone-long-ago")
+    other = Client()
+    other.force_login(UserFactory(username="another"))
+    expired = other.session.session_key
+    Session.objects.filter(session_key=expired).update(expire_date=timezone.now())
+    SignInSession.objects.create(user=user, provider=cis2, session_key=expired)
+
+    assert forget_expired_sign_ins()["sessions"] == 2
+    assert list(SignInSession.objects.all()) == [live]

@@ -18,3 +18,13 @@ def end_sessions(sessions: QuerySet[SignInSession]) -> int:
         store(session_key=key).delete()
     SignInSession.objects.filter(session_key__in=keys).delete()
     return len(keys)
+
+
+def forget_ended_sessions() -> int:
+    """Forget the rows of sessions that expired (or were flushed) without a sign-out; returns
+    how many. Sessions live in the database with either engine this service uses."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    alive = Session.objects.filter(expire_date__gte=timezone.now()).values("session_key")
+    return SignInSession.objects.exclude(session_key__in=alive).delete()[0]
