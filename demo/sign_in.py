@@ -106,8 +106,8 @@ def provider_only_users(provider: DemoProvider) -> list[tuple[str, str, str]]:
 
     known = {user.username for user in DEMO_USERS}
     shown = {
-        "nurse2roles": "nurse with two roles (A&E and the practice): CIS2 asks which",
-        "student": "a role nobody mapped: signs in to a page saying who to ask",
+        "nurse2roles": "nurse with two roles: CIS2 asks which",
+        "student": "a role nobody mapped: a page says who to ask",
         "manager": "social care manager (mapped as a social worker)",
     }
     from demo.population import generate
