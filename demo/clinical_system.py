@@ -18,7 +18,6 @@ import html
 import json
 import logging
 import secrets
-import signal
 import threading
 import time
 import uuid
@@ -32,7 +31,7 @@ from joserfc.jwk import KeySet
 
 from demo.pds import pds_patient
 from demo.population import Person, Population, generate
-from demo.sources import LoopbackServer
+from demo.sources import LoopbackServer, serve_until_signalled
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +123,7 @@ class SimulatedClinicalSystem(LoopbackServer):
 
     @property
     def address(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the simulated clinical system is not started")
-        return f"http://{self.host}:{self._server.server_port}"
+        return self.origin
 
     @property
     def base_url(self) -> str:
@@ -449,14 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         client_id=options.client_id,
     ).start()
     print(f"clinical-system {options.name} {system.address}/ (iss {system.base_url})", flush=True)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    try:
-        while not stopping.wait(1):
-            pass
-    finally:
-        system.stop()
+    serve_until_signalled(system)
     return 0
 
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import secrets
-import signal
 import threading
 import time
 import uuid
@@ -55,7 +54,7 @@ from demo.identity_provider_wsgi import (
     query_parameters,
 )
 from demo.population import generate
-from demo.sources import LoopbackServer
+from demo.sources import LoopbackServer, serve_until_signalled
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +133,6 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
         self._serve_init()
 
     # Addresses ---------------------------------------------------------------------------------
-    @property
-    def origin(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the identity provider is not started")
-        return f"http://{self.host}:{self._server.server_port}"
-
     @property
     def issuer(self) -> str:
         if self.profile == "cis2":
@@ -596,14 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         tenant_id=options.tenant_id,
     ).start()
     print(f"identity provider {options.profile} (simulated) {provider.issuer}", flush=True)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    try:
-        while not stopping.wait(1):
-            pass
-    finally:
-        provider.stop()
+    serve_until_signalled(provider)
     return 0
 
 

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import re
-import signal
 import socket
 import threading
 import uuid
@@ -27,7 +26,13 @@ from nhs_number import is_valid
 
 from demo.pds_people import superseded_numbers
 from demo.population import Person, Population, generate, restricted_people
-from demo.sources import Behaviour, LoopbackServer, _corrupt, _DropConnection
+from demo.sources import (
+    Behaviour,
+    LoopbackServer,
+    _corrupt,
+    _DropConnection,
+    serve_until_signalled,
+)
 from records.identifiers import NHS_NUMBER_SYSTEM
 
 logger = logging.getLogger(__name__)
@@ -545,14 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         population, host=options.host, port=options.port, access_token=options.access_token
     ).start()
     print(f"pds Personal Demographics Service (simulated) {pds.base_url}", flush=True)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    try:
-        while not stopping.wait(1):
-            pass
-    finally:
-        pds.stop()
+    serve_until_signalled(pds)
     return 0
 
 

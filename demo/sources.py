@@ -186,6 +186,27 @@ class LoopbackServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @property
+    def origin(self) -> str:
+        """Its scheme, host and port, once started."""
+        if self._server is None:
+            raise RuntimeError(f"the {self._thread_name()} is not started")
+        return f"http://{self.host}:{self._server.server_port}"
+
+
+def serve_until_signalled(*servers: LoopbackServer) -> None:
+    """A simulator's `python -m` entry point: serve (already started) until SIGINT or SIGTERM,
+    then stop every server, as the launcher's supervisor expects."""
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(1):
+            pass
+    finally:
+        for server in servers:
+            server.stop()
+
 
 class SimulatedSource(LoopbackServer):
     """A FHIR R4 server for one source of `population`, served from a background thread."""
@@ -662,15 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for source in sources:
         print(f"{source.source.key} {source.source.name} {source.base_url}", flush=True)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    try:
-        while not stopping.wait(1):
-            pass
-    finally:
-        for source in sources:
-            source.stop()
+    serve_until_signalled(*sources)
     return 0
 
 
