@@ -16,13 +16,13 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from access.models import ClinicalSystem
+from access.service_key import SignedAssertion, service_signing_key
 from records.identifiers import NHS_NUMBER_SYSTEM
 from records.nhs_numbers import normalise_nhs_number
 
@@ -34,8 +34,6 @@ SCOPE = "launch openid fhirUser patient/Patient.rs"
 PENDING_SECONDS = 600
 # At most this many launches wait in one session (two tabs, a double press), oldest dropped.
 PENDING_LIMIT = 5
-# A client assertion lives this long; SMART asks for no more than five minutes.
-ASSERTION_SECONDS = 300
 # Documents we read from a clinical system (its configuration, a Patient) are small: a bigger
 # one is a fault, not something to hold in memory.
 MAX_DOCUMENT_BYTES = 1_000_000
@@ -187,36 +185,13 @@ def _client(
         leeway=0,
     )
     if key is not None:
-        client.register_client_auth_method(SignedAssertion(key, token_endpoint))
+        client.register_client_auth_method(SignedAssertion(key, "RS384", token_endpoint))
     return client
 
 
-class SignedAssertion(PrivateKeyJWT):
-    """private_key_jwt as SMART asks: RS384, our key's id in the header, five minutes at most."""
-
-    name = "private_key_jwt"
-
-    def __init__(self, key: RSAKey, token_endpoint: str | None) -> None:
-        super().__init__(token_endpoint, headers={"kid": key.thumbprint()}, alg="RS384")
-        self.key = key
-
-    def sign(self, auth, token_endpoint: str) -> str:
-        return private_key_jwt_sign(
-            self.key,
-            client_id=auth.client_id,
-            token_endpoint=token_endpoint,
-            header=dict(self.headers),
-            alg=self.alg,
-            expires_in=ASSERTION_SECONDS,
-        )
-
-
 def _signing_key(system: ClinicalSystem) -> RSAKey | None:
-    pem = getattr(settings, "LCR_OIDC_PRIVATE_KEY", "")
-    if not pem:
-        return None
     try:
-        return RSAKey.import_key(pem)
+        return service_signing_key()
     except (JoseError, ValueError):
         logger.exception("LCR_OIDC_PRIVATE_KEY cannot be read as an RSA private key")
         raise LaunchFailed(

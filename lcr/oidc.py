@@ -14,14 +14,14 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.django_client import DjangoOAuth2App, OAuth
-from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from django.conf import settings
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from access.models import IdentityProvider
+from access.service_key import ASSERTION_SECONDS, SignedAssertion, service_signing_key
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,6 @@ logger = logging.getLogger(__name__)
 METADATA_SECONDS = 3600
 # How far a provider's clock may be from ours.
 LEEWAY_SECONDS = 60
-# Client assertions live this long (CIS2 and NHS England's API platform allow at most 5 minutes).
-ASSERTION_SECONDS = 300
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 _oauth = OAuth()
@@ -47,53 +45,15 @@ class SignInFailed(Exception):
         self.status = status
 
 
-def signing_key() -> RSAKey | None:
-    """This service's key for private_key_jwt (settings.LCR_OIDC_PRIVATE_KEY), or None."""
-    pem = settings.LCR_OIDC_PRIVATE_KEY
-    if not pem:
-        return None
-    key = _keys.get(pem)
-    if key is None:
-        key = _keys[pem] = RSAKey.import_key(pem)
-    return key
-
-
-_keys: dict[str, RSAKey] = {}
-
-
-def key_id(key: RSAKey) -> str:
-    return key.thumbprint()
-
-
 def public_key_set() -> dict:
     """The public half of the signing key, as the JWKS providers read (published at
     /oidc/jwks.json)."""
-    key = signing_key()
+    key = service_signing_key()
     if key is None:
         return {"keys": []}
     public = key.as_dict(private=False)
     # No "alg": the same key signs RS512 for CIS2 and RS384 for a SMART clinical system.
-    return {"keys": [{**public, "kid": key_id(key), "use": "sig"}]}
-
-
-class SignedAssertion(PrivateKeyJWT):
-    """private_key_jwt as CIS2 asks for it: RS512, our key's id in the header, 5 minutes."""
-
-    name = "private_key_jwt"
-
-    def __init__(self, key: RSAKey) -> None:
-        super().__init__(headers={"kid": key_id(key)}, alg="RS512")
-        self.key = key
-
-    def sign(self, auth, token_endpoint: str) -> str:
-        return private_key_jwt_sign(
-            self.key,
-            client_id=auth.client_id,
-            token_endpoint=token_endpoint,
-            header=self.headers,
-            alg=self.alg,
-            expires_in=ASSERTION_SECONDS,
-        )
+    return {"keys": [{**public, "kid": key.thumbprint(), "use": "sig"}]}
 
 
 def client_for(provider: IdentityProvider) -> DjangoOAuth2App:
@@ -109,14 +69,14 @@ def client_for(provider: IdentityProvider) -> DjangoOAuth2App:
     auth_methods = []
     secret = provider.client_secret
     if method == IdentityProvider.AuthMethod.PRIVATE_KEY_JWT:
-        key = signing_key()
+        key = service_signing_key()
         if key is None:
             raise SignInFailed(
                 f"{provider.name} is set up to use this service's key, and none is configured "
                 "(LCR_OIDC_PRIVATE_KEY). Tell the shared care record office.",
                 status=503,
             )
-        auth_methods, secret = [SignedAssertion(key)], key
+        auth_methods, secret = [SignedAssertion(key, "RS512")], key
     client = _oauth.register(
         name,
         overwrite=True,
