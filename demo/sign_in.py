@@ -123,6 +123,7 @@ def register_sign_in(population, teams: dict, *, host: str, base_port: int) -> N
     from django.contrib.auth import get_user_model
 
     from access.models import ClinicalSystem, ExternalIdentity, IdentityProvider, RoleMapping
+    from access.services.sign_in import ProviderRole
     from demo.load import DEMO_USERS
 
     codes = demo_role_codes(population)
@@ -146,7 +147,7 @@ def register_sign_in(population, teams: dict, *, host: str, base_port: int) -> N
                 RoleMapping.objects.update_or_create(
                     provider=provider,
                     organisation=organisation,
-                    rbac_code=code.rsplit(":", 1)[-1],
+                    rbac_code=ProviderRole(organisation, code).rbac_code,
                     defaults={"team": teams[team], "role": role, "role_name": name.strip('"')},
                 )
         for account in DEMO_USERS:

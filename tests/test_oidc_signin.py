@@ -14,6 +14,7 @@ from joserfc.jwk import RSAKey
 from markupsafe import escape
 
 from access.models import IdentityProvider, Membership, RoleMapping, SignInSession, Team
+from access.services.sign_in import ProviderRole
 from demo.identity_provider import RegisteredClient, demo_role_codes
 from tests.factories import PatientFactory, make_team
 from tests.oidc_provider import running_provider, sign_in
@@ -71,7 +72,8 @@ def cis2(live_server, portal_key, population):
         ):
             organisation, code, name = codes[username][0]
             RoleMapping.objects.create(
-                provider=row, organisation=organisation, rbac_code=code.rsplit(":", 1)[-1],
+                provider=row, organisation=organisation,
+                rbac_code=ProviderRole(organisation, code).rbac_code,
                 role_name=name, team=teams[team], role=role,
             )  # fmt: skip
         provider.row, provider.teams = row, teams
