@@ -77,6 +77,9 @@ def main() -> None:
             "HTTPS_ONLY": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LCR_PORT": str(port),
+            # It times looks, not sign-in: the demo GP signs in with its password, as a trial
+            # without an identity provider would (docs/portal.md).
+            "LCR_PASSWORD_SIGN_IN": "everyone",
             "DJANGO_SETTINGS_MODULE": "lcr.settings",
             "PYTHONUNBUFFERED": "1",
         }
@@ -85,6 +88,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     from benchmarks.fetch_fanout import LATENCY_MS, _all
@@ -106,6 +110,11 @@ def main() -> None:
         for source in load.register_sources(population, servers=servers):
             sync_source_identities(source_id=source.pk)
         load.create_demo_users()
+        # The demo's GP signs in at the simulated CIS2 and has no password here: this one is
+        # the benchmark's own, for the password form it uses (LCR_PASSWORD_SIGN_IN above).
+        gp = get_user_model().objects.get(username=GP[0])
+        gp.set_password(GP[1])
+        gp.save(update_fields=["password"])
         load.create_demo_relationships(population, load.create_demo_teams(population))
         for server in servers:
             server.behaviour = Behaviour(latency_ms=LATENCY_MS[server.source.key])
