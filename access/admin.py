@@ -56,7 +56,8 @@ class MembershipInline(ReadOnlyInline):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "home_postcode"]
+    list_display = ["user", "home_postcode", "shown_to_patients_by_role_only"]
+    list_filter = ["shown_to_patients_by_role_only"]
     search_fields = ["user__username", "user__last_name"]
     autocomplete_fields = ["user"]
 
@@ -122,7 +123,10 @@ class CareRelationshipAdmin(ShowsPatients, ReadOnlyAdmin):
 
 @admin.register(Objection)
 class ObjectionAdmin(ShowsPatients, ReadOnlyAdmin):
-    list_display = ["patient", "recorded_at", "recorded_by", "withdrawn_at"]
+    list_display = [
+        "patient", "recorded_at", "recorded_by", "recorded_by_patient", "withdrawn_at",
+        "withdrawn_by_patient",
+    ]  # fmt: skip
     list_select_related = ["patient", "recorded_by"]
 
     def patients_on(self, objects: Iterable[Objection]) -> Iterable[Patient]:

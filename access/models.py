@@ -301,6 +301,14 @@ class StaffProfile(models.Model):
         blank=True,
         help_text="Used only to flag looks at the records of people living at the same address.",
     )
+    # Honoured only where the deployment allows the choice (LCR_STAFF_MAY_BE_SHOWN_BY_ROLE): the
+    # patient's "who has looked at my record" then says "a GP", not the name.
+    shown_to_patients_by_role_only = models.BooleanField(
+        "shown to patients by role only",
+        default=False,
+        help_text="Patients reading who looked at their record see this person's job role and "
+        "organisation, not their name (where this deployment allows the choice).",
+    )
 
     def __str__(self) -> str:
         return f"Staff profile of {self.user}"
@@ -317,21 +325,41 @@ class Objection(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="objections")
     notes = models.TextField(help_text="What the patient asked, and how it was recorded.")
+    # Empty when the patient recorded it themselves (`recorded_by_patient`, through NHS login).
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_by_patient = models.BooleanField(
+        default=False, help_text="Recorded by the patient themselves, signed in through NHS login."
     )
     recorded_at = models.DateTimeField()
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    withdrawn_by_patient = models.BooleanField(
+        default=False, help_text="Withdrawn by the patient themselves, signed in through NHS login."
+    )
 
     class Meta:
         ordering = ["-recorded_at"]
         indexes = [models.Index(fields=["patient", "withdrawn_at"], name="objection_active")]
+        constraints = [
+            # Someone is always answerable for it: a member of staff, or the patient.
+            models.CheckConstraint(
+                condition=models.Q(recorded_by__isnull=False) | models.Q(recorded_by_patient=True),
+                name="objection_recorded_by_someone",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Objection for {self.patient_id} from {self.recorded_at:%Y-%m-%d}"
+
+    @property
+    def recorded_by_words(self) -> str:
+        if self.recorded_by_patient:
+            return "the patient, through NHS login"
+        return str(self.recorded_by)
 
 
 class PatientUserObjectPermission(UserObjectPermissionBase):
@@ -481,6 +509,15 @@ class IdentityProvider(models.Model):
     )
     active = models.BooleanField(default=True)
     order = models.PositiveSmallIntegerField(default=0)
+    # Patients and staff never share a provider: a patients' provider (NHS login) signs a person
+    # in to their own part of the portal only (care_record/patient_sign_in.py), never as a user
+    # here; the staff sign-in refuses it, and the patients' sign-in refuses every other.
+    for_patients = models.BooleanField(
+        "signs in patients (NHS login)",
+        default=False,
+        help_text="Patients sign in with it to see who has looked at their own record; it never "
+        "signs in staff.",
+    )
 
     class Meta:
         ordering = ["order", "name"]

@@ -1,8 +1,10 @@
 """Read queries of access control, bounded whatever the number of patients or relationships."""
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -16,6 +18,7 @@ from access.models import (
     PatientUserObjectPermission,
     Role,
     RolePolicy,
+    StaffProfile,
 )
 from access.policy import (
     ACTIVE_RELATIONSHIP_SQL,
@@ -333,3 +336,16 @@ def administrators_who_see_records(limit: int = 50) -> list[AdministratorWhoSees
             )
         )
     return found
+
+
+def shown_by_role_only(user_ids: Iterable[int | None]) -> set[int]:
+    """Of these professionals, those whom patients see by job role only, not by name: their own
+    choice (StaffProfile), honoured only where the deployment allows it (one query, or none)."""
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    if not settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE or not wanted:
+        return set()
+    return set(
+        StaffProfile.objects.filter(
+            user_id__in=wanted, shown_to_patients_by_role_only=True
+        ).values_list("user_id", flat=True)
+    )

@@ -196,3 +196,7 @@ class Checkpoint(AppendOnly):
 
     def __str__(self) -> str:
         return f"chain {self.chain} signed at {self.sequence}"
+
+
+# What patients do in their own part of the portal: beside the trail, never in it.
+from audit.patient_models import PatientQuestion, PatientVisit  # noqa: E402, F401

@@ -1,10 +1,12 @@
-"""Simulated OpenID Connect providers for the demo and the tests: a CIS2-like one (NHS staff) and a
-council's Entra ID-like one (social workers), each a real HTTP server on loopback.
+"""Simulated OpenID Connect providers for the demo and the tests: a CIS2-like one (NHS staff), a
+council's Entra ID-like one (social workers) and an NHS login-like one (patients), each a real
+HTTP server on loopback.
 
 They follow OpenID Connect Core (authorization code flow), Discovery, PKCE (RFC 7636, S256 only),
 client authentication by private_key_jwt (RFC 7523) or a client secret, RP-initiated logout and
 Back-Channel Logout 1.0, with CIS2's claim shapes (nhsid_nrbac_roles, selected_roleid, assurance
-levels). Faults can be injected into the next ID token so the relying party's checks are tested.
+levels), and NHS login's (identity_proofing_level, vot, nhs_number; RS512; private_key_jwt only).
+Faults can be injected into the next ID token so the relying party's checks are tested.
 Run one with `python -m demo.identity_provider --profile cis2 ...` (see main()).
 """
 
@@ -76,7 +78,7 @@ __all__ = [
     "main",
 ]
 
-PROFILES = ("cis2", "council")
+PROFILES = ("cis2", "council", "nhs-login")
 CIS2_BASE_PATH = "/openam/oauth2/realms/root/realms/oidc"
 # A fixed tenant, so the council's issuer is the same every time the demo starts.
 DEFAULT_TENANT_ID = "8d3f1a52-6c1e-4b7a-9f1d-2e5c0a7b4d21"
@@ -137,6 +139,8 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
     def issuer(self) -> str:
         if self.profile == "cis2":
             return self.origin + CIS2_BASE_PATH
+        if self.profile == "nhs-login":
+            return self.origin  # NHS login's issuer is its origin (https://auth.login.nhs.uk)
         return f"{self.origin}/{self.tenant_id}/v2.0"
 
     def _paths(self) -> dict[str, str]:
@@ -149,6 +153,14 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
                 "userinfo_endpoint": f"{base}/userinfo",
                 "jwks_uri": f"{base}/connect/jwk_uri",
                 "end_session_endpoint": f"{base}/connect/endSession",
+            }
+        if self.profile == "nhs-login":
+            # As NHS login lays them out; it offers no RP-initiated logout endpoint.
+            return {
+                "authorization_endpoint": "/authorize",
+                "token_endpoint": "/token",
+                "userinfo_endpoint": "/userinfo",
+                "jwks_uri": "/.well-known/jwks.json",
             }
         tenant = f"/{self.tenant_id}"
         return {
@@ -183,7 +195,7 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": [self._alg],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": [
                 "private_key_jwt",
@@ -210,6 +222,24 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
                 "selectedrole",
             ]
             document["acr_values_supported"] = list(CIS2_ACR_LEVELS)
+        elif self.profile == "nhs-login":
+            document |= {
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "token_endpoint_auth_signing_alg_values_supported": ["RS512"],
+                "backchannel_logout_supported": False,
+                "backchannel_logout_session_supported": False,
+                "scopes_supported": [
+                    "openid", "profile", "email", "phone", "nhs_number", "profile_extended",
+                    "gp_registration_details",
+                ],
+                "vtr_values_supported": ["P0.Cp.Cd", "P0.Cp.Ck", "P5.Cp.Cd", "P5.Cp.Ck",
+                                         "P9.Cp.Cd", "P9.Cp.Ck"],
+                "claims_supported": [
+                    "iss", "aud", "sub", "exp", "iat", "auth_time", "nonce", "jti", "vot", "vtm",
+                    "identity_proofing_level", "nhs_number", "birthdate", "family_name",
+                    "given_name", "email", "email_verified",
+                ],
+            }  # fmt: skip
             document["claims_supported"] = [
                 "iss", "aud", "sub", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr",
                 "id_assurance_level", "authentication_assurance_level", "selected_roleid",
@@ -226,8 +256,13 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
             ]  # fmt: skip
         return document
 
+    @property
+    def _alg(self) -> str:
+        # NHS login signs its ID tokens RS512; the others here, RS256.
+        return "RS512" if self.profile == "nhs-login" else "RS256"
+
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.key.as_dict(private=False) | {"use": "sig", "alg": "RS256"}]}
+        return {"keys": [self.key.as_dict(private=False) | {"use": "sig", "alg": self._alg}]}
 
     # Faults ------------------------------------------------------------------------------------
     def fault_next_token(self, name: str) -> None:
@@ -276,7 +311,7 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
             self._token(environ)
         if path == paths["userinfo_endpoint"] and method in ("GET", "POST"):
             self._userinfo(environ)
-        if path == paths["end_session_endpoint"] and method in ("GET", "POST"):
+        if path == paths.get("end_session_endpoint") and method in ("GET", "POST"):
             self._end_session(method, environ)
         simulator = issuer_path + "/simulator/"
         if path.startswith(simulator):
@@ -285,6 +320,8 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
     # Token endpoint ----------------------------------------------------------------------------
     def _token(self, environ: dict[str, Any]) -> None:
         form = form_parameters(environ)
+        if self.profile == "nhs-login" and "client_assertion" not in form:
+            raise oauth_error(401, "invalid_client", "NHS login accepts only private_key_jwt")
         try:
             client = self._client_authenticator.authenticate(
                 form, environ.get("HTTP_AUTHORIZATION", ""), token_endpoint=self.token_endpoint
@@ -368,6 +405,11 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
                     "authentication_assurance_level": "1",
                     "amr": ["pwd"],
                 }
+        elif self.profile == "nhs-login":
+            claims |= self._nhs_login_claims(user, grant.scope)
+            claims["jti"] = secrets.token_urlsafe(16)
+            if fault == "downgraded-assurance":  # here: an identity proved only to P5
+                claims |= {"identity_proofing_level": "P5", "vot": "P5.Cp.Cd"}
         else:
             claims |= {
                 "ver": "2.0",
@@ -392,8 +434,33 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
         elif fault == "wrong-signature":
             # Same kid, another key: the relying party must check the signature, not the kid.
             key = jwk.RSAKey.generate_key(2048, parameters={"kid": self.key.kid})
-        header = {"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}
-        return jwt.encode(header, claims, key), fault == "no-roles"
+        header = {"alg": self._alg, "kid": self.key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, key, algorithms=[self._alg]), fault == "no-roles"
+
+    def _nhs_login_claims(self, user: IdentityProviderUser, scope: str) -> dict[str, Any]:
+        """NHS login's claims of a patient (its interface specification): how far their identity
+        is proved (P9: fully, with a photo ID check or NHS App; P5: a match on demographics only)
+        and, by scope, their NHS number and demographics. A P5 identity's NHS number is not
+        verified; it is sent here all the same, so a relying party is seen to refuse on the
+        level, not on a missing claim."""
+        scopes = scope.split()
+        level = user.proofing_level or "P0"
+        claims: dict[str, Any] = {
+            "identity_proofing_level": level,
+            "vot": f"{level}.Cp.Cd",
+            "vtm": f"{self.issuer}/trustmark/{urlsplit(self.issuer).netloc}",
+        }
+        if "nhs_number" in scopes and user.nhs_number:
+            claims["nhs_number"] = user.nhs_number
+        if "profile" in scopes:
+            claims |= {
+                "birthdate": user.birthdate,
+                "family_name": user.family_name,
+                "given_name": user.given_name,
+            }
+        if "email" in scopes:
+            claims |= {"email": user.email, "email_verified": True}
+        return claims
 
     # Userinfo ----------------------------------------------------------------------------------
     def _userinfo(self, environ: dict[str, Any]) -> None:
@@ -407,6 +474,8 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
         user = self.users[grant.username]
         scopes = grant.scope.split()
         body: dict[str, Any] = {"sub": user.sub, "name": user.name}
+        if self.profile == "nhs-login":
+            raise Answer(200, {"sub": user.sub, **self._nhs_login_claims(user, grant.scope)})
         if self.profile == "council":
             raise Answer(200, body | {"email": user.email})
         body |= {"given_name": user.given_name, "family_name": user.family_name, "uid": user.sub}

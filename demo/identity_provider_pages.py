@@ -49,6 +49,8 @@ def _page(*, title: str, banner: str, body: str, stylesheet_url: str) -> bytes:
 
 def _users_table(users: Iterable[Any], *, profile: str) -> str:
     rows = []
+    if profile == "nhs-login":
+        return _patients_table(users)
     for user in users:
         if profile == "cis2":
             roles = "<br>".join(
@@ -65,6 +67,21 @@ def _users_table(users: Iterable[Any], *, profile: str) -> str:
         "<h2>Demo users (synthetic)</h2>"
         "<table><thead><tr><th>Username</th><th>Password</th><th>Name</th><th>Roles</th></tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _patients_table(users: Iterable[Any]) -> str:
+    rows = "".join(
+        f"<tr><td><code>{escape(user.username)}</code></td>"
+        f"<td><code>{escape(user.password)}</code></td>"
+        f"<td>{escape(user.given_name)} {escape(user.family_name)}</td>"
+        f"<td>{escape(user.nhs_number)}</td><td>{escape(user.proofing_level)}</td></tr>"
+        for user in users
+    )
+    return (
+        "<h2>Demo patients (synthetic)</h2>"
+        "<table><thead><tr><th>Username</th><th>Password</th><th>Name</th><th>NHS number</th>"
+        f"<th>Identity proved to</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 

@@ -84,6 +84,12 @@ class SignInJourney:
                 "SIMULATION of NHS CIS2 Authentication for this demo. This is not the real CIS2: "
                 "the users below are synthetic and their passwords are published."
             )
+        if self.profile == "nhs-login":
+            return (
+                "SIMULATION of NHS login for this demo. This is not the real NHS login: the "
+                "patients below are synthetic, their passwords are published, and no real "
+                "person's identity is checked here."
+            )
         return (
             "SIMULATION of the council's sign-in (Microsoft Entra ID) for this demo. This is not "
             "a real council account: the users below are synthetic and their passwords published."
@@ -173,6 +179,8 @@ class SignInJourney:
         title = "Sign in with NHS CIS2 (simulated)"
         if self.profile == "council":
             title = "Sign in to the council (simulated)"
+        if self.profile == "nhs-login":
+            title = "Continue with NHS login (simulated)"
         body = pages.sign_in_page(
             profile=self.profile,
             banner=self._banner,

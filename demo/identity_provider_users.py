@@ -67,6 +67,11 @@ class IdentityProviderUser:
     family_name: str
     email: str
     roles: list = field(default_factory=list)
+    # NHS login's patients only: their verified NHS number, date of birth (YYYY-MM-DD) and how
+    # far NHS login has proved who they are ("P9": fully, "P5": not yet; NHS login's levels).
+    nhs_number: str = ""
+    birthdate: str = ""
+    proofing_level: str = ""
 
     @property
     def name(self) -> str:
@@ -131,4 +136,61 @@ def demo_users(profile: str, population: Population) -> list[IdentityProviderUse
             )
             for username, (password, given, family, sub) in _COUNCIL_PEOPLE.items()
         ]
+    if profile == "nhs-login":
+        return nhs_login_users(population)
     raise ValueError(f"unknown profile {profile!r}")
+
+
+# NHS login's demo patients: username -> (index in the population, or None for someone the
+# register does not hold; identity proofing level; what they show). The first is the example
+# patient, known to all five sources.
+NHS_LOGIN_PATIENTS = {
+    "patient": (0, "P9", "the example patient, proved to P9: sees who has looked"),
+    "patient2": (1, "P9", "another patient, proved to P9"),
+    "patient-p5": (3, "P5", "not yet proved to P9: a page says how to prove who they are"),
+    "patient-unknown": (None, "P9", "proved to P9, but not in this record's register"),
+}
+NHS_LOGIN_PASSWORD = "demo-patient-2026"  # noqa: S105 (published, synthetic)
+
+
+def nhs_login_users(population: Population) -> list[IdentityProviderUser]:
+    """The demo's patients at the simulated NHS login: people of the population (and one whose
+    NHS number the register does not hold), with the claims NHS login publishes."""
+    import uuid
+
+    users = []
+    for username, (index, level, _) in NHS_LOGIN_PATIENTS.items():
+        if index is not None and index >= len(population.people):
+            continue
+        if index is None:
+            given, family, born, number = "Jordan", "Whitfield", "1988-04-12", _unheld(population)
+        else:
+            person = population.people[index]
+            given, family = person.given_names[0], person.family_name
+            born, number = person.birth_date.isoformat(), person.nhs_number
+        users.append(
+            IdentityProviderUser(
+                username,
+                NHS_LOGIN_PASSWORD,
+                str(uuid.uuid5(uuid.NAMESPACE_URL, f"nhs-login-demo/{number}")),
+                given,
+                family,
+                f"{given}.{family}@patient.example".lower(),
+                nhs_number=number,
+                birthdate=born,
+                proofing_level=level,
+            )
+        )
+    return users
+
+
+def _unheld(population: Population) -> str:
+    """A valid synthetic NHS number (999 range) that nobody in the population holds."""
+    from nhs_number import calculate_checksum
+
+    taken = {person.nhs_number for person in population.people}
+    for stem in range(999_888_000, 999_889_000):
+        check = calculate_checksum(str(stem))
+        if check != 10 and f"{stem}{check}" not in taken:
+            return f"{stem}{check}"
+    raise ValueError("no free synthetic NHS number")

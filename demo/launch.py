@@ -22,6 +22,7 @@ from demo.pds import BASE_PATH as PDS_BASE_PATH
 from demo.sign_in import (
     CLINICAL_SYSTEM_CLIENT_ID,
     DEMO_PROVIDERS,
+    NHS_LOGIN,
     clinical_system_port,
     make_portal_key,
     provider_command,
@@ -40,8 +41,9 @@ def main() -> int:
     options = _parse_args()
     env = _environment(options)
     LOGS.mkdir(parents=True, exist_ok=True)
-    # The five sources, then PDS, the two identity providers and the clinical system.
-    ports = [options.port, *range(options.source_port, options.source_port + 9)]
+    # The five sources, then PDS, the two staff identity providers, the clinical system and NHS
+    # login.
+    ports = [options.port, *range(options.source_port, options.source_port + 10)]
     busy = [port for port in ports if _port_in_use(options.host, port)]
     if busy:
         print(f"Port(s) {', '.join(map(str, busy))} already in use on {options.host}.")
@@ -67,7 +69,7 @@ def main() -> int:
         supervisor.start("pds", pds)
         _wait_for(env["LCR_PDS_BASE_URL"] + "/metadata", "simulated PDS", supervisor)
         portal = f"http://{options.host}:{options.port}"
-        for provider in DEMO_PROVIDERS:
+        for provider in (*DEMO_PROVIDERS, NHS_LOGIN):
             command = provider_command(provider, options.host, options.source_port, portal)
             idp = [PYTHON, *command, *_population_args(options)]
             supervisor.start(provider.slug, idp)
@@ -235,6 +237,17 @@ def _print_sign_ins(options: argparse.Namespace) -> None:
     print("\n  Break-glass administrator (password sign-in, under 'Break-glass administrator")
     print(f"    sign-in'): {glass.username} / {glass.password}, then a code from the authenticator")
     print(f"    with key {authenticator_key(glass.totp_key)} (.venv/bin/python -m demo.totp)")
+    _print_patient_sign_ins(options)
+
+
+def _print_patient_sign_ins(options: argparse.Namespace) -> None:
+    from demo.identity_provider_users import NHS_LOGIN_PASSWORD, NHS_LOGIN_PATIENTS
+
+    url = f"http://{options.host}:{options.port}/your-record/"
+    print(f"\n  Patients: {url} (who has looked at your record, and why), signed in")
+    print("  with the simulated NHS login (synthetic patients):")
+    for username, (_, _, description) in NHS_LOGIN_PATIENTS.items():
+        print(f"      {username:<16} {NHS_LOGIN_PASSWORD:<20} {description}")
 
 
 def _supervise(supervisor: Supervisor, watch: ReadinessWatch) -> None:

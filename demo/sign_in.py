@@ -1,6 +1,7 @@
-"""How `make run` signs people in: the simulated CIS2 and council providers and the simulated
-clinical system, where they listen, how the portal is registered with each (its key, its role
-mappings, which demo account each provider's user is), all made idempotently by demo.load.
+"""How `make run` signs people in: the simulated CIS2 and council providers (staff), the simulated
+NHS login (patients, to their own part of the portal) and the simulated clinical system, where
+they listen, how the portal is registered with each (its key, its role mappings, which demo
+account each provider's user is), all made idempotently by demo.load.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class DemoProvider:
         origin = f"http://{host}:{provider_port(self, base_port)}"
         if self.profile == "cis2":
             return origin + CIS2_BASE_PATH
+        if self.profile == "nhs-login":
+            return origin
         return f"{origin}/{DEFAULT_TENANT_ID}/v2.0"
 
 
@@ -65,6 +68,19 @@ DEMO_PROVIDERS = (
 )
 
 
+# Patients sign in through it to their own part of the portal (care_record/patient_sign_in.py):
+# never a staff provider, so it is not among DEMO_PROVIDERS and has no role mappings.
+NHS_LOGIN = DemoProvider(
+    slug="nhs-login",
+    name="NHS login (simulated)",
+    profile="nhs-login",
+    client_id="lcr-demo-nhs-login",
+    port_offset=9,
+    scopes="openid profile nhs_number email",
+)
+PATIENT_CALLBACK_PATH = "/your-record/sign-in/callback/"
+
+
 def provider_port(provider: DemoProvider, base_port: int) -> int:
     return base_port + provider.port_offset
 
@@ -73,10 +89,15 @@ def provider_command(provider: DemoProvider, host: str, base_port: int, portal: 
     """How the supervisor starts a simulated provider (after `python`), with the portal
     registered as its client: its callback, back-channel logout and JWKS addresses."""
     port = provider_port(provider, base_port)
-    return [
+    command = [
         "-m", "demo.identity_provider", "--profile", provider.profile,
         "--host", host, "--port", str(port), "--client-id", provider.client_id,
         "--client-jwks-uri", f"{portal}/oidc/jwks.json",
+    ]  # fmt: skip
+    if provider.profile == "nhs-login":
+        return [*command, "--redirect-uri", portal + PATIENT_CALLBACK_PATH]
+    return [
+        *command,
         "--redirect-uri", f"{portal}/sign-in/{provider.slug}/callback/",
         "--backchannel-logout-uri", f"{portal}/oidc/{provider.slug}/backchannel-logout/",
         "--post-logout-redirect-uri", f"{portal}/sign-in/",
@@ -157,6 +178,17 @@ def register_sign_in(population, teams: dict, *, host: str, base_port: int) -> N
                     subject=people[account.username].sub,
                     defaults={"user": get_user_model().objects.get(username=account.username)},
                 )
+    IdentityProvider.objects.update_or_create(
+        slug=NHS_LOGIN.slug,
+        defaults={
+            "name": NHS_LOGIN.name,
+            "issuer": NHS_LOGIN.issuer(host, base_port),
+            "client_id": NHS_LOGIN.client_id,
+            "scopes": NHS_LOGIN.scopes,
+            "for_patients": True,
+            "order": NHS_LOGIN.port_offset,
+        },
+    )
     ClinicalSystem.objects.update_or_create(
         issuer=f"http://{host}:{clinical_system_port(base_port)}/fhir",
         defaults={

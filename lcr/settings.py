@@ -230,6 +230,15 @@ LCR_SIGN_IN_HELP = env.str(
     "LCR_SIGN_IN_HELP",
     default="your organisation's Registration Authority or the shared care record office",
 )
+# Patients (signed in through NHS login to their own part of the portal) read who has looked at
+# their record. Whether a professional may choose to be shown to them by job role only, not by
+# name (access.StaffProfile.shown_to_patients_by_role_only): the deployment's choice, off unless
+# set (docs/patients.md). Patients' sessions time out as staff's do (the two settings above).
+LCR_STAFF_MAY_BE_SHOWN_BY_ROLE = env.bool("LCR_STAFF_MAY_BE_SHOWN_BY_ROLE", default=False)
+# Where a patient whose identity NHS login has not yet proved to P9 is sent to prove it.
+LCR_NHS_LOGIN_PROVE_URL = env.str(
+    "LCR_NHS_LOGIN_PROVE_URL", default="https://www.nhs.uk/nhs-app/nhs-app-help-and-support/"
+)
 # Not saved on every request: lcr.signin.SessionTimeouts stamps activity at most once a minute, and
 # the session (with its cookie and expiry) is saved when that stamp changes. A page read is then
 # one session read and no write.

@@ -62,7 +62,8 @@ class SignInPage(LoginView):
 
     def get_context_data(self, **kwargs) -> dict:
         context = super().get_context_data(**kwargs)
-        context["providers"] = list(IdentityProvider.objects.filter(active=True))
+        staff_providers = IdentityProvider.objects.filter(active=True, for_patients=False)
+        context["providers"] = list(staff_providers)
         context["password_sign_in"] = settings.LCR_PASSWORD_SIGN_IN
         return context
 
@@ -73,7 +74,8 @@ class SignInPage(LoginView):
 
 
 def _provider(slug: str) -> IdentityProvider:
-    provider = IdentityProvider.objects.filter(slug=slug, active=True).first()
+    # A patients' provider (NHS login) never signs anyone in as staff.
+    provider = IdentityProvider.objects.filter(slug=slug, active=True, for_patients=False).first()
     if provider is None:
         raise Http404
     return provider

@@ -138,6 +138,8 @@ def sign_in_with_claims(*, provider: IdentityProvider, claims: dict) -> SignedIn
     maps to (memberships they held before and no longer map to end now, with the reason in the
     change history). Refuses (SignInRefused) a sign-in whose assurance is below what the role
     asks, before anything is written."""
+    if provider.for_patients:
+        raise SignInRefused("patients-provider", "This sign-in is for patients, not for staff.")
     names = claim_names(provider)
     subject = str(claims.get("sub") or "")
     if not subject:
