@@ -1,8 +1,10 @@
-"""Pages of the access app that name no patient: choosing the team you act for, and, for
-administrators, the teams and who is in each, in which role (never one's own membership).
+"""Pages of the access app that name no patient: choosing the team you act for, how patients
+see you (where the deployment lets you choose), and, for administrators, the teams and who is in
+each, in which role (never one's own membership).
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
@@ -13,8 +15,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access import services
-from access.exceptions import MembershipError
-from access.models import Membership, Role, Team
+from access.exceptions import AccessDenied, MembershipError
+from access.models import Membership, Role, StaffProfile, Team
+from access.services.staff_profiles import set_shown_to_patients_by_role_only
 from access.web import SESSION_TEAM, carry_out, require_administrator
 from records.limits import FREE_TEXT_MAX_LENGTH
 
@@ -107,3 +110,34 @@ def end_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
         done=f"{membership.user.get_username()} is no longer in {membership.team.name}.",
     )
     return redirect("manage-team-members", team_id=membership.team_id)
+
+
+class ShownToPatientsForm(forms.Form):
+    shown = forms.ChoiceField(
+        label="When patients read who has looked at their record, show",
+        choices=[
+            ("name", "My name, job role and organisation"),
+            ("role", "My job role and organisation only"),
+        ],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose how patients see you"},
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def shown_to_patients(request: HttpRequest) -> HttpResponse:
+    """Your own choice of how patients see you in their list of who has looked at their record:
+    only where this deployment allows it (LCR_STAFF_MAY_BE_SHOWN_BY_ROLE); else not found."""
+    if not settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE:
+        raise AccessDenied("this deployment shows professionals to patients by name")
+    profile = StaffProfile.objects.filter(user=request.user).first()
+    current = "role" if profile and profile.shown_to_patients_by_role_only else "name"
+    form = ShownToPatientsForm(request.POST or None, initial={"shown": current})
+    if request.method == "POST" and form.is_valid():
+        set_shown_to_patients_by_role_only(
+            user=request.user, by_role_only=form.cleaned_data["shown"] == "role"
+        )
+        messages.success(request, "Your choice is saved.")
+        return redirect("account-shown-to-patients")
+    return render(request, "access/shown_to_patients.html", {"form": form, "current": current})

@@ -4,12 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from access import views as access_views
+from audit import question_views
 from audit import views as audit_views
-from care_record import administration, document_views
+from care_record import administration, document_views, patient_portal
 from care_record import launch as record_launch
 from care_record import updates as record_updates
 from care_record import views as record_views
-from lcr import sign_in_views, two_factor, views
+from lcr import patient_sign_in_views, sign_in_views, two_factor, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -87,6 +88,45 @@ urlpatterns = [
         "audit/break-glass/<int:access_id>/review/",
         audit_views.review_break_glass,
         name="audit-review-break-glass",
+    ),
+    path("audit/questions/", question_views.patient_questions, name="audit-patient-questions"),
+    path(
+        "audit/questions/<int:question_id>/answer/",
+        question_views.answer,
+        name="audit-answer-question",
+    ),
+    path(
+        "account/how-patients-see-you/",
+        access_views.shown_to_patients,
+        name="account-shown-to-patients",
+    ),
+    # Patients' own part of the portal, signed in through NHS login (docs/patients.md).
+    path("your-record/", patient_portal.home, name="patient-home"),
+    path("your-record/sign-in/", patient_sign_in_views.start, name="patient-sign-in"),
+    path(
+        "your-record/sign-in/nhs-login/",
+        patient_sign_in_views.begin,
+        name="patient-sign-in-begin",
+    ),
+    path(
+        "your-record/sign-in/callback/",
+        patient_sign_in_views.callback,
+        name="patient-sign-in-callback",
+    ),
+    path("your-record/sign-out/", patient_sign_in_views.sign_out, name="patient-sign-out"),
+    path("your-record/who-has-looked/", patient_portal.looks, name="patient-looks"),
+    path(
+        "your-record/who-has-looked/<int:look_id>/ask/",
+        patient_portal.ask,
+        name="patient-ask-about-look",
+    ),
+    path("your-record/questions/", patient_portal.questions, name="patient-questions"),
+    path("your-record/sharing/", patient_portal.sharing, name="patient-sharing"),
+    path("your-record/sharing/object/", patient_portal.object_to_sharing, name="patient-object"),
+    path(
+        "your-record/sharing/withdraw-objection/",
+        patient_portal.withdraw,
+        name="patient-withdraw-objection",
     ),
     path("api/", include("lcr.api_urls")),
     path("admin/", admin.site.urls),
