@@ -97,9 +97,12 @@ FAULTS = frozenset(
 TOKEN_LIFETIME = 3600
 
 
-def _half_hash(value: str) -> str:
-    """at_hash (OpenID Connect Core 3.1.3.6): the left half of SHA-256, base64url."""
-    return b64url(hashlib.sha256(value.encode()).digest()[:16])
+def _half_hash(value: str, alg: str = "RS256") -> str:
+    """at_hash (OpenID Connect Core 3.1.3.6): the left half of the hash the ID token's algorithm
+    uses (SHA-256 for RS256, SHA-512 for RS512), base64url."""
+    digest = hashlib.sha512 if alg.endswith("512") else hashlib.sha256
+    full = digest(value.encode()).digest()
+    return b64url(full[: len(full) // 2])
 
 
 class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
@@ -381,7 +384,7 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
             "exp": now + TOKEN_LIFETIME,
             "auth_time": auth_time,
             "sid": grant.sid,
-            "at_hash": _half_hash(access_token),
+            "at_hash": _half_hash(access_token, self._alg),
         }
         if grant.nonce is not None:
             claims["nonce"] = grant.nonce
