@@ -14,7 +14,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from access import services
-from access.models import BreakGlassAccess, IdentityProvider, RoleMapping, RolePolicy, Team
+from access.models import (
+    BreakGlassAccess,
+    IdentityProvider,
+    Objection,
+    RoleMapping,
+    RolePolicy,
+    Team,
+)
 from access.services.sign_in import sign_in_with_claims
 from audit.models import AccessEvent
 from lcr.signin import SESSION_ASSURANCE
@@ -24,9 +31,11 @@ from tests.factories import (
     PatientFactory,
     SourceSystemFactory,
     UserFactory,
+    a_look,
     make_team,
     member,
 )
+from tests.patient_helpers import sign_in_as_patient
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +98,20 @@ PRIVACY_OFFICERS_ONLY = {
     "audit-review-queue": ("get", {}),
     "audit-review-break-glass": ("post", {"access_id": 1}),
     "audit-membership-changes": ("get", {}),
+    "audit-patient-questions": ("get", {}),
+    "audit-answer-question": ("post", {"question_id": 1}),
+}
+# The patients' own pages (care_record/patient_portal.py): only a patient signed in through NHS
+# login, and only their own rows. Every staff role gets 404, a signed-out visitor the patients'
+# sign-in (tests/test_patient_portal.py and tests/test_patient_sign_in.py for the rest).
+PATIENT_ROUTES = {
+    "patient-home": ("get", {}),
+    "patient-looks": ("get", {}),
+    "patient-ask-about-look": ("get", {"look_id": 1}),
+    "patient-questions": ("get", {}),
+    "patient-sharing": ("get", {}),
+    "patient-object": ("post", {}),
+    "patient-withdraw-objection": ("post", {}),
 }
 # Routes that show no patient data: public, or for the signed-in user's own account.
 # patient-search shows only patients the user may see (test_search_finds_only_whom_the_record_
@@ -98,6 +121,11 @@ OTHER_ROUTES = {
     "home", "health", "ready", "login", "logout", "choose-team", "two-factor", "two-factor-setup",
     "patient-search", "sign-in-with", "sign-in-callback", "sign-in-no-role", "backchannel-logout",
     "oidc-jwks", "launch", "launch-callback",
+    # The signed-in user's own choice of how patients see them (404 unless the deployment
+    # allows the choice: tests/test_patient_portal.py).
+    "account-shown-to-patients",
+    # Patients' sign-in through NHS login, and sign-out (tests/test_patient_sign_in.py).
+    "patient-sign-in", "patient-sign-in-begin", "patient-sign-in-callback", "patient-sign-out",
 }  # fmt: skip
 # The partner API: tests/test_api_matrix.py checks that each refuses a client without a token,
 # without the route's scope, and without a relationship (or the role the route needs).
@@ -143,6 +171,7 @@ def test_every_route_is_classified():
         | set(ADMINISTRATORS_ONLY)
         | set(BREAK_GLASS_ONLY)
         | set(PRIVACY_OFFICERS_ONLY)
+        | set(PATIENT_ROUTES)
         | OTHER_ROUTES
         | API_ROUTES
         | API_PUBLIC_ROUTES
@@ -335,6 +364,46 @@ def test_routes_for_some_roles_refuse_the_others(client, world, role, route):
         assert response.status_code == 404, f"{role} {route}"
     elif not kwargs:  # (with ids, the allowed answer depends on whether they name anything)
         assert response.status_code == 200, f"{role} {route}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(PATIENT_ROUTES))
+def test_patients_pages_are_not_found_for_every_staff_role(client, world, role, route):
+    user, patient = arrange("related", role, world)
+    client.force_login(user)
+    method, kwargs = PATIENT_ROUTES[route]
+    if "look_id" in kwargs:
+        kwargs = {"look_id": a_look(patient, user).pk}
+    response = getattr(client, method)(reverse(route, kwargs=kwargs))
+    assert response.status_code == 404, f"{role} {route}"
+    assert not Objection.objects.filter(recorded_by_patient=True).exists()
+
+
+@pytest.mark.parametrize("route", sorted(PATIENT_ROUTES))
+def test_patients_pages_send_a_signed_out_visitor_to_the_patients_sign_in(client, world, route):
+    method, kwargs = PATIENT_ROUTES[route]
+    response = getattr(client, method)(reverse(route, kwargs=kwargs))
+    assert response.status_code == 302, route
+    assert response["Location"].startswith(reverse("patient-sign-in") + "?next="), route
+
+
+@pytest.mark.parametrize("route", sorted(PATIENT_ROUTES))
+def test_a_patient_opens_their_own_pages_and_nobody_elses(client, world, route):
+    _, _, patient = world
+    other = PatientFactory()
+    staff = UserFactory(username="looker")
+    mine, theirs = a_look(patient, staff), a_look(other, staff)
+    sign_in_as_patient(client, patient)
+    method, kwargs = PATIENT_ROUTES[route]
+    if "look_id" in kwargs:
+        refused = client.get(reverse(route, kwargs={"look_id": theirs.pk}))
+        assert refused.status_code == 404
+        assert other.family_name not in refused.content.decode()
+        kwargs = {"look_id": mine.pk}
+    response = getattr(client, method)(reverse(route, kwargs=kwargs))
+    assert response.status_code == ALLOWED_STATUS[method], route
+    if method == "get":
+        assert other.family_name not in response.content.decode()
 
 
 def test_break_glass_needs_the_nhs_number_and_date_of_birth_together(client, world):
