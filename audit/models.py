@@ -198,7 +198,6 @@ class Checkpoint(AppendOnly):
         return f"chain {self.chain} signed at {self.sequence}"
 
 
-
 # What patients do in their own part of the portal (care_record/patient_portal.py): the questions
 # they ask about a look, for the privacy officers to answer, and their own visits. A patient's
 # visit is not a look by staff: it is kept apart from the access events, so that it can never

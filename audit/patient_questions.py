@@ -74,13 +74,16 @@ class QueuedQuestion:
     look: AccessEvent | None
 
 
+def open_questions() -> QuerySet[PatientQuestion]:
+    """The questions waiting for an answer, oldest first."""
+    return PatientQuestion.objects.filter(status=PatientQuestion.Status.OPEN).order_by(
+        "asked_at", "pk"
+    )
+
+
 def question_queue(limit: int = QUEUE_SIZE) -> list[QueuedQuestion]:
     """The open questions, oldest first, each with its look (two queries in all)."""
-    questions = list(
-        PatientQuestion.objects.filter(status=PatientQuestion.Status.OPEN).order_by(
-            "asked_at", "pk"
-        )[:limit]
-    )
+    questions = list(open_questions()[:limit])
     looks = AccessEvent.objects.filter(pk__in={q.look_id for q in questions}).select_related("user")
     by_id = {look.pk: look for look in looks}
     return [QueuedQuestion(question, by_id.get(question.look_id)) for question in questions]

@@ -148,6 +148,8 @@ def _environment(options: argparse.Namespace) -> dict[str, str]:
     # break-glass administrator.
     env["LCR_OIDC_PRIVATE_KEY_FILE"] = str(make_portal_key(VAR))
     env.setdefault("LCR_PASSWORD_SIGN_IN", "break-glass")
+    # Professionals may choose to be shown to patients by job role only (docs/patients.md).
+    env.setdefault("LCR_STAFF_MAY_BE_SHOWN_BY_ROLE", "true")
     return env
 
 

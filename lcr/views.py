@@ -3,6 +3,7 @@ leak nothing."""
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +19,7 @@ from access.policy import (
 )
 from access.selectors import administrators_who_see_records, my_patients_page
 from access.web import actor_from_request, memberships_of
+from audit.patient_questions import open_questions
 from audit.selectors import break_glass_queue, recently_viewed
 from records.heartbeats import readiness
 from records.models import UnmatchedRecord
@@ -48,6 +50,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "reviews": reviews,
             "review_count": break_glass_queue().count() if reviews else 0,
             "flagged": administrators_who_see_records() if reviews else [],
+            "open_questions": open_questions().count() if reviews else 0,
+            "shown_to_patients_choice": settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE,
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
             "waiting_for_review": UnmatchedRecord.objects.filter(
                 status=UnmatchedRecord.Status.PENDING
