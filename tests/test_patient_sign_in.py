@@ -85,7 +85,7 @@ def test_a_patient_proved_to_p9_signs_in_to_their_own_pages_and_is_no_user_here(
 
     assert answer.status_code == 302 and answer.headers["Location"] == "/your-record/"
     home = browser.get(f"{live_server.url}/your-record/")
-    assert home.status_code == 200 and patient.full_name in home.text
+    assert home.status_code == 200 and patient.formatted_nhs_number in home.text
     looks = browser.get(f"{live_server.url}/your-record/who-has-looked/")
     assert "Grace Okafor" in looks.text and "grace.gp" not in looks.text
     assert get_user_model().objects.count() == users  # a patient is not a user here
