@@ -202,8 +202,8 @@ class Checkpoint(AppendOnly):
 # they ask about a look, for the privacy officers to answer, and their own visits. A patient's
 # visit is not a look by staff: it is kept apart from the access events, so that it can never
 # appear in anyone's list of who has looked at a record.
-class PatientQuestion(models.Model):
-    """A patient's question about one look at their record, and the privacy officer's answer."""
+class PatientQuestion(AppendOnly):
+    """A patient's question about one look at their record (answered by a PatientAnswer)."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Waiting for an answer"
@@ -216,22 +216,45 @@ class PatientQuestion(models.Model):
     look_id = models.BigIntegerField()
     text = models.TextField()
     asked_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
-    answer = models.TextField(blank=True)
-    answered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-asked_at"]
         indexes = [
-            models.Index(fields=["status", "asked_at"], name="patient_question_queue"),
+            models.Index(fields=["asked_at"], name="patient_question_queue"),
             models.Index(fields=["patient", "asked_at"], name="patient_question_patient"),
         ]
 
     def __str__(self) -> str:
         return f"Question about look {self.look_id} asked {self.asked_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def reply_given(self) -> "PatientAnswer | None":
+        try:
+            return self.reply
+        except PatientAnswer.DoesNotExist:
+            return None
+
+    @property
+    def status(self) -> str:
+        return self.Status.ANSWERED if self.reply_given else self.Status.OPEN
+
+
+class PatientAnswer(AppendOnly):
+    """A privacy officer's answer to a patient's question: given once, never changed (so what the
+    patient was told is kept as it was told)."""
+
+    question = models.OneToOneField(PatientQuestion, on_delete=models.PROTECT, related_name="reply")
+    text = models.TextField()
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    answered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-answered_at"]
+
+    def __str__(self) -> str:
+        return f"Answer to question {self.question_id} at {self.answered_at:%Y-%m-%d %H:%M}"
 
 
 class PatientVisit(AppendOnly):

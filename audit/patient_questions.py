@@ -7,14 +7,14 @@ answers it, which closes it. Nothing here says who a patient is beyond their rec
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from access.policy import Actor, reviews_break_glass
 from access.services.free_text import checked_text
 from audit.exceptions import QuestionError
-from audit.models import AccessEvent, PatientQuestion, PatientVisit
+from audit.models import AccessEvent, PatientAnswer, PatientQuestion, PatientVisit
 from audit.services import RequestContext
 from records.models import Patient
 
@@ -41,29 +41,34 @@ def ask_about_look(*, patient: Patient, look_id: int, text: str) -> PatientQuest
     )
 
 
-@transaction.atomic
-def answer_question(*, question_id: int, answer: str, actor: Actor) -> PatientQuestion:
-    """A privacy officer's answer, which closes the question; answered once, by a privacy
-    officer (the policy's rule, asked here too, so no other caller can answer)."""
+def answer_question(*, question_id: int, answer: str, actor: Actor) -> PatientAnswer:
+    """A privacy officer's answer, which closes the question: given once (the answer's one-to-one
+    row refuses a second), by a privacy officer (the policy's rule, asked here too, so no other
+    caller can answer), and never changed afterwards."""
     if not reviews_break_glass(actor):
         raise QuestionError("Only a privacy officer answers patients' questions.")
     answer = checked_text(answer, "the answer", QuestionError)
     if not answer:
         raise QuestionError("Write the answer the patient will read.")
-    question = PatientQuestion.objects.select_for_update().filter(pk=question_id).first()
+    question = PatientQuestion.objects.filter(pk=question_id).first()
     if question is None:
         raise QuestionError("There is no such question.")
-    if question.status == PatientQuestion.Status.ANSWERED:
-        raise QuestionError("This question has been answered already.")
-    question.status = PatientQuestion.Status.ANSWERED
-    question.answer, question.answered_by, question.answered_at = answer, actor.user, timezone.now()
-    question.save(update_fields=["status", "answer", "answered_by", "answered_at"])
-    return question
+    try:
+        with transaction.atomic():
+            return PatientAnswer.objects.create(
+                question=question, text=answer, answered_by=actor.user, answered_at=timezone.now()
+            )
+    except IntegrityError as exc:
+        raise QuestionError("This question has been answered already.") from exc
 
 
 def questions_of(patient: Patient) -> QuerySet[PatientQuestion]:
-    """A patient's own questions, newest first."""
-    return PatientQuestion.objects.filter(patient=patient).order_by("-asked_at", "-pk")
+    """A patient's own questions, newest first, with their answers."""
+    return (
+        PatientQuestion.objects.filter(patient=patient)
+        .select_related("reply")
+        .order_by("-asked_at", "-pk")
+    )
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,7 @@ class QueuedQuestion:
 
 def open_questions() -> QuerySet[PatientQuestion]:
     """The questions waiting for an answer, oldest first."""
-    return PatientQuestion.objects.filter(status=PatientQuestion.Status.OPEN).order_by(
-        "asked_at", "pk"
-    )
+    return PatientQuestion.objects.filter(reply__isnull=True).order_by("asked_at", "pk")
 
 
 def question_queue(limit: int = QUEUE_SIZE) -> list[QueuedQuestion]:
@@ -89,13 +92,11 @@ def question_queue(limit: int = QUEUE_SIZE) -> list[QueuedQuestion]:
     return [QueuedQuestion(question, by_id.get(question.look_id)) for question in questions]
 
 
-def answered_lately(limit: int = 50) -> QuerySet[PatientQuestion]:
-    """The questions answered last, newest first, with who answered."""
-    return (
-        PatientQuestion.objects.filter(status=PatientQuestion.Status.ANSWERED)
-        .select_related("answered_by")
-        .order_by("-answered_at")[:limit]
-    )
+def answered_lately(limit: int = 50) -> QuerySet[PatientAnswer]:
+    """The answers given last, newest first, with their questions and who answered."""
+    return PatientAnswer.objects.select_related("question", "answered_by").order_by(
+        "-answered_at", "-pk"
+    )[:limit]
 
 
 def record_visit(

@@ -5,9 +5,9 @@ connects as the owner of the tables (MIGRATION_DATABASE_URL) and, once migrated,
 application what it needs and no more:
 
 - the ordinary tables: SELECT, INSERT, UPDATE and DELETE (never TRUNCATE);
-- access events, search events, look updates, patients' own visits, checkpoints and the change
-  history (django-auditlog's
-  `auditlog_logentry`): SELECT and INSERT only;
+- access events, search events, look updates, patients' questions, answers and visits,
+  checkpoints and the change history (django-auditlog's `auditlog_logentry`): SELECT and INSERT
+  only;
 - chain heads: SELECT, INSERT, and UPDATE of `sequence` and `hash` only, which is how a head
   advances; a trigger refuses any update that does not move it forward, and DELETE is not granted;
 - the partitions of the access events: nothing (rows reach them through the partitioned table);
@@ -40,6 +40,8 @@ APPEND_ONLY_TABLES = (
     "audit_searchevent",
     "audit_checkpoint",
     "audit_lookupdate",
+    "audit_patientquestion",
+    "audit_patientanswer",
     "audit_patientvisit",
     "auditlog_logentry",
 )

@@ -23,7 +23,7 @@ from access.exceptions import ObjectionError
 from access.models import Objection
 from access.services import record_objection, withdraw_objection
 from audit.exceptions import QuestionError
-from audit.models import AccessEvent, PatientQuestion, PatientVisit
+from audit.models import AccessEvent, PatientVisit
 from audit.patient_questions import ask_about_look, questions_of, record_visit
 from audit.report import when_words
 from audit.request_context import context_from_request
@@ -54,7 +54,7 @@ def _standing_objection(visitor: PatientVisitor) -> Objection | None:
 
 @patient_required
 def home(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
-    open_questions = questions_of(visitor.patient).filter(status=PatientQuestion.Status.OPEN)
+    open_questions = questions_of(visitor.patient).filter(reply__isnull=True)
     return render(
         request,
         "patient/home.html",
@@ -153,9 +153,9 @@ def questions(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
             else "a date no longer shown",
             "asked_when": when_words(question.asked_at),
             "text": question.text,
-            "answered": question.status == PatientQuestion.Status.ANSWERED,
-            "answer": question.answer,
-            "answered_when": when_words(question.answered_at) if question.answered_at else "",
+            "answered": question.reply_given is not None,
+            "answer": question.reply_given.text if question.reply_given else "",
+            "answered_when": when_words(question.reply.answered_at) if question.reply_given else "",
         }
         for question in asked
     ]

@@ -26,6 +26,9 @@ AUDIT_TABLES = (
     "audit_checkpoint",
     "audit_chainhead",
     "audit_lookupdate",
+    "audit_patientquestion",
+    "audit_patientanswer",
+    "audit_patientvisit",
 )
 
 
@@ -55,6 +58,10 @@ def test_the_application_cannot_empty_change_or_unguard_the_audit_trail():
         "DELETE FROM audit_chainhead",
         "DELETE FROM audit_lookupdate",
         "UPDATE audit_lookupdate SET resource_ids = '[]'",
+        "DELETE FROM audit_patientvisit",
+        "UPDATE audit_patientvisit SET action = 'signed_in'",
+        "UPDATE audit_patientquestion SET text = 'something else'",
+        "DELETE FROM audit_patientanswer",
         "ALTER TABLE audit_accessevent DISABLE TRIGGER USER",
         f"ALTER TABLE {partition} DISABLE TRIGGER USER",
         "ALTER TABLE audit_chainhead DISABLE TRIGGER USER",
@@ -142,7 +149,8 @@ def test_the_triggers_refuse_even_the_owner(database_owner):
         return
     partition = partition_name(event.occurred_at.date())
     for statement, why in [
-        *((f"TRUNCATE {table}", "append-only: TRUNCATE") for table in AUDIT_TABLES),
+        # (CASCADE: the answers refer to the questions, which alone the foreign key refuses)
+        *((f"TRUNCATE {table} CASCADE", "append-only: TRUNCATE") for table in AUDIT_TABLES),
         (f"TRUNCATE {partition}", "append-only: TRUNCATE"),
         ("TRUNCATE audit_accessevent_default", "append-only: TRUNCATE"),
         ("TRUNCATE records_patient CASCADE", "append-only: TRUNCATE"),

@@ -193,7 +193,7 @@ def test_an_answer_needs_words_and_is_given_once(world, patient_client, client):
     again = privacy.post(url, {"answer": "Someone else."}, follow=True).content.decode()
     assert "answered already" in again
     question.refresh_from_db()
-    assert question.answer == "Your GP."
+    assert question.reply.text == "Your GP."
 
 
 def test_an_empty_question_is_refused_with_a_message_and_nothing_stored(world, patient_client):
