@@ -297,3 +297,58 @@ def test_a_professional_chooses_how_patients_see_them_where_the_deployment_allow
 
     assert saved.status_code == 302
     assert StaffProfile.objects.get(user=world["gp"]).shown_to_patients_by_role_only
+
+
+def nhs_login_provider(**fields):
+    from access.models import IdentityProvider
+
+    return IdentityProvider.objects.create(
+        slug=fields.pop("slug", "nhs-login"), name="NHS login", issuer="http://127.0.0.1:1",
+        client_id="c", for_patients=fields.pop("for_patients", True), **fields,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"identity_proofing_level": "P5"}, "not-proved"),
+        ({"identity_proofing_level": "P0"}, "not-proved"),
+        ({"identity_proofing_level": None}, "not-proved"),
+        ({"nhs_number": ""}, "no-nhs-number"),
+        ({"nhs_number": "1234567890"}, "no-nhs-number"),  # fails the check digit
+        ({"nhs_number": "9990000018"}, "not-registered"),
+        ({"sub": ""}, "no-subject"),
+    ],
+)
+def test_a_patients_sign_in_is_refused_for_each_reason_it_must_be(db, claims, code):
+    from access.exceptions import SignInRefused
+    from access.services.patient_sign_in import patient_for_claims
+
+    patient = PatientFactory()
+    good = {"sub": "s1", "identity_proofing_level": "P9", "nhs_number": patient.nhs_number}
+    with pytest.raises(SignInRefused) as refused:
+        patient_for_claims(provider=nhs_login_provider(), id_claims={**good, **claims})
+    assert refused.value.code == code
+
+
+def test_a_patients_sign_in_finds_the_record_kept_after_a_merge(db):
+    from access.services.patient_sign_in import patient_for_claims
+
+    kept = PatientFactory()
+    merged = PatientFactory(merged_into=kept)
+    claims = {"sub": "s1", "identity_proofing_level": "P9", "nhs_number": merged.nhs_number}
+    assert patient_for_claims(provider=nhs_login_provider(), id_claims=claims).patient == kept
+
+
+def test_patients_and_staff_providers_never_cross(db):
+    from access.exceptions import SignInRefused
+    from access.services.patient_sign_in import patient_for_claims
+    from access.services.sign_in import sign_in_with_claims
+
+    patient = PatientFactory()
+    claims = {"sub": "s1", "identity_proofing_level": "P9", "nhs_number": patient.nhs_number}
+    with pytest.raises(SignInRefused):
+        sign_in_with_claims(provider=nhs_login_provider(), claims=claims)
+    with pytest.raises(SignInRefused):
+        staff = nhs_login_provider(slug="cis2", for_patients=False)
+        patient_for_claims(provider=staff, id_claims=claims)
