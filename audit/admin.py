@@ -8,7 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.models import AccessEvent
+from audit.models import AccessEvent, PatientVisit
 from records.admin import ReadOnlyAdmin
 
 # The change history of these models names patients (their demographics, or their NHS number
@@ -39,6 +39,25 @@ class AccessEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="patient (register id)")
     def patient_ref(self, obj: AccessEvent) -> int:
+        return obj.patient_id
+
+    def get_actions(self, request):
+        return {}
+
+
+@admin.register(PatientVisit)
+class PatientVisitAdmin(ReadOnlyAdmin):
+    """What patients did in their own pages (signed in, read who looked, asked, objected); the
+    patient by their id only. Questions are answered on the privacy officers' own page."""
+
+    list_display = ["occurred_at", "action", "patient_ref"]
+    list_filter = ["action"]
+    show_full_result_count = False
+    exclude = ["patient"]
+    readonly_fields = ["patient_ref"]
+
+    @admin.display(description="patient (register id)")
+    def patient_ref(self, obj: PatientVisit) -> int:
         return obj.patient_id
 
     def get_actions(self, request):

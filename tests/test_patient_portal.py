@@ -352,3 +352,16 @@ def test_patients_and_staff_providers_never_cross(db):
     with pytest.raises(SignInRefused):
         staff = nhs_login_provider(slug="cis2", for_patients=False)
         patient_for_claims(provider=staff, id_claims=claims)
+
+
+def test_the_looks_page_reads_a_bounded_number_of_queries_whatever_the_looks(
+    world, patient_client, django_assert_max_num_queries, settings
+):
+    from tests.factories import a_look
+
+    settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE = True
+    for n in range(30):
+        a_look(world["patient"], UserFactory(username=f"looker{n % 5}"))
+    with django_assert_max_num_queries(12):
+        body = page(patient_client, "patient-looks")
+    assert body.count('href="/your-record/who-has-looked/') == 31
