@@ -225,6 +225,12 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
                 "selectedrole",
             ]
             document["acr_values_supported"] = list(CIS2_ACR_LEVELS)
+            document["claims_supported"] = [
+                "iss", "aud", "sub", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr",
+                "id_assurance_level", "authentication_assurance_level", "selected_roleid",
+                "name", "given_name", "family_name", "uid", "email", "nhsid_useruid",
+                "nhsid_nrbac_roles", "nhsid_user_orgs",
+            ]  # fmt: skip
         elif self.profile == "nhs-login":
             document |= {
                 "token_endpoint_auth_methods_supported": ["private_key_jwt"],
@@ -243,12 +249,6 @@ class SimulatedIdentityProvider(SignInJourney, LoopbackServer):
                     "given_name", "email", "email_verified",
                 ],
             }  # fmt: skip
-            document["claims_supported"] = [
-                "iss", "aud", "sub", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr",
-                "id_assurance_level", "authentication_assurance_level", "selected_roleid",
-                "name", "given_name", "family_name", "uid", "email", "nhsid_useruid",
-                "nhsid_nrbac_roles", "nhsid_user_orgs",
-            ]  # fmt: skip
         else:
             document["scopes_supported"] = ["openid", "profile", "email", "offline_access"]
             # Entra has no ACR values of its own; it says how the user signed in in `amr`.
