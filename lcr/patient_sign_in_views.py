@@ -54,7 +54,11 @@ def start(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "patient/sign_in.html",
-        {"provider": provider, "next": request.GET.get("next", "")},
+        {
+            "provider": provider,
+            "next": request.GET.get("next", ""),
+            "staff_signed_in": request.user.is_authenticated,
+        },
         status=200 if provider else 503,
     )
 
@@ -62,13 +66,11 @@ def start(request: HttpRequest) -> HttpResponse:
 @login_not_required
 @never_cache
 def begin(request: HttpRequest) -> HttpResponse:
-    """Off to NHS login. Someone signed in as staff in this browser is signed out first: a
-    session is a patient's or a member of staff's, never both."""
+    """Off to NHS login; not while someone is signed in as staff in this browser (a session is a
+    patient's or a member of staff's, never both, and a link must not sign staff out)."""
     provider = _patients_provider()
-    if provider is None:
+    if provider is None or request.user.is_authenticated:
         return redirect("patient-sign-in")
-    if request.user.is_authenticated:
-        logout(request)
     wanted = request.GET.get("next", "")
     if wanted.startswith(PATIENT_PAGES) and url_has_allowed_host_and_scheme(
         wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()

@@ -365,3 +365,12 @@ def test_the_looks_page_reads_a_bounded_number_of_queries_whatever_the_looks(
     with django_assert_max_num_queries(12):
         body = page(patient_client, "patient-looks")
     assert body.count('href="/your-record/who-has-looked/') == 31
+
+
+def test_a_member_of_staff_cannot_start_nhs_login_until_they_sign_out(world):
+    nhs_login_provider()
+    start = world["staff"].get(reverse("patient-sign-in"))
+    assert "sign out first" in start.content.decode()
+    begin = world["staff"].get(reverse("patient-sign-in-begin"))
+    assert begin.status_code == 302 and begin["Location"] == reverse("patient-sign-in")
+    assert world["staff"].get(reverse("home")).status_code == 200  # still signed in as staff
