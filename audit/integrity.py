@@ -17,7 +17,7 @@ from audit.chain import Break, first_break
 from audit.checkpoints import checkpoint_file, is_legacy_signed, record_of
 from audit.models import AccessEvent, ChainHead, Checkpoint
 from audit.signing_keys import public_keys
-from audit.verify_checkpoint import read_checkpoints, refusal
+from audit.verify_checkpoint import read_json_lines, refusal
 
 
 class CheckpointFileUnreadable(Exception):
@@ -96,7 +96,7 @@ def _file_checkpoints(
     if not path.exists():
         return found
     try:
-        lines = list(read_checkpoints(path))
+        lines = list(read_json_lines(path))
     except OSError as error:
         raise CheckpointFileUnreadable(
             f"The checkpoint file {path} cannot be read: {error.strerror or error}."

@@ -40,7 +40,12 @@ def signing_key(*, create: bool = False) -> Ed25519PrivateKey | None:
     """This installation's signing key; None when it is the checkout's own and not made yet
     (made now if `create`)."""
     if settings.LCR_AUDIT_SIGNING_KEY:
-        return _private(settings.LCR_AUDIT_SIGNING_KEY.encode(), "LCR_AUDIT_SIGNING_KEY")
+        try:
+            return _private(settings.LCR_AUDIT_SIGNING_KEY.encode(), "LCR_AUDIT_SIGNING_KEY")
+        except SigningKeyError as error:
+            raise SigningKeyError(
+                f"{error} An HMAC key from before Ed25519 belongs in LCR_AUDIT_HMAC_KEYS."
+            ) from None
     if settings.LCR_AUDIT_SIGNING_KEY_FILE:
         path = Path(settings.LCR_AUDIT_SIGNING_KEY_FILE)
         return _private(_read(path, "LCR_AUDIT_SIGNING_KEY_FILE"), f"the key file {path}")

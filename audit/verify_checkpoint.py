@@ -94,8 +94,9 @@ def refusal(record: object, keys: Mapping[str, Ed25519PublicKey]) -> str | None:
     return None
 
 
-def read_checkpoints(path: Path) -> Iterator[tuple[int, object]]:
-    """(line number, parsed JSON or None when the line is not JSON) of each non-empty line."""
+def read_json_lines(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed JSON or None when the line is not JSON) of each non-empty line of a
+    checkpoint file or an export."""
     with path.open(encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -111,7 +112,7 @@ def export_heads(path: Path) -> tuple[dict[int, dict[int, str]], list[str]]:
     of every event that follows from the start, and what does not follow."""
     hashes: dict[int, dict[int, str]] = {}
     problems = []
-    for number, event in read_checkpoints(path):
+    for number, event in read_json_lines(path):
         if (
             not isinstance(event, dict)
             or not {*HASHED_FIELDS, "previous_hash", "hash"} <= event.keys()
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = {}
         for path in arguments.public_key:
             keys.update(load_public_keys(path.read_bytes(), str(path)))
-        checkpoints = list(read_checkpoints(arguments.checkpoints))
+        checkpoints = list(read_json_lines(arguments.checkpoints))
         exported, problems = export_heads(arguments.events) if arguments.events else ({}, [])
     except (OSError, ValueError) as error:
         print(f"Could not read the inputs, so nothing was checked: {error}", file=sys.stderr)
@@ -183,10 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"The export's chain {chain} differs from the checkpoint at sequence "
                     f"{sequence} (line {number}): the chain was rewritten."
                 )
+    if not checkpoints:
+        problems.append(f"{arguments.checkpoints} holds no checkpoints: nothing is vouched for.")
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"{verified} of {len(checkpoints)} checkpoints verified.")
-    return REFUSED if problems or not checkpoints else VERIFIED
+    return REFUSED if problems else VERIFIED
 
 
 if __name__ == "__main__":
