@@ -179,14 +179,21 @@ class Checkpoint(AppendOnly):
     """Where one chain's head stood at a moment, signed with a key the database does not hold.
 
     Whoever can write the audit tables can also move a chain's head back or recompute the hashes
-    after an edit; they cannot sign a checkpoint without the key (audit/checkpoints.py).
+    after an edit; they cannot sign a checkpoint without the key (audit/checkpoints.py), and
+    each one is copied out of the database as it is made.
     """
 
     chain = models.PositiveSmallIntegerField()
     sequence = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
     signed_at = models.DateTimeField()
-    signature = models.CharField(max_length=64)
+    key_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the signing key's public key (DER), in hex; empty for the HMAC "
+        "checkpoints written before Ed25519.",
+    )
+    signature = models.CharField(max_length=128, help_text="Ed25519, in hex.")
 
     class Meta:
         ordering = ["chain", "sequence"]
