@@ -189,7 +189,6 @@ def review_queue_csv(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
     day = timezone.localdate().isoformat()
     response["Content-Disposition"] = f'attachment; filename="emergency-access-{day}.csv"'
-    response["Cache-Control"] = "no-store"
     return response
 
 

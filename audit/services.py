@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from access.models import AccessBasis
@@ -175,8 +176,8 @@ def record_looks_at_details(
     """A privacy officer's look at who several patients are at once (a page that names them:
     an alert's evidence): one access event for each, as record_look_at_details writes, all or
     none. The chains' heads are locked in one query, in chain order (so two such pages never
-    wait on each other in a circle), and the events inserted in one, so the page costs a
-    bounded number of queries whatever it names: one update a chain touched besides."""
+    wait on each other in a circle), the events inserted in one and the heads moved in one, so
+    the page costs the same few queries whatever it names."""
     unique = list({patient.pk: patient for patient in patients}.values())
     if not unique:
         return []
@@ -217,10 +218,10 @@ def record_looks_at_details(
             head.sequence, head.hash = event.sequence, event.hash
             events.append(event)
         AccessEvent.objects.bulk_create(events)
-        for head in heads.values():
-            ChainHead.objects.filter(chain=head.chain).update(
-                sequence=head.sequence, hash=head.hash
-            )
+        ChainHead.objects.filter(chain__in=chains).update(
+            sequence=Case(*(When(chain=c, then=Value(h.sequence)) for c, h in heads.items())),
+            hash=Case(*(When(chain=c, then=Value(h.hash)) for c, h in heads.items())),
+        )
     except DatabaseError as exc:
         logger.exception("could not record looks at %s patients; nothing shown", len(unique))
         raise AuditUnavailable("the looks could not be recorded") from exc
