@@ -6,6 +6,7 @@ import datetime
 import io
 from importlib import import_module
 
+import psycopg
 import pytest
 import time_machine
 from django.apps import apps
@@ -412,3 +413,38 @@ def test_the_evidence_page_is_drawn_in_bounded_queries(
     assert page.content.decode().count("NHS number") == 50  # one page
     assert "Page 1 of 2" in page.content.decode()
     assert verify_trail().problems == []
+
+
+@pytest.mark.integration
+def test_on_postgresql_the_history_is_only_read_and_appended_and_refuses_even_the_owner(
+    database_owner,
+):
+    from django.db import DatabaseError, connection, transaction
+
+    from audit.privileges import application_role
+
+    ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
+    privacy = make_team("Privacy office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    access = services.break_glass(
+        user=member(ae, Role.AE_CLINICIAN, "doctor"), team=ae, patient=PatientFactory(),
+        reason="other", explanation="x",
+    )  # fmt: skip
+    officer = member(privacy, Role.PRIVACY_OFFICER, "pat")
+    services.review_break_glass(
+        access=access, outcome="flagged", note="why", actor=actor_for(officer, privacy.pk)
+    )
+    if connection.vendor != "postgresql":
+        return
+    statements = (
+        "UPDATE access_breakglassreview SET note = 'nothing'",
+        "DELETE FROM access_breakglassreview",
+        "TRUNCATE access_breakglassreview",
+    )
+    for statement in statements:  # the owner: the triggers refuse
+        with pytest.raises(psycopg.Error, match="append-only"):
+            database_owner.execute(statement)
+    if application_role() is not None:  # the application: not even granted
+        for statement in statements:
+            with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+                connection.cursor().execute(statement)
+    assert BreakGlassReview.objects.get().note == "why"
