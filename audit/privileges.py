@@ -5,8 +5,8 @@ connects as the owner of the tables (MIGRATION_DATABASE_URL) and, once migrated,
 application what it needs and no more:
 
 - the ordinary tables: SELECT, INSERT, UPDATE and DELETE (never TRUNCATE);
-- access events, search events, checkpoints and the change history (django-auditlog's
-  `auditlog_logentry`): SELECT and INSERT only;
+- access events, search events, checkpoints, the change history (django-auditlog's
+  `auditlog_logentry`) and the history of emergency-access reviews: SELECT and INSERT only;
 - chain heads: SELECT, INSERT, and UPDATE of `sequence` and `hash` only, which is how a head
   advances; a trigger refuses any update that does not move it forward, and DELETE is not granted;
 - the partitions of the access events: nothing (rows reach them through the partitioned table);
@@ -40,6 +40,7 @@ APPEND_ONLY_TABLES = (
     "audit_checkpoint",
     "audit_lookupdate",
     "auditlog_logentry",
+    "access_breakglassreview",
 )
 CHAIN_HEADS = "audit_chainhead"
 ADD_PARTITION = "audit_add_month_partition(date)"

@@ -1,22 +1,21 @@
-"""Reads of the audit trail for people: a patient's access report, the privacy officers' queue
-and its alerts. Each is a bounded query whatever the size of the trail.
+"""Reads of the audit trail for people: a patient's access report, open looks, the recently
+viewed. Each is a bounded query whatever the size of the trail. The privacy officers' queue and
+alerts are in audit.review_selectors (re-exported here).
 """
 
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Max, QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from access.models import AccessBasis, BreakGlassAccess
 from access.policy import Actor
 from access.selectors import still_mine
 from audit.models import AccessEvent
+from audit.review_selectors import alerts, break_glass_queue
 from records.models import Patient
 
-OUT_OF_HOURS = (datetime.time(20, 0), datetime.time(7, 0))
 RECENT_DAYS = 30
-MANY_EMERGENCY_ACCESSES = 3
 
 
 def access_report(patient: Patient) -> QuerySet[AccessEvent]:
@@ -67,67 +66,4 @@ def recently_viewed(actor: Actor, limit: int = 10) -> list[RecentlyViewed]:
     ][:limit]
 
 
-def break_glass_queue() -> QuerySet[BreakGlassAccess]:
-    return (
-        BreakGlassAccess.objects.filter(review=BreakGlassAccess.Review.PENDING)
-        .select_related("user", "team")
-        .order_by("started_at")
-    )
-
-
-def alerts(since: datetime.datetime | None = None) -> list[str]:
-    """Simple signs worth a privacy officer's look, from the last week of the trail."""
-    since = since or timezone.now() - datetime.timedelta(days=7)
-    found = []
-    heavy = (
-        BreakGlassAccess.objects.filter(started_at__gte=since)
-        .values("user__username")
-        .annotate(uses=Count("pk"))
-        .filter(uses__gte=MANY_EMERGENCY_ACCESSES)
-        .order_by("-uses")[:20]
-    )
-    for row in heavy:
-        found.append(
-            f"{row['user__username']} used emergency access {row['uses']} times in the last week."
-        )
-    namesakes = (
-        AccessEvent.objects.filter(
-            occurred_at__gte=since, user__last_name__iexact=F("patient__family_name")
-        )
-        .values("username", "patient__family_name")
-        .distinct()[:20]
-    )
-    for row in namesakes:
-        found.append(
-            f"{row['username']} looked at the record of someone with their own surname "
-            f"({row['patient__family_name']})."
-        )
-    neighbours = (
-        AccessEvent.objects.filter(
-            occurred_at__gte=since, user__staff_profile__home_postcode=F("patient__postcode")
-        )
-        .exclude(patient__postcode="")
-        .values("username", "patient__family_name", "user__last_name")
-        .distinct()[:20]
-    )
-    for row in neighbours:
-        who = (
-            "someone with their own surname"
-            if row["user__last_name"].lower() == row["patient__family_name"].lower()
-            else "someone"
-        )
-        found.append(
-            f"{row['username']} looked at the record of {who} living at their own postcode "
-            f"({row['patient__family_name']})."
-        )
-    evening, morning = OUT_OF_HOURS
-    late = (
-        AccessEvent.objects.filter(occurred_at__gte=since, basis=AccessBasis.RELATIONSHIP)
-        .exclude(occurred_at__time__range=(morning, evening))
-        .values("username")
-        .annotate(looks=Count("pk"))
-        .order_by("-looks")[:20]
-    )
-    for row in late:
-        found.append(f"{row['username']} looked at {row['looks']} record(s) out of hours.")
-    return found
+__all__ = ["access_report", "alerts", "break_glass_queue", "look_is_open", "recently_viewed"]

@@ -1,28 +1,25 @@
-"""Privacy officers' pages: a patient's access report (page and CSV), the emergency-access review
-queue with its alerts, and the changes to who is in which team. Nobody else can open them."""
+"""Privacy officers' pages: a patient's access report (page and CSV) and the changes to who is in
+which team (the review queue, its alerts and their evidence: audit/review_views.py). Nobody else
+can open them."""
 
-from django import forms
-from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from access import selectors as access_selectors
-from access import services as access_services
-from access.exceptions import AccessDenied, EmergencyAccessError
-from access.models import AccessBasis, BreakGlassAccess
+from access.exceptions import AccessDenied
+from access.models import AccessBasis
 from access.policy import reviews_break_glass
-from access.web import actor_from_request, carry_out
+from access.web import actor_from_request
 from audit.csv_export import csv_lines
 from audit.fhir import audit_bundle
 from audit.pdf import access_report_pdf
 from audit.request_context import context_from_request
-from audit.selectors import access_report, alerts, break_glass_queue
+from audit.selectors import access_report
 from audit.services import record_look_at_details
-from records.limits import FREE_TEXT_MAX_LENGTH
 from records.models import Patient
 
 CSV_COLUMNS = [
@@ -120,45 +117,3 @@ def membership_changes(request: HttpRequest) -> HttpResponse:
             "flagged": access_selectors.administrators_who_see_records(),
         },
     )
-
-
-@never_cache
-def review_queue(request: HttpRequest) -> HttpResponse:
-    _privacy_officer(request)
-    return render(
-        request,
-        "audit/review_queue.html",
-        {"accesses": break_glass_queue()[:200], "alerts": alerts()},
-    )
-
-
-class ReviewForm(forms.Form):
-    outcome = forms.ChoiceField(
-        choices=[
-            (BreakGlassAccess.Review.APPROVED, "Appropriate"),
-            (BreakGlassAccess.Review.FLAGGED, "Flag for investigation"),
-        ]
-    )
-    note = forms.CharField(required=False, max_length=FREE_TEXT_MAX_LENGTH)
-
-
-@require_POST
-def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
-    _privacy_officer(request)
-    access = get_object_or_404(BreakGlassAccess, pk=access_id)
-    form = ReviewForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose appropriate or flag for investigation.")
-        return redirect("audit-review-queue")
-    carry_out(
-        request,
-        lambda: access_services.review_break_glass(
-            access=access,
-            outcome=form.cleaned_data["outcome"],
-            note=form.cleaned_data["note"],
-            actor=actor_from_request(request),
-        ),
-        refused=(AccessDenied, EmergencyAccessError),
-        done="Review recorded.",
-    )
-    return redirect("audit-review-queue")

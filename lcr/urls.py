@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from access import views as access_views
+from audit import review_views
 from audit import views as audit_views
 from care_record import administration, document_views
 from care_record import launch as record_launch
@@ -82,11 +83,22 @@ urlpatterns = [
         audit_views.patient_access_report,
         name="audit-access-report",
     ),
-    path("audit/break-glass/", audit_views.review_queue, name="audit-review-queue"),
+    path("audit/break-glass/", review_views.review_queue, name="audit-review-queue"),
+    path("audit/break-glass/export/", review_views.review_queue_csv, name="audit-review-queue-csv"),
+    path(
+        "audit/break-glass/<int:access_id>/",
+        review_views.break_glass_detail,
+        name="audit-break-glass",
+    ),
     path(
         "audit/break-glass/<int:access_id>/review/",
-        audit_views.review_break_glass,
+        review_views.review_break_glass,
         name="audit-review-break-glass",
+    ),
+    path(
+        "audit/alerts/<slug:kind>/<int:user_id>/",
+        review_views.alert_evidence_page,
+        name="audit-alert-evidence",
     ),
     path("api/", include("lcr.api_urls")),
     path("admin/", admin.site.urls),

@@ -88,6 +88,9 @@ BREAK_GLASS_ONLY = {"break-glass": ("get", {})}
 PRIVACY_OFFICERS_ONLY = {
     "audit-review-queue": ("get", {}),
     "audit-review-break-glass": ("post", {"access_id": 1}),
+    "audit-review-queue-csv": ("get", {}),
+    "audit-break-glass": ("get", {"access_id": 1}),
+    "audit-alert-evidence": ("get", {"kind": "out-of-hours", "user_id": 1}),
     "audit-membership-changes": ("get", {}),
 }
 # Routes that show no patient data: public, or for the signed-in user's own account.
