@@ -383,6 +383,10 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     report = reverse("audit-access-report", kwargs={"patient_id": p.pk})
     letter = reverse("patient-document", args=[p.pk, scene["source"].ods_code, "d1"])
     manage = {"patient_id": p.pk}
+    nhs, by_name = p.nhs_number, {"family_name": p.family_name, "birth_date": str(p.birth_date)}
+    request = reverse("audit-subject-access-request", kwargs={"patient_id": p.pk})
+    answer = {"requested_by": "patient", "requester_name": "Them", "received_on": "2026-01-05",
+              "sent_to": "by post"}  # fmt: skip
     return {
         "patient-record": [("gp", "get", record, {}), ("ae_clinician", "get", record, {})],
         # A look's updates, every heading (from the epoch on).
@@ -478,6 +482,18 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
             ("privacy_officer", "get", report, {"format": "csv"}),
             ("privacy_officer", "get", report, {"format": "pdf"}),
             ("privacy_officer", "get", report, {"format": "fhir"}),
+        ],
+        "audit-find-patient": [
+            ("privacy_officer", "get", reverse("audit-find-patient"), {}),
+            ("privacy_officer", "post", reverse("audit-find-patient"), {"nhs_number": nhs}),
+            ("privacy_officer", "post", reverse("audit-find-patient"), by_name),
+        ],
+        "audit-subject-access-request": [
+            ("privacy_officer", "post", request, {**answer, "format": fmt})
+            for fmt in ("pdf", "csv", "fhir")
+        ],
+        "audit-access-report-columns": [
+            ("privacy_officer", "get", reverse("audit-access-report-columns"), {})
         ],
         "audit-review-queue": [("privacy_officer", "get", reverse("audit-review-queue"), {})],
         "audit-review-break-glass": [
