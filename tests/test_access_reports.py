@@ -387,3 +387,11 @@ def test_the_data_dictionary_explains_every_csv_column(scene):
     header = next(csv.reader(io.StringIO(b"".join(report.streaming_content).decode())))
     assert [row["column"] for row in rows] == header == [c.name for c in ACCESS_REPORT_COLUMNS]
     assert all(row["meaning"] and row["values"] for row in rows)
+
+
+def test_docs_audit_md_describes_every_csv_column():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text()
+    for column in ACCESS_REPORT_COLUMNS:
+        assert f"| `{column.name}` | {column.meaning} |" in docs, column.name
