@@ -39,6 +39,7 @@ APPEND_ONLY_TABLES = (
     "audit_searchevent",
     "audit_checkpoint",
     "audit_lookupdate",
+    "audit_subjectaccessrequest",
     "auditlog_logentry",
     "access_breakglassreview",
 )

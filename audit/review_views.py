@@ -21,9 +21,8 @@ from django.views.decorators.http import require_GET, require_POST
 from access import services as access_services
 from access.exceptions import AccessDenied, ReviewError
 from access.models import AccessBasis, BreakGlassAccess
-from access.policy import reviews_break_glass
 from access.services.emergency_access import decisions_open_to
-from access.web import actor_from_request
+from access.web import actor_from_request, require_privacy_officer
 from audit.csv_export import csv_lines
 from audit.request_context import context_from_request
 from audit.review_selectors import (
@@ -63,11 +62,6 @@ QUEUE_CSV_COLUMNS = [
     "last reviewed by",
     "last note",
 ]
-
-
-def _privacy_officer(request: HttpRequest) -> None:
-    if not reviews_break_glass(actor_from_request(request)):
-        raise AccessDenied("only privacy officers review emergency access")
 
 
 class QueueFilterForm(forms.Form):
@@ -127,7 +121,7 @@ def _filtered(request: HttpRequest) -> tuple[QueueFilterForm, QueueFilter | None
 def review_queue(request: HttpRequest) -> HttpResponse:
     """Emergency accesses by where their review stands (waiting by default), filtered, with the
     alerts of the last week, each a link to the looks behind it."""
-    _privacy_officer(request)
+    require_privacy_officer(request)
     form, filters = _filtered(request)
     accesses, total = [], 0
     if filters is not None:
@@ -155,7 +149,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @require_GET
 def review_queue_csv(request: HttpRequest) -> HttpResponse:
     """The queue as the filter shows it, every row, as CSV (it names no patient either)."""
-    _privacy_officer(request)
+    require_privacy_officer(request)
     form, filters = _filtered(request)
     if filters is None:
         return render(
@@ -214,7 +208,7 @@ class ReviewForm(forms.Form):
 @require_GET
 def break_glass_detail(request: HttpRequest, access_id: int) -> HttpResponse:
     """One emergency access: who, when, why, what they looked at under it, every review."""
-    _privacy_officer(request)
+    require_privacy_officer(request)
     return _detail(request, access_id, ReviewForm())
 
 
@@ -245,7 +239,7 @@ def _detail(request: HttpRequest, access_id: int, form: ReviewForm, status: int 
 def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
     """Record a review; a refusal (no note to a flag, a decision that cannot follow) shows the
     access's page with the error on its field and nothing recorded."""
-    _privacy_officer(request)
+    require_privacy_officer(request)
     access = BreakGlassAccess.objects.filter(pk=access_id).first()
     if access is None:
         raise Http404("no such emergency access")
@@ -298,7 +292,7 @@ def alert_evidence_page(request: HttpRequest, kind: str, user_id: int) -> HttpRe
     """The looks behind one alert: which looks (when, whose record, what, on what basis), at
     which hours, and for emergency access the accesses themselves. It names the patients, so
     opening it is recorded as a privacy review look at each patient it names."""
-    _privacy_officer(request)
+    require_privacy_officer(request)
     if kind not in AlertKind.values:
         raise Http404("no such alert")
     professional = get_user_model().objects.filter(pk=user_id).first()

@@ -10,17 +10,90 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from access.policy import Actor
-from access.selectors import still_mine
+from access.selectors import MOST_FOUND, PatientQuery, best_matches, still_mine
 from audit.models import AccessEvent
 from audit.review_selectors import alerts, break_glass_queue
 from records.models import Patient
 
 RECENT_DAYS = 30
+# People born on one day, at London scale about 300: read whole, their names compared in Python.
+FINDER_ROWS = 2000
 
 
-def access_report(patient: Patient) -> QuerySet[AccessEvent]:
-    """Every look at one patient's record, newest first (for a subject access request)."""
-    return AccessEvent.objects.filter(patient=patient).order_by("-occurred_at", "-pk")
+def access_report(
+    patient: Patient,
+    *,
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+    organisation: str = "",
+    user_id: int | None = None,
+    basis: str = "",
+    channel: str = "",
+) -> QuerySet[AccessEvent]:
+    """The looks at one patient's record, newest first, narrowed by the report's filters: from
+    the day `since` to the day `until` (both included, London days), by one organisation (ODS
+    code), one user, one basis (AccessBasis), one channel (Channel). Through the (patient,
+    occurred_at) index; the user's name comes in the same query."""
+    events = AccessEvent.objects.filter(patient=patient)
+    if since is not None:
+        events = events.filter(occurred_at__gte=_start_of(since))
+    if until is not None:
+        events = events.filter(occurred_at__lt=_start_of(until + datetime.timedelta(days=1)))
+    if organisation:
+        events = events.filter(organisation_ods_code=organisation)
+    if user_id is not None:
+        events = events.filter(user_id=user_id)
+    if basis:
+        events = events.filter(basis=basis)
+    if channel:
+        events = events.filter(channel=channel)
+    return events.select_related("user").order_by("-occurred_at", "-pk")
+
+
+def _start_of(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+
+
+def report_choices(patient: Patient) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+    """The organisations (ODS code, team names) and the users (id, name) in this patient's trail,
+    for the report's filters: two grouped reads of the patient's events by their index."""
+    organisations: dict[str, set[str]] = {}
+    for code, name in (
+        AccessEvent.objects.filter(patient=patient)
+        .order_by()
+        .values_list("organisation_ods_code", "team_name")
+        .distinct()[:500]
+    ):
+        if code:
+            organisations.setdefault(code, set()).add(name)
+    users = (
+        AccessEvent.objects.filter(patient=patient, user__isnull=False)
+        .order_by()
+        .values_list("user_id", "user__first_name", "user__last_name", "username")
+        .distinct()[:500]
+    )
+    named = {
+        pk: f"{f'{first} {last}'.strip() or username} ({username})"
+        for pk, first, last, username in users
+    }
+    return (
+        sorted(((code, ", ".join(sorted(names))) for code, names in organisations.items()),
+               key=lambda pair: pair[1]),
+        sorted(named.items(), key=lambda pair: pair[1].lower()),
+    )  # fmt: skip
+
+
+def find_patients_for_report(query: PatientQuery) -> list[Patient]:
+    """Anyone on the register (not merged away) matching a privacy officer's search: by NHS
+    number, or by date of birth narrowed to a name alike (the register's index on the date of
+    birth, then names compared as the clinical search compares them). Best match first."""
+    current = Patient.objects.current()
+    if query.nhs_number:
+        return list(current.filter(nhs_number=query.nhs_number))
+    if query.birth_date is None or not query.family_name:
+        return []
+    born = list(current.filter(birth_date=query.birth_date)[:FINDER_ROWS])
+    return best_matches(query, born)[:MOST_FOUND]
 
 
 def look_is_open(*, look_id: int, actor: Actor, patient: Patient, opened_after) -> bool:

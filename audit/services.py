@@ -4,6 +4,8 @@ Called by care_record.reading.read_record inside the same transaction as the rea
 the event cannot be written, the read fails and nothing is shown.
 """
 
+import datetime
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -17,7 +19,15 @@ from access.models import AccessBasis
 from access.policy import Actor
 from audit.chain import content_of, event_hash
 from audit.exceptions import AuditUnavailable
-from audit.models import DETAILS, AccessEvent, ChainHead, Channel, LookUpdate, SearchEvent
+from audit.models import (
+    DETAILS,
+    AccessEvent,
+    ChainHead,
+    Channel,
+    LookUpdate,
+    SearchEvent,
+    SubjectAccessRequest,
+)
 from records.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -246,3 +256,39 @@ def _locked_heads(chains: list[int]) -> dict[int, ChainHead]:
             }
         )
     return heads
+
+
+def record_subject_access_request(
+    *,
+    patient: Patient,
+    actor: Actor,
+    requested_by: str,
+    requester_name: str,
+    requester_authority: str,
+    received_on: datetime.date,
+    filters: dict,
+    format: str,
+    looks: int,
+    sent_to: str,
+    file_name: str,
+    content: bytes,
+) -> SubjectAccessRequest:
+    """A subject access request answered with this file: who asked, when it came, who produced
+    the file, for whom, with which filters, how many looks it lists, and its SHA-256 (so that
+    the copy sent can be told from any other)."""
+    return SubjectAccessRequest.objects.create(
+        patient=patient,
+        requested_by=requested_by,
+        requester_name=requester_name,
+        requester_authority=requester_authority,
+        received_on=received_on,
+        recorded_by=actor.user,
+        recorded_by_username=actor.user.get_username(),
+        filters=filters,
+        format=format,
+        looks=looks,
+        sent_to=sent_to,
+        produced_at=timezone.now(),
+        file_name=file_name,
+        file_sha256=hashlib.sha256(content).hexdigest(),
+    )

@@ -41,6 +41,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The port the web server listens on: no source system's base URL may point there on this machine
 # (records/source_urls.py).
 LCR_PORT = env.int("LCR_PORT", default=8000)
+# Who runs this shared care record, as the reports handed to patients name it.
+LCR_ORGANISATION_NAME = env.str("LCR_ORGANISATION_NAME", default="London Care Record")
 
 INSTALLED_APPS = [
     "lcr.apps.CareRecordAdminConfig",  # django.contrib.admin, recording looks at patients

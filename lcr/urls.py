@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from access import views as access_views
-from audit import review_views
+from audit import report_views, review_views
 from audit import views as audit_views
 from care_record import administration, document_views
 from care_record import launch as record_launch
@@ -78,10 +78,21 @@ urlpatterns = [
         name="manage-end-membership",
     ),
     path("audit/memberships/", audit_views.membership_changes, name="audit-membership-changes"),
+    path("audit/patients/", report_views.find_patient, name="audit-find-patient"),
     path(
         "audit/patients/<int:patient_id>/",
-        audit_views.patient_access_report,
+        report_views.patient_access_report,
         name="audit-access-report",
+    ),
+    path(
+        "audit/patients/<int:patient_id>/subject-access-requests/",
+        report_views.subject_access_request,
+        name="audit-subject-access-request",
+    ),
+    path(
+        "audit/access-report-columns.csv",
+        report_views.access_report_columns,
+        name="audit-access-report-columns",
     ),
     path("audit/break-glass/", review_views.review_queue, name="audit-review-queue"),
     path("audit/break-glass/export/", review_views.review_queue_csv, name="audit-review-queue-csv"),

@@ -162,7 +162,7 @@ def test_a_privacy_officers_pages_are_accessible(world, sign_in, check_page):
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_text("Flagged for investigation").first).to_be_visible()
     check_page("review-queue-all")
-    page.get_by_role("link", name=re.compile("^Access report")).first.click()
+    page.locator("main").get_by_role("link", name=re.compile("^Access report")).first.click()
     expect(page.get_by_role("heading", name="Looks at the record")).to_be_visible()
     check_page("access-report")
 
