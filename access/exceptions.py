@@ -17,6 +17,15 @@ class EmergencyAccessError(Exception):
     """An emergency access cannot be started or reviewed as asked (not a refusal of who asks)."""
 
 
+class ReviewError(EmergencyAccessError):
+    """A review of an emergency access cannot be recorded as asked; `field` says which of the
+    form's answers is wrong ("decision" or "note"), for the form to show it there."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class ObjectionError(Exception):
     """A patient's objection cannot be recorded as asked."""
 

@@ -258,9 +258,15 @@ class BreakGlassAccess(models.Model):
         OTHER = "other", "Other (say why)"
 
     class Review(models.TextChoices):
+        """Where the access stands: its latest review's decision (every review is a
+        BreakGlassReview; which decision may follow which is access.services' rule)."""
+
         PENDING = "pending", "Waiting for review"
         APPROVED = "approved", "Appropriate"
         FLAGGED = "flagged", "Flagged for investigation"
+        # An investigation's conclusions:
+        CLEARED = "cleared", "Investigated: appropriate"
+        CONFIRMED = "confirmed", "Investigated: not appropriate"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="break_glass"
@@ -288,6 +294,56 @@ class BreakGlassAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} broke glass for {self.patient_id} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ReviewHistoryError(Exception):
+    """Someone tried to change or remove a recorded review."""
+
+
+class BreakGlassReviewQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ReviewHistoryError("A review, once recorded, is not changed.")
+
+    def delete(self):
+        raise ReviewHistoryError("A review, once recorded, is not removed.")
+
+
+class BreakGlassReview(models.Model):
+    """One privacy officer's decision on one emergency access, kept for good: a later review
+    adds a row, never changes one (the ORM refuses; on PostgreSQL so do triggers and the
+    application's grants, as for the audit trail). BreakGlassAccess.review is the latest."""
+
+    access = models.ForeignKey(BreakGlassAccess, on_delete=models.PROTECT, related_name="reviews")
+    decision = models.CharField(
+        max_length=20,
+        choices=[
+            choice
+            for choice in BreakGlassAccess.Review.choices
+            if choice[0] != BreakGlassAccess.Review.PENDING
+        ],
+    )
+    note = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField()
+
+    objects = BreakGlassReviewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["reviewed_at", "pk"]
+        indexes = [models.Index(fields=["access", "reviewed_at"], name="breakglass_review_history")]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.reviewed_by} at {self.reviewed_at}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None or not self._state.adding:
+            raise ReviewHistoryError("A review, once recorded, is not changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ReviewHistoryError("A review, once recorded, is not removed.")
 
 
 class StaffProfile(models.Model):

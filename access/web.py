@@ -60,6 +60,7 @@ def navigation(actor: Actor, path: str) -> list[dict]:
         links += [("Care relationships", "manage-find-patient"), ("Teams", "manage-teams")]
     if reviews_break_glass(actor):
         links.append(("Privacy reviews", "audit-review-queue"))
+        links.append(("Access reports", "audit-find-patient"))
     items = []
     for text, name in links:
         href = reverse(name)
@@ -71,6 +72,12 @@ def require_administrator(request: HttpRequest) -> None:
     """Refuses (as not found) anyone whose acting role does not manage relationships and teams."""
     if not manages_relationships(actor_from_request(request)):
         raise AccessDenied("only administrators manage care relationships and teams")
+
+
+def require_privacy_officer(request: HttpRequest) -> None:
+    """Refuses (as not found) anyone whose acting role does not review the audit trail."""
+    if not reviews_break_glass(actor_from_request(request)):
+        raise AccessDenied("only privacy officers read the audit trail")
 
 
 def carry_out(

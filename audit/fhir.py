@@ -1,16 +1,20 @@
 """Access events as FHIR R4 AuditEvent resources, after the IHE Basic Audit Log Patterns.
 
-One event becomes one AuditEvent: a RESTful read (BALP "rest" / "read") of the patient's record by
+One look becomes one AuditEvent: a RESTful read (BALP "rest" / "read") of the patient's record by
 an agent (the user, on behalf of their organisation, with the purpose of use), observed by this
-record, with the patient and each item shown as entities.
+record, with the patient and each item shown as entities (those its live updates showed too).
+The access report's Bundle is made of the report's Looks (audit/report.py), so it lists the same
+looks, chosen by the same filters, as the page, the PDF and the CSV.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.utils import timezone
 
 from access.models import AccessBasis
 from audit.models import AccessEvent
+from audit.report import Look
 from records.identifiers import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -24,6 +28,7 @@ CLIENT_ID = "https://shared-care-record.example/Id/api-client"
 REQUEST_ID = "https://shared-care-record.example/Id/request-id"
 OBSERVER = "Shared care record"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+ROLE = "https://shared-care-record.example/CodeSystem/role"
 
 
 # HL7 v3 PurposeOfUse: emergency treatment, patient administration, health compliance.
@@ -34,20 +39,25 @@ PURPOSE_OF_BASIS = {
 }
 
 
-def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
-    """The FHIR R4 AuditEvent for one access event (valid against fhir.resources R4B)."""
+def audit_event(event: AccessEvent, nhs_number: str, look: Look | None = None) -> dict[str, Any]:
+    """The FHIR R4 AuditEvent for one access event (valid against fhir.resources R4B); given
+    its Look, with the names in words and the items of its live updates."""
     purpose = PURPOSE_OF_BASIS.get(event.basis, "TREAT")
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
         "who": {
             "identifier": {"system": USERNAME, "value": event.username},
-            "display": event.username,
+            "display": look.professional_name if look else event.username,
         },
         "requestor": True,
         "purposeOfUse": [{"coding": [{"system": PURPOSE, "code": purpose}]}],
     }
     if event.role:
-        agent["role"] = [{"text": event.role}]
+        agent["role"] = [
+            {"coding": [{"system": ROLE, "code": event.role}], "text": look.job_role}
+            if look
+            else {"text": event.role}
+        ]
     if event.ip_address:
         agent["network"] = {"address": event.ip_address, "type": "2"}
     if event.organisation_ods_code:
@@ -79,7 +89,7 @@ def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
             "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
             "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
         }
-        for resource_id in event.resource_ids
+        for resource_id in (look.resource_ids if look else event.resource_ids)
         if resource_id.count("/") >= 2
     ]
     if event.request_id:
@@ -108,7 +118,7 @@ def audit_event(event: AccessEvent, nhs_number: str) -> dict[str, Any]:
     }
 
 
-def audit_bundle(events, nhs_number: str) -> dict[str, Any]:
-    """A collection Bundle of AuditEvents (for one patient's access report)."""
-    entries = [{"resource": audit_event(event, nhs_number)} for event in events]
+def audit_bundle(looks: Iterable[Look], nhs_number: str) -> dict[str, Any]:
+    """A collection Bundle of AuditEvents, one per look (for one patient's access report)."""
+    entries = [{"resource": audit_event(look.event, nhs_number, look)} for look in looks]
     return {"resourceType": "Bundle", "type": "collection", "total": len(entries), "entry": entries}

@@ -179,14 +179,21 @@ class Checkpoint(AppendOnly):
     """Where one chain's head stood at a moment, signed with a key the database does not hold.
 
     Whoever can write the audit tables can also move a chain's head back or recompute the hashes
-    after an edit; they cannot sign a checkpoint without the key (audit/checkpoints.py).
+    after an edit; they cannot sign a checkpoint without the key (audit/checkpoints.py), and
+    each one is copied out of the database as it is made.
     """
 
     chain = models.PositiveSmallIntegerField()
     sequence = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
     signed_at = models.DateTimeField()
-    signature = models.CharField(max_length=64)
+    key_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the signing key's public key (DER), in hex; empty for the HMAC "
+        "checkpoints written before Ed25519.",
+    )
+    signature = models.CharField(max_length=128, help_text="Ed25519, in hex.")
 
     class Meta:
         ordering = ["chain", "sequence"]
@@ -196,6 +203,55 @@ class Checkpoint(AppendOnly):
 
     def __str__(self) -> str:
         return f"chain {self.chain} signed at {self.sequence}"
+
+
+class SubjectAccessRequest(AppendOnly):
+    """A person's request to know who has looked at their record, and what they were sent.
+
+    Written once, when the report is produced for them: which file (format, the looks in it and
+    the filters that chose them, its SHA-256), when, by whom, for whom. Append-only like the rest
+    of the trail: it is the evidence of what was disclosed, so a mistake is put right by a new
+    request, never by changing this one.
+    """
+
+    class Requester(models.TextChoices):
+        PATIENT = "patient", "The patient"
+        REPRESENTATIVE = "representative", "Someone acting for the patient"
+
+    class Format(models.TextChoices):
+        PDF = "pdf", "PDF (to read)"
+        CSV = "csv", "CSV (a spreadsheet)"
+        FHIR = "fhir", "FHIR AuditEvents (for a system)"
+
+    patient = models.ForeignKey(
+        "records.Patient", on_delete=models.PROTECT, related_name="subject_access_requests"
+    )
+    requested_by = models.CharField(max_length=20, choices=Requester.choices)
+    requester_name = models.CharField(max_length=200)
+    requester_authority = models.CharField(
+        max_length=200, blank=True, help_text="For a representative: on what authority they ask."
+    )
+    received_on = models.DateField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_by_username = models.CharField(max_length=150)
+    filters = models.JSONField(default=dict, help_text="The report's filters (ReportFilters).")
+    format = models.CharField(max_length=10, choices=Format.choices)
+    looks = models.PositiveIntegerField(help_text="How many looks the file lists.")
+    sent_to = models.CharField(max_length=300, help_text="Who the file goes to, and how.")
+    produced_at = models.DateTimeField()
+    file_name = models.CharField(max_length=200)
+    file_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-produced_at"]
+        indexes = [
+            models.Index(fields=["patient", "produced_at"], name="subject_access_patient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"subject access request for {self.patient_id} at {self.produced_at:%Y-%m-%d}"
 
 
 # What patients do in their own part of the portal (care_record/patient_portal.py): the questions

@@ -6,8 +6,8 @@ application what it needs and no more:
 
 - the ordinary tables: SELECT, INSERT, UPDATE and DELETE (never TRUNCATE);
 - access events, search events, look updates, patients' questions, answers and visits,
-  checkpoints and the change history (django-auditlog's `auditlog_logentry`): SELECT and INSERT
-  only;
+  checkpoints, the change history (django-auditlog's `auditlog_logentry`) and the history of
+  emergency-access reviews: SELECT and INSERT only;
 - chain heads: SELECT, INSERT, and UPDATE of `sequence` and `hash` only, which is how a head
   advances; a trigger refuses any update that does not move it forward, and DELETE is not granted;
 - the partitions of the access events: nothing (rows reach them through the partitioned table);
@@ -43,7 +43,9 @@ APPEND_ONLY_TABLES = (
     "audit_patientquestion",
     "audit_patientanswer",
     "audit_patientvisit",
+    "audit_subjectaccessrequest",
     "auditlog_logentry",
+    "access_breakglassreview",
 )
 CHAIN_HEADS = "audit_chainhead"
 ADD_PARTITION = "audit_add_month_partition(date)"

@@ -1,27 +1,99 @@
-"""Reads of the audit trail for people: a patient's access report, the privacy officers' queue
-and its alerts. Each is a bounded query whatever the size of the trail.
+"""Reads of the audit trail for people: a patient's access report, open looks, the recently
+viewed. Each is a bounded query whatever the size of the trail. The privacy officers' queue and
+alerts are in audit.review_selectors (re-exported here).
 """
 
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Max, QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from access.models import AccessBasis, BreakGlassAccess
 from access.policy import Actor
-from access.selectors import still_mine
+from access.selectors import MOST_FOUND, PatientQuery, best_matches, still_mine
 from audit.models import AccessEvent
+from audit.review_selectors import alerts, break_glass_queue
 from records.models import Patient
 
-OUT_OF_HOURS = (datetime.time(20, 0), datetime.time(7, 0))
 RECENT_DAYS = 30
-MANY_EMERGENCY_ACCESSES = 3
+# People born on one day, at London scale about 300: read whole, their names compared in Python.
+FINDER_ROWS = 2000
 
 
-def access_report(patient: Patient) -> QuerySet[AccessEvent]:
-    """Every look at one patient's record, newest first (for a subject access request)."""
-    return AccessEvent.objects.filter(patient=patient).order_by("-occurred_at", "-pk")
+def access_report(
+    patient: Patient,
+    *,
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+    organisation: str = "",
+    user_id: int | None = None,
+    basis: str = "",
+    channel: str = "",
+) -> QuerySet[AccessEvent]:
+    """The looks at one patient's record, newest first, narrowed by the report's filters: from
+    the day `since` to the day `until` (both included, London days), by one organisation (ODS
+    code), one user, one basis (AccessBasis), one channel (Channel). Through the (patient,
+    occurred_at) index; the user's name comes in the same query."""
+    events = AccessEvent.objects.filter(patient=patient)
+    if since is not None:
+        events = events.filter(occurred_at__gte=_start_of(since))
+    if until is not None:
+        events = events.filter(occurred_at__lt=_start_of(until + datetime.timedelta(days=1)))
+    if organisation:
+        events = events.filter(organisation_ods_code=organisation)
+    if user_id is not None:
+        events = events.filter(user_id=user_id)
+    if basis:
+        events = events.filter(basis=basis)
+    if channel:
+        events = events.filter(channel=channel)
+    return events.select_related("user").order_by("-occurred_at", "-pk")
+
+
+def _start_of(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+
+
+def report_choices(patient: Patient) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+    """The organisations (ODS code, team names) and the users (id, name) in this patient's trail,
+    for the report's filters: two grouped reads of the patient's events by their index."""
+    organisations: dict[str, set[str]] = {}
+    for code, name in (
+        AccessEvent.objects.filter(patient=patient)
+        .order_by()
+        .values_list("organisation_ods_code", "team_name")
+        .distinct()[:500]
+    ):
+        if code:
+            organisations.setdefault(code, set()).add(name)
+    users = (
+        AccessEvent.objects.filter(patient=patient, user__isnull=False)
+        .order_by()
+        .values_list("user_id", "user__first_name", "user__last_name", "username")
+        .distinct()[:500]
+    )
+    named = {
+        pk: f"{f'{first} {last}'.strip() or username} ({username})"
+        for pk, first, last, username in users
+    }
+    return (
+        sorted(((code, ", ".join(sorted(names))) for code, names in organisations.items()),
+               key=lambda pair: pair[1]),
+        sorted(named.items(), key=lambda pair: pair[1].lower()),
+    )  # fmt: skip
+
+
+def find_patients_for_report(query: PatientQuery) -> list[Patient]:
+    """Anyone on the register (not merged away) matching a privacy officer's search: by NHS
+    number, or by date of birth narrowed to a name alike (the register's index on the date of
+    birth, then names compared as the clinical search compares them). Best match first."""
+    current = Patient.objects.current()
+    if query.nhs_number:
+        return list(current.filter(nhs_number=query.nhs_number))
+    if query.birth_date is None or not query.family_name:
+        return []
+    born = list(current.filter(birth_date=query.birth_date)[:FINDER_ROWS])
+    return best_matches(query, born)[:MOST_FOUND]
 
 
 def look_is_open(*, look_id: int, actor: Actor, patient: Patient, opened_after) -> bool:
@@ -67,67 +139,4 @@ def recently_viewed(actor: Actor, limit: int = 10) -> list[RecentlyViewed]:
     ][:limit]
 
 
-def break_glass_queue() -> QuerySet[BreakGlassAccess]:
-    return (
-        BreakGlassAccess.objects.filter(review=BreakGlassAccess.Review.PENDING)
-        .select_related("user", "team")
-        .order_by("started_at")
-    )
-
-
-def alerts(since: datetime.datetime | None = None) -> list[str]:
-    """Simple signs worth a privacy officer's look, from the last week of the trail."""
-    since = since or timezone.now() - datetime.timedelta(days=7)
-    found = []
-    heavy = (
-        BreakGlassAccess.objects.filter(started_at__gte=since)
-        .values("user__username")
-        .annotate(uses=Count("pk"))
-        .filter(uses__gte=MANY_EMERGENCY_ACCESSES)
-        .order_by("-uses")[:20]
-    )
-    for row in heavy:
-        found.append(
-            f"{row['user__username']} used emergency access {row['uses']} times in the last week."
-        )
-    namesakes = (
-        AccessEvent.objects.filter(
-            occurred_at__gte=since, user__last_name__iexact=F("patient__family_name")
-        )
-        .values("username", "patient__family_name")
-        .distinct()[:20]
-    )
-    for row in namesakes:
-        found.append(
-            f"{row['username']} looked at the record of someone with their own surname "
-            f"({row['patient__family_name']})."
-        )
-    neighbours = (
-        AccessEvent.objects.filter(
-            occurred_at__gte=since, user__staff_profile__home_postcode=F("patient__postcode")
-        )
-        .exclude(patient__postcode="")
-        .values("username", "patient__family_name", "user__last_name")
-        .distinct()[:20]
-    )
-    for row in neighbours:
-        who = (
-            "someone with their own surname"
-            if row["user__last_name"].lower() == row["patient__family_name"].lower()
-            else "someone"
-        )
-        found.append(
-            f"{row['username']} looked at the record of {who} living at their own postcode "
-            f"({row['patient__family_name']})."
-        )
-    evening, morning = OUT_OF_HOURS
-    late = (
-        AccessEvent.objects.filter(occurred_at__gte=since, basis=AccessBasis.RELATIONSHIP)
-        .exclude(occurred_at__time__range=(morning, evening))
-        .values("username")
-        .annotate(looks=Count("pk"))
-        .order_by("-looks")[:20]
-    )
-    for row in late:
-        found.append(f"{row['username']} looked at {row['looks']} record(s) out of hours.")
-    return found
+__all__ = ["access_report", "alerts", "break_glass_queue", "look_is_open", "recently_viewed"]

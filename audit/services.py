@@ -4,19 +4,30 @@ Called by care_record.reading.read_record inside the same transaction as the rea
 the event cannot be written, the read fails and nothing is shown.
 """
 
+import datetime
+import hashlib
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from access.models import AccessBasis
 from access.policy import Actor
 from audit.chain import content_of, event_hash
 from audit.exceptions import AuditUnavailable
-from audit.models import DETAILS, AccessEvent, ChainHead, Channel, LookUpdate, SearchEvent
+from audit.models import (
+    DETAILS,
+    AccessEvent,
+    ChainHead,
+    Channel,
+    LookUpdate,
+    SearchEvent,
+    SubjectAccessRequest,
+)
 from records.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -161,3 +172,123 @@ def record_look_at_details(
     except DatabaseError as exc:
         logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
         raise AuditUnavailable("the look could not be recorded") from exc
+
+
+@transaction.atomic
+def record_looks_at_details(
+    *,
+    actor: Actor,
+    patients: list[Patient],
+    basis: AccessBasis,
+    channel: Channel = Channel.WEB,
+    context: RequestContext | None = None,
+) -> list[AccessEvent]:
+    """A privacy officer's look at who several patients are at once (a page that names them:
+    an alert's evidence): one access event for each, as record_look_at_details writes, all or
+    none. The chains' heads are locked in one query, in chain order (so two such pages never
+    wait on each other in a circle), the events inserted in one and the heads moved in one, so
+    the page costs the same few queries whatever it names."""
+    unique = list({patient.pk: patient for patient in patients}.values())
+    if not unique:
+        return []
+    context = context or RequestContext()
+    try:
+        chains = sorted({patient.pk % settings.LCR_AUDIT_CHAINS for patient in unique})
+        heads = _locked_heads(chains)
+        now = timezone.now()
+        events = []
+        for patient in sorted(unique, key=lambda patient: patient.pk):
+            head = heads[patient.pk % settings.LCR_AUDIT_CHAINS]
+            event = AccessEvent(
+                chain=head.chain,
+                sequence=head.sequence + 1,
+                occurred_at=now,
+                user=actor.user,
+                username=actor.user.get_username(),
+                client_id=actor.client_id or "",
+                end_user=actor.end_user[:200],
+                team_id=actor.team.pk if actor.team else None,
+                team_name=actor.team.name if actor.team else "",
+                organisation_ods_code=actor.team.ods_code if actor.team else "",
+                role=actor.role or "",
+                patient=patient,
+                categories=[DETAILS],
+                resource_ids=[],
+                basis=basis,
+                relationship_id=None,
+                break_glass_id=None,
+                channel=channel,
+                purpose=basis,
+                ip_address=context.ip_address,
+                user_agent=context.user_agent[:300],
+                request_id=context.request_id[:64],
+                previous_hash=head.hash,
+            )
+            event.hash = event_hash(head.hash, content_of(event))
+            head.sequence, head.hash = event.sequence, event.hash
+            events.append(event)
+        AccessEvent.objects.bulk_create(events)
+        ChainHead.objects.filter(chain__in=chains).update(
+            sequence=Case(*(When(chain=c, then=Value(h.sequence)) for c, h in heads.items())),
+            hash=Case(*(When(chain=c, then=Value(h.hash)) for c, h in heads.items())),
+        )
+    except DatabaseError as exc:
+        logger.exception("could not record looks at %s patients; nothing shown", len(unique))
+        raise AuditUnavailable("the looks could not be recorded") from exc
+    return events
+
+
+def _locked_heads(chains: list[int]) -> dict[int, ChainHead]:
+    heads = {
+        head.chain: head
+        for head in ChainHead.objects.select_for_update().filter(chain__in=chains).order_by("chain")
+    }
+    missing = [chain for chain in chains if chain not in heads]
+    if missing:  # those chains' first events
+        for chain in missing:
+            ChainHead.objects.get_or_create(chain=chain)
+        heads.update(
+            {
+                head.chain: head
+                for head in ChainHead.objects.select_for_update()
+                .filter(chain__in=missing)
+                .order_by("chain")
+            }
+        )
+    return heads
+
+
+def record_subject_access_request(
+    *,
+    patient: Patient,
+    actor: Actor,
+    requested_by: str,
+    requester_name: str,
+    requester_authority: str,
+    received_on: datetime.date,
+    filters: dict,
+    format: str,
+    looks: int,
+    sent_to: str,
+    file_name: str,
+    content: bytes,
+) -> SubjectAccessRequest:
+    """A subject access request answered with this file: who asked, when it came, who produced
+    the file, for whom, with which filters, how many looks it lists, and its SHA-256 (so that
+    the copy sent can be told from any other)."""
+    return SubjectAccessRequest.objects.create(
+        patient=patient,
+        requested_by=requested_by,
+        requester_name=requester_name,
+        requester_authority=requester_authority,
+        received_on=received_on,
+        recorded_by=actor.user,
+        recorded_by_username=actor.user.get_username(),
+        filters=filters,
+        format=format,
+        looks=looks,
+        sent_to=sent_to,
+        produced_at=timezone.now(),
+        file_name=file_name,
+        file_sha256=hashlib.sha256(content).hexdigest(),
+    )

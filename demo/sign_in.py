@@ -100,7 +100,7 @@ def provider_command(provider: DemoProvider, host: str, base_port: int, portal: 
         *command,
         "--redirect-uri", f"{portal}/sign-in/{provider.slug}/callback/",
         "--backchannel-logout-uri", f"{portal}/oidc/{provider.slug}/backchannel-logout/",
-        "--post-logout-redirect-uri", f"{portal}/sign-in/",
+        "--post-logout-redirect-uri", f"{portal}/sign-in/?signed-out",
     ]  # fmt: skip
 
 

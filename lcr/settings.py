@@ -41,6 +41,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The port the web server listens on: no source system's base URL may point there on this machine
 # (records/source_urls.py).
 LCR_PORT = env.int("LCR_PORT", default=8000)
+# Who runs this shared care record, as the reports handed to patients name it.
+LCR_ORGANISATION_NAME = env.str("LCR_ORGANISATION_NAME", default="London Care Record")
 
 INSTALLED_APPS = [
     "lcr.apps.CareRecordAdminConfig",  # django.contrib.admin, recording looks at patients
@@ -527,11 +529,23 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shared-care-record@l
 
 # Audit (audit/): access events are spread over this many hash chains (by patient).
 LCR_AUDIT_CHAINS = env.int("LCR_AUDIT_CHAINS", default=16)
-# The chains' heads are signed this often (audit/checkpoints.py) with a key the database does not
-# hold; by default one derived from SECRET_KEY. Former keys still verify older checkpoints.
-LCR_AUDIT_SIGNING_KEY = env.str("LCR_AUDIT_SIGNING_KEY", default="") or SECRET_KEY
-LCR_AUDIT_SIGNING_KEY_FALLBACKS = env.list("LCR_AUDIT_SIGNING_KEY_FALLBACKS", default=[])
-LCR_AUDIT_CHECKPOINT_SECONDS = env.int("LCR_AUDIT_CHECKPOINT_SECONDS", default=300)
+# Every hour the chains' heads are signed (audit/checkpoints.py) with an Ed25519 key the database
+# does not hold: PEM text, or a PEM file; with neither, one made once for this checkout in var/
+# (the demo and the tests; `check --deploy` warns). Public keys of former signing keys (PEM, one
+# or more) still verify the checkpoints they signed. HMAC keys of the checkpoints written before
+# Ed25519 (by default SECRET_KEY, as then) still verify those. Each checkpoint is also appended
+# to a file and, if set, handed to a sink (a dotted path to a callable taking the checkpoint as
+# a dict), for an append-only store outside the database (docs/audit.md).
+LCR_AUDIT_SIGNING_KEY = env.str("LCR_AUDIT_SIGNING_KEY", default="")
+LCR_AUDIT_SIGNING_KEY_FILE = env.str("LCR_AUDIT_SIGNING_KEY_FILE", default="")
+LCR_AUDIT_VERIFY_KEYS = env.str("LCR_AUDIT_VERIFY_KEYS", default="")
+LCR_AUDIT_VERIFY_KEYS_FILE = env.str("LCR_AUDIT_VERIFY_KEYS_FILE", default="")
+LCR_AUDIT_HMAC_KEYS = env.list("LCR_AUDIT_HMAC_KEYS", default=[]) or [SECRET_KEY]
+LCR_AUDIT_CHECKPOINT_FILE = env.str(
+    "LCR_AUDIT_CHECKPOINT_FILE", default=str(VAR_DIR / "audit-checkpoints.jsonl")
+)
+LCR_AUDIT_CHECKPOINT_SINK = env.str("LCR_AUDIT_CHECKPOINT_SINK", default="")
+LCR_AUDIT_CHECKPOINT_SECONDS = env.int("LCR_AUDIT_CHECKPOINT_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE["sign-audit-checkpoints"] = {
     "task": "audit.tasks.sign_audit_checkpoints",
     "schedule": float(LCR_AUDIT_CHECKPOINT_SECONDS),

@@ -34,6 +34,7 @@ SESSION_PROVIDER = "lcr_identity_provider"
 SESSION_ID_TOKEN = "lcr_id_token"  # noqa: S105 (a session key's name, not a secret)
 SESSION_ROLE = "lcr_provider_role"
 SESSION_NEXT = "lcr_sign_in_next"
+SIGNED_OUT = "signed-out"  # in the sign-in page's address after signing out: it says so
 
 
 class PasswordSignInForm(AuthenticationForm):
@@ -65,6 +66,7 @@ class SignInPage(LoginView):
         staff_providers = IdentityProvider.objects.filter(active=True, for_patients=False)
         context["providers"] = list(staff_providers)
         context["password_sign_in"] = settings.LCR_PASSWORD_SIGN_IN
+        context["signed_out"] = SIGNED_OUT in self.request.GET
         return context
 
     def post(self, request, *args, **kwargs):
@@ -170,7 +172,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     slug = request.session.get(SESSION_PROVIDER)
     id_token = request.session.get(SESSION_ID_TOKEN, "")
     logout(request)
-    after = request.build_absolute_uri(reverse("login"))
+    after = request.build_absolute_uri(f"{reverse('login')}?{SIGNED_OUT}")
     provider = IdentityProvider.objects.filter(slug=slug).first() if slug else None
     if provider is not None:
         there = oidc.end_session_redirect(provider, id_token, after)
@@ -181,7 +183,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
             return render(
                 request, "registration/signed_out.html", {"provider": provider, "there": there}
             )
-    return redirect("login")
+    return redirect(f"{reverse('login')}?{SIGNED_OUT}")
 
 
 @csrf_exempt  # the provider posts this itself: there is no browser, and so no cookie to ride on

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from access import views as access_views
-from audit import question_views
+from audit import question_views, report_views, review_views
 from audit import views as audit_views
 from care_record import administration, document_views, patient_portal
 from care_record import launch as record_launch
@@ -78,15 +78,32 @@ urlpatterns = [
         name="manage-end-membership",
     ),
     path("audit/memberships/", audit_views.membership_changes, name="audit-membership-changes"),
+    path("audit/patients/", report_views.find_patient, name="audit-find-patient"),
     path(
         "audit/patients/<int:patient_id>/",
-        audit_views.patient_access_report,
+        report_views.patient_access_report,
         name="audit-access-report",
     ),
-    path("audit/break-glass/", audit_views.review_queue, name="audit-review-queue"),
+    path(
+        "audit/patients/<int:patient_id>/subject-access-requests/",
+        report_views.subject_access_request,
+        name="audit-subject-access-request",
+    ),
+    path(
+        "audit/access-report-columns.csv",
+        report_views.access_report_columns,
+        name="audit-access-report-columns",
+    ),
+    path("audit/break-glass/", review_views.review_queue, name="audit-review-queue"),
+    path("audit/break-glass/export/", review_views.review_queue_csv, name="audit-review-queue-csv"),
+    path(
+        "audit/break-glass/<int:access_id>/",
+        review_views.break_glass_detail,
+        name="audit-break-glass",
+    ),
     path(
         "audit/break-glass/<int:access_id>/review/",
-        audit_views.review_break_glass,
+        review_views.review_break_glass,
         name="audit-review-break-glass",
     ),
     path("audit/questions/", question_views.patient_questions, name="audit-patient-questions"),
@@ -127,6 +144,11 @@ urlpatterns = [
         "your-record/sharing/withdraw-objection/",
         patient_portal.withdraw,
         name="patient-withdraw-objection",
+    ),
+    path(
+        "audit/alerts/<slug:kind>/<int:user_id>/",
+        review_views.alert_evidence_page,
+        name="audit-alert-evidence",
     ),
     path("api/", include("lcr.api_urls")),
     path("admin/", admin.site.urls),

@@ -44,6 +44,16 @@ Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 # Live updates' file channel (records/live.py) of this run's own, apart from `make run`'s and any
 # other run's on this machine.
 settings.LCR_LIVE_DIR = tempfile.mkdtemp(prefix="lcr-live-")
+# Audit checkpoints written out of the database (audit/checkpoints.py) go to a file of each
+# test's own: one shared by tests whose rows were rolled back would hold checkpoints of chains
+# that are no longer there.
+_CHECKPOINT_FILES = Path(tempfile.mkdtemp(prefix="lcr-checkpoints-"))
+
+
+@pytest.fixture(autouse=True)
+def _checkpoint_file_of_its_own() -> None:
+    settings.LCR_AUDIT_CHECKPOINT_FILE = str(_CHECKPOINT_FILES / f"{uuid.uuid4().hex}.jsonl")
+
 
 if "CELERY_BROKER_URL" not in os.environ:
     celery_app.conf.broker_url = "memory://"

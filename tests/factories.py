@@ -103,3 +103,20 @@ def a_look(patient, user):
         purpose="direct_care",
         context=RequestContext(),
     )
+
+
+def ed25519_key() -> tuple[str, str]:
+    """A fresh Ed25519 key pair as PEM text: (private, public), as an audit signing key is kept."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private.decode(), public.decode()

@@ -29,6 +29,8 @@ AUDIT_TABLES = (
     "audit_patientquestion",
     "audit_patientanswer",
     "audit_patientvisit",
+    "audit_subjectaccessrequest",
+    "access_breakglassreview",
 )
 
 
@@ -105,8 +107,9 @@ def test_migrate_grants_the_application_only_reading_and_appending_on_the_audit_
         cursor.execute(
             "SELECT table_name, string_agg(privilege_type, ',' ORDER BY privilege_type) "
             "FROM information_schema.role_table_grants "
-            "WHERE grantee = %s AND table_name LIKE 'audit\\_%%' GROUP BY table_name",
-            [role],
+            "WHERE grantee = %s AND (table_name LIKE 'audit\\_%%' OR table_name = ANY(%s)) "
+            "GROUP BY table_name",
+            [role, list(AUDIT_TABLES)],
         )
         granted = dict(cursor.fetchall())
         cursor.execute(

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from access import services
-from access.models import BreakGlassAccess, Role, StaffProfile, Team
+from access.models import BreakGlassAccess, CareRelationship, Role, StaffProfile, Team
 from audit.models import AccessEvent
 from audit.selectors import alerts
 from tests.factories import PatientFactory, UserFactory, make_team, member
@@ -44,9 +44,9 @@ def test_the_access_report_lists_every_look_with_who_where_and_basis(scene):
     client, patient, _ = scene
     page = client.get(reverse("audit-access-report", kwargs={"patient_id": patient.pk}))
     body = page.content.decode()
-    assert body.count("Mile End Surgery (F84001)") == 2
-    assert "Thameside A&amp;E (RXT)" in body and "Emergency access" in body
-    assert "Privacy review" in body  # the privacy officer's own look is in the report too
+    assert body.count("GP, Mile End Surgery") == 2
+    assert "A&amp;E clinician, Thameside A&amp;E" in body and "Emergency access" in body
+    assert "privacy review" in body  # the privacy officer's own look is in the report too
 
 
 def test_an_administrator_looking_up_a_patient_is_in_their_access_report(scene):
@@ -69,11 +69,12 @@ def test_the_access_report_downloads_as_csv(scene):
         reverse("audit-access-report", kwargs={"patient_id": patient.pk}), {"format": "csv"}
     )
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0][:3] == ["time", "user", "role"]
-    assert sorted(row[1] for row in rows[1:]) == ["doctor", "gp", "gp", "officer"]
-    assert {row[7].split()[0] for row in rows[1:]} == {"Care", "Emergency", "Privacy"}
-    assert "Privacy review" in {row[7] for row in rows[1:]}  # no relationship id to name
+    text = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(row["username"] for row in rows) == ["doctor", "gp", "gp", "officer"]
+    assert {row["basis_code"] for row in rows} == {"relationship", "break_glass", "privacy_review"}
+    relationship_ids = {row["relationship_id"] for row in rows if row["username"] == "gp"}
+    assert relationship_ids == {str(CareRelationship.objects.get().pk)}
 
 
 def test_the_queue_lists_emergency_access_and_records_the_review(scene):
@@ -108,16 +109,18 @@ def test_alerts_name_heavy_emergency_access_and_namesakes(scene):
     services.break_glass(user=namesake, team=ae, patient=patient, reason="other", explanation="x")
     client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
 
-    found = alerts()
-    assert "doctor used emergency access 3 times in the last week." in found
-    assert "okafor looked at the record of someone with their own surname (Okafor)." in found
-    assert not any("postcode" in alert for alert in found)  # the HR record has no address yet
+    found = {(alert.kind, alert.username): alert for alert in alerts()}
+    heavy = found[("emergency-access", "doctor")]
+    assert (heavy.count, heavy.full_name) == (3, doctor.get_full_name())
+    assert heavy.text == f"{doctor.get_full_name()} (doctor) used emergency access 3 times."
+    namesakes = found[("same-surname", "okafor")]
+    assert namesakes.text == (
+        "Test Okafor (okafor) looked 1 time at the records of people with their own surname."
+    )
+    assert not any(kind == "same-postcode" for kind, _ in found)  # no address in the HR record
 
     StaffProfile.objects.create(user=namesake, home_postcode=patient.postcode.lower())
-    assert (
-        "okafor looked at the record of someone with their own surname living at their own "
-        "postcode (Okafor)." in alerts()
-    )
+    assert ("same-postcode", "okafor") in {(alert.kind, alert.username) for alert in alerts()}
 
 
 def test_the_access_report_exports_valid_fhir_audit_events(scene):

@@ -18,7 +18,7 @@ from django.db import connection
 from audit.chain import content_of, event_hash
 from audit.checkpoints import sign_checkpoints
 from audit.models import AccessEvent, Checkpoint
-from tests.factories import PatientFactory, UserFactory, a_look
+from tests.factories import PatientFactory, UserFactory, a_look, ed25519_key
 
 pytestmark = pytest.mark.django_db
 ON_POSTGRES = connection.vendor == "postgresql"
@@ -50,7 +50,7 @@ def test_an_intact_trail_is_reported_intact_with_what_vouches_for_it(trail, caps
 
     out = capsys.readouterr().out
     assert "All 4 access events in 1 chains are intact." in out
-    assert "1 signed checkpoints; 1 written since" in out
+    assert "1 signed checkpoints and 1 in the checkpoint file; 1 written since" in out
 
 
 def test_an_edited_row_is_named(trail):
@@ -111,22 +111,24 @@ def test_a_checkpoint_not_signed_with_the_key_is_named(trail):
     events, owner = trail
     sign_checkpoints()
     forged = Checkpoint.objects.get()
-    owner.execute("UPDATE audit_checkpoint SET signature = %s", ["0" * 64])
+    owner.execute("UPDATE audit_checkpoint SET signature = %s", ["0" * 128])
 
-    assert f"Checkpoint {forged.pk} of chain {events[0].chain} (sequence 3) is not signed" in (
-        broken()
-    )
+    assert (
+        f"Checkpoint {forged.pk} of chain {events[0].chain} (sequence 3) is not signed by any of "
+        "the known keys: its signature does not verify: it was altered or forged."
+    ) in broken()
 
 
 def test_checkpoints_verify_with_the_key_they_were_signed_with_or_a_former_one(settings, capsys):
     a_look(PatientFactory(), UserFactory())
-    settings.LCR_AUDIT_SIGNING_KEY = "the key of 2026"
+    of_2026, public_of_2026 = ed25519_key()
+    settings.LCR_AUDIT_SIGNING_KEY = of_2026
     sign_checkpoints()
 
-    settings.LCR_AUDIT_SIGNING_KEY = "the key of 2027"
-    assert "is not signed with this installation's key" in broken()
+    settings.LCR_AUDIT_SIGNING_KEY = ed25519_key()[0]
+    assert "which is not one of the known keys" in broken()
 
-    settings.LCR_AUDIT_SIGNING_KEY_FALLBACKS = ["the key of 2026"]
+    settings.LCR_AUDIT_VERIFY_KEYS = public_of_2026
     call_command("verify_audit")
     assert "are intact" in capsys.readouterr().out
 
@@ -154,6 +156,7 @@ def verify_audit_as_a_command(database_url: str) -> subprocess.CompletedProcess:
         **{k: v for k, v in os.environ.items() if k != "MIGRATION_DATABASE_URL"},
         "DATABASE_URL": database_url,
         "LCR_AUDIT_SIGNING_KEY": settings.LCR_AUDIT_SIGNING_KEY,
+        "LCR_AUDIT_CHECKPOINT_FILE": settings.LCR_AUDIT_CHECKPOINT_FILE,
     }
     return subprocess.run(
         [sys.executable, "manage.py", "verify_audit"],

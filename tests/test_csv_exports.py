@@ -59,8 +59,8 @@ def test_a_team_named_like_a_formula_is_neutralised_in_the_access_report_csv(cli
 
     text = b"".join(response.streaming_content).decode()
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    gp_row = next(row for row in rows if row[1] == "'@gp")
-    assert (gp_row[3], gp_row[4]) == ("'" + name, "'=1+1")
+    gp_row = dict(zip(rows[0], next(row for row in rows if "'@gp" in row), strict=True))
+    assert (gp_row["organisation"], gp_row["organisation_ods_code"]) == ("'" + name, "'=1+1")
     assert not any(
         cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row
     )

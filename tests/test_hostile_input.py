@@ -23,7 +23,7 @@ from access.models import (
     Role,
     Team,
 )
-from audit.views import ReviewForm
+from audit.review_views import ReviewForm
 from care_record.administration import RelationshipForm
 from care_record.views import BreakGlassForm
 from records.limits import FREE_TEXT_MAX_LENGTH
@@ -210,6 +210,7 @@ def _other_kwargs(route: str, kwarg: str) -> dict:
     return {
         "api-patient-record": {"category": "allergies"},
         "patient-document": {"source_ods_code": "RXT", "document_id": "doc-1"},
+        "audit-alert-evidence": {"kind": "out-of-hours"},
     }.get(route, {})
 
 

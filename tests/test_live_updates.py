@@ -288,9 +288,12 @@ def test_a_look_held_open_a_minute_with_updates_arriving_is_one_access_event_and
         url = reverse("audit-access-report", kwargs={"patient_id": patient.pk})
         report = client.get(url).content.decode()
         rows = client.get(url, {"format": "csv"}).streaming_content
-    assert report.count("Mile End Surgery (F84001)") == 1  # the look, not its twelve updates
-    users = [row[1] for row in csv.reader(io.StringIO(b"".join(rows).decode()))][1:]
+    assert report.count("GP, Mile End Surgery") == 1  # the look, not its twelve updates
+    looks = list(csv.DictReader(io.StringIO(b"".join(rows).decode())))
+    users = [look["username"] for look in looks]
     assert users.count("gp") == 1 and set(users) == {"gp", "officer"}
+    (gp_row,) = [look for look in looks if look["username"] == "gp"]
+    assert gp_row["items_added_later"] == "12"
 
 
 def test_a_source_lost_past_its_deadline_reads_timed_out_on_the_stream_by_that_deadline(

@@ -38,7 +38,7 @@ def registered(live_server, slug: str) -> RegisteredClient:
     return RegisteredClient(
         client_id=CLIENT_ID,
         redirect_uris=[f"{live_server.url}/sign-in/{slug}/callback/"],
-        post_logout_redirect_uris=[f"{live_server.url}/sign-in/"],
+        post_logout_redirect_uris=[f"{live_server.url}/sign-in/?signed-out"],
         backchannel_logout_uri=f"{live_server.url}/oidc/{slug}/backchannel-logout/",
         jwks_uri=f"{live_server.url}/oidc/jwks.json",
     )

@@ -15,7 +15,7 @@ from django.utils import timezone
 from reportlab import rl_config
 
 from access import services as access_services
-from access.models import Role, Team
+from access.models import BreakGlassAccess, Role, Team
 from audit.models import AccessEvent, SearchEvent
 from records import services
 from records.categories import Category
@@ -381,8 +381,17 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     p, rel = scene["patient"], scene["relationship"]
     record = reverse("patient-record", kwargs={"patient_id": p.pk})
     report = reverse("audit-access-report", kwargs={"patient_id": p.pk})
+    emergency = BreakGlassAccess.objects.get(patient=p)
+    evidence = reverse(
+        "audit-alert-evidence",
+        kwargs={"kind": "emergency-access", "user_id": emergency.user_id},
+    )
     letter = reverse("patient-document", args=[p.pk, scene["source"].ods_code, "d1"])
     manage = {"patient_id": p.pk}
+    nhs, by_name = p.nhs_number, {"family_name": p.family_name, "birth_date": str(p.birth_date)}
+    request = reverse("audit-subject-access-request", kwargs={"patient_id": p.pk})
+    answer = {"requested_by": "patient", "requester_name": "Them", "received_on": "2026-01-05",
+              "sent_to": "by post"}  # fmt: skip
     return {
         "patient-record": [("gp", "get", record, {}), ("ae_clinician", "get", record, {})],
         # A look's updates, every heading (from the epoch on).
@@ -479,7 +488,34 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
             ("privacy_officer", "get", report, {"format": "pdf"}),
             ("privacy_officer", "get", report, {"format": "fhir"}),
         ],
-        "audit-review-queue": [("privacy_officer", "get", reverse("audit-review-queue"), {})],
+        "audit-find-patient": [
+            ("privacy_officer", "get", reverse("audit-find-patient"), {}),
+            ("privacy_officer", "post", reverse("audit-find-patient"), {"nhs_number": nhs}),
+            ("privacy_officer", "post", reverse("audit-find-patient"), by_name),
+        ],
+        "audit-subject-access-request": [
+            ("privacy_officer", "post", request, {**answer, "format": fmt})
+            for fmt in ("pdf", "csv", "fhir")
+        ],
+        "audit-access-report-columns": [
+            ("privacy_officer", "get", reverse("audit-access-report-columns"), {})
+        ],
+        "audit-review-queue": [
+            ("privacy_officer", "get", reverse("audit-review-queue"), {}),
+            ("privacy_officer", "get", reverse("audit-review-queue"), {"state": "all"}),
+        ],
+        "audit-review-queue-csv": [
+            ("privacy_officer", "get", reverse("audit-review-queue-csv"), {"state": "all"})
+        ],
+        "audit-break-glass": [
+            (
+                "privacy_officer",
+                "get",
+                reverse("audit-break-glass", kwargs={"access_id": emergency.pk}),
+                {},
+            )
+        ],
+        "audit-alert-evidence": [("privacy_officer", "get", evidence, {})],
         "audit-review-break-glass": [
             (
                 "privacy_officer",

@@ -216,8 +216,13 @@ def test_the_session_ends_at_the_absolute_limit_however_busy(client, social_work
 def test_sign_out_is_a_post_and_ends_the_session(client, social_worker):
     sign_in(client, "sw")
     assert client.get(reverse("logout")).status_code == 405
-    assert client.post(reverse("logout"))["Location"] == reverse("login")
+    assert client.post(reverse("logout"))["Location"] == reverse("login") + "?signed-out"
     assert client.get(reverse("home")).status_code == 302
+
+
+def test_the_sign_in_page_after_signing_out_says_so(client):
+    assert "You have signed out" in client.get(reverse("login") + "?signed-out").content.decode()
+    assert "You have signed out" not in client.get(reverse("login")).content.decode()
 
 
 def test_someone_in_two_teams_picks_one_from_the_header(client, social_worker):

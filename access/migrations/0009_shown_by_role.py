@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('access', '0007_sign_in_and_launch'),
+        ('access', '0008_break_glass_reviews'),
         ('records', '0011_look_budget_and_fetch_lease'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -11,8 +11,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from access.exceptions import AccessDenied, EmergencyAccessError
-from access.models import BreakGlassAccess, Role, Team
+from access.exceptions import AccessDenied, EmergencyAccessError, ReviewError
+from access.models import BreakGlassAccess, BreakGlassReview, Role, Team
 from access.policy import Actor, actor_for, may_break_glass, reviews_break_glass
 from access.services.free_text import checked_text
 from records.models import Patient
@@ -67,23 +67,91 @@ def _notify_privacy_officers(access: BreakGlassAccess) -> None:
         )
 
 
+Review = BreakGlassAccess.Review
+# Which decisions may follow where an access stands. A first review finds it appropriate or flags
+# it; a flagged access stays under investigation (each step noted) until concluded either way;
+# any concluded review can be reopened by flagging it again, when something new comes to light.
+NEXT_DECISIONS: dict[str, tuple[str, ...]] = {
+    Review.PENDING: (Review.APPROVED, Review.FLAGGED),
+    Review.FLAGGED: (Review.FLAGGED, Review.CLEARED, Review.CONFIRMED),
+    Review.APPROVED: (Review.FLAGGED,),
+    Review.CLEARED: (Review.FLAGGED,),
+    Review.CONFIRMED: (Review.FLAGGED,),
+}
+# Only a first "appropriate" may go without a note: a flag must say what to look into, an
+# investigation's step or conclusion what was found, so that the decision can be defended.
+NOTE_OPTIONAL = frozenset({Review.APPROVED})
+# How a decision is offered where the access stands (the form's choices).
+DECISION_WORDS = {
+    Review.APPROVED: "Appropriate",
+    Review.FLAGGED: "Flag for investigation",
+    Review.CLEARED: "Investigation concluded: appropriate",
+    Review.CONFIRMED: "Investigation concluded: not appropriate",
+}
+STILL_INVESTIGATING = "Still under investigation (add a note)"
+
+
+def decisions_open_to(access: BreakGlassAccess) -> list[tuple[str, str]]:
+    """The decisions a review of this access may make now, as (value, words)."""
+    return [
+        (
+            decision,
+            STILL_INVESTIGATING
+            if access.review == Review.FLAGGED and decision == Review.FLAGGED
+            else DECISION_WORDS[decision],
+        )
+        for decision in NEXT_DECISIONS[access.review]
+    ]
+
+
 @transaction.atomic
 def review_break_glass(
     *, access: BreakGlassAccess, outcome: str, note: str, actor: Actor
 ) -> BreakGlassAccess:
-    """A privacy officer's verdict on one emergency access (never on their own)."""
-    if outcome not in (BreakGlassAccess.Review.APPROVED, BreakGlassAccess.Review.FLAGGED):
-        raise EmergencyAccessError("Choose appropriate or flagged.")
-    access = BreakGlassAccess.objects.select_for_update().get(pk=access.pk)
-    if access.review != BreakGlassAccess.Review.PENDING:
-        raise EmergencyAccessError("This access has already been reviewed.")
+    """A privacy officer's decision on one emergency access (never on their own), kept as a
+    new BreakGlassReview, the access's current state updated with it in the same transaction
+    (the access is returned, its new review in `access.reviews`).
+    Raises ReviewError (nothing written) for a decision that cannot follow where the access
+    stands, or a missing note where one is needed."""
     if not reviews_break_glass(actor):
         raise AccessDenied("Only privacy officers review emergency access.")
+    access = BreakGlassAccess.objects.select_for_update().get(pk=access.pk)
     if access.user_id == actor.user.pk:
         raise AccessDenied("Nobody reviews their own emergency access.")
-    note = checked_text(note, "the note", EmergencyAccessError)
+    allowed = NEXT_DECISIONS[access.review]
+    if outcome not in allowed:
+        if access.review == Review.PENDING or outcome not in DECISION_WORDS:
+            raise ReviewError("Choose appropriate or flag for investigation.", field="decision")
+        raise ReviewError(_what_may_follow(access), field="decision")
+    note = checked_text(note, "the note", lambda message: ReviewError(message, field="note"))
+    if not note and outcome not in NOTE_OPTIONAL:
+        raise ReviewError(_note_needed(access.review, outcome), field="note")
+    now = timezone.now()
     with set_actor(actor.user):
+        BreakGlassReview.objects.create(
+            access=access, decision=outcome, note=note, reviewed_by=actor.user, reviewed_at=now
+        )
         access.review, access.review_note = outcome, note
-        access.reviewed_by, access.reviewed_at = actor.user, timezone.now()
-        access.save()
+        access.reviewed_by, access.reviewed_at = actor.user, now
+        access.save(update_fields=["review", "review_note", "reviewed_by", "reviewed_at"])
     return access
+
+
+def _what_may_follow(access: BreakGlassAccess) -> str:
+    if access.review == Review.FLAGGED:
+        return (
+            "This access is under investigation: add a note to the investigation, or conclude "
+            "it as appropriate or not appropriate."
+        )
+    return (
+        f"This access has already been reviewed ({access.get_review_display().lower()}): "
+        "it can only be flagged for investigation again."
+    )
+
+
+def _note_needed(state: str, outcome: str) -> str:
+    if outcome == Review.FLAGGED and state == Review.FLAGGED:
+        return "Say what the investigation has found so far."
+    if outcome == Review.FLAGGED:
+        return "Say why you are flagging this access for investigation."
+    return "Say what the investigation found."

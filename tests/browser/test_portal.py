@@ -142,7 +142,27 @@ def test_a_privacy_officers_pages_are_accessible(world, sign_in, check_page):
 
     # The queue names no patient: who they are is in the access report, whose opening is a look.
     expect(page.locator("main")).not_to_contain_text(world["patients"][1].full_name)
-    page.get_by_role("link", name=re.compile("^Access report")).first.click()
+
+    # A flag without a note is refused on the access's page, the note kept to fix.
+    page.get_by_role("button", name="Flag").first.click()
+    expect(
+        page.get_by_text("Say why you are flagging this access for investigation.").first
+    ).to_be_visible()
+    expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+    check_page("break-glass-access-error")
+    page.get_by_label("Flag for investigation").check()
+    page.get_by_label("Note").fill("no attendance recorded that night")
+    page.get_by_role("button", name="Record review").click()
+    expect(page.get_by_text("Review recorded.")).to_be_visible()
+    expect(page.get_by_role("cell", name="no attendance recorded that night")).to_be_visible()
+    check_page("break-glass-access")
+
+    page.get_by_role("link", name="Review queue").click()
+    page.get_by_label("Show").select_option("all")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_text("Flagged for investigation").first).to_be_visible()
+    check_page("review-queue-all")
+    page.locator("main").get_by_role("link", name=re.compile("^Access report")).first.click()
     expect(page.get_by_role("heading", name="Looks at the record")).to_be_visible()
     check_page("access-report")
 

@@ -35,7 +35,7 @@ def demo_world(live_server, population, settings):
     client = RegisteredClient(
         client_id=CLIENT_ID,
         redirect_uris=[f"{portal}/sign-in/cis2/callback/"],
-        post_logout_redirect_uris=[f"{portal}/sign-in/"],
+        post_logout_redirect_uris=[f"{portal}/sign-in/?signed-out"],
         backchannel_logout_uri=f"{portal}/oidc/cis2/backchannel-logout/",
         jwks_uri=f"{portal}/oidc/jwks.json",
     )
@@ -127,7 +127,8 @@ def test_the_demo_journey_signs_in_through_cis2_and_launches_from_the_clinical_s
     expect(unrelated.get_by_role("heading", level=1)).to_have_text("Page not found")
 
     record.get_by_role("button", name="Sign out").click()  # here, then at the provider
-    record.wait_for_url(re.compile(rf"^{live_server.url}/sign-in/\?state="))
+    record.wait_for_url(re.compile(rf"^{live_server.url}/sign-in/\?signed-out&state="))
+    expect(record.get_by_text("You have signed out")).to_be_visible()
     record.goto(f"{live_server.url}/")
     expect(record).to_have_url(re.compile(r"/sign-in/\?next=/$"))
 

@@ -36,7 +36,7 @@ def not_append_only(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0008_look_updates'),
+        ('audit', '0010_subject_access_requests'),
         ('records', '0011_look_budget_and_fetch_lease'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
