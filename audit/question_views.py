@@ -10,9 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from access.exceptions import AccessDenied
-from access.policy import reviews_break_glass
-from access.web import actor_from_request
+from access.web import actor_from_request, require_privacy_officer
 from audit.exceptions import QuestionError
 from audit.patient_questions import answer_question, answered_lately, question_queue
 from records.limits import FREE_TEXT_MAX_LENGTH
@@ -22,15 +20,10 @@ class AnswerForm(forms.Form):
     answer = forms.CharField(max_length=FREE_TEXT_MAX_LENGTH, required=False)
 
 
-def _privacy_officer(request: HttpRequest) -> None:
-    if not reviews_break_glass(actor_from_request(request)):
-        raise AccessDenied("only privacy officers answer patients' questions")
-
-
 @never_cache
 @require_GET
 def patient_questions(request: HttpRequest) -> HttpResponse:
-    _privacy_officer(request)
+    require_privacy_officer(request)
     return render(
         request,
         "audit/patient_questions.html",
@@ -40,7 +33,7 @@ def patient_questions(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def answer(request: HttpRequest, question_id: int) -> HttpResponse:
-    _privacy_officer(request)
+    require_privacy_officer(request)
     form = AnswerForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.errors["answer"][0])
