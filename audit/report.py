@@ -161,9 +161,11 @@ def iter_looks(patient: Patient, **filters) -> Iterator[Look]:
         yield from looks_from_events(batch)
 
 
-def looks_page(patient: Patient, number: str | int | None, **filters) -> Page:
-    """One page of the report (PAGE_SIZE looks) as Looks, for the privacy officers' page."""
-    page = Paginator(access_report(patient, **filters), PAGE_SIZE).get_page(number)
+def looks_page(
+    patient: Patient, number: str | int | None, *, size: int = PAGE_SIZE, **filters
+) -> Page:
+    """One page of the report (`size` looks, paged in the database) as Looks."""
+    page = Paginator(access_report(patient, **filters), size).get_page(number)
     page.object_list = looks_from_events(list(page.object_list))
     return page
 

@@ -6,10 +6,12 @@ at (never their content), and why. Never a username.
 
 from dataclasses import dataclass
 
+from django.core.paginator import Page
+
 from access.models import AccessBasis
 from access.selectors import shown_by_role_only
 from audit.models import Channel
-from audit.report import Look, looks_for_patient, sentence_list, when_words
+from audit.report import Look, looks_for_patient, looks_page, sentence_list, when_words
 from records.models import Patient
 
 
@@ -31,6 +33,15 @@ def looks_for_the_patient(patient: Patient, **filters) -> list[LookForPatient]:
     looks = looks_for_patient(patient, **filters)
     by_role = shown_by_role_only(look.user_id for look in looks)
     return [_worded(look, by_role) for look in looks]
+
+
+def looks_page_for_the_patient(patient: Patient, number: str | None, *, size: int) -> Page:
+    """One page of those looks, paged in the database (a record may have been looked at
+    thousands of times)."""
+    page = looks_page(patient, number, size=size)
+    by_role = shown_by_role_only(look.user_id for look in page.object_list)
+    page.object_list = [_worded(look, by_role) for look in page.object_list]
+    return page
 
 
 def _worded(look: Look, by_role: set[int]) -> LookForPatient:

@@ -12,7 +12,6 @@ import datetime
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,7 +26,7 @@ from audit.models import AccessEvent, PatientVisit
 from audit.patient_questions import ask_about_look, questions_of, record_visit
 from audit.report import when_words
 from audit.request_context import context_from_request
-from care_record.patient_looks import looks_for_the_patient
+from care_record.patient_looks import looks_for_the_patient, looks_page_for_the_patient
 from care_record.patient_sessions import PatientVisitor, patient_required
 from records.limits import FREE_TEXT_MAX_LENGTH
 
@@ -71,9 +70,7 @@ def looks(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     """Who has looked at my record, and why: reading it is recorded as the patient's own visit,
     never as a look."""
     _visit(request, visitor, PatientVisit.Action.READ_LOOKS)
-    page = Paginator(looks_for_the_patient(visitor.patient), LOOKS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page = looks_page_for_the_patient(visitor.patient, request.GET.get("page"), size=LOOKS_PER_PAGE)
     return render(request, "patient/looks.html", {"visitor": visitor, "looks": page})
 
 
