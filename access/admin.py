@@ -22,7 +22,6 @@ from access.client_assertions import (
     check_jwks_uri,
     public_key_set,
 )
-from access.exceptions import AccessDenied, EmergencyAccessError
 from access.models import (
     ApiClient,
     BreakGlassAccess,
@@ -39,9 +38,7 @@ from access.models import (
     StaffProfile,
     Team,
 )
-from access.policy import reviews_break_glass
 from access.services.sessions import end_sessions
-from access.web import actor_from_request
 from records.admin import ReadOnlyAdmin, ReadOnlyInline, ShowsPatients
 from records.models import Patient
 
@@ -135,38 +132,16 @@ class ObjectionAdmin(ShowsPatients, ReadOnlyAdmin):
 
 @admin.register(BreakGlassAccess)
 class BreakGlassAccessAdmin(ShowsPatients, ReadOnlyAdmin):
-    """The privacy officers' review queue (issue 5 gives it pages of its own)."""
+    """Emergency accesses, to read. They are reviewed on the privacy officers' pages
+    (/audit/break-glass/), one at a time with a note: a decision in bulk here would say nothing
+    of why."""
 
     list_display = ["started_at", "user", "team", "patient", "reason", "explanation", "review"]
     list_filter = ["review", "reason"]
     list_select_related = ["user", "team", "patient"]
-    actions = ["approve", "flag"]
 
     def patients_on(self, objects: Iterable[BreakGlassAccess]) -> Iterable[Patient]:
         return [access.patient for access in objects]
-
-    def has_review_permission(self, request: HttpRequest) -> bool:
-        return reviews_break_glass(actor_from_request(request))
-
-    def _review(self, request: HttpRequest, queryset: QuerySet, outcome: str) -> None:
-        for access in queryset:
-            try:
-                services.review_break_glass(
-                    access=access,
-                    outcome=outcome,
-                    note="reviewed in the admin",
-                    actor=actor_from_request(request),
-                )
-            except (AccessDenied, EmergencyAccessError) as exc:
-                messages.error(request, f"{access}: {exc}")
-
-    @admin.action(description="Appropriate", permissions=["review"])
-    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._review(request, queryset, BreakGlassAccess.Review.APPROVED)
-
-    @admin.action(description="Flag for investigation", permissions=["review"])
-    def flag(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._review(request, queryset, BreakGlassAccess.Review.FLAGGED)
 
 
 class ApiClientForm(forms.ModelForm):

@@ -39,9 +39,12 @@ PURPOSE_OF_BASIS = {
 }
 
 
-def audit_event(event: AccessEvent, nhs_number: str, look: Look | None = None) -> dict[str, Any]:
+def audit_event(
+    event: AccessEvent, nhs_number: str, look: Look | None = None, *, internal: bool = True
+) -> dict[str, Any]:
     """The FHIR R4 AuditEvent for one access event (valid against fhir.resources R4B); given
-    its Look, with the names in words and the items of its live updates."""
+    its Look, with the names in words and the items of its live updates. `internal`: with the
+    network address the look came from and the request id (not for a file sent outside)."""
     purpose = PURPOSE_OF_BASIS.get(event.basis, "TREAT")
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
@@ -58,7 +61,7 @@ def audit_event(event: AccessEvent, nhs_number: str, look: Look | None = None) -
             if look
             else {"text": event.role}
         ]
-    if event.ip_address:
+    if internal and event.ip_address:
         agent["network"] = {"address": event.ip_address, "type": "2"}
     if event.organisation_ods_code:
         agent["location"] = {
@@ -92,7 +95,7 @@ def audit_event(event: AccessEvent, nhs_number: str, look: Look | None = None) -
         for resource_id in (look.resource_ids if look else event.resource_ids)
         if resource_id.count("/") >= 2
     ]
-    if event.request_id:
+    if internal and event.request_id:
         entities.append(
             {
                 "what": {"identifier": {"system": REQUEST_ID, "value": event.request_id}},
@@ -118,7 +121,12 @@ def audit_event(event: AccessEvent, nhs_number: str, look: Look | None = None) -
     }
 
 
-def audit_bundle(looks: Iterable[Look], nhs_number: str) -> dict[str, Any]:
-    """A collection Bundle of AuditEvents, one per look (for one patient's access report)."""
-    entries = [{"resource": audit_event(look.event, nhs_number, look)} for look in looks]
-    return {"resourceType": "Bundle", "type": "collection", "total": len(entries), "entry": entries}
+def audit_bundle(
+    looks: Iterable[Look], nhs_number: str, *, internal: bool = True
+) -> dict[str, Any]:
+    """A collection Bundle of AuditEvents, one per look (for one patient's access report). No
+    `total`: FHIR allows it only on search and history Bundles (bdl-1)."""
+    entries = [
+        {"resource": audit_event(look.event, nhs_number, look, internal=internal)} for look in looks
+    ]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}

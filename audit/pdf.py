@@ -67,7 +67,9 @@ def look_tables(looks: Iterable[Look]) -> list[Table]:
     tables = []
     looks = iter(looks)
     while rows := [look_row(look) for look in islice(looks, ROWS_PER_TABLE)]:
-        table = Table([header, *rows], colWidths=widths, repeatRows=1)
+        # splitInRow: a row taller than a page (an emergency access explained at length) goes
+        # on over the page rather than stopping the whole report.
+        table = Table([header, *rows], colWidths=widths, repeatRows=1, splitInRow=1)
         table.setStyle(TABLE_STYLE)
         tables.append(table)
     return tables

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -29,11 +28,11 @@ from audit.report import ReportFilters, iter_looks, looks_page
 from audit.request_context import context_from_request
 from audit.selectors import find_patients_for_report, report_choices
 from audit.services import record_look_at_details, record_search, record_subject_access_request
+from audit.trail_dates import TrailDateField
 from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
-DATE_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d %m %Y", "%Y-%m-%d"]
 FINDER_PURPOSE = "access report"
 CONTENT_TYPES = {
     SubjectAccessRequest.Format.PDF: "application/pdf",
@@ -54,10 +53,9 @@ class FindForm(forms.Form):
     )
     family_name = forms.CharField(label="Last name", max_length=100, required=False)
     given_name = forms.CharField(label="First name (optional)", max_length=100, required=False)
-    birth_date = forms.DateField(
+    birth_date = TrailDateField(
         label="Date of birth",
         help_text="For example 15/01/1954.",
-        input_formats=DATE_FORMATS,
         required=False,
     )
 
@@ -116,12 +114,8 @@ def find_patient(request: HttpRequest) -> HttpResponse:
 class ReportFilterForm(forms.Form):
     """The report's filters, from the address (they name no patient) or a posted request."""
 
-    since = forms.DateField(
-        label="From", required=False, input_formats=DATE_FORMATS, help_text="For example 1/3/2026."
-    )
-    until = forms.DateField(
-        label="To", required=False, input_formats=DATE_FORMATS, help_text="The day included."
-    )
+    since = TrailDateField(label="From", required=False, help_text="For example 1/3/2026.")
+    until = TrailDateField(label="To", required=False, help_text="The day included.")
     organisation = forms.ChoiceField(label="Organisation", required=False)
     user = forms.TypedChoiceField(label="Person", required=False, coerce=int, empty_value=None)
     basis = forms.ChoiceField(
@@ -240,15 +234,20 @@ def _download(patient: Patient, filters: ReportFilters, chosen: str) -> HttpResp
     return _attachment(HttpResponse(content, content_type=CONTENT_TYPES[chosen]), name)
 
 
-def _produce(patient: Patient, filters: ReportFilters, chosen: str) -> tuple[bytes, int]:
-    """The report as the bytes of one file, and how many looks it lists."""
+def _produce(
+    patient: Patient, filters: ReportFilters, chosen: str, *, for_a_request: bool = False
+) -> tuple[bytes, int]:
+    """The report as the bytes of one file, and how many looks it lists. A file for a subject
+    access request goes outside the organisation: it leaves out the staff's network addresses
+    and the internal request ids (the FHIR file is the only one that carries them)."""
     looks = list(iter_looks(patient, **filters.kwargs()))
     if chosen == SubjectAccessRequest.Format.PDF:
         content = access_report_pdf(patient, looks, filters=filters)
     elif chosen == SubjectAccessRequest.Format.CSV:
         content = "".join(csv_lines(access_report_rows(looks))).encode()
     else:
-        content = json.dumps(audit_bundle(looks, patient.nhs_number)).encode()
+        bundle = audit_bundle(looks, patient.nhs_number, internal=not for_a_request)
+        content = json.dumps(bundle).encode()
     return content, len(looks)
 
 
@@ -265,9 +264,7 @@ class SubjectAccessForm(forms.Form):
         required=False,
         help_text="For example: lasting power of attorney for health and welfare.",
     )
-    received_on = forms.DateField(
-        label="Request received on", input_formats=DATE_FORMATS, help_text="For example 2/3/2026."
-    )
+    received_on = TrailDateField(label="Request received on", help_text="For example 2/3/2026.")
     format = forms.ChoiceField(
         label="File to send",
         choices=SubjectAccessRequest.Format.choices,
@@ -308,23 +305,24 @@ def subject_access_request(request: HttpRequest, patient_id: int) -> HttpRespons
         return _report_page(request, patient, filter_form, filter_form.filters(), form)
     filters, chosen = filter_form.filters(), form.cleaned_data["format"]
     name = _file_name(patient, chosen)
-    with transaction.atomic():
-        _record_look(request, patient)
-        content, looks = _produce(patient, filters, chosen)
-        record_subject_access_request(
-            patient=patient,
-            actor=actor_from_request(request),
-            requested_by=form.cleaned_data["requested_by"],
-            requester_name=form.cleaned_data["requester_name"],
-            requester_authority=form.cleaned_data["requester_authority"],
-            received_on=form.cleaned_data["received_on"],
-            filters=filters.as_json(),
-            format=chosen,
-            looks=looks,
-            sent_to=form.cleaned_data["sent_to"],
-            file_name=name,
-            content=content,
-        )
+    # The look first, in its own short transaction: it holds the patient's audit chain, which
+    # every look at records on that chain waits for, so not while a long file is being built.
+    _record_look(request, patient)
+    content, looks = _produce(patient, filters, chosen, for_a_request=True)
+    record_subject_access_request(
+        patient=patient,
+        actor=actor_from_request(request),
+        requested_by=form.cleaned_data["requested_by"],
+        requester_name=form.cleaned_data["requester_name"],
+        requester_authority=form.cleaned_data["requester_authority"],
+        received_on=form.cleaned_data["received_on"],
+        filters=filters.as_json(),
+        format=chosen,
+        looks=looks,
+        sent_to=form.cleaned_data["sent_to"],
+        file_name=name,
+        content=content,
+    )
     return _attachment(HttpResponse(content, content_type=CONTENT_TYPES[chosen]), name)
 
 

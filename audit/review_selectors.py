@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from access.models import AccessBasis, BreakGlassAccess, BreakGlassReview
 from audit.models import AccessEvent
+from audit.trail_dates import after, start_of
 
 EVENING_TO_MORNING = (datetime.time(20, 0), datetime.time(7, 0))  # out of hours
 ALERT_DAYS = 7
@@ -62,11 +63,9 @@ def break_glass_queue(filters: QueueFilter | None = None) -> QuerySet[BreakGlass
     if filters.state in STATES_SHOWN:
         accesses = accesses.filter(review__in=STATES_SHOWN[filters.state])
     if filters.started_from:
-        accesses = accesses.filter(started_at__gte=_start_of(filters.started_from))
+        accesses = accesses.filter(started_at__gte=start_of(filters.started_from))
     if filters.started_to:
-        accesses = accesses.filter(
-            started_at__lt=_start_of(filters.started_to + datetime.timedelta(days=1))
-        )
+        accesses = accesses.filter(started_at__lt=after(filters.started_to))
     if filters.organisation:
         accesses = accesses.filter(
             Q(team__ods_code__iexact=filters.organisation)
@@ -107,10 +106,6 @@ def looks_under(access: BreakGlassAccess, *, limit: int) -> list[AccessEvent]:
     )
 
 
-def _start_of(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
-
-
 @dataclass(frozen=True)
 class Period:
     """Whole local days, first and last included."""
@@ -125,12 +120,12 @@ class Period:
 
     @property
     def starts(self) -> datetime.datetime:
-        return _start_of(self.first)
+        return start_of(self.first)
 
     @property
     def ends(self) -> datetime.datetime:
         """The first moment after the period."""
-        return _start_of(self.last + datetime.timedelta(days=1))
+        return after(self.last)
 
 
 class AlertKind(models.TextChoices):

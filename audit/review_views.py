@@ -40,12 +40,12 @@ from audit.review_selectors import (
     looks_under,
 )
 from audit.services import record_looks_at_details
+from audit.trail_dates import TrailDateField
 from records.limits import FREE_TEXT_MAX_LENGTH
 
 QUEUE_SHOWN = 100
 EVIDENCE_PAGE = 50
 LOOKS_UNDER_AN_ACCESS = 50
-DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d"]
 QUEUE_CSV_COLUMNS = [
     "access id",
     "started at",
@@ -68,12 +68,12 @@ class QueueFilterForm(forms.Form):
     state = forms.ChoiceField(
         label="Show", choices=QueueState.choices, required=False, initial=QueueState.PENDING
     )
-    started_from = forms.DateField(
-        label="Started on or after", required=False, input_formats=DATE_FORMATS,
+    started_from = TrailDateField(
+        label="Started on or after", required=False,
         help_text="For example, 15/3/2026",
     )  # fmt: skip
-    started_to = forms.DateField(
-        label="Started on or before", required=False, input_formats=DATE_FORMATS,
+    started_to = TrailDateField(
+        label="Started on or before", required=False,
         help_text="For example, 31/3/2026",
     )  # fmt: skip
     organisation = forms.CharField(
@@ -265,8 +265,8 @@ def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
 
 
 class PeriodForm(forms.Form):
-    first = forms.DateField(label="From", input_formats=DATE_FORMATS, required=False)
-    last = forms.DateField(label="To", input_formats=DATE_FORMATS, required=False)
+    first = TrailDateField(label="From", required=False)
+    last = TrailDateField(label="To", required=False)
 
     def period(self) -> Period:
         default = Period.last_days()

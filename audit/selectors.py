@@ -13,7 +13,9 @@ from access.policy import Actor
 from access.selectors import MOST_FOUND, PatientQuery, best_matches, still_mine
 from audit.models import AccessEvent
 from audit.review_selectors import alerts, break_glass_queue
+from audit.trail_dates import after, start_of
 from records.models import Patient
+from records.selectors import records_of_the_same_person
 
 RECENT_DAYS = 30
 # People born on one day, at London scale about 300: read whole, their names compared in Python.
@@ -34,11 +36,12 @@ def access_report(
     the day `since` to the day `until` (both included, London days), by one organisation (ODS
     code), one user, one basis (AccessBasis), one channel (Channel). Through the (patient,
     occurred_at) index; the user's name comes in the same query."""
-    events = AccessEvent.objects.filter(patient=patient)
+    # With the records merged into this one: their looks are this person's too.
+    events = AccessEvent.objects.filter(patient_id__in=records_of_the_same_person(patient))
     if since is not None:
-        events = events.filter(occurred_at__gte=_start_of(since))
+        events = events.filter(occurred_at__gte=start_of(since))
     if until is not None:
-        events = events.filter(occurred_at__lt=_start_of(until + datetime.timedelta(days=1)))
+        events = events.filter(occurred_at__lt=after(until))
     if organisation:
         events = events.filter(organisation_ods_code=organisation)
     if user_id is not None:
@@ -50,16 +53,13 @@ def access_report(
     return events.select_related("user").order_by("-occurred_at", "-pk")
 
 
-def _start_of(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
-
-
 def report_choices(patient: Patient) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
     """The organisations (ODS code, team names) and the users (id, name) in this patient's trail,
     for the report's filters: two grouped reads of the patient's events by their index."""
     organisations: dict[str, set[str]] = {}
+    records = records_of_the_same_person(patient)
     for code, name in (
-        AccessEvent.objects.filter(patient=patient)
+        AccessEvent.objects.filter(patient_id__in=records)
         .order_by()
         .values_list("organisation_ods_code", "team_name")
         .distinct()[:500]
@@ -67,7 +67,7 @@ def report_choices(patient: Patient) -> tuple[list[tuple[str, str]], list[tuple[
         if code:
             organisations.setdefault(code, set()).add(name)
     users = (
-        AccessEvent.objects.filter(patient=patient, user__isnull=False)
+        AccessEvent.objects.filter(patient_id__in=records, user__isnull=False)
         .order_by()
         .values_list("user_id", "user__first_name", "user__last_name", "username")
         .distinct()[:500]

@@ -66,6 +66,20 @@ def current_patient(patient: Patient) -> Patient:
     return patient
 
 
+def records_of_the_same_person(patient: Patient) -> list[int]:
+    """This register entry and every entry merged into it, however many merges deep: the ids
+    under which the person's history (their access report) was recorded. One query a level."""
+    found, level = [patient.pk], [patient.pk]
+    while level:
+        level = [
+            pk
+            for pk in Patient.objects.filter(merged_into__in=level).values_list("pk", flat=True)
+            if pk not in found
+        ]
+        found += level
+    return found
+
+
 def sources_with_latest_sync() -> QuerySet[SourceSystem]:
     """Every source with its link count and the outcome of its latest identity sync (one query)."""
     latest = IdentitySyncRun.objects.filter(source=OuterRef("pk")).order_by("-started_at")

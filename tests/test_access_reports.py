@@ -17,13 +17,14 @@ from reportlab import rl_config
 from reportlab.platypus import Paragraph
 
 from access import services
-from access.models import Role, Team
+from access.models import BreakGlassAccess, Role, Team
 from audit.csv_export import ACCESS_REPORT_COLUMNS
 from audit.models import AccessEvent, SearchEvent, SubjectAccessRequest
 from audit.pdf import access_report_pdf, look_tables, report_story
 from audit.report import ReportFilters, looks_for_patient, looks_from_events, when_words
 from audit.services import RequestContext, record_access, record_look_update
 from records.confidentiality import Confidentiality
+from records.limits import FREE_TEXT_MAX_LENGTH
 from tests.factories import PatientFactory, UserFactory, make_team, member
 
 pytestmark = pytest.mark.django_db
@@ -260,7 +261,7 @@ def test_the_filters_narrow_the_page_the_csv_the_fhir_and_the_pdf_alike(scene):
         "ETREAT"
     ]
     assert (
-        client.get(report_url(patient), {"channel": "api", "format": "fhir"}).json()["total"] == 0
+        client.get(report_url(patient), {"channel": "api", "format": "fhir"}).json()["entry"] == []
     )
 
     story = report_story(
@@ -280,6 +281,21 @@ def test_filters_that_make_no_sense_are_explained_and_not_applied(scene):
     bad_pdf = client.get(report_url(patient), {"since": "soon", "format": "pdf"})
     assert bad_pdf["Content-Type"].startswith("text/html")  # the page, saying what is wrong
     assert client.get(report_url(patient), {"user": "x"}).status_code == 200
+
+
+@pytest.mark.parametrize("day", ["31/12/9999", "1/1/2100", "31/12/1899"])
+def test_a_date_the_trail_cannot_hold_is_refused_on_the_form_not_with_an_error(scene, day):
+    client, patient, _ = scene
+    for format in ("", "pdf"):
+        page = client.get(report_url(patient), {"until": day, "format": format})
+        assert page.status_code == 200
+        assert "Enter a date between 1900 and 2099." in page.content.decode()
+    answer = client.post(
+        reverse("audit-subject-access-request", kwargs={"patient_id": patient.pk}),
+        {**subject_access_form(format="pdf"), "until": day},
+    )
+    assert answer.status_code < 500
+    assert not SubjectAccessRequest.objects.exists()
 
 
 # Subject access requests
@@ -309,6 +325,23 @@ def test_a_subject_access_request_is_recorded_with_the_file_sent(scene):
     assert request.sent_to == "Joy Okafor, by secure email"
     page = client.get(report_url(patient)).content.decode()
     assert request.file_sha256 in page and "Joy Okafor, by secure email" in page
+
+
+def test_the_fhir_file_for_a_request_leaves_out_staff_network_addresses_and_request_ids(scene):
+    client, patient, _ = scene
+    url = reverse("audit-subject-access-request", kwargs={"patient_id": patient.pk})
+    internal = client.get(report_url(patient), {"format": "fhir"}, REMOTE_ADDR="10.1.2.3").json()
+    assert any("network" in e["resource"]["agent"][0] for e in internal["entry"])
+
+    sent = client.post(url, subject_access_form(format="fhir")).json()
+
+    assert sent["entry"] and "total" not in sent
+    for entry in sent["entry"]:
+        assert "network" not in entry["resource"]["agent"][0]
+        assert not any(
+            e["what"].get("identifier", {}).get("system", "").endswith("request-id")
+            for e in entry["resource"]["entity"]
+        )
 
 
 def test_a_pdf_for_a_request_counts_every_look_including_the_officers_own(scene):
@@ -395,3 +428,29 @@ def test_docs_audit_md_describes_every_csv_column():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text()
     for column in ACCESS_REPORT_COLUMNS:
         assert f"| `{column.name}` | {column.meaning} |" in docs, column.name
+
+
+def test_an_emergency_access_explained_at_the_longest_allowed_still_makes_a_pdf(scene):
+    client, patient, _ = scene
+    doctor = AccessEvent.objects.filter(username="doctor").get().user
+    access = BreakGlassAccess.objects.get(user=doctor)
+    long = BreakGlassAccess.objects.filter(pk=access.pk)
+    long.update(explanation=" ".join(["unresponsive"] * (FREE_TEXT_MAX_LENGTH // 13)))
+
+    response = client.get(report_url(patient), {"format": "pdf"})
+
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+
+
+def test_looks_at_a_record_later_merged_into_this_one_are_in_its_report(scene):
+    from records.services import merge_patients
+
+    client, patient, officer = scene
+    duplicate = PatientFactory(family_name="Okafor", given_names="Joy")
+    client.get(report_url(duplicate))  # the officer's look, under the duplicate record
+    merge_patients(kept=patient, retired=duplicate, reason="same person", actor=officer)
+
+    looks = looks_for_patient(patient)
+
+    assert duplicate.access_events.count() == 1
+    assert {look.event.patient_id for look in looks} == {patient.pk, duplicate.pk}

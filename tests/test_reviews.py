@@ -448,3 +448,17 @@ def test_on_postgresql_the_history_is_only_read_and_appended_and_refuses_even_th
             with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
                 connection.cursor().execute(statement)
     assert BreakGlassReview.objects.get().note == "why"
+
+
+@pytest.mark.parametrize("day", ["31/12/9999", "1/1/2100"])
+def test_a_date_past_the_trail_is_refused_on_the_queue_and_the_evidence(office, day):
+    client = office["client"]
+    queue = client.get(reverse("audit-review-queue"), {"state": "all", "started_to": day})
+    assert queue.status_code == 400
+    assert "Enter a date between 1900 and 2099." in queue.content.decode()
+    evidence = reverse(
+        "audit-alert-evidence", kwargs={"kind": "emergency-access", "user_id": office["doctor"].pk}
+    )
+    answer = client.get(evidence, {"last": day})
+    assert answer.status_code == 400
+    assert "Enter a date between 1900 and 2099." in answer.content.decode()
