@@ -68,18 +68,14 @@ def record_access(
     if head is None:  # the chain's first event
         ChainHead.objects.get_or_create(chain=chain)
         head = ChainHead.objects.select_for_update().get(chain=chain)
-    event = AccessEvent(
-        chain=chain,
-        sequence=head.sequence + 1,
+    event = _next_in_chain(
+        head,
         occurred_at=timezone.now(),
         user=user,
-        username=user.get_username(),
+        team=team,
+        role=role,
         client_id=client_id,
-        end_user=end_user[:200],
-        team_id=team.pk if team else None,
-        team_name=team.name if team else "",
-        organisation_ods_code=team.ods_code if team else "",
-        role=role or "",
+        end_user=end_user,
         patient=patient,
         categories=list(categories),
         resource_ids=resource_ids,
@@ -88,14 +84,33 @@ def record_access(
         break_glass_id=break_glass_id,
         channel=channel,
         purpose=purpose,
+        context=context,
+    )
+    event.save()
+    ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=event.hash)
+    return event
+
+
+def _next_in_chain(head: ChainHead, *, user, team, role, end_user: str, context, **fields):
+    """The event that follows `head` in its chain, hashed (not yet saved): one definition of
+    what an access event holds, for a look and for a page of looks alike."""
+    event = AccessEvent(
+        chain=head.chain,
+        sequence=head.sequence + 1,
+        user=user,
+        username=user.get_username(),
+        end_user=end_user[:200],
+        team_id=team.pk if team else None,
+        team_name=team.name if team else "",
+        organisation_ods_code=team.ods_code if team else "",
+        role=role or "",
         ip_address=context.ip_address,
         user_agent=context.user_agent[:300],
         request_id=context.request_id[:64],
         previous_hash=head.hash,
+        **fields,
     )
     event.hash = event_hash(head.hash, content_of(event))
-    event.save()
-    ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=event.hash)
     return event
 
 
@@ -199,18 +214,14 @@ def record_looks_at_details(
         events = []
         for patient in sorted(unique, key=lambda patient: patient.pk):
             head = heads[patient.pk % settings.LCR_AUDIT_CHAINS]
-            event = AccessEvent(
-                chain=head.chain,
-                sequence=head.sequence + 1,
+            event = _next_in_chain(
+                head,
                 occurred_at=now,
                 user=actor.user,
-                username=actor.user.get_username(),
+                team=actor.team,
+                role=actor.role,
                 client_id=actor.client_id or "",
-                end_user=actor.end_user[:200],
-                team_id=actor.team.pk if actor.team else None,
-                team_name=actor.team.name if actor.team else "",
-                organisation_ods_code=actor.team.ods_code if actor.team else "",
-                role=actor.role or "",
+                end_user=actor.end_user,
                 patient=patient,
                 categories=[DETAILS],
                 resource_ids=[],
@@ -219,12 +230,8 @@ def record_looks_at_details(
                 break_glass_id=None,
                 channel=channel,
                 purpose=basis,
-                ip_address=context.ip_address,
-                user_agent=context.user_agent[:300],
-                request_id=context.request_id[:64],
-                previous_hash=head.hash,
+                context=context,
             )
-            event.hash = event_hash(head.hash, content_of(event))
             head.sequence, head.hash = event.sequence, event.hash
             events.append(event)
         AccessEvent.objects.bulk_create(events)
