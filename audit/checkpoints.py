@@ -7,10 +7,17 @@ recompute every later hash: the algorithm is published (audit/chain.py). A check
 Ed25519 signature over a chain's head (chain, sequence, hash), the time and the key's id, in the
 canonical form of audit/verify_checkpoint.py, with a key the database does not hold
 (audit/signing_keys.py). The periodic task (and `manage.py sign_audit_checkpoint`) signs every
-head that has moved since its last checkpoint, stores it in the table, appends it to the
-checkpoint file (JSON Lines, `LCR_AUDIT_CHECKPOINT_FILE`) and hands it to the sink
-(`LCR_AUDIT_CHECKPOINT_SINK`, an append-only store of the deployment's choosing), so that
-removing checkpoint rows together with the events they vouch for is found from the copies.
+head that has moved since its last checkpoint, stores it in the table, hands it to the sink
+(`LCR_AUDIT_CHECKPOINT_SINK`, an append-only store of the deployment's choosing) and then appends
+it to the checkpoint file (JSON Lines, `LCR_AUDIT_CHECKPOINT_FILE`), so that removing checkpoint
+rows together with the events they vouch for is found from the copies.
+
+The checkpoint table is append-only (no row can be marked "written out" afterwards), so the file
+is the record of what was written out: a line is appended only once the sink has taken the
+checkpoint. Each run first writes out again every checkpoint of the table that the file lacks
+(a copy that failed, or a file truncated or rolled back), to the sink and then to the file, and
+only then signs the heads that moved. A sink is therefore handed a checkpoint at least once, and
+keys what it keeps by chain and sequence.
 """
 
 import datetime
@@ -18,6 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -28,8 +36,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.module_loading import import_string
 
 from audit.models import ChainHead, Checkpoint
-from audit.signing_keys import signing_key
-from audit.verify_checkpoint import FORMAT, key_id, signed_message
+from audit.signing_keys import key_for_signing, public_keys
+from audit.verify_checkpoint import FORMAT, key_id, read_json_lines, refusal, signed_message
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +94,49 @@ def sink() -> Callable[[dict], None] | None:
     )
 
 
+@dataclass
+class Signing:
+    """What one run did: the checkpoints it signed, and those of the table it wrote out again
+    because the file lacked them."""
+
+    signed: list[Checkpoint] = field(default_factory=list)
+    rewritten: list[Checkpoint] = field(default_factory=list)
+
+
 def sign_checkpoints() -> list[Checkpoint]:
     """Sign every chain head that has moved since its latest checkpoint; returns the new ones.
+    Checkpoints of the table missing from the file are written out again first (sign_run)."""
+    return sign_run().signed
 
-    Raises SigningKeyError when the key cannot be read (nothing is signed), and
-    CheckpointNotWrittenOut, after signing them all, when a copy could not be written.
+
+def sign_run() -> Signing:
+    """Write out again every checkpoint of the table the file lacks, then sign every chain head
+    that has moved since its latest checkpoint.
+
+    Raises SigningKeyError when this host cannot sign (nothing is signed or written), and
+    CheckpointNotWrittenOut, after doing all the rest, when a copy could not be written.
     """
-    key = signing_key(create=True)
+    key = key_for_signing()
     deliver = sink()
     own_key = key_id(key.public_key())
+    run, failures = Signing(), []
+    try:
+        missing = _missing_from_file()
+    except OSError as error:
+        missing = []
+        failures.append(
+            f"The checkpoint file {checkpoint_file()} cannot be read "
+            f"({error.strerror or error}), so the checkpoints it lacks were not written again."
+        )
+    for checkpoint in missing:
+        failures += _write_out(record_of(checkpoint), deliver)
+        run.rewritten.append(checkpoint)
+    if run.rewritten:
+        logger.warning(
+            "audit checkpoint file %s lacked %s checkpoints of the table: written out again",
+            checkpoint_file(),
+            len(run.rewritten),
+        )
     # Checkpoints from before Ed25519 do not count: every head gets one a third party can check.
     latest = dict(
         Checkpoint.objects.exclude(key_id="")
@@ -103,7 +145,6 @@ def sign_checkpoints() -> list[Checkpoint]:
         .annotate(sequence=Max("sequence"))
         .values_list("chain", "sequence")
     )
-    signed, failures = [], []
     for head in ChainHead.objects.filter(sequence__gt=0).order_by("chain"):
         if latest.get(head.chain, 0) >= head.sequence:
             continue
@@ -128,17 +169,50 @@ def sign_checkpoints() -> list[Checkpoint]:
             record["signature"],
         )
         failures += _write_out(record, deliver)
-        signed.append(checkpoint)
+        run.signed.append(checkpoint)
     if failures:
         raise CheckpointNotWrittenOut(" ".join(failures))
-    return signed
+    return run
+
+
+def file_records() -> list[dict]:
+    """Every line of the checkpoint file that is a JSON object (none when there is no file)."""
+    path = checkpoint_file()
+    if not path.exists():
+        return []
+    return [record for _, record in read_json_lines(path) if isinstance(record, dict)]
+
+
+def _missing_from_file() -> list[Checkpoint]:
+    """The table's Ed25519 checkpoints whose signature verifies and whose exact record no line
+    of the file holds, in order. One refused (altered or forged in the table) is not copied
+    out: verify_audit names it."""
+    written = {json.dumps(record, sort_keys=True) for record in file_records()}
+    keys = public_keys()
+    return [
+        checkpoint
+        for checkpoint in Checkpoint.objects.exclude(key_id="")
+        .order_by("chain", "sequence")
+        .iterator(2000)
+        if json.dumps(record_of(checkpoint), sort_keys=True) not in written
+        and refusal(record_of(checkpoint), keys) is None
+    ]
 
 
 def _write_out(record: dict, deliver: Callable[[dict], None] | None) -> list[str]:
-    """Append the checkpoint to the file and hand it to the sink; what failed, in sentences."""
-    failures = []
+    """Hand the checkpoint to the sink and then, once the sink has it, append it to the file;
+    what failed, in sentences. A line in the file is what says it was written out."""
     where = f"chain {record['chain']} at sequence {record['sequence']}"
     path = checkpoint_file()
+    if deliver is not None:
+        try:
+            deliver(dict(record))
+        except Exception as error:  # a sink's failure is reported, never lets a copy go unsaid
+            logger.exception("audit checkpoint of %s not handed to the sink", where)
+            return [
+                f"The checkpoint of {where} was not handed to the sink: {error}; it is written "
+                f"to {path} once the sink takes it, at the next signing."
+            ]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
@@ -151,13 +225,8 @@ def _write_out(record: dict, deliver: Callable[[dict], None] | None) -> list[str
             os.close(descriptor)
     except OSError as error:
         logger.error("audit checkpoint of %s not written to %s: %s", where, path, error)
-        failures.append(
-            f"The checkpoint of {where} was not written to {path}: {error.strerror or error}."
-        )
-    if deliver is not None:
-        try:
-            deliver(dict(record))
-        except Exception as error:  # a sink's failure is reported, never lets a copy go unsaid
-            logger.exception("audit checkpoint of %s not handed to the sink", where)
-            failures.append(f"The checkpoint of {where} was not handed to the sink: {error}.")
-    return failures
+        return [
+            f"The checkpoint of {where} was not written to {path}: {error.strerror or error}; "
+            "it is written again at the next signing."
+        ]
+    return []

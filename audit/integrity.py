@@ -4,7 +4,9 @@ every signed checkpoint of it in the table, and every one in the checkpoint file
 The chains' set is every chain that has events, a head that has moved, or a checkpoint (in the
 table or the file): a chain whose events were all removed is still checked, and found empty.
 The file is the copy outside the database: a checkpoint there and not in the table was removed
-from the table, and its place in the chain is checked all the same.
+from the table, and its place in the chain is checked all the same; a signed checkpoint in the
+table and not in the file means the file was truncated or rolled back, is not the signing host's
+file, or its copy has not been written out yet (the next signing writes it again).
 """
 
 from collections.abc import Iterator, Mapping
@@ -63,7 +65,9 @@ def verify_trail() -> Verdict:
         )
     verdict.chains = len(chains)
     for chain in sorted(chains):
-        signed = _signed_checkpoints(chain, keys, in_file.get(chain, {}), verdict)
+        signed = _signed_checkpoints(
+            chain, keys, in_file.get(chain, {}), verdict, file_exists=checkpoint_file().exists()
+        )
         counted = _Counter()
         events = AccessEvent.objects.filter(chain=chain).order_by("sequence").iterator(2000)
         # Closed here, not by the garbage collector after the database connection has gone.
@@ -114,11 +118,18 @@ def _file_checkpoints(
 
 
 def _signed_checkpoints(
-    chain: int, keys: Mapping[str, Ed25519PublicKey], in_file: dict[int, str], verdict: Verdict
+    chain: int,
+    keys: Mapping[str, Ed25519PublicKey],
+    in_file: dict[int, str],
+    verdict: Verdict,
+    *,
+    file_exists: bool,
 ) -> dict[int, str]:
     """The chain's checkpoints whose signatures verify, from the table and the file (sequence ->
-    hash); the others, and the file's that the table has lost or holds differently, are named."""
+    hash); the others, the file's that the table has lost or holds differently, and the table's
+    Ed25519 ones the file lacks, are named."""
     signed = {}
+    not_in_file = []
     for checkpoint in Checkpoint.objects.filter(chain=chain).order_by("sequence").iterator(2000):
         verdict.checkpoints += 1
         if checkpoint.key_id:
@@ -132,6 +143,8 @@ def _signed_checkpoints(
             )
             continue
         copied = in_file.get(checkpoint.sequence)
+        if copied is None and checkpoint.key_id:
+            not_in_file.append(checkpoint.sequence)
         if copied is not None and copied != checkpoint.hash:
             verdict.problems.append(
                 f"Checkpoint {checkpoint.pk} of chain {chain} (sequence {checkpoint.sequence}) "
@@ -143,6 +156,15 @@ def _signed_checkpoints(
         verdict.problems.append(
             f"The checkpoint file holds {len(lost)} checkpoints of chain {chain} that the table "
             f"does not (the latest at sequence {lost[-1]}): checkpoint rows were removed."
+        )
+    # A missing file is named once, for every chain (verify_trail).
+    if not_in_file and file_exists:
+        verdict.problems.append(
+            f"The checkpoint file {checkpoint_file()} lacks {len(not_in_file)} signed "
+            f"checkpoints of chain {chain} that the table holds (the latest at sequence "
+            f"{not_in_file[-1]}): the file was truncated or rolled back, or it is not the "
+            "signing host's file (LCR_AUDIT_CHECKPOINT_FILE), or writing them out failed and "
+            "the next signing has not written them again yet."
         )
     # The copy outside the database wins where the two disagree.
     return {**signed, **in_file}

@@ -533,11 +533,17 @@ LCR_AUDIT_CHAINS = env.int("LCR_AUDIT_CHAINS", default=16)
 # does not hold: PEM text, or a PEM file; with neither, one made once for this checkout in var/
 # (the demo and the tests; `check --deploy` warns). Public keys of former signing keys (PEM, one
 # or more) still verify the checkpoints they signed. HMAC keys of the checkpoints written before
-# Ed25519 (by default SECRET_KEY, as then) still verify those. Each checkpoint is also appended
-# to a file and, if set, handed to a sink (a dotted path to a callable taking the checkpoint as
-# a dict), for an append-only store outside the database (docs/audit.md).
+# Ed25519 (by default SECRET_KEY, as then) still verify those. Each checkpoint is also handed,
+# if set, to a sink (a dotted path to a callable taking the checkpoint as a dict), for an
+# append-only store outside the database, and then appended to a file; what the file lacks is
+# written out again at the next signing (docs/audit.md).
 LCR_AUDIT_SIGNING_KEY = env.str("LCR_AUDIT_SIGNING_KEY", default="")
 LCR_AUDIT_SIGNING_KEY_FILE = env.str("LCR_AUDIT_SIGNING_KEY_FILE", default="")
+# The current signing key's public half (PEM text, or a PEM file): what every host but the
+# signing worker verifies with; set, the private key is read only to sign, and a host without it
+# refuses to sign rather than make a key of its own.
+LCR_AUDIT_PUBLIC_KEY = env.str("LCR_AUDIT_PUBLIC_KEY", default="")
+LCR_AUDIT_PUBLIC_KEY_FILE = env.str("LCR_AUDIT_PUBLIC_KEY_FILE", default="")
 LCR_AUDIT_VERIFY_KEYS = env.str("LCR_AUDIT_VERIFY_KEYS", default="")
 LCR_AUDIT_VERIFY_KEYS_FILE = env.str("LCR_AUDIT_VERIFY_KEYS_FILE", default="")
 LCR_AUDIT_HMAC_KEYS = env.list("LCR_AUDIT_HMAC_KEYS", default=[]) or [SECRET_KEY]
@@ -546,7 +552,13 @@ LCR_AUDIT_CHECKPOINT_FILE = env.str(
 )
 LCR_AUDIT_CHECKPOINT_SINK = env.str("LCR_AUDIT_CHECKPOINT_SINK", default="")
 LCR_AUDIT_CHECKPOINT_SECONDS = env.int("LCR_AUDIT_CHECKPOINT_SECONDS", default=3600)
+# The queue the signing task is sent to: one worker, on the host with the private key and the
+# durable checkpoint file, reads it (docs/audit.md). By default the default queue, which the one
+# worker of `make run` reads.
+LCR_AUDIT_SIGNING_QUEUE = env.str("LCR_AUDIT_SIGNING_QUEUE", default=CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = {"audit.tasks.sign_audit_checkpoints": {"queue": LCR_AUDIT_SIGNING_QUEUE}}
 CELERY_BEAT_SCHEDULE["sign-audit-checkpoints"] = {
     "task": "audit.tasks.sign_audit_checkpoints",
     "schedule": float(LCR_AUDIT_CHECKPOINT_SECONDS),
+    "options": {"queue": LCR_AUDIT_SIGNING_QUEUE},
 }

@@ -21,8 +21,9 @@ from django.utils.crypto import salted_hmac
 from audit.chain import content_of, event_hash
 from audit.checkpoints import CheckpointNotWrittenOut, sign_checkpoints
 from audit.models import AccessEvent, Checkpoint
-from audit.signing_keys import signing_key
+from audit.signing_keys import SigningKeyError, generated_key_path, signing_key
 from audit.tasks import sign_audit_checkpoints
+from lcr.celery import app as celery_app
 from tests.factories import PatientFactory, UserFactory, a_look, ed25519_key
 
 pytestmark = pytest.mark.django_db
@@ -245,6 +246,125 @@ def test_a_tampered_or_garbled_line_of_the_checkpoint_file_is_refused(trail, tmp
     assert "Line 1 of" in refused.stderr and "its signature does not verify" in refused.stderr
 
 
+def test_the_signing_task_goes_to_the_queue_of_the_signing_worker_the_setting_names():
+    # By default the default queue, which the one worker of `make run` reads.
+    route = celery_app.amqp.router.route({}, "audit.tasks.sign_audit_checkpoints", (), {})
+    assert route["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE == "celery"
+    entry = settings.CELERY_BEAT_SCHEDULE["sign-audit-checkpoints"]
+    assert entry["options"]["queue"] == settings.LCR_AUDIT_SIGNING_QUEUE == "celery"
+
+    named = subprocess.run(
+        [sys.executable, "-c", ROUTES],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CELERY_TASK_DEFAULT")},
+            "DJANGO_SETTINGS_MODULE": "lcr.settings",
+            "LCR_AUDIT_SIGNING_QUEUE": "audit-signing",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(named.stdout) == {
+        "beat": "audit-signing",
+        "signing": "audit-signing",
+        "heartbeat": "celery",
+        "partitions": "celery",
+    }
+
+
+ROUTES = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from lcr.celery import app
+def queue(task):
+    return app.amqp.router.route({}, task, (), {})["queue"].name
+print(json.dumps({
+    "beat": settings.CELERY_BEAT_SCHEDULE["sign-audit-checkpoints"]["options"]["queue"],
+    "signing": queue("audit.tasks.sign_audit_checkpoints"),
+    "heartbeat": queue("records.tasks.heartbeat"),
+    "partitions": queue("audit.tasks.add_audit_partitions"),
+}))
+"""
+
+
+@pytest.fixture
+def verify_only_host(settings, tmp_path):
+    """Checkpoints signed on the signing worker; then this host, with the public key alone (no
+    private key set, none made for the checkout)."""
+    private, public = ed25519_key()
+    settings.LCR_AUDIT_SIGNING_KEY = private
+    patient = PatientFactory()
+    looked = [a_look(patient, UserFactory()) for _ in range(2)]
+    sign_checkpoints()
+    public_file = tmp_path / "audit-public-key.pem"
+    public_file.write_text(public)
+    settings.LCR_AUDIT_SIGNING_KEY = ""
+    settings.LCR_AUDIT_PUBLIC_KEY_FILE = str(public_file)
+    settings.VAR_DIR = tmp_path / "var"
+    return looked, public
+
+
+def test_a_host_with_the_public_key_alone_verifies_and_passes_its_checks(verify_only_host):
+    _, public = verify_only_host
+
+    assert "All 2 access events in 1 chains are intact." in call_and_read("verify_audit")
+    found = {m.id for m in run_checks(include_deployment_checks=True)}
+    assert not found & {"audit.E001", "audit.W002", "audit.W003"}
+    assert call_and_read("audit_public_key") == public
+
+
+def test_a_host_with_the_public_key_alone_refuses_to_sign_and_makes_no_key(verify_only_host):
+    looked, _ = verify_only_host
+    a_look(looked[0].patient, UserFactory())
+
+    with pytest.raises(CommandError) as raised:
+        call_command("sign_audit_checkpoint")
+    assert raised.value.returncode == 2
+    assert "This host has only the public key (LCR_AUDIT_PUBLIC_KEY or" in str(raised.value)
+    assert "does not sign them" in str(raised.value)
+    assert Checkpoint.objects.count() == 1
+    assert len(checkpoint_lines()) == 1
+    assert not generated_key_path().exists()
+
+
+def test_a_signing_key_that_cannot_be_read_where_the_public_key_is_set_is_only_a_warning(
+    verify_only_host, settings, tmp_path
+):
+    settings.LCR_AUDIT_SIGNING_KEY_FILE = str(tmp_path / "not-on-this-host.pem")
+
+    messages = {m.id: m.msg for m in run_checks()}
+    assert "audit.E001" not in messages
+    assert "This host cannot sign audit checkpoints" in messages["audit.W003"]
+    assert "are intact" in call_and_read("verify_audit")
+
+
+def test_a_public_key_that_cannot_be_used_or_is_not_the_signing_keys_is_a_check_error(
+    verify_only_host, settings, tmp_path
+):
+    settings.LCR_AUDIT_PUBLIC_KEY_FILE = str(tmp_path / "missing.pem")
+    [error] = [m for m in run_checks() if m.id == "audit.E001"]
+    assert "LCR_AUDIT_PUBLIC_KEY_FILE" in error.msg and "cannot be read" in error.msg
+    with pytest.raises(CommandError) as raised:
+        call_command("verify_audit")
+    assert raised.value.returncode == 2
+
+    other_private, other_public = ed25519_key()
+    settings.LCR_AUDIT_PUBLIC_KEY_FILE = ""
+    settings.LCR_AUDIT_PUBLIC_KEY = other_public
+    settings.LCR_AUDIT_SIGNING_KEY = ed25519_key()[0]  # not other_public's private half
+    [error] = [m for m in run_checks() if m.id == "audit.E001"]
+    assert "is not the private half of the public key" in error.msg
+    with pytest.raises(SigningKeyError, match="would not verify"):
+        sign_checkpoints()
+
+    settings.LCR_AUDIT_SIGNING_KEY = other_private
+    assert not {m.id for m in run_checks()} & {"audit.E001", "audit.W003"}
+
+
 def test_checkpoints_are_signed_every_hour_by_the_existing_periodic_task():
     entry = settings.CELERY_BEAT_SCHEDULE["sign-audit-checkpoints"]
 
@@ -279,7 +399,9 @@ def test_the_sink_receives_each_checkpoint_as_the_file_holds_it(settings):
     assert {(c["chain"], c["sequence"]) for c in received} == {(c.chain, 1) for c in signed}
 
 
-def test_a_sink_that_fails_is_reported_and_the_checkpoint_is_kept_all_the_same(settings):
+def test_a_sink_that_fails_is_reported_and_the_checkpoint_handed_to_it_at_the_next_run(
+    settings,
+):
     settings.LCR_AUDIT_CHECKPOINT_SINK = FAILING_SINK
     looked = a_look(PatientFactory(), UserFactory())
 
@@ -287,7 +409,90 @@ def test_a_sink_that_fails_is_reported_and_the_checkpoint_is_kept_all_the_same(s
         sign_checkpoints()
 
     assert Checkpoint.objects.get().sequence == looked.sequence
-    assert len(checkpoint_lines()) == 1
+    # The file's line says "written out": it waits for the sink, and verify_audit names the gap.
+    assert not Path(settings.LCR_AUDIT_CHECKPOINT_FILE).exists()
+    assert "is missing while the table holds signed checkpoints" in broken()
+
+    received.clear()
+    settings.LCR_AUDIT_CHECKPOINT_SINK = SINK
+    assert f"Wrote out again chain {looked.chain} at sequence 1" in (
+        call_and_read("sign_audit_checkpoint")
+    )
+    assert received == checkpoint_lines()
+    assert [(c["chain"], c["sequence"]) for c in received] == [(looked.chain, 1)]
+    assert "are intact" in call_and_read("verify_audit")
+    assert "No chain head has moved" in call_and_read("sign_audit_checkpoint")
+    assert len(received) == 1
+
+
+def test_the_checkpoint_file_emptied_after_signing_is_reported_and_written_again(trail):
+    events, _ = trail
+    path = Path(settings.LCR_AUDIT_CHECKPOINT_FILE)
+    path.write_text("")
+
+    verdict = broken()
+    assert (
+        f"The checkpoint file {path} lacks 1 signed checkpoints of chain {events[0].chain} that "
+        "the table holds (the latest at sequence 3): the file was truncated or rolled back, or "
+        "it is not the signing host's file (LCR_AUDIT_CHECKPOINT_FILE)"
+    ) in verdict
+
+    assert f"Wrote out again chain {events[0].chain} at sequence 3" in (
+        call_and_read("sign_audit_checkpoint")
+    )
+    assert "are intact" in call_and_read("verify_audit")
+
+
+def test_the_checkpoint_file_rolled_back_to_an_earlier_copy_is_reported(trail):
+    events, _ = trail
+    path = Path(settings.LCR_AUDIT_CHECKPOINT_FILE)
+    earlier = path.read_text()
+    second = PatientFactory()
+    a_look(second, UserFactory())
+    a_look(events[0].patient, UserFactory())
+    sign_checkpoints()
+    assert len(checkpoint_lines()) == 3
+    path.write_text(earlier)  # the backup of an hour ago put back
+
+    verdict = broken()
+    assert (
+        f"lacks 1 signed checkpoints of chain {events[0].chain} that the table holds (the latest "
+        "at sequence 4)"
+    ) in verdict
+    assert f"lacks 1 signed checkpoints of chain {second.pk % settings.LCR_AUDIT_CHAINS}" in (
+        verdict
+    )
+    assert "truncated or rolled back" in verdict
+
+
+def test_a_checkpoint_whose_write_to_the_file_failed_is_written_at_the_next_run(settings, tmp_path):
+    # The file's folder cannot be made (a file stands in its place) at the first run.
+    blocked = tmp_path / "checkpoints"
+    blocked.write_text("")
+    settings.LCR_AUDIT_CHECKPOINT_FILE = str(blocked / "audit-checkpoints.jsonl")
+    looked = a_look(PatientFactory(), UserFactory())
+
+    with pytest.raises(CheckpointNotWrittenOut, match="it is written again at the next signing"):
+        sign_checkpoints()
+    assert Checkpoint.objects.count() == 1
+
+    blocked.unlink()
+    assert sign_checkpoints() == []  # nothing new to sign, the old one written out
+    assert [(c["chain"], c["sequence"]) for c in checkpoint_lines()] == [(looked.chain, 1)]
+    assert "are intact" in call_and_read("verify_audit")
+    sign_checkpoints()
+    assert len(checkpoint_lines()) == 1  # written once, not at every run
+
+
+def test_a_forged_row_in_the_table_is_not_copied_out_to_the_file(trail):
+    _, owner = trail
+    owner.execute("UPDATE audit_checkpoint SET signature = %s", ["0" * 128])
+    Path(settings.LCR_AUDIT_CHECKPOINT_FILE).write_text("")
+
+    sign_checkpoints()
+
+    assert checkpoint_lines() == []
+    assert "is not signed by any of the known keys" in broken()
 
 
 def test_a_sink_that_cannot_be_imported_is_a_check_error(settings):
