@@ -27,6 +27,7 @@ from audit.models import Channel, SubjectAccessRequest
 from audit.pdf import access_report_pdf
 from audit.report import ReportFilters, iter_looks, looks_page
 from audit.request_context import context_from_request
+from audit.review_selectors import emergency_accesses_to
 from audit.selectors import find_patients_for_report, report_choices
 from audit.services import record_look_at_details, record_search, record_subject_access_request
 from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
@@ -213,6 +214,7 @@ def _report_page(request, patient, filter_form, filters, request_form) -> HttpRe
             "request_form": request_form,
             "requests": patient.subject_access_requests.select_related("recorded_by")[:50],
             "searches": patient.search_events.order_by("-occurred_at")[:100],
+            "emergency_accesses": emergency_accesses_to(patient.pk),
         },
     )
 
