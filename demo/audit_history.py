@@ -157,7 +157,8 @@ def load_audit_history(population, teams: dict) -> AuditHistory | None:
     for days_ago, hour, minute in ((5, 12, 20), (3, 13, 10)):
         look(actors["social"], patient, moment(days_ago, hour, minute), person=neighbour)
 
-    with _at(moment(0, 8, 50)):
+    # After every look above (and never in the future, whenever the demo is loaded).
+    with _at(moment(1, 17, 30)):
         _subject_access_request(actors["privacy"], example, population.people[0], today)
     return AuditHistory(
         example=example.nhs_number,
@@ -284,7 +285,7 @@ def _subject_access_request(actor, patient, person, today: datetime.date) -> Non
         record_subject_access_request(
             patient=patient, actor=actor, requested_by=SubjectAccessRequest.Requester.PATIENT,
             requester_name=person.display_name, requester_authority="",
-            received_on=today - datetime.timedelta(days=3), filters=filters.as_json(),
+            received_on=today - datetime.timedelta(days=4), filters=filters.as_json(),
             format=SubjectAccessRequest.Format.PDF, looks=len(looks),
             sent_to="The patient, by secure email to the address they gave",
             file_name=f"access-report-{patient.nhs_number}.pdf", content=content,
