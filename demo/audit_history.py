@@ -46,10 +46,10 @@ HEADING_OF_TYPE = {
 }
 EMERGENCY_EXPLANATION = (
     "Brought in by ambulance, confused and unable to give a history; no care relationship yet. "
-    "Needed her allergies and current medicines before giving treatment."
+    "Needed their allergies and current medicines before giving treatment."
 )
 FLAG_NOTE = (
-    "The look under emergency access included her letters and social care records as well as "
+    "The look under emergency access included their letters and social care records as well as "
     "allergies and medicines: asked the A&E lead whether all of that was needed for treatment."
 )
 STILL_INVESTIGATING_NOTE = (
@@ -129,11 +129,15 @@ def load_audit_history(population, teams: dict) -> AuditHistory | None:
     _review(emergency, actors["privacy"], moment(11, 14, 0), "flagged", STILL_INVESTIGATING_NOTE)
 
     # The signs the alerts look for, over the last week.
+    restricted = set(
+        Patient.objects.filter(confidentiality=Confidentiality.RESTRICTED).values_list(
+            "nhs_number", flat=True
+        )
+    )
     open_to_all = [
         person for person in population.people[1:]
         if person.deceased_date is None and person.postcode
-        and Patient.objects.filter(nhs_number=person.nhs_number)
-        .exclude(confidentiality=Confidentiality.RESTRICTED).exists()
+        and person.nhs_number not in restricted
     ]  # fmt: skip
     practice = population.people[0].gp_practice
     attending = {person.nhs_number for person in population.people[2:40:9]}
@@ -149,7 +153,7 @@ def load_audit_history(population, teams: dict) -> AuditHistory | None:
     for person, (days_ago, (hour, minute)) in zip(registered, OUT_OF_HOURS, strict=False):
         patient = Patient.objects.get(nhs_number=person.nhs_number)
         look(actors["gp"], patient, moment(days_ago, hour, minute), person=person)
-    neighbour = next(p for p in open_to_all if p.nhs_number in social_cases)
+    neighbour = next(p for p in open_to_all if p.nhs_number in social_cases and p not in strangers)
     StaffProfile.objects.update_or_create(
         user=social, defaults={"home_postcode": neighbour.postcode}
     )
