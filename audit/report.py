@@ -18,7 +18,7 @@ from django.utils import timezone
 from access.models import AccessBasis, ApiClient, BreakGlassAccess, CareRelationship, Role
 from audit.models import DETAILS, AccessEvent, Channel, LookUpdate
 from audit.selectors import access_report
-from records.categories import Category
+from records.categories import ALL_CATEGORIES, Category
 from records.models import Patient
 
 BATCH = 2000
@@ -26,6 +26,7 @@ PAGE_SIZE = 100
 DETAILS_LABEL = "Personal details"
 ROLE_LABELS = dict(Role.choices)
 HEADING_LABELS = {**dict(Category.choices), DETAILS: DETAILS_LABEL}
+WHOLE_RECORD = "The whole record (every heading)"
 BREAK_GLASS_REASONS = dict(BreakGlassAccess.Reason.choices)
 
 # Why a team cared for the patient, as the patient would say it ("caring for you: ...").
@@ -137,7 +138,10 @@ class Look:
     @property
     def what(self) -> str:
         """'Personal details, medicines and test results: 12 items, and 3 more as they arrived'."""
-        headings = sentence_list(self.headings)
+        if set(self.heading_codes) >= set(ALL_CATEGORIES):
+            headings = WHOLE_RECORD
+        else:
+            headings = sentence_list(self.headings)
         if not self.items_shown:
             return headings
         first = self.items_shown - self.items_added_later
@@ -284,8 +288,12 @@ def first_lower(text: str) -> str:
 
 def sentence_list(labels: Iterable[str]) -> str:
     """['Personal details', 'Medicines', 'Test results'] -> 'Personal details, medicines and
-    test results'."""
+    test results'; ['Medicines', 'Alerts and flags'] -> 'Medicines; alerts and flags'."""
     words = [label if n == 0 else first_lower(label) for n, label in enumerate(labels)]
     if len(words) <= 1:
         return "".join(words)
+    if any(" and " in word or "," in word for word in words):
+        # 'Allergies and reactions; alerts and flags': commas and a last 'and' would run the
+        # headings into each other.
+        return "; ".join(words)
     return f"{', '.join(words[:-1])} and {words[-1]}"

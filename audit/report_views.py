@@ -24,8 +24,9 @@ from audit.csv_export import access_report_rows, csv_lines, data_dictionary_rows
 from audit.fhir import audit_bundle
 from audit.models import Channel, SubjectAccessRequest
 from audit.pdf import access_report_pdf
-from audit.report import ReportFilters, iter_looks, looks_page
+from audit.report import ROLE_LABELS, ReportFilters, iter_looks, looks_page
 from audit.request_context import context_from_request
+from audit.review_selectors import emergency_accesses_to
 from audit.selectors import find_patients_for_report, report_choices
 from audit.services import record_look_at_details, record_search, record_subject_access_request
 from audit.trail_dates import TrailDateField
@@ -206,7 +207,9 @@ def _report_page(request, patient, filter_form, filters, request_form) -> HttpRe
             "hidden_filters": values,
             "request_form": request_form,
             "requests": patient.subject_access_requests.select_related("recorded_by")[:50],
-            "searches": patient.search_events.order_by("-occurred_at")[:100],
+            "searches": patient.search_events.select_related("user").order_by("-occurred_at")[:100],
+            "role_labels": ROLE_LABELS,
+            "emergency_accesses": emergency_accesses_to(patient.pk),
         },
     )
 

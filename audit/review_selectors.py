@@ -94,6 +94,29 @@ def break_glass_with_reviews(access_id: int) -> tuple[BreakGlassAccess, list[Bre
     return access, reviews
 
 
+EMERGENCY_ACCESSES_SHOWN = 50
+
+
+def emergency_accesses_to(
+    patient_id: int, *, limit: int = EMERGENCY_ACCESSES_SHOWN
+) -> list[BreakGlassAccess]:
+    """The emergency accesses to one patient's record, newest first, each with who used it and
+    its reviews (oldest first, with their reviewers) in `access.history`: two queries."""
+    reviews = models.Prefetch(
+        "reviews",
+        queryset=BreakGlassReview.objects.select_related("reviewed_by").order_by(
+            "reviewed_at", "pk"
+        ),
+        to_attr="history",
+    )
+    return list(
+        BreakGlassAccess.objects.filter(patient_id=patient_id)
+        .select_related("user", "team")
+        .prefetch_related(reviews)
+        .order_by("-started_at", "-pk")[:limit]
+    )
+
+
 def looks_under(access: BreakGlassAccess, *, limit: int) -> list[AccessEvent]:
     """The looks made under this emergency access, oldest first (through the patient's index:
     none can be older than the access)."""

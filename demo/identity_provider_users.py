@@ -55,6 +55,12 @@ _COUNCIL_PEOPLE = {
 }
 
 
+def person_names() -> dict[str, tuple[str, str]]:
+    """username -> (given name, family name) of every demo person the providers know."""
+    people = {**_CIS2_PEOPLE, **_COUNCIL_PEOPLE}
+    return {username: (given, family) for username, (_, given, family, _) in people.items()}
+
+
 @dataclass
 class IdentityProviderUser:
     """Someone who can sign in at a simulated provider. `roles` are CIS2 role dicts

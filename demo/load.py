@@ -140,6 +140,10 @@ def main() -> None:
     register_sign_in(population, teams, host=options.host, base_port=options.base_port)
     related = create_demo_relationships(population, teams)
     create_demo_api_clients(teams)
+    from demo.audit_history import load_audit_history
+
+    if load_audit_history(population, teams) is not None:
+        print("Audit trail: weeks of looks at the example patient, for the privacy officer.")
     print(f"Care relationships: {related} new.")
     print(f"Register: {created} new patients ({len(population.people)} in the demo population).")
 
@@ -242,7 +246,13 @@ def create_demo_users() -> None:
     from django.contrib.auth.models import Permission
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from demo.identity_provider_users import person_names
+
+    names = person_names()
     for demo in DEMO_USERS:
+        # Named as their identity provider names them (it would on their first sign-in anyway),
+        # so that the demo's access reports read as a patient's would.
+        given, family = names.get(demo.username, (demo.username.capitalize(), "(demo)"))
         user, _ = get_user_model().objects.update_or_create(
             username=demo.username,
             defaults={
@@ -250,8 +260,8 @@ def create_demo_users() -> None:
                 "is_superuser": demo.is_superuser,
                 "is_active": True,
                 "email": f"{demo.username}@demo.invalid",
-                "first_name": demo.username.capitalize(),
-                "last_name": "(demo)",
+                "first_name": given,
+                "last_name": family,
             },
         )
         if demo.username == BREAK_GLASS_USERNAME:
@@ -341,7 +351,10 @@ def create_demo_api_clients(teams: dict) -> None:
 def create_demo_relationships(population, teams: dict) -> int:
     """Who cares for whom: the practice for its registered patients, A&E for a few attending
     today, social care for the people it supports. The example patient is in all three."""
+    import datetime
+
     from django.contrib.auth import get_user_model
+    from django.utils import timezone
 
     from access.models import CareRelationship
     from access.services import start_relationship
@@ -356,6 +369,11 @@ def create_demo_relationships(population, teams: dict) -> int:
     }
     kinds = {"gp": "registered_gp", "ae": "current_episode", "social": "social_care_case"}
     reasons = {"gp": "registered at the practice", "ae": "attending A&E", "social": "open case"}
+    # Registered and supported for a while (the demo's trail has weeks of their looks); A&E's
+    # episode is today's.
+    today = timezone.localdate()
+    starts = {"gp": today - datetime.timedelta(days=730), "ae": today,
+              "social": today - datetime.timedelta(days=120)}  # fmt: skip
     patients = {p.nhs_number: p for p in Patient.objects.all()}
     created = 0
     for key, people in wanted.items():
@@ -374,6 +392,7 @@ def create_demo_relationships(population, teams: dict) -> int:
                 kind=kinds[key],
                 reason=reasons[key],
                 actor=setup,
+                starts_on=starts[key],
             )
             created += 1
     return created

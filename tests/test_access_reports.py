@@ -454,3 +454,26 @@ def test_looks_at_a_record_later_merged_into_this_one_are_in_its_report(scene):
 
     assert duplicate.access_events.count() == 1
     assert {look.event.patient_id for look in looks} == {patient.pk, duplicate.pk}
+
+
+def test_headings_read_apart_and_a_look_at_everything_says_so():
+    from audit.report import WHOLE_RECORD, Look, sentence_list
+    from records.categories import ALL_CATEGORIES, Category
+
+    assert sentence_list(["Personal details", "Medicines", "Test results"]) == (
+        "Personal details, medicines and test results"
+    )
+    labels = [Category.ALLERGIES.label, Category.MEDICINES.label, Category.FLAGS.label]
+    assert sentence_list(labels) == "Allergies and reactions; medicines; alerts and flags"
+
+    def look(codes):
+        return Look(
+            event_id=1, occurred_at=LONDON_AFTERNOON, professional_name="", username="gp",
+            job_role="", organisation="", organisation_code="",
+            headings=[dict(Category.choices)[code] for code in codes], items_shown=12,
+            items_added_later=0, basis="", emergency_reason="", emergency_explanation="",
+            channel="", user_id=None, heading_codes=tuple(codes),
+        )  # fmt: skip
+
+    assert look(ALL_CATEGORIES).what == f"{WHOLE_RECORD}: 12 items"
+    assert look(ALL_CATEGORIES[:-1]).what.startswith("Allergies and reactions; medicines; ")

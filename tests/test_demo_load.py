@@ -1,5 +1,7 @@
 """The demo loader gives `make run` its people: every demo sign-in works as described."""
 
+import datetime
+
 import pytest
 
 from access.policy import actor_for, decide
@@ -152,3 +154,66 @@ def test_the_demo_providers_sign_each_demo_user_in_as_their_own_account_and_team
                 assert roles == ({(account.role,)} if account.role else set()), account.username
             mapped = person.username in provider.mappings
             assert signed_in.mapped == mapped, person.username
+
+
+def _load_for_privacy(population):
+    from demo.audit_history import load_audit_history
+
+    register_population(population)
+    create_demo_users()
+    teams = create_demo_teams(population)
+    create_demo_relationships(population, teams)
+    create_demo_api_clients(teams)
+    return load_audit_history(population, teams)
+
+
+def test_the_demo_gives_the_privacy_officer_a_history_to_review(population, tmp_path, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from access.models import BreakGlassAccess, BreakGlassReview
+    from audit.models import AccessEvent, Channel, LookUpdate, SubjectAccessRequest
+    from audit.report import looks_for_patient
+    from audit.review_selectors import AlertKind, alerts
+
+    settings.VAR_DIR = tmp_path
+    settings.LCR_AUDIT_CHECKPOINT_FILE = tmp_path / "audit-checkpoints.jsonl"
+    history = _load_for_privacy(population)
+    assert history is not None
+    assert _load_for_privacy(population) is None  # loading twice adds nothing
+    example = Patient.objects.get(nhs_number=history.example)
+
+    looks = looks_for_patient(example)
+    by = {look.username for look in looks}
+    assert {"gp", "ae", "social", "privacy"} <= by
+    assert any(look.channel_code == Channel.API and look.partner_system for look in looks)
+    days = {look.occurred_at.date() for look in looks if look.username == "gp"}
+    assert max(days) - min(days) >= datetime.timedelta(days=28)  # weeks of care, not one day
+    emergency = [look for look in looks if look.break_glass_id]
+    assert emergency and emergency[0].emergency_reason and emergency[0].emergency_explanation
+    assert any(look.items_added_later for look in looks)  # a look's live updates, folded in
+    example_looks = AccessEvent.objects.filter(patient=example).values("pk")
+    assert LookUpdate.objects.filter(look_id__in=example_looks).count() == 2
+    gp_look = next(look for look in looks if look.username == "gp")
+    assert gp_look.professional_name == "Grace Okafor" and gp_look.job_role == "GP"
+
+    access = BreakGlassAccess.objects.get(patient=example)
+    assert access.review == BreakGlassAccess.Review.FLAGGED
+    notes = list(BreakGlassReview.objects.filter(access=access).order_by("reviewed_at"))
+    assert [review.decision for review in notes] == ["flagged", "flagged"]
+    assert all(review.note for review in notes)
+    assert BreakGlassAccess.objects.filter(review=BreakGlassAccess.Review.PENDING).count() >= 3
+
+    fired = {(alert.kind, alert.username) for alert in alerts()}
+    assert (AlertKind.EMERGENCY_ACCESS, "ae") in fired
+    assert (AlertKind.OUT_OF_HOURS, "gp") in fired
+    assert (AlertKind.SAME_POSTCODE, "social") in fired
+
+    request = SubjectAccessRequest.objects.get(patient=example)
+    assert request.looks > 5 and len(request.file_sha256) == 64
+    assert AccessEvent.objects.filter(patient=example).count() == len(looks)
+
+    out = StringIO()
+    call_command("verify_audit", stdout=out)  # raises SystemExit on a broken chain
+    assert "intact" in out.getvalue().lower(), out.getvalue()

@@ -462,3 +462,52 @@ def test_a_date_past_the_trail_is_refused_on_the_queue_and_the_evidence(office, 
     answer = client.get(evidence, {"last": day})
     assert answer.status_code == 400
     assert "Enter a date between 1900 and 2099." in answer.content.decode()
+
+
+def _report(client, patient):
+    return client.get(reverse("audit-access-report", kwargs={"patient_id": patient.pk}))
+
+
+def test_the_access_report_shows_each_emergency_access_with_its_reviews_and_page(office):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, access, patient = office["client"], office["access"], office["patient"]
+    first, second = office["officers"]
+    review(office, first, "flagged", "Opened the letters too: ask why")
+    review(office, second, "flagged", "Still waiting for the clinician's account")
+    elsewhere = services.break_glass(
+        user=office["doctor"], team=office["ae"], patient=PatientFactory(), reason="unconscious",
+        explanation="someone else entirely",
+    )  # fmt: skip
+
+    _report(client, patient)  # the first page of a session reads what later ones have cached
+    with CaptureQueriesContext(connection) as one:
+        page = _report(client, patient).content.decode()
+    assert "Emergency accesses to this record" in page
+    link = reverse("audit-break-glass", kwargs={"access_id": access.pk})
+    assert f'href="{link}"' in page
+    assert "Flagged for investigation" in page  # where it stands now
+    assert page.index("Opened the letters too: ask why") < page.index(
+        "Still waiting for the clinician&#39;s account"
+    )  # every review, oldest first
+    assert "Dana Reyes" in page and "brought in by ED" in page
+    assert "someone else entirely" not in page  # only this patient's accesses
+    assert reverse("audit-break-glass", kwargs={"access_id": elsewhere.pk}) not in page
+
+    for n in range(4):  # more accesses, each reviewed: the same queries draw them all
+        more = services.break_glass(
+            user=office["doctor"], team=office["ae"], patient=patient, reason="unconscious",
+            explanation=f"again {n}",
+        )  # fmt: skip
+        services.review_break_glass(access=more, outcome="approved", note=f"fine {n}",
+                                    actor=actor_for(first, office["privacy"].pk))  # fmt: skip
+    with CaptureQueriesContext(connection) as five:
+        page = _report(client, patient).content.decode()
+    assert page.count("Not reviewed yet") == 0 and page.count("fine ") == 4
+    assert len(five.captured_queries) == len(one.captured_queries)
+
+
+def test_a_record_nobody_broke_glass_for_says_so(office):
+    page = _report(office["client"], PatientFactory()).content.decode()
+    assert "Nobody has used emergency access to this record." in page
