@@ -477,3 +477,23 @@ def test_headings_read_apart_and_a_look_at_everything_says_so():
 
     assert look(ALL_CATEGORIES).what == f"{WHOLE_RECORD}: 12 items"
     assert look(ALL_CATEGORIES[:-1]).what.startswith("Allergies and reactions; medicines; ")
+
+
+def test_the_pdf_drawn_as_pictures_has_its_pages_landscape_and_each_with_ink(scene, tmp_path):
+    import pypdfium2
+
+    _, patient, _ = scene
+    pdf = access_report_pdf(patient, looks_for_patient(patient) * 40)
+
+    document = pypdfium2.PdfDocument(pdf)
+    pictures = [document[n].render(scale=1).to_pil().convert("L") for n in range(len(document))]
+
+    assert len(pictures) >= 3
+    for number, picture in enumerate(pictures, start=1):
+        picture.save(tmp_path / f"page-{number}.png")
+        width, height = picture.size
+        assert width > height  # A4 landscape, as laid out
+        inked = picture.point(lambda value: 255 if value < 128 else 0).histogram()[255]
+        assert inked > width * height / 200, number  # text and table lines on every page
+    footer = document[len(document) - 1].get_textpage().get_text_range()
+    assert f"Page {len(document)} of {len(document)}" in footer
