@@ -18,6 +18,7 @@ from records.models import Patient
 from records.selectors import records_of_the_same_person
 
 RECENT_DAYS = 30
+CHOICES_SHOWN = 500  # organisations, and people, offered as a report's filters
 # People born on one day, at London scale about 300: read whole, their names compared in Python.
 FINDER_ROWS = 2000
 
@@ -60,17 +61,17 @@ def report_choices(patient: Patient) -> tuple[list[tuple[str, str]], list[tuple[
     records = records_of_the_same_person(patient)
     for code, name in (
         AccessEvent.objects.filter(patient_id__in=records)
-        .order_by()
+        .order_by("organisation_ods_code", "team_name")  # the same CHOICES_SHOWN every time
         .values_list("organisation_ods_code", "team_name")
-        .distinct()[:500]
+        .distinct()[:CHOICES_SHOWN]
     ):
         if code:
             organisations.setdefault(code, set()).add(name)
     users = (
         AccessEvent.objects.filter(patient_id__in=records, user__isnull=False)
-        .order_by()
+        .order_by("user__last_name", "user__first_name", "user_id", "username")
         .values_list("user_id", "user__first_name", "user__last_name", "username")
-        .distinct()[:500]
+        .distinct()[:CHOICES_SHOWN]
     )
     named = {
         pk: f"{f'{first} {last}'.strip() or username} ({username})"
