@@ -31,6 +31,8 @@ from audit.models import (
 from records.models import Patient
 
 logger = logging.getLogger(__name__)
+# How long a privacy officer's review of one person stays one look (docs/audit.md).
+PRIVACY_REVIEW_MINUTES = 15
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,13 @@ def record_look_at_details(
 ) -> None:
     """An administrator's or privacy officer's look at who a patient is (their details, not their
     record), after their own page has checked their role: recorded as any look is, fail closed.
+    A privacy officer working through one report (its pages, filters and files) makes one look
+    of it: a privacy review of the same person by the same officer, for the same team, begun in
+    the last PRIVACY_REVIEW_MINUTES, is that look still open (as a record page's updates are).
     """
     try:
+        if basis == AccessBasis.PRIVACY_REVIEW and _review_still_open(actor, patient, channel):
+            return
         record_access(
             user=actor.user,
             team=actor.team,
@@ -187,6 +194,18 @@ def record_look_at_details(
     except DatabaseError as exc:
         logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
         raise AuditUnavailable("the look could not be recorded") from exc
+
+
+def _review_still_open(actor: Actor, patient: Patient, channel: Channel) -> bool:
+    since = timezone.now() - datetime.timedelta(minutes=PRIVACY_REVIEW_MINUTES)
+    return AccessEvent.objects.filter(
+        patient=patient,
+        occurred_at__gte=since,
+        user_id=actor.user.pk,
+        team_id=actor.team.pk if actor.team else None,
+        basis=AccessBasis.PRIVACY_REVIEW,
+        channel=channel,
+    ).exists()
 
 
 @transaction.atomic

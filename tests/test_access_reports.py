@@ -497,3 +497,18 @@ def test_the_pdf_drawn_as_pictures_has_its_pages_landscape_and_each_with_ink(sce
         assert inked > width * height / 200, number  # text and table lines on every page
     footer = document[len(document) - 1].get_textpage().get_text_range()
     assert f"Page {len(document)} of {len(document)}" in footer
+
+
+def test_an_officer_working_through_one_report_makes_one_look_and_later_another(scene):
+    client, patient, officer = scene
+    reviews = AccessEvent.objects.filter(patient=patient, user=officer)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.get(report_url(patient))
+        client.get(report_url(patient), {"basis": "break_glass"})
+        client.get(report_url(patient), {"format": "pdf"})
+        clock.shift(datetime.timedelta(minutes=14))
+        client.get(report_url(patient), {"page": "2"})
+        assert reviews.count() == 1
+        clock.shift(datetime.timedelta(minutes=14))  # (signed in still: not idle for long)
+        assert client.get(report_url(patient)).status_code == 200
+        assert reviews.count() == 2
