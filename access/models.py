@@ -406,6 +406,12 @@ class Objection(models.Model):
                 condition=models.Q(recorded_by__isnull=False) | models.Q(recorded_by_patient=True),
                 name="objection_recorded_by_someone",
             ),
+            # One standing objection a person: a second would outlive the first's withdrawal.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(withdrawn_at__isnull=True),
+                name="one_standing_objection",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -577,6 +583,14 @@ class IdentityProvider(models.Model):
 
     class Meta:
         ordering = ["order", "name"]
+        constraints = [
+            # The patients' provider is trusted to say whose record a person may see: one only.
+            models.UniqueConstraint(
+                fields=["for_patients"],
+                condition=models.Q(for_patients=True, active=True),
+                name="one_active_patients_provider",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -17,6 +17,7 @@ from audit.exceptions import QuestionError
 from audit.models import AccessEvent, PatientAnswer, PatientQuestion, PatientVisit
 from audit.services import RequestContext
 from records.models import Patient
+from records.selectors import records_of_the_same_person
 
 # Open questions shown at once in the privacy officers' queue (oldest first).
 QUEUE_SIZE = 200
@@ -26,7 +27,13 @@ def is_look_at(*, patient: Patient, look_id: int) -> bool:
     """Whether `look_id` is a look (an access event) at this patient's record."""
     if not 0 < look_id < 2**63:  # no event has such an id (a database would refuse to look)
         return False
-    return AccessEvent.objects.filter(pk=look_id, patient=patient).exists()
+    # (with the records merged into theirs: those looks are at their record too)
+    mine = records_of_the_same_person(patient)
+    return AccessEvent.objects.filter(pk=look_id, patient_id__in=mine).exists()
+
+
+def question_exists(question_id: int) -> bool:
+    return 0 < question_id < 2**63 and PatientQuestion.objects.filter(pk=question_id).exists()
 
 
 def ask_about_look(*, patient: Patient, look_id: int, text: str) -> PatientQuestion:
@@ -36,6 +43,10 @@ def ask_about_look(*, patient: Patient, look_id: int, text: str) -> PatientQuest
         raise QuestionError("Write your question.")
     if not is_look_at(patient=patient, look_id=look_id):
         raise QuestionError("That look is not one at your record.")
+    if open_questions().filter(patient=patient, look_id=look_id).exists():
+        raise QuestionError(
+            "You have asked about this look already. A privacy officer will answer you here."
+        )
     return PatientQuestion.objects.create(
         patient=patient, look_id=look_id, text=text, asked_at=timezone.now()
     )
@@ -50,9 +61,18 @@ def answer_question(*, question_id: int, answer: str, actor: Actor) -> PatientAn
     answer = checked_text(answer, "the answer", QuestionError)
     if not answer:
         raise QuestionError("Write the answer the patient will read.")
-    question = PatientQuestion.objects.filter(pk=question_id).first()
+    question = (
+        PatientQuestion.objects.filter(pk=question_id).first()
+        if question_exists(question_id)
+        else None
+    )
     if question is None:
         raise QuestionError("There is no such question.")
+    look = AccessEvent.objects.filter(pk=question.look_id).values_list("user_id", flat=True)
+    if actor.user.pk in look:
+        raise QuestionError(
+            "The question is about your own look: another privacy officer answers it."
+        )
     try:
         with transaction.atomic():
             return PatientAnswer.objects.create(

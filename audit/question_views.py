@@ -5,14 +5,19 @@ and opening that is recorded as a look."""
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from access.web import actor_from_request, require_privacy_officer
 from audit.exceptions import QuestionError
-from audit.patient_questions import answer_question, answered_lately, question_queue
+from audit.patient_questions import (
+    answer_question,
+    answered_lately,
+    question_exists,
+    question_queue,
+)
 from records.limits import FREE_TEXT_MAX_LENGTH
 
 
@@ -34,6 +39,8 @@ def patient_questions(request: HttpRequest) -> HttpResponse:
 @require_POST
 def answer(request: HttpRequest, question_id: int) -> HttpResponse:
     require_privacy_officer(request)
+    if not question_exists(question_id):
+        raise Http404("no such question")
     form = AnswerForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.errors["answer"][0])

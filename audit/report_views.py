@@ -18,11 +18,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.models import AccessBasis
-from access.selectors import PatientQuery
 from access.web import actor_from_request, require_privacy_officer
 from audit.csv_export import access_report_rows, csv_lines, data_dictionary_rows
 from audit.fhir import audit_bundle
 from audit.models import Channel, SubjectAccessRequest
+from audit.patient_finder import FindForm
 from audit.pdf import access_report_pdf
 from audit.report import ROLE_LABELS, ReportFilters, iter_looks, looks_page
 from audit.request_context import context_from_request
@@ -30,9 +30,7 @@ from audit.review_selectors import emergency_accesses_to
 from audit.selectors import find_patients_for_report, report_choices
 from audit.services import record_look_at_details, record_search, record_subject_access_request
 from audit.trail_dates import TrailDateField
-from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
-from records.nhs_numbers import normalise_nhs_number
 
 FINDER_PURPOSE = "access report"
 CONTENT_TYPES = {
@@ -41,48 +39,6 @@ CONTENT_TYPES = {
     SubjectAccessRequest.Format.FHIR: "application/fhir+json",
 }
 EXTENSIONS = {"pdf": "pdf", "csv": "csv", "fhir": "json"}
-
-
-class FindForm(forms.Form):
-    """An NHS number, or a last name and a date of birth (a first name narrows it)."""
-
-    nhs_number = forms.CharField(
-        label="NHS number",
-        max_length=NHS_NUMBER_INPUT_MAX_LENGTH,
-        required=False,
-        help_text="10 digits, spaces allowed.",
-    )
-    family_name = forms.CharField(label="Last name", max_length=100, required=False)
-    given_name = forms.CharField(label="First name (optional)", max_length=100, required=False)
-    birth_date = TrailDateField(
-        label="Date of birth",
-        help_text="For example 15/01/1954.",
-        required=False,
-    )
-
-    def clean_nhs_number(self) -> str:
-        value = self.cleaned_data["nhs_number"].strip()
-        return normalise_nhs_number(value) if value else ""
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if self.errors or data.get("nhs_number"):
-            return data
-        if not data.get("family_name") and not data.get("birth_date"):
-            raise ValidationError("Enter an NHS number, or a last name and a date of birth.")
-        if not data.get("family_name"):
-            self.add_error("family_name", "Enter a last name to search with the date of birth.")
-        if not data.get("birth_date"):
-            self.add_error("birth_date", "Enter a date of birth to search with the name.")
-        return data
-
-    def query(self) -> PatientQuery:
-        return PatientQuery(
-            nhs_number=self.cleaned_data["nhs_number"],
-            family_name=self.cleaned_data["family_name"].strip(),
-            given_name=self.cleaned_data["given_name"].strip(),
-            birth_date=self.cleaned_data["birth_date"],
-        )
 
 
 @never_cache

@@ -148,8 +148,12 @@ def record_objection(request: HttpRequest, patient_id: int) -> HttpResponse:
 def withdraw_objection(request: HttpRequest, objection_id: int) -> HttpResponse:
     require_administrator(request)
     objection = get_object_or_404(Objection, pk=objection_id, withdrawn_at__isnull=True)
-    services.withdraw_objection(objection=objection, actor=request.user)
-    messages.success(request, "Objection withdrawn.")
+    carry_out(
+        request,
+        lambda: services.withdraw_objection(objection=objection, actor=request.user),
+        refused=ObjectionError,
+        done="Objection withdrawn.",
+    )
     return redirect("manage-patient", patient_id=objection.patient_id)
 
 

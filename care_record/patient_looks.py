@@ -10,8 +10,15 @@ from django.core.paginator import Page
 
 from access.models import AccessBasis
 from access.selectors import shown_by_role_only
-from audit.models import Channel
-from audit.report import Look, looks_for_patient, looks_page, sentence_list, when_words
+from audit.models import AccessEvent, Channel
+from audit.report import (
+    Look,
+    first_lower,
+    looks_from_events,
+    looks_page,
+    sentence_list,
+    when_words,
+)
 from records.models import Patient
 
 
@@ -28,13 +35,6 @@ class LookForPatient:
     emergency: bool
 
 
-def looks_for_the_patient(patient: Patient, **filters) -> list[LookForPatient]:
-    """The looks at `patient`'s record, newest first, worded for the patient."""
-    looks = looks_for_patient(patient, **filters)
-    by_role = shown_by_role_only(look.user_id for look in looks)
-    return [_worded(look, by_role) for look in looks]
-
-
 def looks_page_for_the_patient(patient: Patient, number: str | None, *, size: int) -> Page:
     """One page of those looks, paged in the database (a record may have been looked at
     thousands of times)."""
@@ -42,6 +42,12 @@ def looks_page_for_the_patient(patient: Patient, number: str | None, *, size: in
     by_role = shown_by_role_only(look.user_id for look in page.object_list)
     page.object_list = [_worded(look, by_role) for look in page.object_list]
     return page
+
+
+def one_look_for_the_patient(event: AccessEvent) -> LookForPatient:
+    """One access event (with its user selected), worded for the patient."""
+    (look,) = looks_from_events([event])
+    return _worded(look, shown_by_role_only([look.user_id]))
 
 
 def _worded(look: Look, by_role: set[int]) -> LookForPatient:
@@ -54,6 +60,10 @@ def _worded(look: Look, by_role: set[int]) -> LookForPatient:
     elif not name or name == look.username:
         name, withheld = "", "Their name is not held here."
     why = look.basis[:1].upper() + look.basis[1:]
+    if look.basis_code == AccessBasis.BREAK_GLASS:
+        # The reason chosen from the list, not what they wrote: that may name other people or
+        # hold clinical detail (or their name), and is for the privacy officers.
+        why = f"Emergency access: {first_lower(look.emergency_reason or 'no reason recorded')}"
     return LookForPatient(
         event_id=look.event_id,
         when=when_words(look.occurred_at),

@@ -8,27 +8,28 @@ patient's own rows: any id in an address is looked up within them, so another pa
 simply not found.
 """
 
-import datetime
-
 from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from access.exceptions import ObjectionError
 from access.models import Objection
 from access.services import record_objection, withdraw_objection
 from audit.exceptions import QuestionError
 from audit.models import AccessEvent, PatientVisit
-from audit.patient_questions import ask_about_look, questions_of, record_visit
+from audit.patient_questions import ask_about_look, is_look_at, questions_of, record_visit
 from audit.report import when_words
 from audit.request_context import context_from_request
-from care_record.patient_looks import looks_for_the_patient, looks_page_for_the_patient
+from care_record.patient_looks import (
+    looks_page_for_the_patient,
+    one_look_for_the_patient,
+)
 from care_record.patient_sessions import PatientVisitor, patient_required
 from records.limits import FREE_TEXT_MAX_LENGTH
+from records.selectors import records_of_the_same_person
 
 LOOKS_PER_PAGE = 50
 OBJECTION_NOTES = "Recorded by the patient themselves, signed in through NHS login."
@@ -51,6 +52,7 @@ def _standing_objection(visitor: PatientVisitor) -> Objection | None:
     return Objection.objects.filter(patient=visitor.patient, withdrawn_at__isnull=True).first()
 
 
+@require_GET
 @patient_required
 def home(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     open_questions = questions_of(visitor.patient).filter(reply__isnull=True)
@@ -65,6 +67,7 @@ def home(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     )
 
 
+@require_GET
 @patient_required
 def looks(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     """Who has looked at my record, and why: reading it is recorded as the patient's own visit,
@@ -114,32 +117,20 @@ def ask(request: HttpRequest, visitor: PatientVisitor, look_id: int) -> HttpResp
 
 def _own_look(visitor: PatientVisitor, look_id: int):
     """The look `look_id` at this patient's own record, worded for them; None for any other."""
-    if not 0 < look_id < 2**63:
+    if not is_look_at(patient=visitor.patient, look_id=look_id):
         return None
-    when = (
-        AccessEvent.objects.filter(pk=look_id, patient=visitor.patient)
-        .values_list("occurred_at", flat=True)
-        .first()
-    )
-    if when is None:
-        return None
-    day = timezone.localdate(when)
-    # That day's looks only (with a day either side for the time zone): a bounded read.
-    nearby = looks_for_the_patient(
-        visitor.patient,
-        since=day - datetime.timedelta(days=1),
-        until=day + datetime.timedelta(days=1),
-    )
-    return next((look for look in nearby if look.event_id == look_id), None)
+    return one_look_for_the_patient(AccessEvent.objects.select_related("user").get(pk=look_id))
 
 
+@require_GET
 @patient_required
 def questions(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     """Your questions about looks at your record, and the privacy officers' answers."""
     asked = list(questions_of(visitor.patient)[:200])
     times = dict(
         AccessEvent.objects.filter(
-            patient=visitor.patient, pk__in={question.look_id for question in asked}
+            patient_id__in=records_of_the_same_person(visitor.patient),
+            pk__in={question.look_id for question in asked},
         ).values_list("pk", "occurred_at")
     )
     shown = [
@@ -159,6 +150,7 @@ def questions(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     return render(request, "patient/questions.html", {"visitor": visitor, "questions": shown})
 
 
+@require_GET
 @patient_required
 def sharing(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     """Whether you object to sharing your record, and what that means."""

@@ -1,5 +1,7 @@
 """Pages that show a patient's record. Thin: who is asking, read_record, render."""
 
+from dataclasses import replace
+
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -17,8 +19,10 @@ from access.policy import may_break_glass
 from access.selectors import PatientQuery, find_my_patients
 from access.web import actor_from_request
 from audit.models import Channel
+from audit.patient_finder import FindForm
 from audit.request_context import context_from_request
 from audit.services import record_search
+from audit.trail_dates import DATE_FORMATS
 from care_record.reading import LookEnded, read_record
 from care_record.updates import record_context
 from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
@@ -63,53 +67,15 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(request, "care_record/record.html", context)
 
 
-DATE_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d %m %Y", "%Y-%m-%d"]
-
-
-class PatientSearchForm(forms.Form):
+class PatientSearchForm(FindForm):
     """Either an NHS number, or a family name with a date of birth (given name and postcode
-    narrow it further)."""
+    narrow it further): the privacy officers' finder's fields, and a postcode."""
 
-    nhs_number = forms.CharField(
-        label="NHS number",
-        max_length=NHS_NUMBER_INPUT_MAX_LENGTH,
-        required=False,
-        help_text="10 digits, spaces allowed.",
-    )
-    family_name = forms.CharField(label="Last name", max_length=100, required=False)
     given_name = forms.CharField(label="First name", max_length=100, required=False)
-    birth_date = forms.DateField(
-        label="Date of birth",
-        help_text="For example 15/01/1954.",
-        input_formats=DATE_FORMATS,
-        required=False,
-    )
     postcode = forms.CharField(label="Postcode (optional)", max_length=10, required=False)
 
-    def clean_nhs_number(self) -> str:
-        value = self.cleaned_data["nhs_number"].strip()
-        return normalise_nhs_number(value) if value else ""
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if self.errors or data.get("nhs_number"):
-            return data
-        if not data.get("family_name") and not data.get("birth_date"):
-            raise forms.ValidationError("Enter an NHS number, or a last name and a date of birth.")
-        if not data.get("family_name"):
-            self.add_error("family_name", "Enter a last name to search with the date of birth.")
-        if not data.get("birth_date"):
-            self.add_error("birth_date", "Enter a date of birth to search with the name.")
-        return data
-
     def query(self) -> PatientQuery:
-        return PatientQuery(
-            nhs_number=self.cleaned_data["nhs_number"],
-            family_name=self.cleaned_data["family_name"].strip(),
-            given_name=self.cleaned_data["given_name"].strip(),
-            birth_date=self.cleaned_data["birth_date"],
-            postcode=self.cleaned_data["postcode"].strip(),
-        )
+        return replace(super().query(), postcode=self.cleaned_data["postcode"].strip())
 
 
 @never_cache

@@ -11,7 +11,6 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,6 +26,7 @@ from audit.models import PatientVisit
 from audit.patient_questions import record_visit
 from audit.request_context import context_from_request
 from care_record.patient_sessions import (
+    PATIENT_SESSION,
     end_patient_session,
     patient_visitor,
     start_patient_session,
@@ -88,6 +88,10 @@ def begin(request: HttpRequest) -> HttpResponse:
 def callback(request: HttpRequest) -> HttpResponse:
     """The way back from NHS login: the patient's session, or a page saying why not (and no
     session at all)."""
+    if request.user.is_authenticated:
+        # Staff are signed in in this browser: a link here must neither sign them out nor mix
+        # a patient into their session (beginning refuses this too).
+        return redirect("patient-sign-in")
     provider = _patients_provider()
     if provider is None:
         return redirect("patient-sign-in")
@@ -96,11 +100,11 @@ def callback(request: HttpRequest) -> HttpResponse:
         # The ID token's own claims (Authlib's parse of it, checked): not userinfo's.
         signed_in = patient_for_claims(provider=provider, id_claims=dict(token["userinfo"]))
     except oidc.SignInFailed as failure:
-        end_patient_session(request)
+        _forget_patient(request)
         return _failed(request, failure.message, failure.status)
     except SignInRefused as refusal:
         logger.info("patient sign-in refused: %s", refusal.code)
-        end_patient_session(request)
+        _forget_patient(request)
         return render(
             request,
             "patient/sign_in_refused.html",
@@ -112,8 +116,6 @@ def callback(request: HttpRequest) -> HttpResponse:
             status=403,
         )
     after = request.session.get(SESSION_PATIENT_NEXT) or reverse("patient-home")
-    if request.user.is_authenticated:
-        logout(request)
     start_patient_session(request, signed_in, provider.slug)
     record_visit(
         patient=signed_in.patient,
@@ -122,6 +124,12 @@ def callback(request: HttpRequest) -> HttpResponse:
         context=context_from_request(request),
     )
     return redirect(after)
+
+
+def _forget_patient(request: HttpRequest) -> None:
+    """No patient is signed in after a failed or refused sign-in; nothing else is touched."""
+    for key in (PATIENT_SESSION, SESSION_PATIENT_NEXT):
+        request.session.pop(key, None)
 
 
 def _failed(request: HttpRequest, message: str, status: int) -> HttpResponse:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access import services
+from access.exceptions import ObjectionError
 from access.models import Objection, Role, StaffProfile, Team
 from access.policy import actor_for, decide
 from audit.models import AccessEvent, PatientQuestion, PatientVisit
@@ -79,14 +80,16 @@ def test_the_looks_show_name_role_organisation_and_reason_never_username_or_clin
     assert "g.okafor" not in body  # never a username
 
 
-def test_an_emergency_access_shows_its_reason(world, patient_client):
+def test_an_emergency_access_shows_its_reason_but_not_what_the_professional_wrote(
+    world, patient_client
+):
     ae = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
     doctor = member(ae, Role.AE_CLINICIAN, "a.mehta")
     doctor.first_name, doctor.last_name = "Arjun", "Mehta"
     doctor.save()
     services.break_glass(
         user=doctor, team=ae, patient=world["patient"], reason="unconscious",
-        explanation="Brought in unconscious by ambulance",
+        explanation="Dr Mehta: found by daughter Jane, overdose suspected",
     )  # fmt: skip
     staff = Client()
     staff.force_login(doctor)
@@ -96,7 +99,9 @@ def test_an_emergency_access_shows_its_reason(world, patient_client):
     body = page(patient_client, "patient-looks")
 
     assert "Arjun Mehta" in body and "A&amp;E clinician, Thameside A&amp;E" in body
-    assert "Emergency access" in body and "Brought in unconscious by ambulance" in body
+    assert "Emergency access: patient unable to consent (unconscious or confused)" in body
+    # What they wrote may name others, hold clinical detail or their own name: not for here.
+    assert "daughter Jane" not in body and "overdose" not in body and "Dr Mehta" not in body
     assert "a.mehta" not in body
 
 
@@ -374,3 +379,84 @@ def test_a_member_of_staff_cannot_start_nhs_login_until_they_sign_out(world):
     begin = world["staff"].get(reverse("patient-sign-in-begin"))
     assert begin.status_code == 302 and begin["Location"] == reverse("patient-sign-in")
     assert world["staff"].get(reverse("home")).status_code == 200  # still signed in as staff
+
+
+def test_a_second_question_about_the_same_open_look_is_refused(world, patient_client):
+    look = AccessEvent.objects.get()
+    ask = reverse("patient-ask-about-look", kwargs={"look_id": look.pk})
+    patient_client.post(ask, {"text": "Why did they look?"})
+    again = patient_client.post(ask, {"text": "Why did they look?"}, follow=True)
+    assert "You have asked about this look already" in again.content.decode()
+    assert PatientQuestion.objects.count() == 1
+
+
+def test_a_privacy_officer_does_not_answer_a_question_about_their_own_look(world, client):
+    office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR01")
+    officer = member(office, Role.PRIVACY_OFFICER, "p.shah")
+    client.force_login(officer)
+    client.get(reverse("audit-access-report", kwargs={"patient_id": world["patient"].pk}))
+    theirs = AccessEvent.objects.get(user=officer)
+    asker = Client()
+    sign_in_as_patient(asker, world["patient"])
+    asker.post(
+        reverse("patient-ask-about-look", kwargs={"look_id": theirs.pk}), {"text": "Who is this?"}
+    )
+    question = PatientQuestion.objects.get()
+
+    answered = client.post(
+        reverse("audit-answer-question", kwargs={"question_id": question.pk}),
+        {"answer": "It was me."},
+        follow=True,
+    )
+
+    assert "another privacy officer answers it" in answered.content.decode()
+    assert PatientQuestion.objects.get().status == PatientQuestion.Status.OPEN
+    unknown = reverse("audit-answer-question", kwargs={"question_id": question.pk + 99})
+    assert client.post(unknown, {"answer": "x"}).status_code == 404
+
+
+def test_a_look_at_a_record_merged_into_theirs_can_be_asked_about(world, patient_client):
+    from records.services import merge_patients
+
+    duplicate = PatientFactory(given_names="Amelia", family_name="Jones")
+    services.start_relationship(
+        patient=duplicate, team=world["practice"], kind="registered_gp", reason="r",
+        actor=world["office"],
+    )  # fmt: skip
+    world["staff"].get(reverse("patient-record", kwargs={"patient_id": duplicate.pk}))
+    merge_patients(
+        kept=world["patient"], retired=duplicate, reason="same person", actor=world["office"]
+    )
+    earlier = AccessEvent.objects.get(patient=duplicate)
+
+    ask = reverse("patient-ask-about-look", kwargs={"look_id": earlier.pk})
+    assert patient_client.get(ask).status_code == 200
+    assert patient_client.post(ask, {"text": "Was this me?"}).status_code == 302
+
+
+def test_an_objection_the_patient_recorded_is_theirs_to_withdraw(world, patient_client):
+    patient_client.post(reverse("patient-object"), {"confirm": "yes"})
+    objection = Objection.objects.get()
+    assert objection.recorded_by_patient
+
+    with pytest.raises(ObjectionError, match="only they can withdraw it"):
+        services.withdraw_objection(objection=objection, actor=world["office"])
+    stale = Objection.objects.get()
+    services.withdraw_objection(objection=stale, by_patient=True)
+    services.withdraw_objection(objection=stale, by_patient=True)  # a stale second page
+
+    objection.refresh_from_db()
+    assert objection.withdrawn_by_patient and objection.withdrawn_by is None
+    again = services.record_objection(
+        patient=world["patient"], notes="asked", actor=world["office"]
+    )
+    twice = services.record_objection(
+        patient=world["patient"], notes="asked", actor=world["office"]
+    )
+    assert again == twice and Objection.objects.filter(withdrawn_at__isnull=True).count() == 1
+
+
+def test_a_link_to_the_patients_way_back_does_not_sign_staff_out(world):
+    answer = world["staff"].get(reverse("patient-sign-in-callback"), {"error": "access_denied"})
+    assert answer.status_code == 302
+    assert world["staff"].get(reverse("home")).status_code == 200

@@ -85,6 +85,23 @@ def test_record_and_withdraw_an_objection(office_client):
     assert objection.withdrawn_at is not None
 
 
+def test_an_objection_the_patient_recorded_themselves_is_not_withdrawn_by_the_office(
+    office_client,
+):
+    from access.services import record_objection
+
+    patient = PatientFactory()
+    objection = record_objection(patient=patient, notes="through NHS login", by_patient=True)
+
+    answer = office_client.post(
+        reverse("manage-withdraw-objection", kwargs={"objection_id": objection.pk}), follow=True
+    )
+
+    assert "only they can withdraw it" in answer.content.decode()
+    objection.refresh_from_db()
+    assert objection.withdrawn_at is None
+
+
 def csv_upload(text: str) -> SimpleUploadedFile:
     return SimpleUploadedFile("relationships.csv", text.encode(), content_type="text/csv")
 

@@ -38,12 +38,11 @@ def record_objection(
     if not notes:
         raise ObjectionError("Say what the patient asked and how it was recorded.")
     with _who(actor, by_patient):
-        standing = (
-            Objection.objects.select_for_update()
-            .filter(patient=patient, withdrawn_at__isnull=True)
-            .first()
-        )
-        if standing is not None and by_patient:
+        # The person's register row, locked: two objections at once (a double post, staff and
+        # the patient together) are one after the other, and the second finds the first.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        standing = Objection.objects.filter(patient=patient, withdrawn_at__isnull=True).first()
+        if standing is not None:
             return standing
         return Objection.objects.create(
             patient=patient,
@@ -54,16 +53,27 @@ def record_objection(
         )
 
 
+@transaction.atomic
 def withdraw_objection(
     *,
     objection: Objection,
     actor: AbstractBaseUser | None = None,
     by_patient: bool = False,
 ) -> Objection:
+    """Ends the objection, once: a second withdrawal (a stale page, staff and the patient
+    together) changes nothing, so who withdrew it stays who did. One the patient recorded
+    themselves through NHS login is theirs to withdraw, there."""
     with _who(actor, by_patient):
-        if objection.withdrawn_at is not None:
-            return objection
-        objection.withdrawn_at, objection.withdrawn_by = timezone.now(), actor
-        objection.withdrawn_by_patient = by_patient
-        objection.save()
-    return objection
+        if objection.recorded_by_patient and not by_patient:
+            raise ObjectionError(
+                "The patient recorded this objection themselves, through NHS login: only they "
+                "can withdraw it, in their part of the portal."
+            )
+        # Read again, locked (the caller's copy may be stale), and saved (not update(): the
+        # change history is written by save's signals).
+        current = Objection.objects.select_for_update().get(pk=objection.pk)
+        if current.withdrawn_at is None:
+            current.withdrawn_at, current.withdrawn_by = timezone.now(), actor
+            current.withdrawn_by_patient = by_patient
+            current.save()
+    return current
