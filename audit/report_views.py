@@ -85,10 +85,16 @@ class ReportFilterForm(forms.Form):
     def __init__(self, data, *, patient: Patient) -> None:
         super().__init__(data)
         organisations, users = report_choices(patient)
-        self.fields["organisation"].choices = [
-            ("", "Any"), *((code, f"{names} ({code})") for code, names in organisations)
-        ]  # fmt: skip
-        self.fields["user"].choices = [("", "Anyone"), *((str(pk), n) for pk, n in users)]
+        offered_codes = [(code, f"{names} ({code})") for code, names in organisations]
+        offered_people = [(str(pk), name) for pk, name in users]
+        # One from before the newest looks (a link, an earlier page) is taken as it is.
+        code, person = (data or {}).get("organisation", ""), (data or {}).get("user", "")
+        if code and len(code) <= 10 and code.isalnum() and code not in dict(offered_codes):
+            offered_codes.append((code, code))
+        if person.isdigit() and 0 < int(person) < 2**63 and person not in dict(offered_people):
+            offered_people.append((person, f"Person {person}"))
+        self.fields["organisation"].choices = [("", "Any"), *offered_codes]
+        self.fields["user"].choices = [("", "Anyone"), *offered_people]
 
     def clean(self) -> dict:
         data = super().clean()

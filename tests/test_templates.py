@@ -54,4 +54,4 @@ def test_the_sign_out_form_carries_this_page_s_csrf_token():
     tokens = [page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0] for page in pages]
     assert tokens[0] != tokens[1]  # masked afresh on every page, not remembered with the header
     answer = browser.post(reverse("logout"), {"csrfmiddlewaretoken": tokens[1]})
-    assert answer.status_code == 302 and answer["Location"] == reverse("login")
+    assert answer.status_code == 302 and answer["Location"] == reverse("login") + "?signed-out"
