@@ -512,3 +512,15 @@ def test_an_officer_working_through_one_report_makes_one_look_and_later_another(
         clock.shift(datetime.timedelta(minutes=14))  # (signed in still: not idle for long)
         assert client.get(report_url(patient)).status_code == 200
         assert reviews.count() == 2
+
+
+def test_an_organisation_older_than_the_offered_choices_can_still_be_filtered_by(
+    scene, monkeypatch
+):
+    import audit.selectors
+
+    client, patient, _ = scene
+    monkeypatch.setattr(audit.selectors, "CHOICES_FROM", 1)  # only the newest look's offered
+    page = client.get(report_url(patient), {"organisation": "F84001", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(page.streaming_content).decode())))
+    assert rows and {row["organisation_ods_code"] for row in rows} == {"F84001"}
