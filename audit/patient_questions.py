@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from access.policy import Actor, reviews_break_glass
+from access.selectors import shown_by_role_only
 from access.services.free_text import checked_text
 from audit.exceptions import QuestionError
 from audit.models import AccessEvent, PatientAnswer, PatientQuestion, PatientVisit
@@ -97,6 +98,9 @@ class QueuedQuestion:
 
     question: PatientQuestion
     look: AccessEvent | None
+    # The professional chose to be shown to patients by job role only: the answer must not
+    # name them either.
+    by_role_only: bool = False
 
 
 def open_questions() -> QuerySet[PatientQuestion]:
@@ -109,7 +113,15 @@ def question_queue(limit: int = QUEUE_SIZE) -> list[QueuedQuestion]:
     questions = list(open_questions()[:limit])
     looks = AccessEvent.objects.filter(pk__in={q.look_id for q in questions}).select_related("user")
     by_id = {look.pk: look for look in looks}
-    return [QueuedQuestion(question, by_id.get(question.look_id)) for question in questions]
+    by_role = shown_by_role_only(look.user_id for look in by_id.values())
+    return [
+        QueuedQuestion(
+            question,
+            by_id.get(question.look_id),
+            question.look_id in by_id and by_id[question.look_id].user_id in by_role,
+        )
+        for question in questions
+    ]
 
 
 def answered_lately(limit: int = 50) -> QuerySet[PatientAnswer]:

@@ -106,7 +106,7 @@ def test_an_emergency_access_shows_its_reason_but_not_what_the_professional_wrot
 
 
 def test_a_professional_who_chose_to_be_shown_by_role_appears_by_role_only(
-    world, patient_client, settings
+    world, patient_client, settings, client
 ):
     settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE = True
     StaffProfile.objects.create(user=world["gp"], shown_to_patients_by_role_only=True)
@@ -116,6 +116,13 @@ def test_a_professional_who_chose_to_be_shown_by_role_appears_by_role_only(
     assert "Grace Okafor" not in body and "Okafor" not in body
     assert "GP, Church Street Surgery" in body
     assert "chose to be shown to patients by their job role only" in body
+    look = AccessEvent.objects.get()
+    patient_client.post(
+        reverse("patient-ask-about-look", kwargs={"look_id": look.pk}), {"text": "Who?"}
+    )
+    office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR01")
+    client.force_login(member(office, Role.PRIVACY_OFFICER, "p.shah"))  # (second factor passed)
+    assert "do not name them in your answer" in page(client, "audit-patient-questions")
 
 
 def test_the_choice_is_ignored_where_the_deployment_does_not_allow_it(
