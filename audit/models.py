@@ -322,6 +322,8 @@ class PatientVisit(AppendOnly):
         ASKED = "asked", "Asked about a look"
         OBJECTED = "objected", "Objected to sharing"
         WITHDREW_OBJECTION = "withdrew_objection", "Withdrew their objection"
+        READ_ANSWERS = "read_answers", "Read their questions and the answers"
+        SIGNED_OUT = "signed_out", "Signed out"
 
     patient = models.ForeignKey(
         "records.Patient", on_delete=models.PROTECT, related_name="portal_visits"

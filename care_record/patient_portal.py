@@ -125,7 +125,9 @@ def _own_look(visitor: PatientVisitor, look_id: int):
 @require_GET
 @patient_required
 def questions(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
-    """Your questions about looks at your record, and the privacy officers' answers."""
+    """Your questions about looks at your record, and the privacy officers' answers (reading
+    them is recorded, as reading the looks is)."""
+    _visit(request, visitor, PatientVisit.Action.READ_ANSWERS)
     asked = list(questions_of(visitor.patient)[:200])
     times = dict(
         AccessEvent.objects.filter(

@@ -143,6 +143,14 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     every service that uses it)."""
     if request.user.is_authenticated:
         return render(request, "404.html", status=404)
+    visitor, _ = patient_visitor(request)
+    if visitor is not None:
+        record_visit(
+            patient=visitor.patient,
+            action=PatientVisit.Action.SIGNED_OUT,
+            subject=visitor.subject,
+            context=context_from_request(request),
+        )
     end_patient_session(request)
     messages.info(request, "You have signed out.")
     return redirect("patient-sign-in")

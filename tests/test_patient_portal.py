@@ -467,3 +467,18 @@ def test_a_link_to_the_patients_way_back_does_not_sign_staff_out(world):
     answer = world["staff"].get(reverse("patient-sign-in-callback"), {"error": "access_denied"})
     assert answer.status_code == 302
     assert world["staff"].get(reverse("home")).status_code == 200
+
+
+def test_reading_the_answers_and_signing_out_are_recorded_as_the_patients_visits(
+    world, patient_client
+):
+    page(patient_client, "patient-questions")
+    patient_client.post(reverse("patient-sign-out"))
+
+    actions = list(
+        PatientVisit.objects.filter(patient=world["patient"])
+        .order_by("occurred_at", "pk")
+        .values_list("action", flat=True)
+    )
+    assert actions[-2:] == [PatientVisit.Action.READ_ANSWERS, PatientVisit.Action.SIGNED_OUT]
+    assert patient_client.get(reverse("patient-home")).status_code == 302
