@@ -1,13 +1,8 @@
-"""CSV the product writes, safe to open in a spreadsheet: a text cell that a spreadsheet would
-take for a formula (a team named =HYPERLINK(...)) is written with a leading quote, as OWASP
-advises against CSV injection. Every CSV writer goes through csv_lines.
-
-The access report's CSV is for analysts: one row per look (its live updates folded in), with
+"""The access report's CSV is for analysts: one row per look (its live updates folded in), with
 the codes and ids beside the plain words, each column described in ACCESS_REPORT_COLUMNS (the
 data dictionary, downloadable beside the report and in docs/audit.md).
 """
 
-import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -17,32 +12,6 @@ from access.models import AccessBasis, Role
 from audit.models import Channel
 from audit.report import Look
 from records.categories import ALL_CATEGORIES
-
-# OWASP's list. Tab and CR too: some spreadsheets skip them and read the formula after them.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralised(cell: object) -> object:
-    """A text cell starting as a formula would, behind a single quote; anything else as it is
-    (numbers are written as numbers: a spreadsheet runs nothing in them)."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
-    return cell
-
-
-class _Line:
-    """A file that hands back what is written to it: csv.writer then returns each line."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_lines(rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    """Each row as one line of CSV, every cell neutralised and quoted (OWASP: a quoted cell
-    cannot start another with a stray comma), for a StreamingHttpResponse or a file."""
-    writer = csv.writer(_Line(), quoting=csv.QUOTE_ALL)
-    for row in rows:
-        yield writer.writerow([neutralised(cell) for cell in row])
 
 
 @dataclass(frozen=True)
@@ -107,7 +76,7 @@ ACCESS_REPORT_COLUMNS = (
 
 
 def access_report_rows(looks: Iterable[Look]) -> Iterator[list[object]]:
-    """The header, then one row per look (for csv_lines)."""
+    """The header, then one row per look (for records.safe_csv.csv_lines)."""
     yield [column.name for column in ACCESS_REPORT_COLUMNS]
     for look in looks:
         yield [column.value(look) for column in ACCESS_REPORT_COLUMNS]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access.models import AccessBasis
 from access.web import actor_from_request, require_privacy_officer
-from audit.csv_export import access_report_rows, csv_lines, data_dictionary_rows
+from audit.csv_export import access_report_rows, data_dictionary_rows
 from audit.fhir import audit_bundle
 from audit.models import Channel, SubjectAccessRequest
 from audit.patient_finder import FindForm
@@ -31,6 +31,7 @@ from audit.selectors import find_patients_for_report, report_choices
 from audit.services import record_look_at_details, record_search, record_subject_access_request
 from audit.trail_dates import TrailDateField
 from records.models import Patient
+from records.safe_csv import csv_lines
 
 FINDER_PURPOSE = "access report"
 CONTENT_TYPES = {

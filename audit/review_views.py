@@ -23,7 +23,6 @@ from access.exceptions import AccessDenied, ReviewError
 from access.models import AccessBasis, BreakGlassAccess
 from access.services.emergency_access import decisions_open_to
 from access.web import actor_from_request, require_privacy_officer
-from audit.csv_export import csv_lines
 from audit.request_context import context_from_request
 from audit.review_selectors import (
     LONGEST_PERIOD_DAYS,
@@ -42,6 +41,7 @@ from audit.review_selectors import (
 from audit.services import record_looks_at_details
 from audit.trail_dates import TrailDateField
 from records.limits import FREE_TEXT_MAX_LENGTH
+from records.safe_csv import csv_lines
 
 QUEUE_SHOWN = 100
 EVIDENCE_PAGE = 50
