@@ -79,14 +79,15 @@ def _administrator(request: Request) -> Actor:
 
 
 class RelationshipsView(ScopedView):
-    """Start a care relationship (administrators' systems)."""
+    """Start a care relationship (administrators' systems). One already in place (the same
+    team, patient and kind, with overlapping dates, not ended) is not made twice: 409."""
 
     required_scope = ApiClient.Scope.RELATIONSHIP_WRITE
 
     @extend_schema(
         operation_id="relationship_create",
         request=RelationshipIn,
-        responses=problem_responses(201, RelationshipOut, 400, 401, 403, 404, 429),
+        responses=problem_responses(201, RelationshipOut, 400, 401, 403, 404, 409, 429),
         parameters=[END_USER],
     )
     def post(self, request: Request) -> Response:

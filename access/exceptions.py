@@ -9,6 +9,18 @@ class RelationshipError(Exception):
     """A care relationship cannot be recorded or ended as asked."""
 
 
+class RelationshipAlreadyInPlace(RelationshipError):
+    """The care relationship asked for is already in place: `existing`, not ended, has the same
+    team or person, patient and kind, and dates that overlap those asked for."""
+
+    def __init__(self, existing) -> None:
+        ends = f" to {existing.ends_on:%-d %B %Y}" if existing.ends_on else ", with no end date"
+        super().__init__(
+            f"This relationship is already in place (from {existing.starts_on:%-d %B %Y}{ends})."
+        )
+        self.existing = existing
+
+
 class MembershipError(Exception):
     """A membership of a team cannot be added, changed or ended as asked."""
 

@@ -171,10 +171,61 @@ def _in_force(day: datetime.date) -> Q:
     )
 
 
+# A relationship is already in place when one not ended has the same holder (team or user),
+# patient and kind, and dates that overlap (both inclusive; no end date: open-ended). Three
+# statements of this one rule, held to the same answers by tests/test_relationship_import.py:
+# the query below (start_relationship refuses a duplicate), CareRelationship.is_alike (the
+# import's check of a whole file at once) and the database's own constraint (migration 0011:
+# an exclusion constraint on PostgreSQL, triggers on SQLite), which holds when two imports run
+# at once and neither could yet see the other's rows.
+FOREVER = datetime.date.max
+
+
+def _alike(
+    *,
+    patient_id: int,
+    team_id: int | None,
+    user_id: int | None,
+    kind: str,
+    starts_on: datetime.date,
+    ends_on: datetime.date | None,
+) -> Q:
+    return Q(
+        ended_at__isnull=True,
+        patient_id=patient_id,
+        team_id=team_id,
+        user_id=user_id,
+        kind=kind,
+        starts_on__lte=ends_on or FOREVER,
+    ) & (Q(ends_on__isnull=True) | Q(ends_on__gte=starts_on))
+
+
 class CareRelationshipQuerySet(models.QuerySet):
     def in_force(self, day: datetime.date) -> "CareRelationshipQuerySet":
         """The relationships in force on this day."""
         return self.filter(_in_force(day))
+
+    def alike(
+        self,
+        *,
+        patient_id: int,
+        team_id: int | None,
+        user_id: int | None,
+        kind: str,
+        starts_on: datetime.date,
+        ends_on: datetime.date | None,
+    ) -> "CareRelationshipQuerySet":
+        """The relationships already in place that one with these values would duplicate."""
+        return self.filter(
+            _alike(
+                patient_id=patient_id,
+                team_id=team_id,
+                user_id=user_id,
+                kind=kind,
+                starts_on=starts_on,
+                ends_on=ends_on,
+            )
+        ).order_by("starts_on", "pk")
 
 
 class CareRelationship(models.Model):
@@ -245,6 +296,49 @@ class CareRelationship(models.Model):
             and self.starts_on <= day
             and (self.ends_on is None or self.ends_on >= day)
         )
+
+    def is_alike(
+        self,
+        *,
+        patient_id: int,
+        team_id: int | None,
+        user_id: int | None,
+        kind: str,
+        starts_on: datetime.date,
+        ends_on: datetime.date | None,
+    ) -> bool:
+        """Whether a relationship with these values would duplicate this one (the queryset's
+        `alike` rule, for a list already read)."""
+        return (
+            self.ended_at is None
+            and (self.patient_id, self.team_id, self.user_id, self.kind)
+            == (patient_id, team_id, user_id, kind)
+            and self.starts_on <= (ends_on or FOREVER)
+            and (self.ends_on or FOREVER) >= starts_on
+        )
+
+
+class RelationshipImport(models.Model):
+    """One uploaded CSV file of care relationships, kept (bytes and SHA-256) for a short while
+    so that what the administrator checked is what is imported, and what happened to each row
+    can be shown and downloaded. Purged IMPORT_KEPT_FOR after upload (access.importing)."""
+
+    file_name = models.CharField(max_length=255)
+    data = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(db_index=True)
+    row_count = models.PositiveIntegerField(default=0)
+    # What the check found, then what the import did: one entry a row (access.importing.Outcome).
+    checked_rows = models.JSONField(default=list)
+    imported_rows = models.JSONField(default=list)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.sha256[:12]})"
 
 
 class BreakGlassAccess(models.Model):

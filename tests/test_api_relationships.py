@@ -63,6 +63,23 @@ def test_an_administrators_system_starts_a_relationship_that_opens_the_record(
     assert summary.status_code == 200
 
 
+def test_a_relationship_already_in_place_is_a_409_problem_and_is_not_made_twice(
+    client, teams, admin_system
+):
+    _, practice = teams
+    patient = PatientFactory()
+    body = {"nhs_number": patient.nhs_number, "team": practice.pk, "kind": "registered_gp",
+            "reason": "registered at the practice"}  # fmt: skip
+    assert start(client, admin_system, body).status_code == 201
+
+    again = start(client, admin_system, {**body, "starts_on": "2099-01-01"})
+
+    assert again.status_code == 409
+    assert again.json()["code"] == "relationship-already-in-place"
+    assert "This relationship is already in place (from " in again.json()["title"]
+    assert CareRelationship.objects.count() == 1
+
+
 def test_an_administrators_system_ends_a_relationship_and_access_goes(client, teams, admin_system):
     _, practice = teams
     patient = PatientFactory()

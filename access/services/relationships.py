@@ -7,11 +7,11 @@ import logging
 
 from auditlog.context import set_actor
 from django.contrib.auth.models import AbstractBaseUser, Permission
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from access.exceptions import RelationshipError
+from access.exceptions import RelationshipAlreadyInPlace, RelationshipError
 from access.models import (
     VIEW_RECORD,
     VIEW_RECORD_CODENAME,
@@ -41,7 +41,12 @@ def start_relationship(
     starts_on: datetime.date | None = None,
     ends_on: datetime.date | None = None,
 ) -> CareRelationship:
-    """Record that a team (or one user) cares for a patient; grants access once it has started."""
+    """Record that a team (or one user) cares for a patient; grants access once it has started.
+
+    One already in place (not ended, same holder, patient and kind, overlapping dates) is not
+    recorded twice: RelationshipAlreadyInPlace names it. Two callers at once who both found none
+    are held apart by the database's constraint (migration 0011): the second's insert fails, and
+    is answered the same way, with the first's relationship."""
     if (team is None) == (user is None):
         raise RelationshipError("A care relationship is with a team or with one person.")
     reason = checked_text(reason, "the reason", RelationshipError)
@@ -64,17 +69,36 @@ def start_relationship(
         or ApiClient.objects.filter(team=team, service_user=actor).exists()  # a partner system
     ):
         raise RelationshipError("Nobody records a care relationship for their own team.")
+    alike = CareRelationship.objects.alike(
+        patient_id=patient.pk,
+        team_id=team.pk if team else None,
+        user_id=user.pk if user else None,
+        kind=kind,
+        starts_on=starts_on,
+        ends_on=ends_on,
+    )
+    existing = alike.first()
+    if existing is not None:
+        raise RelationshipAlreadyInPlace(existing)
     with set_actor(actor):
-        relationship = CareRelationship.objects.create(
-            patient=patient,
-            team=team,
-            user=user,
-            kind=kind,
-            starts_on=starts_on,
-            ends_on=ends_on,
-            reason=reason,
-            created_by=actor,
-        )
+        try:
+            with transaction.atomic():  # a savepoint: the caller's transaction goes on
+                relationship = CareRelationship.objects.create(
+                    patient=patient,
+                    team=team,
+                    user=user,
+                    kind=kind,
+                    starts_on=starts_on,
+                    ends_on=ends_on,
+                    reason=reason,
+                    created_by=actor,
+                )
+        except IntegrityError:
+            # Another transaction made the same one since we looked, and has committed it.
+            existing = alike.first()
+            if existing is None:
+                raise
+            raise RelationshipAlreadyInPlace(existing) from None
         if relationship.in_force_on(today):
             _grant(relationship)
     return relationship
