@@ -1,10 +1,12 @@
 """Periodic tasks of access control: start and end relationships on their dates, reconcile,
-forget partners' used client assertions and signed-in sessions once they have expired."""
+forget partners' used client assertions and signed-in sessions once they have expired, and
+uploaded relationship files once they are no longer kept."""
 
 from celery import shared_task
 
 from access import services
 from access.client_assertions import purge_used_client_assertions
+from access.importing import purge_expired_uploads
 from access.services.sessions import forget_ended_sessions
 
 
@@ -25,6 +27,12 @@ def forget_expired_sign_ins() -> dict[str, int]:
         "client_assertions": purge_used_client_assertions(),
         "sessions": forget_ended_sessions(),
     }
+
+
+@shared_task(acks_late=True, time_limit=600)
+def forget_expired_imports() -> int:
+    """Uploaded relationship files (their bytes and results) kept past their hour."""
+    return purge_expired_uploads()
 
 
 @shared_task(acks_late=True, time_limit=1800)

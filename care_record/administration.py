@@ -13,7 +13,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access import services
 from access.exceptions import ObjectionError, RelationshipError
-from access.importing import MAX_BYTES, import_relationships
 from access.models import AccessBasis, CareRelationship, Objection, Team
 from access.web import actor_from_request, carry_out, require_administrator
 from audit.models import Channel
@@ -155,25 +154,3 @@ def withdraw_objection(request: HttpRequest, objection_id: int) -> HttpResponse:
         done="Objection withdrawn.",
     )
     return redirect("manage-patient", patient_id=objection.patient_id)
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV file")
-    dry_run = forms.BooleanField(required=False, initial=True, label="Check only (write nothing)")
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def import_relationships_page(request: HttpRequest) -> HttpResponse:
-    require_administrator(request)
-    form = ImportForm(request.POST or None, request.FILES or None)
-    report = None
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        if upload.size > MAX_BYTES:  # before it is read into memory
-            form.add_error("file", f"The file is larger than {MAX_BYTES // 2**20} MB: split it.")
-        else:
-            report = import_relationships(
-                data=upload.read(), actor=request.user, dry_run=form.cleaned_data["dry_run"]
-            )
-    return render(request, "care_record/import.html", {"form": form, "report": report})

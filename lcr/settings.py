@@ -512,6 +512,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "start-due-relationships": {"task": "access.tasks.start_due_relationships", "schedule": 300.0},
     "forget-expired-sign-ins": {"task": "access.tasks.forget_expired_sign_ins", "schedule": 300.0},
+    "forget-expired-imports": {"task": "access.tasks.forget_expired_imports", "schedule": 300.0},
     "end-expired-relationships": {
         "task": "access.tasks.end_expired_relationships",
         "schedule": 300.0,

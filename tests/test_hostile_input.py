@@ -30,6 +30,7 @@ from records.limits import FREE_TEXT_MAX_LENGTH
 from records.models import Patient
 from tests.api_helpers import api_client_for, bearer, token
 from tests.factories import PatientFactory, UserFactory, make_team, member
+from tests.import_helpers import check, check_page, results_page, run
 
 pytestmark = pytest.mark.django_db
 
@@ -50,12 +51,14 @@ def team():
 
 
 def upload(client, data: bytes, *, dry_run: bool = True):
-    form = {"file": SimpleUploadedFile("r.csv", data, content_type="text/csv")}
+    """The check page of the file (dry run), or its results page once imported."""
+    kept = check(client, data)
     if dry_run:
-        form["dry_run"] = "on"
-    response = client.post(reverse("manage-import-relationships"), form)
-    assert response.status_code == 200
-    return response.content.decode()
+        return check_page(client, kept)
+    response = run(client, kept)
+    if response.status_code != 302:  # refused: the check page says why
+        return response.content.decode()
+    return results_page(client, kept)
 
 
 def row(patient, reason: str = "wound care") -> str:
@@ -74,7 +77,7 @@ def test_the_import_reads_any_line_ending(office, team, ending):
     else:
         text = ending.join(lines) + ending
     page = upload(office, text.encode(), dry_run=False)
-    assert "Imported 3 relationships." in page
+    assert "Imported 3 relationships" in page
     assert CareRelationship.objects.count() == 3
 
 
@@ -82,7 +85,7 @@ def test_a_quoted_reason_may_hold_line_breaks_of_any_kind(office, team):
     patient = PatientFactory()
     quoted = '"first\rsecond"'
     text = f"{HEADER}\r{row(patient, quoted)}\r"
-    assert "Imported 1 relationship." in upload(office, text.encode(), dry_run=False)
+    assert "Imported 1 relationship" in upload(office, text.encode(), dry_run=False)
     assert CareRelationship.objects.get().reason == "first\rsecond"
 
 
@@ -90,8 +93,8 @@ def test_a_cell_beyond_what_csv_can_read_is_a_message(office, team):
     patient = PatientFactory()
     text = f"{HEADER}\n{row(patient)}\n{row(patient, 'x' * 131_073)}\n"
     page = upload(office, text.encode())
-    assert "Nothing was imported." in page
-    assert "a cell is longer than the 131,072 characters" in page
+    assert "Nothing has been imported." in page
+    assert "A cell is longer than the 131,072 characters" in page
     assert "x" * 2000 not in page
 
 
@@ -99,7 +102,7 @@ def test_a_reason_the_form_would_refuse_is_refused_by_the_import(office, team):
     patients = [PatientFactory() for _ in range(2)]
     text = f"{HEADER}\n{row(patients[0])}\n{row(patients[1], 'x' * 5000)}\n"
     page = upload(office, text.encode(), dry_run=False)
-    assert "Nothing was imported." in page
+    assert "Nothing has been imported." in page
     assert "The reason cell may have at most 2,000 characters; this has 5,000." in page
     assert not CareRelationship.objects.exists()
 
@@ -131,12 +134,12 @@ def test_a_file_over_the_size_limit_is_refused_with_a_message(office, team):
         reverse("manage-import-relationships"),
         {"file": SimpleUploadedFile("r.csv", data, content_type="text/csv")},
     )
-    assert response.status_code == 200
-    assert "The file is larger than 10 MB: split it." in response.content.decode()
-    report = importing.import_relationships(
-        data=data, actor=UserFactory(username="someone"), dry_run=True
+    assert response.status_code == 400
+    assert "The selected file must be smaller than 10 MB: split it into smaller files" in (
+        response.content.decode()
     )
-    assert report.errors == [(0, "the file is larger than 10 MB: split it")]
+    (refused,) = importing.check_file(data)
+    assert refused.message == "The file is larger than 10 MB: split it."
 
 
 def test_more_rows_than_the_limit_are_refused_with_a_message(office, team):
@@ -144,7 +147,7 @@ def test_more_rows_than_the_limit_are_refused_with_a_message(office, team):
     # Rows that are themselves wrong count too: the limit is on the file, not on good rows.
     lines = [HEADER] + [row(patient, f"reason {n}") for n in range(importing.MAX_ROWS + 1)]
     page = upload(office, "\n".join(lines).encode())
-    assert "more than 50,000 rows: split the file" in page
+    assert "The file has more than 50,000 rows: split it." in page
 
 
 # Ids of 2^63 or more

@@ -91,6 +91,10 @@ def address(route: str, patient_id: int) -> str:
 ADMINISTRATORS_ONLY = {
     "manage-find-patient": ("get", {}),
     "manage-import-relationships": ("get", {}),
+    "manage-import-check": ("get", {"import_id": 1}),
+    "manage-import-run": ("post", {"import_id": 1}),
+    "manage-import-results": ("get", {"import_id": 1}),
+    "manage-import-results-csv": ("get", {"import_id": 1}),
     "manage-end-relationship": ("post", {"relationship_id": 1}),
     "manage-withdraw-objection": ("post", {"objection_id": 1}),
     "manage-teams": ("get", {}),

@@ -1,14 +1,13 @@
-"""The administrators' pages: find a patient, record and end relationships, objections, CSV."""
+"""The administrators' pages: find a patient, record and end relationships, objections (the CSV
+import: tests/test_relationship_import.py)."""
 
-import datetime
 import re
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from access.models import CareRelationship, Objection, Role, Team
-from tests.factories import PatientFactory, UserFactory, make_team, member
+from tests.factories import PatientFactory, make_team, member
 
 pytestmark = pytest.mark.django_db
 
@@ -102,84 +101,6 @@ def test_an_objection_the_patient_recorded_themselves_is_not_withdrawn_by_the_of
     assert objection.withdrawn_at is None
 
 
-def csv_upload(text: str) -> SimpleUploadedFile:
-    return SimpleUploadedFile("relationships.csv", text.encode(), content_type="text/csv")
-
-
-HEADER = "nhs_number,team_ods_code,team_name,kind,starts_on,ends_on,reason\n"
-
-
-def test_csv_dry_run_reports_every_bad_row_and_writes_nothing(office_client, team):
-    good = PatientFactory()
-    text = HEADER + (
-        f"{good.formatted_nhs_number},RXC,Riverside District Nurses,referral,,,wound care\n"
-        "999 000 0017,RXC,Riverside District Nurses,referral,,,x\n"
-        f"{good.nhs_number},RXC,No Such Team,referral,,,x\n"
-        f"{good.nhs_number},RXC,Riverside District Nurses,friendship,,,x\n"
-        f"{good.nhs_number},RXC,Riverside District Nurses,referral,2026-13-01,,x\n"
-        f"{good.nhs_number},RXC,Riverside District Nurses,referral,,,\n"
-    )
-    response = office_client.post(
-        reverse("manage-import-relationships"), {"file": csv_upload(text), "dry_run": "on"}
-    )
-    page = bare_cells(response.content.decode())
-    assert "Nothing was imported." in page
-    for line, problem in [
-        (3, "check digit"),
-        (4, "no team"),
-        (5, "kind must be one of"),
-        (6, "must be a date"),
-        (7, "reason is empty"),
-    ]:
-        assert f"<td>{line}</td><td>" in page and problem in page
-    assert not CareRelationship.objects.exists()
-
-
-def test_csv_with_one_bad_row_imports_nothing_even_without_dry_run(office_client, team):
-    good = PatientFactory()
-    text = HEADER + (
-        f"{good.nhs_number},RXC,Riverside District Nurses,referral,,,wound care\n"
-        "9990000018,RXC,Riverside District Nurses,referral,,,not in the register\n"
-    )
-    office_client.post(reverse("manage-import-relationships"), {"file": csv_upload(text)})
-    assert not CareRelationship.objects.exists()
-
-
-def test_csv_with_good_rows_imports_them_all(office_client, team):
-    patients = [PatientFactory() for _ in range(3)]
-    ends = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
-    text = HEADER + "".join(
-        f"{p.nhs_number},RXC,Riverside District Nurses,current_episode,,{ends},visits\n"
-        for p in patients
-    )
-    response = office_client.post(
-        reverse("manage-import-relationships"), {"file": csv_upload(text)}
-    )
-    assert "Imported 3 relationships." in response.content.decode()
-    assert CareRelationship.objects.filter(team=team, granted_at__isnull=False).count() == 3
-
-
-@pytest.mark.parametrize(
-    ("text", "problem"),
-    [
-        ("nhs_number,kind\n", "missing column(s): reason"),
-        ("nhs_number,kind,reason,colour\n1,2,3,4\n", "unknown column(s): colour"),
-        (HEADER, "the file has no rows"),
-    ],
-)
-def test_csv_with_the_wrong_shape_is_refused(office_client, text, problem):
-    response = office_client.post(
-        reverse("manage-import-relationships"), {"file": csv_upload(text), "dry_run": "on"}
-    )
-    assert problem in response.content.decode()
-
-
-def test_a_file_that_is_not_text_is_refused(office_client):
-    upload = SimpleUploadedFile("x.csv", b"\xff\xfe\x00binary", content_type="text/csv")
-    response = office_client.post(reverse("manage-import-relationships"), {"file": upload})
-    assert "not UTF-8 text" in response.content.decode()
-
-
 def test_home_lists_my_patients_in_bounded_queries(client, django_assert_max_num_queries):
     from access import services
 
@@ -199,28 +120,3 @@ def test_home_lists_my_patients_in_bounded_queries(client, django_assert_max_num
         assert len(re.findall(r'href="/patients/\d+/"', response.content.decode())) == min(
             count, 50
         )
-
-
-def test_csv_rows_with_stray_commas_repeats_or_merged_patients_are_reported(office_client, team):
-    from records.services import merge_patients
-
-    kept, retired = PatientFactory(), PatientFactory()
-    merge_patients(kept=kept, retired=retired, reason="same", actor=UserFactory(username="merger"))
-    row = f"{kept.nhs_number},RXC,Riverside District Nurses,referral,,,visits\n"
-    text = (
-        HEADER
-        + row
-        + row
-        + (
-            f"{kept.nhs_number},RXC,Riverside District Nurses,referral,,,visits, weekly\n"
-            f"{retired.nhs_number},RXC,Riverside District Nurses,referral,,,visits\n"
-        )
-    )
-    response = office_client.post(
-        reverse("manage-import-relationships"), {"file": csv_upload(text), "dry_run": "on"}
-    )
-    page = bare_cells(response.content.decode())
-    assert "<td>3</td><td>the same as line 2</td>" in page
-    assert "<td>4</td><td>more fields than columns" in page
-    assert f"<td>5</td><td>{retired.nhs_number} was merged into {kept.nhs_number}" in page
-    assert not CareRelationship.objects.exists()
