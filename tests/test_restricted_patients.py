@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from reportlab import rl_config
 
+from access import importing
 from access import services as access_services
 from access.models import BreakGlassAccess, Role, Team
 from audit.models import AccessEvent, SearchEvent
@@ -331,11 +332,26 @@ def scene(client):
     access_services.break_glass(
         user=users["ae_clinician"], team=ae, patient=patient, reason="other", explanation="x"
     )
+    # Two uploads of the relationship import naming them: one checked, one imported too.
+    rows = (
+        "nhs_number,team_ods_code,team_name,kind,reason\n"
+        f"{patient.nhs_number},F1,Quill Practice,registered_gp,registered\n"
+        f"{patient.nhs_number},F1,Quill Practice,current_episode,seen\n"
+    ).encode()
+    checked, imported = (
+        importing.keep_upload(file_name="r.csv", data=rows, actor=users["administrator"])
+        for _ in range(2)
+    )
+    importing.import_upload(
+        import_id=imported.pk, actor=users["administrator"], sha256=imported.sha256
+    )
     return {
         "client": client,
         "users": users,
         "patient": patient,
         "relationship": relationship,
+        "checked_upload": checked,
+        "imported_upload": imported,
         "record": record,
         "practice": practice,
         "office": office,
@@ -392,6 +408,11 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
     )
     letter = reverse("patient-document", args=[p.pk, scene["source"].ods_code, "d1"])
     manage = {"patient_id": p.pk}
+    checked_upload = reverse(
+        "manage-import-check", kwargs={"import_id": scene["checked_upload"].pk}
+    )
+    imported = {"import_id": scene["imported_upload"].pk}
+    import_results = reverse("manage-import-results", kwargs=imported)
     nhs, by_name = p.nhs_number, {"family_name": p.family_name, "birth_date": str(p.birth_date)}
     request = reverse("audit-subject-access-request", kwargs={"patient_id": p.pk})
     answer = {"requested_by": "patient", "requester_name": "Them", "received_on": "2026-01-05",
@@ -468,6 +489,19 @@ def web_walk(scene) -> dict[str, list[tuple[str, str, str, dict]]]:
         ],
         "manage-import-relationships": [
             ("administrator", "get", reverse("manage-import-relationships"), {})
+        ],
+        "manage-import-check": [("administrator", "get", checked_upload, {})],
+        "manage-import-run": [
+            (
+                "administrator",
+                "post",
+                reverse("manage-import-run", kwargs={"import_id": scene["checked_upload"].pk}),
+                {"sha256": scene["checked_upload"].sha256},
+            )
+        ],
+        "manage-import-results": [("administrator", "get", import_results, {})],
+        "manage-import-results-csv": [
+            ("administrator", "get", reverse("manage-import-results-csv", kwargs=imported), {})
         ],
         "manage-teams": [("administrator", "get", reverse("manage-teams"), {})],
         "manage-team-members": [
