@@ -322,7 +322,7 @@ def test_free_text_has_one_limit_on_every_path():
         RelationshipForm.base_fields["reason"].max_length
         == RelationshipIn().fields["reason"].max_length
         == RelationshipEndIn().fields["reason"].max_length
-        == importing.MAX_LENGTHS["reason"]
+        == importing.reading.MAX_LENGTHS["reason"]
         == BreakGlassForm.base_fields["explanation"].max_length
         == ReviewForm.base_fields["note"].max_length
         == FREE_TEXT_MAX_LENGTH

@@ -10,6 +10,7 @@ from django.db import IntegrityError, connections, transaction
 from django.test import Client
 
 from access import importing
+from access.importing import running
 from access.models import CareRelationship, RelationshipImport, Role, Team
 from tests.factories import PatientFactory, UserFactory, make_team, member
 from tests.import_helpers import HEADER, check, results_page, run
@@ -75,7 +76,7 @@ def test_two_imports_of_the_same_file_at_once_make_each_relationship_once(monkey
     # writes it: only the database can then stop the second.
     both_looked = threading.Barrier(2, timeout=30)
     started = threading.local()
-    real_start = importing.start_relationship
+    real_start = running.start_relationship
 
     def start_once_both_have_begun(**values):
         if not getattr(started, "waited", False):
@@ -83,7 +84,7 @@ def test_two_imports_of_the_same_file_at_once_make_each_relationship_once(monkey
             both_looked.wait()
         return real_start(**values)
 
-    monkeypatch.setattr(importing, "start_relationship", start_once_both_have_begun)
+    monkeypatch.setattr(running, "start_relationship", start_once_both_have_begun)
     refusals = []
     real_create = CareRelationship.objects.create
 

@@ -1,8 +1,5 @@
-"""Bulk import of care relationships from a CSV file, in two steps on one kept upload: the check
-says what each row would do (be created, is already in place, or is wrong and why); the import
-then does exactly that file (kept server-side by id with its SHA-256, never uploaded again),
-all rows or none. A row already in place is not an error: importing a file twice creates
-nothing the second time and says so, row by row.
+"""Reading a CSV file of care relationships: its columns, cells and dates, and the register's
+patients, teams and users each row names; a result for each row that is wrong (no writes).
 
 Columns: nhs_number, team_ods_code, team_name (or username, for one person), kind, starts_on,
 ends_on (dates as people type them, day first: 1/12/2026, 01-12-2026, 2026-12-01, 1 Dec 2026,
@@ -14,27 +11,18 @@ of what it fills (records.limits, the models), as the form and the API hold it.
 import csv
 import datetime
 import enum
-import hashlib
 import io
-import logging
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from access.exceptions import AccessDenied, RelationshipAlreadyInPlace, RelationshipError
-from access.models import CareRelationship, RelationshipImport, Team
-from access.services import start_relationship
-from records.limits import (
-    FREE_TEXT_MAX_LENGTH,
-    NHS_NUMBER_INPUT_MAX_LENGTH,
-    free_text,
-    unstorable_character,
-)
+from access.exceptions import RelationshipError
+from access.models import CareRelationship, Team
+from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH, free_text
 from records.models import Patient
 from records.nhs_numbers import format_nhs_number, normalise_nhs_number
 
@@ -56,8 +44,8 @@ IMPORT_KEPT_FOR = datetime.timedelta(hours=1)
 # Day first, as in the UK; strptime reads 1 or 01 for a day or month, and month names in any case.
 DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%Y-%m-%d", "%d %b %Y", "%d %B %Y")
 DATE_EXAMPLE = "1/12/2026, 01-12-2026, 2026-12-01 or 1 December 2026"
-# Rows whose register entries are read in one query each.
-_CHUNK = 1000
+# Rows whose register entries (or relationships) are read in one query each.
+CHUNK = 1000
 
 
 def _max_length(model, name: str) -> int:
@@ -75,8 +63,6 @@ MAX_LENGTHS = {
     "ends_on": len("30 September 2026"),
     "reason": FREE_TEXT_MAX_LENGTH,
 }
-
-logger = logging.getLogger(__name__)
 
 
 class Outcome(enum.StrEnum):
@@ -122,16 +108,10 @@ class RowResult:
         return cls(**{**data, "outcome": Outcome(data["outcome"])})
 
 
-class ImportRefused(Exception):
-    """This kept upload cannot be imported as asked (already imported, not clean)."""
-
-
-class UploadExpired(ImportRefused):
-    """This upload was kept for IMPORT_KEPT_FOR and is gone: upload the file again."""
-
-
 @dataclass
-class _Row:
+class ReadRow:
+    """A row that reads well: the register's patient, team or user, and the values it gives."""
+
     line: int
     patient: Patient
     team: Team | None
@@ -142,61 +122,7 @@ class _Row:
     reason: str
 
 
-# Reading and checking a file (no writes)
-
-
-def check_file(data: bytes) -> list[RowResult]:
-    """What each row of this file would do if imported now, by line (nothing is written)."""
-    results, rows = _read(data)
-    if any(result.outcome is Outcome.ERROR for result in results):
-        return sorted(results, key=lambda result: result.line)
-    today = timezone.localdate()
-    standing = _standing(rows)
-    for row in rows:
-        starts_on = row.starts_on or today
-        values = {
-            "patient_id": row.patient.pk,
-            "team_id": row.team.pk if row.team else None,
-            "user_id": row.user.pk if row.user else None,
-            "kind": row.kind,
-            "starts_on": starts_on,
-            "ends_on": row.ends_on,
-        }
-        key = (values["patient_id"], values["team_id"], values["user_id"], row.kind)
-        alike = next((r for r in standing.get(key, []) if r.is_alike(**values)), None)
-        if alike is None:
-            results.append(_result(row, Outcome.TO_CREATE))
-            planned = CareRelationship(**values, pk=None)
-            planned.line = row.line
-            standing.setdefault(key, []).append(planned)
-        elif getattr(alike, "line", None):
-            results.append(
-                _result(row, Outcome.IN_PLACE, f"The same relationship as line {alike.line}.")
-            )
-        else:
-            results.append(_result(row, Outcome.IN_PLACE, RelationshipAlreadyInPlace(alike)))
-    return sorted(results, key=lambda result: result.line)
-
-
-def _standing(rows: list[_Row]) -> dict[tuple, list[CareRelationship]]:
-    """The relationships not ended of the file's patients, by holder, patient and kind."""
-    patient_ids = sorted({row.patient.pk for row in rows})
-    standing: dict[tuple, list[CareRelationship]] = {}
-    for start in range(0, len(patient_ids), _CHUNK):
-        for relationship in CareRelationship.objects.filter(
-            patient_id__in=patient_ids[start : start + _CHUNK], ended_at__isnull=True
-        ).order_by("starts_on", "pk"):
-            key = (
-                relationship.patient_id,
-                relationship.team_id,
-                relationship.user_id,
-                relationship.kind,
-            )
-            standing.setdefault(key, []).append(relationship)
-    return standing
-
-
-def _result(row: _Row, outcome: Outcome, message: object = "") -> RowResult:
+def result_of(row: ReadRow, outcome: Outcome, message: object = "") -> RowResult:
     return RowResult(
         line=row.line,
         outcome=outcome,
@@ -210,11 +136,11 @@ def _result(row: _Row, outcome: Outcome, message: object = "") -> RowResult:
     )
 
 
-def _file_problem(line: int, message: str) -> tuple[list[RowResult], list[_Row]]:
+def _file_problem(line: int, message: str) -> tuple[list[RowResult], list[ReadRow]]:
     return [RowResult(line=line, outcome=Outcome.ERROR, message=message)], []
 
 
-def _read(data: bytes) -> tuple[list[RowResult], list[_Row]]:
+def read(data: bytes) -> tuple[list[RowResult], list[ReadRow]]:
     """The rows that are good (to be checked against the register's relationships), and a result
     for each that is not (or one for the file, if it cannot be read)."""
     if len(data) > MAX_BYTES:
@@ -240,7 +166,7 @@ def _unreadable(exc: csv.Error) -> str:
     return f"This line is not CSV that can be read ({exc}); nothing after it was read."
 
 
-def _rows(reader: csv.DictReader) -> tuple[list[RowResult], list[_Row]]:
+def _rows(reader: csv.DictReader) -> tuple[list[RowResult], list[ReadRow]]:
     headers = set(reader.fieldnames or [])
     missing = [c for c in REQUIRED if c not in headers]
     if missing:
@@ -300,17 +226,17 @@ def _register(raw_rows: list[tuple[int, dict]]) -> tuple[dict, dict, dict]:
     """The patients, teams and users the rows name, each read in a bounded number of queries."""
     numbers = sorted({"".join(values.get("nhs_number", "").split()) for _, values in raw_rows})
     patients = {}
-    for start in range(0, len(numbers), _CHUNK):
+    for start in range(0, len(numbers), CHUNK):
         for patient in Patient.objects.filter(
-            nhs_number__in=numbers[start : start + _CHUNK]
+            nhs_number__in=numbers[start : start + CHUNK]
         ).select_related("merged_into"):
             patients[patient.nhs_number] = patient
     teams = {(t.ods_code, t.name): t for t in Team.objects.all()}
     usernames = sorted({values["username"] for _, values in raw_rows if values.get("username")})
     users = {}
-    for start in range(0, len(usernames), _CHUNK):
+    for start in range(0, len(usernames), CHUNK):
         for user in get_user_model().objects.filter(
-            username__in=usernames[start : start + _CHUNK], is_active=True
+            username__in=usernames[start : start + CHUNK], is_active=True
         ):
             users[user.username] = user
     return patients, teams, users
@@ -326,7 +252,7 @@ def _cell_problem(values: dict[str, str]) -> str | None:
     return None
 
 
-def _row(line: int, values: dict, patients: dict, teams: dict, users: dict) -> _Row:
+def _row(line: int, values: dict, patients: dict, teams: dict, users: dict) -> ReadRow:
     digits = normalise_nhs_number(values.get("nhs_number", ""))
     patient = patients.get(digits)
     if patient is None:
@@ -367,7 +293,7 @@ def _row(line: int, values: dict, patients: dict, teams: dict, users: dict) -> _
         raise RelationshipError("The ends_on date has already passed.")
     if not values.get("reason"):
         raise RelationshipError("The reason cell is empty: say why they care for this patient.")
-    return _Row(line, patient, team, user, kind, starts_on, ends_on, values["reason"])
+    return ReadRow(line, patient, team, user, kind, starts_on, ends_on, values["reason"])
 
 
 def parse_date(value: str) -> datetime.date:
@@ -391,178 +317,3 @@ def _date(value: str | None, column: str) -> datetime.date | None:
             f"The {column} cell must be a real date, day first, like {DATE_EXAMPLE}; "
             f"{value!r} is not."
         ) from None
-
-
-# Importing a checked file
-
-
-def import_file(data: bytes, *, actor: AbstractBaseUser) -> list[RowResult]:
-    """Import every row of this file, or none: the rows already in place are left as they are;
-    if any row is wrong now, nothing is written and each row says why or that it was not."""
-    results, rows = _read(data)
-    if any(result.outcome is Outcome.ERROR for result in results):
-        return _nothing_imported(results + [_result(row, Outcome.CREATED) for row in rows])
-    # In one order whatever the file's, so that two imports at once wait on each other's rows
-    # in the same order and never on each other in a circle.
-    rows.sort(key=_canonical)
-    try:
-        with transaction.atomic():
-            results = [_imported(row, actor) for row in rows]
-            if any(result.outcome is Outcome.ERROR for result in results):
-                raise _NothingImported(results)
-    except _NothingImported as failed:
-        return _nothing_imported(failed.results)
-    except DatabaseError:
-        logger.exception("importing relationships failed")
-        busy = "Not imported: the database was busy. Nothing was written; try again."
-        results = [_result(row, Outcome.NOT_IMPORTED, busy) for row in rows]
-    return sorted(results, key=lambda result: result.line)
-
-
-_NOT_WRITTEN = (Outcome.ERROR, Outcome.NOT_IMPORTED)
-
-
-def _nothing_imported(results: list[RowResult]) -> list[RowResult]:
-    """Every row that is not itself wrong: not imported, because another is."""
-    return sorted(
-        (
-            result
-            if result.outcome is Outcome.ERROR
-            else replace(
-                result,
-                outcome=Outcome.NOT_IMPORTED,
-                message="Not imported: another row of the file is wrong.",
-            )
-            for result in results
-        ),
-        key=lambda result: result.line,
-    )
-
-
-def _canonical(row: _Row) -> tuple:
-    return (row.patient.pk, row.team.pk if row.team else 0, row.user.pk if row.user else 0,
-            row.kind, row.line)  # fmt: skip
-
-
-class _NothingImported(Exception):
-    def __init__(self, results: list[RowResult]) -> None:
-        self.results = results
-
-
-def _imported(row: _Row, actor: AbstractBaseUser) -> RowResult:
-    try:
-        start_relationship(
-            patient=row.patient,
-            team=row.team,
-            user=row.user,
-            kind=row.kind,
-            starts_on=row.starts_on,
-            ends_on=row.ends_on,
-            reason=row.reason,
-            actor=actor,
-        )
-    except RelationshipAlreadyInPlace as exc:
-        return _result(row, Outcome.IN_PLACE, exc)
-    except RelationshipError as exc:
-        return _result(row, Outcome.ERROR, exc)
-    return _result(row, Outcome.CREATED)
-
-
-# Kept uploads
-
-
-def keep_upload(*, file_name: str, data: bytes, actor: AbstractBaseUser) -> RelationshipImport:
-    """Keep an uploaded file for IMPORT_KEPT_FOR, with what its check found."""
-    checked = check_file(data)
-    return RelationshipImport.objects.create(
-        file_name="".join(c for c in file_name if unstorable_character(c) is None)[:255],
-        data=data,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        uploaded_by=actor,
-        uploaded_at=timezone.now(),
-        row_count=len({result.line for result in checked if result.nhs_number}),
-        checked_rows=[result.as_json() for result in checked],
-    )
-
-
-def kept_upload(*, import_id: int, actor: AbstractBaseUser) -> RelationshipImport:
-    """The actor's own kept upload; anyone else's, or one purged, is not found (AccessDenied).
-    One past IMPORT_KEPT_FOR is purged on the way, and said so (UploadExpired)."""
-    kept = RelationshipImport.objects.filter(pk=import_id, uploaded_by=actor).first()
-    if kept is None:
-        raise AccessDenied("no such upload of this user's")
-    if kept.uploaded_at < timezone.now() - IMPORT_KEPT_FOR:
-        kept.delete()
-        minutes = int(IMPORT_KEPT_FOR.total_seconds() // 60)
-        raise UploadExpired(
-            f"Uploaded files are kept for {minutes} minutes, and {kept.file_name} has been "
-            "deleted. Upload it again to check and import it."
-        )
-    return kept
-
-
-def import_upload(*, import_id: int, actor: AbstractBaseUser, sha256: str) -> RelationshipImport:
-    """Import the kept upload that was checked (its hash as the page showed it), once."""
-    kept_upload(import_id=import_id, actor=actor)  # (purges it if expired: not to be undone)
-    with transaction.atomic():
-        kept = RelationshipImport.objects.select_for_update().filter(pk=import_id).first()
-        if kept is None:  # purged since
-            raise AccessDenied("no such upload of this user's")
-        if kept.imported_at is not None:
-            raise ImportRefused("This file has already been imported.")
-        if sha256 != kept.sha256:
-            raise ImportRefused("This is not the file that was checked: upload it again.")
-        if not to_create(checked_rows(kept)):
-            raise ImportRefused("The check found nothing this file could import.")
-        results = import_file(bytes(kept.data), actor=actor)
-        kept.imported_rows = [result.as_json() for result in results]
-        if not any(result.outcome in _NOT_WRITTEN for result in results):
-            kept.imported_at = timezone.now()
-        kept.save(update_fields=["imported_rows", "imported_at"])
-    return kept
-
-
-def checked_rows(kept: RelationshipImport) -> list[RowResult]:
-    return [RowResult.from_json(data) for data in kept.checked_rows]
-
-
-def imported_rows(kept: RelationshipImport) -> list[RowResult]:
-    return [RowResult.from_json(data) for data in kept.imported_rows]
-
-
-def to_create(results: list[RowResult]) -> int:
-    """How many relationships the import of a clean check would create (0 if any row is wrong)."""
-    if any(result.outcome is Outcome.ERROR for result in results):
-        return 0
-    return sum(result.outcome is Outcome.TO_CREATE for result in results)
-
-
-def purge_expired_uploads() -> int:
-    """Periodic: forget uploads kept longer than IMPORT_KEPT_FOR (their bytes and results)."""
-    deleted, _ = RelationshipImport.objects.filter(
-        uploaded_at__lt=timezone.now() - IMPORT_KEPT_FOR
-    ).delete()
-    return deleted
-
-
-RESULT_CSV_COLUMNS = (
-    "line", "nhs_number", "team_or_person", "kind", "starts_on", "ends_on", "outcome", "message",
-)  # fmt: skip
-
-
-def results_csv_rows(results: list[RowResult]) -> list[list[object]]:
-    """The header, then one row a line of the file (for records.safe_csv.csv_lines)."""
-    return [list(RESULT_CSV_COLUMNS)] + [
-        [
-            result.line,
-            result.nhs_number,
-            result.holder,
-            result.kind,
-            result.starts_on,
-            result.ends_on,
-            result.outcome.label,
-            result.message,
-        ]
-        for result in results
-    ]
