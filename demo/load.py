@@ -145,6 +145,8 @@ def main() -> None:
     if load_audit_history(population, teams) is not None:
         print("Audit trail: weeks of looks at the example patient, for the privacy officer.")
     print(f"Care relationships: {related} new.")
+    example_import = write_example_import(population, teams)
+    print(f"Relationship import (as admin, /manage/relationships/import/): try {example_import}")
     print(f"Register: {created} new patients ({len(population.people)} in the demo population).")
 
 
@@ -400,3 +402,33 @@ def create_demo_relationships(population, teams: dict) -> int:
 
 if __name__ == "__main__":
     main()
+
+
+def write_example_import(population, teams: dict):
+    """A CSV file for the administrator's relationship import (var/example-relationships.csv):
+    district nursing referrals for a few people, dates typed as people type them, and two rows
+    the demo already has in place (the social care cases of the example patient and another),
+    so that its check shows both outcomes and importing it twice creates nothing the second
+    time. Written through records.safe_csv, as every CSV the product writes."""
+    import datetime
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from records.safe_csv import csv_lines
+
+    social = teams["social"]
+    supported = [p for p in population.people_at("social_care")][:2]
+    today = timezone.localdate()
+    rows = [["nhs_number", "team_ods_code", "team_name", "kind", "starts_on", "ends_on", "reason"]]
+    ends = f"{today + datetime.timedelta(days=365):%-d %B %Y}"
+    for n, person in enumerate(population.people[1:6]):
+        starts = (f"{today:%-d/%m/%Y}", f"{today:%d-%m-%Y}", f"{today:%-d %b %Y}", "", "")[n]
+        rows.append([person.nhs_number, social.ods_code, social.name, "referral", starts, ends,
+                     "Referred for an assessment"])  # fmt: skip
+    for person in supported:
+        rows.append([person.nhs_number, social.ods_code, social.name, "social_care_case", "", "",
+                     "Open case"])  # fmt: skip
+    path = settings.VAR_DIR / "example-relationships.csv"
+    path.write_text("".join(csv_lines(rows)), encoding="utf-8")
+    return path

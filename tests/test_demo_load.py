@@ -14,6 +14,7 @@ from demo.load import (
     create_demo_teams,
     create_demo_users,
     register_population,
+    write_example_import,
 )
 from records.models import Patient
 
@@ -217,3 +218,25 @@ def test_the_demo_gives_the_privacy_officer_a_history_to_review(population, tmp_
     out = StringIO()
     call_command("verify_audit", stdout=out)  # raises SystemExit on a broken chain
     assert "intact" in out.getvalue().lower(), out.getvalue()
+
+
+def test_the_demo_example_import_checks_clean_and_imports_once(population, tmp_path, settings):
+    from django.contrib.auth import get_user_model
+
+    from access import importing
+
+    settings.VAR_DIR = tmp_path
+    register_population(population)
+    create_demo_users()
+    teams = create_demo_teams(population)
+    create_demo_relationships(population, teams)
+    data = write_example_import(population, teams).read_bytes()
+    admin = get_user_model().objects.get(username="admin")
+
+    checked = importing.check_file(data)
+    first = importing.import_file(data, actor=admin)
+    again = importing.import_file(data, actor=admin)
+
+    assert [r.outcome.value for r in checked] == ["to_create"] * 5 + ["in_place"] * 2
+    assert [r.outcome.value for r in first] == ["created"] * 5 + ["in_place"] * 2
+    assert [r.outcome.value for r in again] == ["in_place"] * 7
