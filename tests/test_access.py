@@ -84,8 +84,11 @@ def test_ending_one_of_two_relationships_keeps_access(ward, admin_user):
     team, doctor = ward
     patient = PatientFactory()
     first = relate(patient, team, admin_user)
-    relate(patient, team, admin_user)
-    services.end_relationship(relationship=first, reason="duplicate", actor=admin_user)
+    # (A second of the same kind would be the first again, and refused: another kind.)
+    services.start_relationship(
+        patient=patient, team=team, kind="referral", reason="referred", actor=admin_user
+    )
+    services.end_relationship(relationship=first, reason="episode over", actor=admin_user)
     assert decide(actor_for(doctor), patient).allowed
 
 

@@ -43,8 +43,9 @@ SPECS = {
     ),
     "api-relationships": (
         "post", lambda p, r: "/api/v1/relationships",
-        lambda p, team: {"nhs_number": p.nhs_number, "team": team.pk, "kind": "referral",
-                         "reason": "referred"},
+        # (another kind than the world's own referral, which is already in place)
+        lambda p, team: {"nhs_number": p.nhs_number, "team": team.pk, "kind": "current_episode",
+                         "reason": "attending"},
         "relationship.write", Role.ADMINISTRATOR,
     ),
     "api-relationship-end": (

@@ -137,3 +137,21 @@ def test_a_team_named_like_a_formula_is_neutralised_in_the_import_results_csv(cl
         holders = [dict(zip(rows[0], row, strict=True))["team_or_person"] for row in rows[1:]]
         assert holders == [f"'{name} (=2+2)", "'@nurse"]
         assert _no_formula(rows)
+
+
+@pytest.mark.django_db
+def test_the_access_report_columns_csv_is_written_through_the_one_helper(client, monkeypatch):
+    from audit import report_views
+
+    written = []
+    monkeypatch.setattr(
+        report_views, "csv_lines", lambda rows: written.append(1) or csv_lines(rows)
+    )
+    privacy = make_team("Privacy office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    client.force_login(member(privacy, Role.PRIVACY_OFFICER, "officer"))
+
+    response = client.get(reverse("audit-access-report-columns"))
+
+    rows = _rows(b"".join(response.streaming_content).decode())
+    assert written and rows[0] == ["column", "meaning", "values"]
+    assert _no_formula(rows)

@@ -314,8 +314,13 @@ def test_the_check_reports_every_bad_row_and_offers_no_import(office_client, tea
     page = check_page(office_client, kept)
     words = text_of(page)
 
-    problems = {r.line: r.message for r in importing.checked_rows(kept)}
+    checked = importing.checked_rows(kept)
+    problems = {r.line: r.message for r in checked if r.outcome is importing.Outcome.ERROR}
     assert set(problems) == {3, 4, 5, 6, 7, 8}
+    assert [(r.line, r.outcome) for r in checked if r.line not in problems] == [
+        (2, importing.Outcome.TO_CREATE)
+    ]  # (in the CSV of the check; the page lists the rows to fix)
+    assert kept.row_count == 7
     assert "the check digit is wrong" in problems[3]
     assert problems[4] == "There is no team called 'No Such Team' with the ODS code 'RXC'."
     assert problems[5].startswith("The kind must be one of registered_gp")

@@ -88,7 +88,7 @@ class Outcome(enum.StrEnum):
 @dataclass(frozen=True)
 class RowResult:
     """One line of the file and what became of it, as the pages and the results CSV show it
-    (kept as JSON on the upload). Line 1 or 0 with no NHS number: a problem with the file."""
+    (kept as JSON on the upload), or a problem with the whole file (`whole_file`)."""
 
     line: int
     outcome: Outcome
@@ -99,6 +99,7 @@ class RowResult:
     starts_on: str = ""  # ISO dates as read; empty: not given
     ends_on: str = ""
     patient_id: int | None = None
+    whole_file: bool = False  # a problem with the file as a whole: no row of it was read
 
     def as_json(self) -> dict:
         return {**asdict(self), "outcome": self.outcome.value}
@@ -137,7 +138,7 @@ def result_of(row: ReadRow, outcome: Outcome, message: object = "") -> RowResult
 
 
 def _file_problem(line: int, message: str) -> tuple[list[RowResult], list[ReadRow]]:
-    return [RowResult(line=line, outcome=Outcome.ERROR, message=message)], []
+    return [RowResult(line=line, outcome=Outcome.ERROR, message=message, whole_file=True)], []
 
 
 def read(data: bytes) -> tuple[list[RowResult], list[ReadRow]]:

@@ -19,10 +19,9 @@ logger = logging.getLogger(__name__)
 
 
 def check_file(data: bytes) -> list[RowResult]:
-    """What each row of this file would do if imported now, by line (nothing is written)."""
+    """What each row of this file would do if imported now, by line (nothing is written); the
+    good rows too when others are wrong (the file cannot be imported until they are fixed)."""
     results, rows = read(data)
-    if any(result.outcome is Outcome.ERROR for result in results):
-        return sorted(results, key=lambda result: result.line)
     today = timezone.localdate()
     standing = _standing(rows)
     for row in rows:

@@ -35,7 +35,7 @@ def keep_upload(*, file_name: str, data: bytes, actor: AbstractBaseUser) -> Rela
         size=len(data),
         uploaded_by=actor,
         uploaded_at=timezone.now(),
-        row_count=len({result.line for result in checked if result.nhs_number}),
+        row_count=sum(not result.whole_file for result in checked),
         checked_rows=[result.as_json() for result in checked],
     )
 
