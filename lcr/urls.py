@@ -10,12 +10,13 @@ from care_record import administration, document_views, patient_portal
 from care_record import launch as record_launch
 from care_record import updates as record_updates
 from care_record import views as record_views
-from lcr import patient_sign_in_views, sign_in_views, two_factor, views
+from lcr import metrics, patient_sign_in_views, sign_in_views, two_factor, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
     path("readyz", views.ready, name="ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("sign-in/", sign_in_views.SignInPage.as_view(), name="login"),
     path("sign-out/", sign_in_views.sign_out, name="logout"),
     path("sign-in/no-role/", sign_in_views.no_role, name="sign-in-no-role"),
