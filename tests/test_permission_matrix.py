@@ -148,6 +148,9 @@ API_ROUTES = {
 }
 # The API's token endpoint, schema and documentation: no patient data.
 API_PUBLIC_ROUTES = {"api-token", "api-schema", "api-docs", "api-redoc"}
+# For Prometheus only (lcr/metrics.py): no patient data, and 404 to every person, whatever their
+# role; only a configured address or bearer token reads it (tests/test_metrics.py).
+MONITORING_ROUTES = {"metrics"}
 
 
 def without_csrf(page: bytes) -> bytes:
@@ -184,6 +187,7 @@ def test_every_route_is_classified():
         | OTHER_ROUTES
         | API_ROUTES
         | API_PUBLIC_ROUTES
+        | MONITORING_ROUTES
     )
     assert set(routes) == classified
     pages_naming_a_patient = {
@@ -374,6 +378,23 @@ def test_routes_for_some_roles_refuse_the_others(client, world, role, route):
         assert response.status_code == 404, f"{role} {route}"
     elif not kwargs:  # (with ids, the allowed answer depends on whether they name anything)
         assert response.status_code == 200, f"{role} {route}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(MONITORING_ROUTES))
+def test_monitoring_routes_are_not_found_for_every_role_and_a_signed_out_visitor(
+    client, world, role, route, settings
+):
+    settings.LCR_METRICS_TOKEN = "a-token-nobody-here-sends"
+    settings.LCR_METRICS_ALLOWED_ADDRESSES = []
+    assert client.get(reverse(route)).status_code == 404
+    user, _ = arrange("related", role, world)
+    client.force_login(user)
+
+    response = client.get(reverse(route))
+
+    assert response.status_code == 404
+    assert b"lcr_" not in response.content
 
 
 @pytest.mark.parametrize("role", ROLES)
