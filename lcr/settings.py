@@ -448,6 +448,9 @@ LOGGING = {
         # lcr.request_observation writes one line a request (view, status, duration) instead.
         "django.server": {"level": "WARNING"},
         "lcr.requests": {"level": env.str("LCR_REQUEST_LOG_LEVEL", default="INFO")},
+        # Whatever LOG_LEVEL says: at DEBUG urllib3 logs each URL asked of a source, and a
+        # search's query names the patient by NHS number.
+        "urllib3": {"level": "WARNING"},
     },
 }
 
