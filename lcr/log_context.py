@@ -1,17 +1,18 @@
 """Which request a log line belongs to: the request id its access event carries, the user's id
 (never their name), the view, put on every log record written while the request is served.
 
-`ObserveRequests` (lcr/request_observation.py) binds a request here when it starts (until the
-response is closed); the logging
-filter `RequestFields`, set on the handlers in settings.LOGGING, copies the fields onto each
-record, whichever logger (the apps', Django's, a library's) wrote it. Lines written outside a
-request (a Celery task, a command) carry "-". The JSON formatter is python-json-logger's.
+`ObserveRequests` (lcr/request_observation.py) binds a request here when it starts, until the
+response is closed; the logging filter `RequestContextFilter`, set on the handlers in
+settings.LOGGING, copies the fields onto each record, whichever logger (the apps', Django's, a
+library's) wrote it. Lines written outside a request carry "-", and in a Celery worker the task's
+name and id. The JSON formatter is python-json-logger's.
 """
 
 import contextvars
 import logging
 from dataclasses import dataclass
 
+from celery import current_task
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -73,6 +74,11 @@ class RequestContextFilter(logging.Filter):
             record.request_id = getattr(record, "request_id", NONE)
             record.user_id = getattr(record, "user_id", NONE)
             record.view = getattr(record, "view", NONE)
+            task = current_task
+            if task and getattr(task.request, "id", None):
+                # In a Celery worker: which task wrote it (tasks carry ids only).
+                record.task = task.name
+                record.task_id = task.request.id
         else:
             record.request_id = fields.request_id
             record.user_id = user_id_of(fields.request)

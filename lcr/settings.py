@@ -403,6 +403,8 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 270
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Workers log through LOGGING above (its format, its request and task fields), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Identity matching: candidates below this score are not offered for review at all.
 LCR_MATCH_MIN_SCORE = env.float("LCR_MATCH_MIN_SCORE", default=0.6)

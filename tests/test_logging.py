@@ -322,3 +322,19 @@ def test_an_unreachable_source_is_logged_by_its_code_never_with_the_patient_aske
 def test_urllib3_never_logs_the_urls_it_asks_whatever_the_log_level(settings):
     assert settings.LOGGING["loggers"]["urllib3"]["level"] == "WARNING"
     assert logging.getLogger("urllib3").getEffectiveLevel() >= logging.WARNING
+
+
+def test_a_line_a_celery_task_writes_names_the_task_and_its_id(settings):
+    from celery import shared_task
+
+    @shared_task(name="tests.logging_probe")
+    def probe() -> None:
+        logging.getLogger("records.tasks").warning("probing")
+
+    with json_logs(logging.INFO) as written:
+        result = probe.apply()
+
+    (line,) = [line for line in lines(written) if line["message"] == "probing"]
+    assert (line["task"], line["task_id"]) == ("tests.logging_probe", result.id)
+    assert line["request_id"] == "-"
+    assert settings.CELERY_WORKER_HIJACK_ROOT_LOGGER is False
