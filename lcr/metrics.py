@@ -120,14 +120,21 @@ def exposition() -> bytes:
 
 
 def may_scrape(request: HttpRequest) -> bool:
+    return may_scrape_with(
+        authorization=request.headers.get("Authorization", ""),
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+    )
+
+
+def may_scrape_with(*, authorization: str, remote_addr: str) -> bool:
     """The configured bearer token, or a configured address (REMOTE_ADDR: what the socket
     says, never a header a client could set)."""
     token = settings.LCR_METRICS_TOKEN
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, given = authorization.partition(" ")
     if token and scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode()):
         return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(remote_addr)
     except ValueError:
         return False
     return any(address in network for network in allowed_networks())

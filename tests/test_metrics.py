@@ -432,3 +432,40 @@ def test_in_multiprocess_mode_metrics_add_up_across_processes(tmp_path):
     fetches = (("outcome", "answered"), ("source", "RMP01"))
     assert samples[("lcr_source_fetch_seconds_count", fetches)] == 2
     assert len(list(tmp_path.glob("*.db"))) >= 2
+
+
+def test_a_worker_hosts_metrics_server_serves_its_workers_sums_only_to_the_allowed(
+    tmp_path, settings
+):
+    """lcr/worker_metrics.py, as a host running only workers serves it."""
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "CELERY_BROKER_URL": "memory://",
+    }
+    subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS_CHILD, "4"], env=env, cwd=ROOT, check=True, timeout=120
+    )
+    from lcr import worker_metrics
+
+    settings.LCR_METRICS_TOKEN = TOKEN
+    settings.LCR_METRICS_ALLOWED_ADDRESSES = []
+
+    def get(**environ) -> tuple[str, bytes]:
+        answered = {}
+
+        def start_response(status, headers):
+            answered["status"] = status
+
+        base = {"PATH_INFO": "/metrics", "REQUEST_METHOD": "GET", "REMOTE_ADDR": "10.0.0.9"}
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+            body = b"".join(worker_metrics.application({**base, **environ}, start_response))
+        return answered["status"], body
+
+    status, body = get(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert status == "200 OK"
+    assert b'lcr_looks_total{channel="api",outcome="shown"} 4.0' in body
+    assert get()[0] == "404 Not Found"
+    assert get(HTTP_AUTHORIZATION="Bearer wrong")[0] == "404 Not Found"
+    assert get(HTTP_AUTHORIZATION=f"Bearer {TOKEN}", PATH_INFO="/other")[0] == "404 Not Found"
