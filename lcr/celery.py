@@ -7,7 +7,7 @@ import os
 
 from celery import Celery
 
-from lcr import task_metrics  # noqa: F401  (stamps and counts every task: its signals)
+import lcr.task_metrics  # noqa: F401  (its signals stamp and count every task)
 from lcr.broker import use_for_filesystem_urls
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")

@@ -17,9 +17,12 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.functional import empty
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 NONE = "-"
+# Attributes a log record may carry that a line never shows (see JsonLines).
+NEVER_WRITTEN = ("request", "server_time")
 
 
 @dataclass
@@ -94,4 +97,7 @@ class JsonLines(JsonFormatter):
         kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s")
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
         kwargs.setdefault("timestamp", "time")
+        # Django's request and server logs pass the request (or socket) itself as `extra`: its
+        # repr is the full path with the query, and a search's query is an NHS number.
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, *NEVER_WRITTEN])
         super().__init__(*args, **kwargs)

@@ -267,8 +267,10 @@ def test_a_whole_journey_logs_no_patient_data(client, population, simulated_sour
         assert found.status_code == 302
         assert client.get(reverse("manage-patient", args=[patient.pk])).status_code == 200
         client.post(reverse("manage-find-patient"), {"nhs_number": "123"})  # not a number
-        # A partner system searches by NHS number and reads the summary.
+        # A partner system searches by NHS number (first with no token, refused) and reads
+        # the summary.
         client.logout()
+        client.get("/api/v1/fhir/Patient", {"identifier": f"nhs-number|{number}"})
         headers = bearer(token(client, api, secret), end_user="nurse.ade")
         identifier = f"https://fhir.nhs.uk/Id/nhs-number|{number}"
         assert (

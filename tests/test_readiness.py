@@ -167,14 +167,16 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def broker_at():
-    """Point the Celery app at another broker for one test (nothing is sent to it)."""
+def broker_at(monkeypatch):
+    """Point the Celery app at another broker for one test (nothing is sent to it). Celery reads
+    CELERY_BROKER_URL from the environment before its settings, so that is changed too."""
     before = {
         "broker_url": celery_app.conf.broker_url,
         "broker_transport_options": celery_app.conf.broker_transport_options,
     }
 
     def point_at(url: str, **options) -> None:
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
         celery_app.conf.update(broker_url=url, broker_transport_options=options)
 
     yield point_at
