@@ -116,7 +116,7 @@ class ChooseForm(forms.Form):
 def choose(request: HttpRequest) -> HttpResponse:
     """NHS numbers are posted, never put in the address; each search is recorded."""
     require_merger(request)
-    form = ChooseForm(request.POST or None)
+    form = ChooseForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         valid = form.is_valid()
         actor = actor_from_request(request)
@@ -170,10 +170,10 @@ class MergeForm(forms.Form):
 
 
 def _two_patients(request: HttpRequest) -> tuple[Patient, Patient]:
-    data = request.POST if request.method == "POST" else request.GET
+    """The two register entries the address names (its forms post back to the same address)."""
     ids = []
     for name in ("first", "second"):
-        value = data.get(name, "")
+        value = request.GET.get(name, "")
         if not value.isdigit() or len(value) > 18:
             raise Http404("no such patient")
         ids.append(int(value))
@@ -191,7 +191,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     require_merger(request)
     first, second = _two_patients(request)
     differences = merge_differences(kept=first, retired=second)
-    form = MergeForm(request.POST or None, first=first, second=second)
+    form = MergeForm(request.POST if request.method == "POST" else None, first=first, second=second)
     confirming = False
     if request.method == "POST" and form.is_valid():
         kept, retired = form.pair()
@@ -272,7 +272,7 @@ def merge_request(request: HttpRequest, request_id: int) -> HttpResponse:
         raise Http404("no such merge request")
     own = asked.requested_by_id == request.user.pk
     decidable = asked.status == PatientMergeRequest.Status.PENDING and not own
-    form = RequestDecisionForm(request.POST or None)
+    form = RequestDecisionForm(request.POST if request.method == "POST" else None)
     confirming = False
     if request.method == "POST" and decidable and form.is_valid():
         outcome, reason = form.cleaned_data["outcome"], form.cleaned_data["reason"]
@@ -346,7 +346,7 @@ def merge_page(request: HttpRequest, merge_id: int) -> HttpResponse:
     if merge is None:
         raise Http404("no such merge")
     undoable = merge.undone_at is None and may_unmerge(request.user)
-    form = UnmergeForm(request.POST or None)
+    form = UnmergeForm(request.POST if request.method == "POST" else None)
     confirming = False
     if request.method == "POST" and not undoable:
         form.add_error(None, "This merge cannot be undone here.")
