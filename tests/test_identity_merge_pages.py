@@ -320,3 +320,30 @@ def test_merge_pages_are_not_found_without_the_merge_permissions(client, route):
         assert posted.status_code in (404, 405), (route, user)  # (the list takes no POST)
     assert not AccessEvent.objects.exists()
     assert Link.objects.count() == 0
+
+
+def test_a_merged_records_management_page_says_where_it_went_and_offers_no_relationship(
+    client,
+):
+    from access.models import CareRelationship, Role, Team
+    from tests.factories import make_team, member, merged
+
+    kept = PatientFactory(given_names="Ada", family_name="Kept")
+    retired = PatientFactory(given_names="Ada", family_name="Retired")
+    merge = merged(kept, retired, actor=identity_reviewer("asker"))
+    office = make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+    client.force_login(member(office, Role.ADMINISTRATOR, "office-admin"))
+    address = reverse("manage-patient", kwargs={"patient_id": retired.pk})
+
+    page = client.get(address).content.decode()
+
+    when = f"{merge.merged_at.day} {merge.merged_at:%b %Y}"
+    assert f"This record was merged into Ada KEPT on {when}" in page
+    assert reverse("manage-patient", kwargs={"patient_id": kept.pk}) in page
+    assert "Record a care relationship" not in page
+    refused = client.post(address, {"team": office.pk, "kind": "referral", "reason": "x"})
+    assert refused.status_code in (200, 400)
+    assert not CareRelationship.objects.filter(patient=retired).exists()
+    assert AccessEvent.objects.filter(patient=retired).exists()  # the page is a look
+    kept_page = client.get(reverse("manage-patient", kwargs={"patient_id": kept.pk}))
+    assert "Record a care relationship" in kept_page.content.decode()
