@@ -430,3 +430,30 @@ def test_the_header_offers_identity_reviews_to_nobody_else(client):
     client.force_login(UserFactory(username="plain", is_staff=True))
     home = client.get(reverse("home")).content.decode()
     assert "Identity reviews" not in home and reverse("identity-queue") not in home
+
+
+def test_the_demo_has_a_person_registered_twice_whose_record_offers_both_entries(population):
+    from demo.load import register_duplicate_entry, register_population
+    from records.models import Patient
+    from records.selectors import merge_differences
+
+    register_population(population)
+    duplicate = register_duplicate_entry(population)
+    assert register_duplicate_entry(population) is None  # once only
+    person = population.people[1]
+    original = Patient.objects.get(nhs_number=person.nhs_number)
+    view = person.source_views["social_care"]
+    assert not view.nhs_number  # identity sync queues it for a person
+
+    record = services.queue_unmatched(
+        source=SourceSystemFactory(),
+        local_id=view.local_id,
+        demographics=Demographics(
+            " ".join(view.given_names), view.family_name, view.birth_date, view.postcode
+        ),
+        reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
+        actor=services.system_user(),
+    )
+
+    assert set(record.candidates.values_list("patient", flat=True)) == {original.pk, duplicate.pk}
+    assert "birth_date" in merge_differences(kept=original, retired=duplicate)
