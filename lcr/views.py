@@ -23,8 +23,8 @@ from audit.patient_questions import open_questions
 from audit.selectors import break_glass_queue, recently_viewed
 from lcr.broker_state import broker_health
 from records.heartbeats import readiness
-from records.models import UnmatchedRecord
-from records.selectors import sources_with_latest_sync
+from records.permissions import may_merge, may_unmerge, reviews_identities
+from records.selectors import merge_requests_waiting, sources_with_latest_sync, waiting_for_review
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +32,14 @@ logger = logging.getLogger(__name__)
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
     """Who you are acting as, the patients your team cares for, the ones you looked at lately,
-    what waits for a privacy officer (and the administrators who can also open records), and
-    (for staff) the register's state."""
+    what waits for a privacy officer (and the administrators who can also open records), what
+    waits for an identity reviewer, and (for staff) the register's state."""
     actor = actor_from_request(request)
     memberships = len(memberships_of(request))
     page = my_patients_page(actor, request.GET.get("page")) if actor.team is not None else None
     reviews = reviews_break_glass(actor)
+    identity = reviews_identities(request.user)
+    merges = may_merge(request.user) or may_unmerge(request.user)
     return render(
         request,
         "home.html",
@@ -54,11 +56,10 @@ def home(request: HttpRequest) -> HttpResponse:
             "open_questions": open_questions().count() if reviews else 0,
             "shown_to_patients_choice": settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE,
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
-            "waiting_for_review": UnmatchedRecord.objects.filter(
-                status=UnmatchedRecord.Status.PENDING
-            ).count()
-            if request.user.is_staff
-            else 0,
+            "identity_reviews": identity,
+            "waiting_for_review": waiting_for_review() if identity else 0,
+            "merges": merges,
+            "merges_waiting": merge_requests_waiting().count() if merges else 0,
         },
     )
 

@@ -202,10 +202,10 @@ def test_home_lists_my_patients_in_bounded_queries(client, django_assert_max_num
 
 
 def test_csv_rows_with_stray_commas_repeats_or_merged_patients_are_reported(office_client, team):
-    from records.services import merge_patients
+    from tests.factories import merged
 
     kept, retired = PatientFactory(), PatientFactory()
-    merge_patients(kept=kept, retired=retired, reason="same", actor=UserFactory(username="merger"))
+    merged(kept, retired, reason="same", actor=UserFactory(username="merger"))
     row = f"{kept.nhs_number},RXC,Riverside District Nurses,referral,,,visits\n"
     text = (
         HEADER
