@@ -17,6 +17,8 @@ from access.policy import (
     reviews_break_glass,
     sees_records,
 )
+from records.permissions import may_merge, may_unmerge, reviews_identities
+from records.selectors import waiting_for_review
 
 SESSION_TEAM = "acting_team_id"
 
@@ -61,6 +63,11 @@ def navigation(actor: Actor, path: str) -> list[dict]:
     if reviews_break_glass(actor):
         links.append(("Privacy reviews", "audit-review-queue"))
         links.append(("Access reports", "audit-find-patient"))
+    if reviews_identities(actor.user):
+        # The count is the reviewer's work waiting: one indexed count, for reviewers only.
+        links.append((f"Identity reviews ({waiting_for_review()})", "identity-queue"))
+    if may_merge(actor.user) or may_unmerge(actor.user):
+        links.append(("Merging records", "identity-merges"))
     items = []
     for text, name in links:
         href = reverse(name)
@@ -78,6 +85,19 @@ def require_privacy_officer(request: HttpRequest) -> None:
     """Refuses (as not found) anyone whose acting role does not review the audit trail."""
     if not reviews_break_glass(actor_from_request(request)):
         raise AccessDenied("only privacy officers read the audit trail")
+
+
+def require_identity_reviewer(request: HttpRequest) -> None:
+    """Refuses (as not found) anyone who does not review identities (records.permissions)."""
+    if not reviews_identities(request.user):
+        raise AccessDenied("only identity reviewers review source records")
+
+
+def require_merger(request: HttpRequest, *, or_unmerger: bool = False) -> None:
+    """Refuses (as not found) anyone who may not merge records (nor undo merges, if
+    `or_unmerger`)."""
+    if not (may_merge(request.user) or (or_unmerger and may_unmerge(request.user))):
+        raise AccessDenied("only those who may merge records merge them")
 
 
 def carry_out(

@@ -23,6 +23,7 @@ NAMES_PATIENTS = (
     ("records", "unmatchedrecord"),
     ("records", "matchcandidate"),
     ("records", "patientmerge"),
+    ("records", "patientmergerequest"),
 )
 
 

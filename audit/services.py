@@ -19,6 +19,7 @@ from access.models import AccessBasis
 from access.policy import Actor
 from audit.chain import content_of, event_hash
 from audit.exceptions import AuditUnavailable
+from audit.metrics import access_events_written, audit_write_failed
 from audit.models import (
     DETAILS,
     AccessEvent,
@@ -90,6 +91,7 @@ def record_access(
     )
     event.save()
     ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=event.hash)
+    access_events_written(channel=channel, categories=event.categories)
     return event
 
 
@@ -193,6 +195,7 @@ def record_look_at_details(
         )
     except DatabaseError as exc:
         logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
+        audit_write_failed(what="look_at_details")
         raise AuditUnavailable("the look could not be recorded") from exc
 
 
@@ -254,12 +257,14 @@ def record_looks_at_details(
             head.sequence, head.hash = event.sequence, event.hash
             events.append(event)
         AccessEvent.objects.bulk_create(events)
+        access_events_written(channel=channel, categories=[DETAILS], count=len(events))
         ChainHead.objects.filter(chain__in=chains).update(
             sequence=Case(*(When(chain=c, then=Value(h.sequence)) for c, h in heads.items())),
             hash=Case(*(When(chain=c, then=Value(h.hash)) for c, h in heads.items())),
         )
     except DatabaseError as exc:
         logger.exception("could not record looks at %s patients; nothing shown", len(unique))
+        audit_write_failed(what="looks_at_details")
         raise AuditUnavailable("the looks could not be recorded") from exc
     return events
 

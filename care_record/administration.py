@@ -19,7 +19,7 @@ from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_look_at_details, record_search
 from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
-from records.models import Patient
+from records.models import Patient, PatientMerge
 from records.nhs_numbers import normalise_nhs_number
 
 
@@ -109,7 +109,21 @@ def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
             "objections": Objection.objects.filter(patient=patient).select_related("recorded_by"),
             "form": form,
             "today": timezone.localdate(),
+            "merged_into": merge_of(patient),
         },
+    )
+
+
+def merge_of(patient: Patient) -> PatientMerge | None:
+    """The merge that retired this record (what it was merged into, and when), if it was."""
+    if patient.merged_into_id is None:
+        return None
+    return (
+        PatientMerge.objects.filter(retired=patient, kept_id=patient.merged_into_id)
+        .filter(undone_at__isnull=True)
+        .select_related("kept")
+        .order_by("-merged_at")
+        .first()
     )
 
 

@@ -20,6 +20,7 @@ from access.models import AccessBasis
 from access.policy import DIRECT_CARE, Actor, Decision, decide
 from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities_of
 from audit.exceptions import AuditUnavailable
+from audit.metrics import audit_write_failed
 from audit.models import Channel
 from audit.services import RequestContext
 from care_record.reading import hidden_source_kinds, record_look
@@ -111,6 +112,7 @@ def read_document(
             )
     except DatabaseError as exc:
         logger.exception("could not record a look at a document of patient %s", patient.pk)
+        audit_write_failed(what="document_look")
         raise AuditUnavailable("the look could not be recorded") from exc
     return view
 

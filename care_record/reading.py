@@ -20,6 +20,7 @@ from access.models import AccessBasis
 from access.policy import DIRECT_CARE, Actor, Decision, decide
 from access.sensitivity import SENSITIVE_WARNING, sensitive_codes, sensitivities_of, withheld_words
 from audit.exceptions import AuditUnavailable
+from audit.metrics import audit_write_failed, look_read
 from audit.models import AccessEvent, Channel
 from audit.selectors import look_is_open
 from audit.services import RequestContext, record_access, record_look_update
@@ -202,10 +203,13 @@ def read_record(
     that open look (raises LookEnded if it is not one): no new access event."""
     decision = decide(actor, patient, categories, purpose)
     if not decision.allowed:
+        look_read(channel=channel, outcome="refused")
         raise AccessDenied(decision.why_not)
     excluded = hidden_source_kinds(decision)
     if look_id is not None:
-        return _continue_look(actor, patient, decision, excluded, look_id, refresh, force_refresh)
+        view = _continue_look(actor, patient, decision, excluded, look_id, refresh, force_refresh)
+        look_read(channel=channel, outcome="continued")
+        return view
     try:
         with transaction.atomic():
             view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
@@ -220,8 +224,11 @@ def read_record(
             )
     except DatabaseError as exc:
         logger.exception("could not record a look at patient %s; nothing shown", patient.pk)
+        audit_write_failed(what="look")
+        look_read(channel=channel, outcome="not_recorded")
         raise AuditUnavailable("the look could not be recorded") from exc
     view.look_id = event.pk
+    look_read(channel=channel, outcome="shown")
     return view
 
 
@@ -251,6 +258,7 @@ def _continue_look(
         record_look_update(look_id=look_id, resource_ids=view.resource_ids)
     except DatabaseError as exc:
         logger.exception("could not record an update of look %s; nothing shown", look_id)
+        audit_write_failed(what="look_update")
         raise AuditUnavailable("the look's update could not be recorded") from exc
     view.look_id = look_id
     return view

@@ -36,6 +36,9 @@ DEMO_ROLE_CODES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "reviewer": (
         ("LCR01", "S8001:G8006:R8012", '"Admin":"Information Governance":"Identity Reviewer"'),
     ),
+    "checker": (
+        ("LCR01", "S8001:G8006:R8012", '"Admin":"Information Governance":"Identity Reviewer"'),
+    ),
     "student": (("RXT", "S8000:G8000:R8004", '"Clinical":"Clinical Provision":"Student"'),),
 }
 # username -> (password, given name, family name, 12-digit CIS2 UUID)
@@ -46,6 +49,7 @@ _CIS2_PEOPLE = {
     "admin": ("demo-admin-2026", "Adele", "Mensah", "555000000104"),
     "privacy": ("demo-privacy-2026", "Priya", "Shah", "555000000105"),
     "reviewer": ("demo-reviewer-2026", "Rhys", "Evans", "555000000106"),
+    "checker": ("demo-checker-2026", "Chidi", "Obi", "555000000108"),
     "student": ("demo-student-2026", "Sam", "Turner", "555000000107"),
 }
 COUNCIL_ROLES = {"social": ("SocialWorker",), "manager": ("SocialCareManager",)}

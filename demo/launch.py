@@ -98,7 +98,9 @@ def main() -> int:
         beat = [PYTHON, "-m", "celery", "-A", "lcr", "beat"]
         supervisor.start("beat", [*beat, "--schedule", str(VAR / "celerybeat-schedule")])
         web = [PYTHON, "-m", "gunicorn", "lcr.wsgi", "--bind", f"{options.host}:{options.port}"]
-        web += ["--workers", "2", "--threads", "4", "--access-logfile", "-"]
+        # No gunicorn access log: its request line holds the query string (a search's NHS
+        # number); the product logs one line a request itself, by view name (docs/operations.md).
+        web += ["--workers", "2", "--threads", "4"]
         supervisor.start("web", web)
 
         url = f"http://{options.host}:{options.port}/"
@@ -150,7 +152,18 @@ def _environment(options: argparse.Namespace) -> dict[str, str]:
     env.setdefault("LCR_PASSWORD_SIGN_IN", "break-glass")
     # Professionals may choose to be shown to patients by job role only (docs/patients.md).
     env.setdefault("LCR_STAFF_MAY_BE_SHOWN_BY_ROLE", "true")
+    # Metrics of every web and worker process at http://127.0.0.1:8000/metrics, from this
+    # machine only (docs/operations.md); the folder is emptied at each start, as it must be.
+    env.setdefault("LCR_METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1")
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR / "prometheus"))
+    _empty_folder(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     return env
+
+
+def _empty_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob("*.db"):
+        leftover.unlink()
 
 
 def _pds_port(options: argparse.Namespace) -> int:

@@ -49,6 +49,24 @@ DEMO_TEAMS = {
     "office": ("Shared care record office", "LCR01", "record_office"),
 }
 
+# What the identity reviewers may do (records.permissions): review source records, unlink, and
+# merge and undo merges, in the portal's identity pages; and read the register in the admin.
+IDENTITY_REVIEWER_PERMISSIONS = (
+    "records.view_patient",
+    "records.view_sourcesystem",
+    "records.view_link",
+    "records.delete_link",
+    "records.view_unmatchedrecord",
+    "records.change_unmatchedrecord",
+    "records.view_matchcandidate",
+    "records.change_matchcandidate",
+    "records.view_identitysyncrun",
+    "records.view_patientmerge",
+    "records.add_patientmerge",
+    "records.change_patientmerge",
+    "records.view_patientmergerequest",
+)
+
 # Synthetic demo only: these accounts exist in the local demo database and nowhere else.
 DEMO_USERS = (
     DemoUser("gp", "demo-gp-2026", "GP at the example patient's practice", team="gp", role="gp",
@@ -72,19 +90,17 @@ DEMO_USERS = (
     DemoUser(
         "reviewer",
         "demo-reviewer-2026",
-        "identity reviewer (links and candidate matches)",
+        "identity reviewer (reviews source records, merges: /identity/)",
         totp_key="64656d6f2d72657669657765722d746f74702d6b",
-        permissions=(
-            "records.view_patient",
-            "records.view_sourcesystem",
-            "records.view_link",
-            "records.delete_link",
-            "records.view_unmatchedrecord",
-            "records.change_unmatchedrecord",
-            "records.view_matchcandidate",
-            "records.change_matchcandidate",
-            "records.view_identitysyncrun",
-        ),
+        permissions=IDENTITY_REVIEWER_PERMISSIONS,
+    ),
+    # A second reviewer: a merge of records that differ needs someone other than who asked.
+    DemoUser(
+        "checker",
+        "demo-checker-2026",
+        "second identity reviewer (approves the reviewer's merges)",
+        totp_key="64656d6f2d636865636b65722d746f74702d6b65",
+        permissions=IDENTITY_REVIEWER_PERMISSIONS,
     ),
 )  # fmt: skip
 
@@ -127,6 +143,8 @@ def main() -> None:
 
     population = generate(seed=options.seed, patients=options.patients)
     created = register_population(population)
+    if register_duplicate_entry(population) is not None:
+        print("Register: one person registered twice (date of birth keyed differently), to merge.")
     register_sources(
         population,
         host=options.host,
@@ -195,6 +213,53 @@ def register_population(population) -> int:
         patient.full_clean(validate_unique=False)
     Patient.objects.bulk_create(new, batch_size=1000)
     return len(new)
+
+
+def register_duplicate_entry(population):
+    """A second register entry for the person whose social care record carries no NHS number
+    (demo/population.py's person 1), under another NHS number and with their date of birth
+    keyed with the day and month swapped (or a day out): the identity review page offers both
+    entries for that record, and merging them shows the warning and needs a second reviewer's
+    approval. Idempotent; returns the entry it made, or None."""
+    import datetime
+
+    from nhs_number import calculate_checksum
+
+    from records.models import Patient
+
+    if len(population.people) < 2:
+        return None
+    person = population.people[1]
+    original = Patient.objects.filter(nhs_number=person.nhs_number).first()
+    if (
+        original is None
+        or Patient.objects.filter(
+            given_names=original.given_names, family_name=original.family_name
+        )
+        .exclude(pk=original.pk)
+        .exists()
+    ):
+        return None
+    born = original.birth_date
+    if born.day <= 12 and born.day != born.month:
+        slipped = born.replace(day=born.month, month=born.day)
+    else:
+        slipped = born + datetime.timedelta(days=-1 if born.day > 1 else 1)
+    taken = set(Patient.objects.values_list("nhs_number", flat=True))
+    stem = 999_999_000
+    while f"{stem}{calculate_checksum(str(stem))}" in taken or calculate_checksum(str(stem)) == 10:
+        stem += 1
+    duplicate = Patient(
+        nhs_number=f"{stem}{calculate_checksum(str(stem))}",
+        **{
+            field.attname: getattr(original, field.attname)
+            for field in Patient._meta.concrete_fields
+            if field.attname not in ("id", "nhs_number", "birth_date", "created_at", "updated_at")
+        },
+        birth_date=slipped,
+    )
+    duplicate.save()
+    return duplicate
 
 
 def register_sources(

@@ -7,6 +7,7 @@ import os
 
 from celery import Celery
 
+import lcr.task_metrics  # noqa: F401  (its signals stamp and count every task)
 from lcr.broker import use_for_filesystem_urls
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lcr.settings")

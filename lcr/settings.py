@@ -6,6 +6,7 @@ production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS.
 
 import contextlib
 import datetime
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -71,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request's id, its log context and its latency cover everything below.
+    "lcr.request_observation.ObserveRequests",
     "django.middleware.security.SecurityMiddleware",
     # Before whitenoise, so that every response, static files included, carries both policies.
     "csp.middleware.CSPMiddleware",
@@ -400,6 +403,8 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 270
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Workers log through LOGGING above (its format, its request and task fields), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Identity matching: candidates below this score are not offered for review at all.
 LCR_MATCH_MIN_SCORE = env.float("LCR_MATCH_MIN_SCORE", default=0.6)
@@ -414,14 +419,60 @@ LCR_PDS_BASE_URL = env.str("LCR_PDS_BASE_URL", default="")
 LCR_PDS_ACCESS_TOKEN = env.str("LCR_PDS_ACCESS_TOKEN", default="")
 LCR_PDS_TIMEOUT_SECONDS = env.float("LCR_PDS_TIMEOUT_SECONDS", default=5.0)
 
+# Logs (lcr/log_context.py, docs/operations.md): every line of a request carries its request id
+# (the one its access event holds), the user's id and the view's name. LCR_LOG_FORMAT=json writes
+# one JSON object a line, for a log collector; "plain" (the default) is for a person at a console.
+# No patient data is logged: names, NHS numbers, dates of birth and addresses never, ids only.
+LCR_LOG_FORMAT = env.str("LCR_LOG_FORMAT", default="plain")
+if LCR_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured('LCR_LOG_FORMAT must be "plain" or "json".')
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "lcr.log_context.RequestContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s user %(user_id)s]: "
+            "%(message)s"
+        },
+        "json": {"()": "lcr.log_context.JsonLines"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LCR_LOG_FORMAT,
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # lcr.request_observation writes one line a request (view, status, duration) instead.
+        "django.server": {"level": "WARNING"},
+        "lcr.requests": {"level": env.str("LCR_REQUEST_LOG_LEVEL", default="INFO")},
+        # Whatever LOG_LEVEL says: at DEBUG urllib3 logs each URL asked of a source, and a
+        # search's query names the patient by NHS number.
+        "urllib3": {"level": "WARNING"},
+    },
 }
+
+# Prometheus metrics at /metrics (lcr/metrics.py, docs/operations.md). Not public: answered only
+# to these addresses (single addresses or networks, as the socket sees them: behind a proxy on
+# this host, never list the proxy's own address) or to `Authorization: Bearer LCR_METRICS_TOKEN`;
+# everyone else gets 404. Nothing is allowed unless set (`make run` allows this machine).
+# With several processes set PROMETHEUS_MULTIPROC_DIR (an empty folder at each start) in the
+# environment of every web and worker process: the values are then added up across them.
+LCR_METRICS_TOKEN = env.str("LCR_METRICS_TOKEN", default="")
+LCR_METRICS_ALLOWED_ADDRESSES = env.list("LCR_METRICS_ALLOWED_ADDRESSES", default=[])
+for _address in LCR_METRICS_ALLOWED_ADDRESSES:
+    try:
+        ipaddress.ip_network(_address, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"LCR_METRICS_ALLOWED_ADDRESSES: {_address!r} is not an address or network."
+        ) from _error
+# How long `/readyz` and `/metrics` wait for the broker to answer.
+LCR_BROKER_CHECK_TIMEOUT_SECONDS = env.float("LCR_BROKER_CHECK_TIMEOUT_SECONDS", default=1.0)
 
 STATICFILES_DIRS = [BASE_DIR / "static"]
 

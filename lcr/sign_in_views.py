@@ -143,7 +143,8 @@ def callback(request: HttpRequest, slug: str) -> HttpResponse:
         assurance=signed_in.assurance,
         role_mapping=signed_in.mappings[0] if signed_in.mappings else None,
     )
-    # (Staff, such as the identity reviewer, work in the admin, not in a team: no page for them.)
+    # (Staff, such as the identity reviewer, work in no team: their pages are the identity
+    # reviews and the admin, not a role's.)
     if not signed_in.mapped and not signed_in.user.is_staff:
         return redirect("sign-in-no-role")
     return redirect(after)

@@ -6,16 +6,24 @@ from django.urls import include, path
 from access import views as access_views
 from audit import question_views, report_views, review_views
 from audit import views as audit_views
-from care_record import administration, document_views, patient_portal, relationship_import
+from care_record import (
+    administration,
+    document_views,
+    identity_merging,
+    identity_review,
+    patient_portal,
+    relationship_import,
+)
 from care_record import launch as record_launch
 from care_record import updates as record_updates
 from care_record import views as record_views
-from lcr import patient_sign_in_views, sign_in_views, two_factor, views
+from lcr import metrics, patient_sign_in_views, sign_in_views, two_factor, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
     path("readyz", views.ready, name="ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("sign-in/", sign_in_views.SignInPage.as_view(), name="login"),
     path("sign-out/", sign_in_views.sign_out, name="logout"),
     path("sign-in/no-role/", sign_in_views.no_role, name="sign-in-no-role"),
@@ -97,6 +105,23 @@ urlpatterns = [
         access_views.end_membership,
         name="manage-end-membership",
     ),
+    # Identity reviewers' pages (docs/identity.md): the queue, decisions, merging.
+    path("identity/", identity_review.queue, name="identity-queue"),
+    path("identity/records/<int:record_id>/", identity_review.record_page, name="identity-record"),
+    path(
+        "identity/records/<int:record_id>/decision/",
+        identity_review.decide,
+        name="identity-decide",
+    ),
+    path("identity/merges/", identity_merging.merges, name="identity-merges"),
+    path("identity/merges/choose/", identity_merging.choose, name="identity-merge-choose"),
+    path("identity/merges/compare/", identity_merging.compare, name="identity-merge-compare"),
+    path(
+        "identity/merges/requests/<int:request_id>/",
+        identity_merging.merge_request,
+        name="identity-merge-request",
+    ),
+    path("identity/merges/<int:merge_id>/", identity_merging.merge_page, name="identity-merge"),
     path("audit/memberships/", audit_views.membership_changes, name="audit-membership-changes"),
     path("audit/patients/", report_views.find_patient, name="audit-find-patient"),
     path(

@@ -21,9 +21,10 @@ from access.selectors import administrators_who_see_records, my_patients_page
 from access.web import actor_from_request, memberships_of
 from audit.patient_questions import open_questions
 from audit.selectors import break_glass_queue, recently_viewed
+from lcr.broker_state import broker_health
 from records.heartbeats import readiness
-from records.models import UnmatchedRecord
-from records.selectors import sources_with_latest_sync
+from records.permissions import may_merge, may_unmerge, reviews_identities
+from records.selectors import merge_requests_waiting, sources_with_latest_sync, waiting_for_review
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +32,14 @@ logger = logging.getLogger(__name__)
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
     """Who you are acting as, the patients your team cares for, the ones you looked at lately,
-    what waits for a privacy officer (and the administrators who can also open records), and
-    (for staff) the register's state."""
+    what waits for a privacy officer (and the administrators who can also open records), what
+    waits for an identity reviewer, and (for staff) the register's state."""
     actor = actor_from_request(request)
     memberships = len(memberships_of(request))
     page = my_patients_page(actor, request.GET.get("page")) if actor.team is not None else None
     reviews = reviews_break_glass(actor)
+    identity = reviews_identities(request.user)
+    merges = may_merge(request.user) or may_unmerge(request.user)
     return render(
         request,
         "home.html",
@@ -53,11 +56,10 @@ def home(request: HttpRequest) -> HttpResponse:
             "open_questions": open_questions().count() if reviews else 0,
             "shown_to_patients_choice": settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE,
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
-            "waiting_for_review": UnmatchedRecord.objects.filter(
-                status=UnmatchedRecord.Status.PENDING
-            ).count()
-            if request.user.is_staff
-            else 0,
+            "identity_reviews": identity,
+            "waiting_for_review": waiting_for_review() if identity else 0,
+            "merges": merges,
+            "merges_waiting": merge_requests_waiting().count() if merges else 0,
         },
     )
 
@@ -65,7 +67,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_not_required
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
-    """For process managers and the launcher: the web process is up and can reach its database."""
+    """Liveness, for process managers and the launcher: the web process answers and can reach
+    its database. Restart the process when this fails; nothing else is asked of it."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
@@ -74,16 +77,29 @@ def health(request: HttpRequest) -> JsonResponse:
 @login_not_required
 @never_cache
 def ready(request: HttpRequest) -> JsonResponse:
-    """For monitoring and the launcher: can the product fetch records now? 503, naming what is
-    wrong, when beat's or the worker's heartbeat is missing or old, or fetches are overdue.
-    Ages and counts only, never patient data; two bounded queries."""
+    """Readiness, for monitoring, the load balancer and the launcher: can the product fetch
+    records now? Each check by name with its state: the database, the broker (one round trip,
+    LCR_BROKER_CHECK_TIMEOUT_SECONDS at most), beat's and the worker's heartbeats, overdue
+    fetches; 503, naming what is wrong, when any fails. Ages and counts only, never patient
+    data; two bounded queries."""
+    checks: dict[str, dict] = {}
+    problems: list[str] = []
     try:
         state = readiness()
     except DatabaseError:
         logger.exception("readiness check could not read the database")
-        body = {"status": "failing", "problems": ["database: unreachable"], "checks": {}}
-        return JsonResponse(body, status=503)
-    return JsonResponse(state.as_json(), status=200 if state.ready else 503)
+        checks["database"] = {"status": "unreachable"}
+        problems.append("database: unreachable")
+    else:
+        checks["database"] = {"status": "ok"}
+        checks.update(state.checks)
+        problems += state.problems
+    broker = broker_health(timeout=settings.LCR_BROKER_CHECK_TIMEOUT_SECONDS)
+    checks["broker"] = broker.as_json()
+    if not broker.reachable:
+        problems.append(f"broker: unreachable ({broker.detail})")
+    body = {"status": "failing" if problems else "ok", "problems": problems, "checks": checks}
+    return JsonResponse(body, status=503 if problems else 200)
 
 
 @login_not_required

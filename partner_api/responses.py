@@ -120,7 +120,9 @@ def answer_error(
     """The answer to an exception raised in an API view: every error answered, none with
     internals. `classify_domain` names the apps' own exceptions (None: not one of them)."""
     status, code, detail, errors = classify_domain(exc) or classify(exc)
-    request_id = uuid.uuid4().hex
+    # The request's own id (set by lcr.request_observation, audit.request_context: the one its
+    # access event and log lines carry); a fresh one only outside that middleware.
+    request_id = getattr(context.get("request"), "lcr_request_id", None) or uuid.uuid4().hex
     if status >= 500:
         logger.error("API error %s (request %s)", code, request_id, exc_info=exc)
     set_rollback()

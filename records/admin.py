@@ -2,7 +2,10 @@
 
 Every change goes through records.services, so the admin obeys the same rules and leaves the same
 audit entries as any other way in. Patients' demographics are read-only here, and every page that
-shows who a patient is records a look at them (ShowsPatients).
+shows who a patient is records a look at them (ShowsPatients). Review decisions, merges and
+their undoing are made in the portal (care_record/identity_review.py, identity_merging.py), each
+confirmed and with a reason; the admin links there and offers no way around them. No patient is
+ever deleted.
 """
 
 from collections.abc import Iterable
@@ -14,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from records import services
 from records.confidentiality import RESTRICTED_DETAILS
@@ -25,6 +29,7 @@ from records.models import (
     MatchCandidate,
     Patient,
     PatientMerge,
+    PatientMergeRequest,
     SourceSystem,
     SupersededNhsNumber,
     UnmatchedRecord,
@@ -33,17 +38,6 @@ from records.source_checks import check_source
 from records.source_urls import validate_source_base_url
 
 NOT_SHARED = "Not shared (restricted)"
-
-
-class MergeForm(forms.Form):
-    kept = forms.ModelChoiceField(
-        queryset=Patient.objects.none(), widget=forms.RadioSelect, label="Keep this record"
-    )
-    reason = forms.CharField(widget=forms.Textarea, label="Why are these the same person?")
-
-    def __init__(self, *args, patients: list[Patient], **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["kept"].queryset = Patient.objects.filter(pk__in=[p.pk for p in patients])
 
 
 def _run_service(request: HttpRequest, items: Iterable, action, done: str) -> None:
@@ -241,7 +235,9 @@ class PatientAdmin(ShowsPatients, ReadOnlyAdmin):
     list_filter = ["sex", "gp_practice_name"]
     inlines = [LinkInline, SupersededNumberInline]
     show_full_result_count = False
-    actions = ["merge_selected"]
+    # Merging is done in the portal (care_record/identity_merging.py), where a merge of records
+    # that differ needs a second person; and no patient is ever deleted, here or anywhere.
+    actions = None
 
     def patients_on(self, objects: Iterable[Patient]) -> Iterable[Patient]:
         return objects
@@ -269,44 +265,6 @@ class PatientAdmin(ShowsPatients, ReadOnlyAdmin):
     @admin.display(description="GP practice", ordering="gp_practice_name")
     def shown_gp_practice(self, obj: Patient) -> str:
         return NOT_SHARED if obj.restricted else obj.contact.gp_practice_name
-
-    def has_merge_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("records.add_patientmerge")
-
-    @admin.action(description="Merge the two selected records (same person)", permissions=["merge"])
-    def merge_selected(self, request: HttpRequest, queryset: QuerySet):
-        patients = list(queryset.order_by("created_at", "pk")[:3])
-        if len(patients) != 2:
-            messages.error(request, "Select exactly two records to merge.")
-            return None
-        form = MergeForm(request.POST if "confirm" in request.POST else None, patients=patients)
-        if form.is_valid():
-            kept = form.cleaned_data["kept"]
-            retired = next(p for p in patients if p.pk != kept.pk)
-            _run_service(
-                request,
-                [retired],
-                lambda patient: services.merge_patients(
-                    kept=kept,
-                    retired=patient,
-                    reason=form.cleaned_data["reason"],
-                    actor=request.user,
-                ),
-                f"record merged into {kept}",
-            )
-            return None
-        self.admin_site.record_patients_shown(request, patients)
-        return TemplateResponse(
-            request,
-            "admin/records/patient/merge.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Merge two records of one person",
-                "patients": patients,
-                "form": form,
-                "opts": self.model._meta,
-            },
-        )
 
     @admin.display(description="NHS number", ordering="nhs_number")
     def formatted_nhs_number(self, obj: Patient) -> str:
@@ -361,12 +319,20 @@ class UnmatchedRecordAdmin(ShowsPatients, ReadOnlyAdmin):
     is who they are too); each record's page shows its details and its candidates, each
     candidate a look at that patient."""
 
-    list_display = ["source", "local_id", "first_seen_at", "reason", "status"]
+    list_display = ["source", "local_id", "first_seen_at", "reason", "status", "review_in_portal"]
     list_filter = ["status", "reason", "source"]
     search_fields = ["=local_id"]
     list_select_related = ["source"]
     inlines = [MatchCandidateInline]
-    actions = ["dismiss_selected"]
+    # Decisions are made in the portal, each confirmed and with its reason.
+    actions = None
+
+    @admin.display(description="review")
+    def review_in_portal(self, obj: UnmatchedRecord) -> str:
+        return format_html(
+            '<a href="{}">Review in the portal</a>',
+            reverse("identity-record", kwargs={"record_id": obj.pk}),
+        )
 
     def patients_on(self, objects: Iterable[UnmatchedRecord]) -> Iterable[Patient]:
         return [
@@ -388,18 +354,6 @@ class UnmatchedRecordAdmin(ShowsPatients, ReadOnlyAdmin):
             fields = [f for f in fields if f != "postcode"]
         return fields
 
-    @admin.action(description="No match in the register: dismiss", permissions=["review"])
-    def dismiss_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _run_service(
-            request,
-            queryset,
-            lambda record: services.dismiss_unmatched(record=record, actor=request.user),
-            "record(s) dismissed",
-        )
-
-    def has_review_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("records.change_unmatchedrecord")
-
 
 @admin.register(MatchCandidate)
 class MatchCandidateAdmin(ShowsPatients, ReadOnlyAdmin):
@@ -414,20 +368,25 @@ class MatchCandidateAdmin(ShowsPatients, ReadOnlyAdmin):
         "patient_postcode",
         "score",
         "status",
+        "review_in_portal",
     ]
     list_filter = ["status", "record__source"]
     ordering = ["record__first_seen_at", "-score"]
     list_select_related = ["record__source", "patient", "reviewed_by"]
-    actions = ["confirm_selected", "reject_selected"]
+    actions = None  # decided in the portal (identity-record), confirmed and with a reason
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).filter(record__status=UnmatchedRecord.Status.PENDING)
+        return super().get_queryset(request).filter(record__status__in=UnmatchedRecord.WAITING)
+
+    @admin.display(description="review")
+    def review_in_portal(self, obj: MatchCandidate) -> str:
+        return format_html(
+            '<a href="{}">Review in the portal</a>',
+            reverse("identity-record", kwargs={"record_id": obj.record_id}),
+        )
 
     def patients_on(self, objects: Iterable[MatchCandidate]) -> Iterable[Patient]:
         return [candidate.patient for candidate in objects]
-
-    def has_review_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("records.change_matchcandidate")
 
     @admin.display(description="born (source)")
     def record_born(self, obj: MatchCandidate):
@@ -446,45 +405,35 @@ class MatchCandidateAdmin(ShowsPatients, ReadOnlyAdmin):
     def patient_postcode(self, obj: MatchCandidate) -> str:
         return NOT_SHARED if obj.patient.restricted else obj.patient.contact.postcode
 
-    @admin.action(description="Same person: link the record", permissions=["review"])
-    def confirm_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _run_service(
-            request,
-            queryset,
-            lambda candidate: services.confirm_candidate(candidate=candidate, actor=request.user),
-            "record(s) linked",
-        )
-
-    @admin.action(description="Not the same person: reject", permissions=["review"])
-    def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _run_service(
-            request,
-            queryset,
-            lambda candidate: services.reject_candidate(candidate=candidate, actor=request.user),
-            "candidate(s) rejected",
-        )
-
 
 @admin.register(PatientMerge)
 class PatientMergeAdmin(ShowsPatients, ReadOnlyAdmin):
-    list_display = ["kept", "retired", "merged_by", "merged_at", "undone_at"]
+    list_display = ["kept", "retired", "merged_by", "merged_at", "undone_at", "in_portal"]
     list_select_related = ["kept", "retired", "merged_by"]
-    actions = ["undo_selected"]
+    actions = None  # undone in the portal (identity-merge), confirmed and with a reason
+
+    @admin.display(description="undo")
+    def in_portal(self, obj: PatientMerge) -> str:
+        return format_html(
+            '<a href="{}">Open in the portal</a>',
+            reverse("identity-merge", kwargs={"merge_id": obj.pk}),
+        )
 
     def patients_on(self, objects: Iterable[PatientMerge]) -> Iterable[Patient]:
         return [patient for merge in objects for patient in (merge.kept, merge.retired)]
 
-    def has_undo_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("records.change_patientmerge")
 
-    @admin.action(description="Undo the selected merges", permissions=["undo"])
-    def undo_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _run_service(
-            request,
-            queryset,
-            lambda merge: services.unmerge(merge=merge, actor=request.user),
-            "merge(s) undone",
-        )
+@admin.register(PatientMergeRequest)
+class PatientMergeRequestAdmin(ShowsPatients, ReadOnlyAdmin):
+    """Merges asked for, to read; approved or refused in the portal by a second person."""
+
+    list_display = ["kept", "retired", "requested_by", "requested_at", "status", "decided_by"]
+    list_filter = ["status"]
+    list_select_related = ["kept", "retired", "requested_by", "decided_by"]
+    actions = None
+
+    def patients_on(self, objects: Iterable[PatientMergeRequest]) -> Iterable[Patient]:
+        return [patient for asked in objects for patient in (asked.kept, asked.retired)]
 
 
 @admin.register(IdentitySyncRun)

@@ -24,6 +24,7 @@ class RecordsConfig(AppConfig):
             models.Link,
             models.MatchCandidate,
             models.PatientMerge,
+            models.PatientMergeRequest,
             models.SupersededNhsNumber,
         ):
             auditlog.register(model)

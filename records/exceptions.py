@@ -15,3 +15,7 @@ class MergeError(IdentityError):
 
 class ReviewError(IdentityError):
     """A candidate match was already decided, or its record no longer waits for review."""
+
+
+class ReasonMissing(ReviewError, MergeError):
+    """A reviewer's decision, or a merge, given without the reason every one of them needs."""

@@ -7,6 +7,7 @@ at once; `fetch_link` is what each task does. The web process never waits on a s
 import dataclasses
 import datetime
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from records import circuit, deadlines, live
 from records.categories import parse_categories
+from records.metrics import FetchResult, fetch_finished
 from records.models import (
     Link,
     Patient,
@@ -66,6 +68,9 @@ class FetchOutcome:
     failed: dict[str, str] = field(default_factory=dict)
     remaining: list[str] = field(default_factory=list)
     retry_after: float | None = None
+    # How the attempt ended, for the metrics (None: nothing was attempted, the fetch not ours).
+    result: FetchResult | None = None
+    source_ods_code: str = ""
 
     @property
     def should_retry(self) -> bool:
@@ -308,6 +313,44 @@ def fetch_link(
     asked_by: AskedBy | None = None,
     attempt: int = 1,
 ) -> FetchOutcome:
+    """`_fetch_link`, timed and counted by its source and how it ended (records/metrics.py)."""
+    started = time.perf_counter()
+    outcome = FetchOutcome()
+    try:
+        _fetch_link(
+            outcome,
+            link_id=link_id,
+            categories=categories,
+            final_attempt=final_attempt,
+            token=token,
+            asked_by=asked_by,
+            attempt=attempt,
+        )
+    except SoftTimeLimitExceeded:
+        outcome.result = FetchResult.TIMED_OUT
+        raise
+    except Exception:
+        outcome.result = FetchResult.ERROR
+        raise
+    finally:
+        if outcome.result is not None and outcome.source_ods_code:
+            seconds = time.perf_counter() - started
+            fetch_finished(
+                source_ods_code=outcome.source_ods_code, result=outcome.result, seconds=seconds
+            )
+    return outcome
+
+
+def _fetch_link(
+    outcome: FetchOutcome,
+    *,
+    link_id: int,
+    categories: list[str],
+    final_attempt: bool,
+    token: str | None,
+    asked_by: AskedBy | None,
+    attempt: int,
+) -> None:
     """Fetch the given categories of one link from its source and save each as a snapshot.
 
     Categories fetched are saved at once; if the source becomes unavailable part-way, the rest are
@@ -315,12 +358,12 @@ def fetch_link(
     look's deadline leaves no time for another. With a `token`, only snapshots still waiting for
     that request are written, and the attempt has what is left of their deadline. Whatever goes
     wrong with one category, it ends fresh or failed with a reason, never left pending.
+    What it achieved, and how the attempt ended, are set on `outcome`.
     """
-    outcome = FetchOutcome()
     started = timezone.now()
     link = Link.objects.select_related("source", "patient").filter(pk=link_id).first()
     if link is None:
-        return outcome  # unlinked since it was asked for: nothing to fetch or to show
+        return  # unlinked since it was asked for: nothing to fetch or to show
     source = link.source
     deadline = None
     if token is not None:
@@ -331,14 +374,16 @@ def fetch_link(
             )
         }
         if not waiting:
-            return outcome  # overtaken (claimed again after a lost lease) or ended: not ours now
+            return  # overtaken (claimed again after a lost lease) or ended: not ours now
         categories = [category for category in categories if category in waiting]
         deadline = min((d for d, _ in waiting.values() if d is not None), default=None)
         # A claim taken again after a lost lease has used attempts of its own: they count.
         attempt = max(attempt, *(tried for _, tried in waiting.values()))
         final_attempt = final_attempt or attempt >= deadlines.attempts_allowed()
         left = deadlines.seconds_left(deadline, started)
+        outcome.source_ods_code = source.ods_code
         if left is not None and left < deadlines.MIN_ATTEMPT_SECONDS:
+            outcome.result = FetchResult.TIMED_OUT
             _fail(
                 link,
                 categories,
@@ -346,19 +391,22 @@ def fetch_link(
                 outcome,
                 token,
             )
-            return outcome
+            return
         _waiting(link, categories, token).update(
             attempt=attempt, lease_until=deadlines.lease_until(started)
         )
+    outcome.source_ods_code = source.ods_code
     if not source.enabled:
+        outcome.result = FetchResult.SWITCHED_OFF
         _fail(link, categories, SWITCHED_OFF, outcome, token, clear_items=True)
-        return outcome
+        return
     paused = circuit.paused_until(source.pk)
     if paused is not None:
         when = timezone.localtime(paused).strftime("%H:%M:%S")
         reason = f"{PAUSED} until {when}"
+        outcome.result = FetchResult.PAUSED
         _fail(link, categories, reason, outcome, token)
-        return outcome
+        return
 
     adapter = source_adapter(
         source, categories, asked_by, budget_seconds=deadlines.seconds_left(deadline, started)
@@ -367,8 +415,9 @@ def fetch_link(
     refusal = mismatch(source.interface, capabilities.fhir_version)
     if refusal:
         logger.warning("%s refused: %s", source, refusal)
+        outcome.result = FetchResult.REFUSED
         _fail(link, categories, refusal, outcome, token)
-        return outcome
+        return
     if isinstance(adapter, FhirAdapter):
         adapter.supported_types = capabilities.resource_types
     for index, category in enumerate(categories):
@@ -381,8 +430,10 @@ def fetch_link(
         except SourceUnavailable as exc:
             logger.warning("%s unavailable (%s): %s %s", source, category, exc.reason, exc.detail)
             attempt_of = (attempt, deadline)
+            timed_out = exc.reason == deadlines.TIMED_OUT
+            outcome.result = FetchResult.TIMED_OUT if timed_out else FetchResult.UNAVAILABLE
             _unavailable(link, categories[index:], exc, final_attempt, outcome, token, attempt_of)
-            return outcome
+            return
         except WrongPatientInResponse as exc:
             _wrong_patient(link, category, exc)
             _save_failed(link, category, WRONG_PATIENT, clear_items=True, token=token)
@@ -406,7 +457,7 @@ def fetch_link(
         else:
             outcome.fresh.append(category)
     circuit.record_success(source.pk, attempt_started_at=started)
-    return outcome
+    outcome.result = FetchResult.ANSWERED
 
 
 def _wrong_patient(link: Link, category: str, exc: WrongPatientInResponse) -> None:

@@ -91,3 +91,52 @@ def normalise_postcode(value: str) -> str:
     if len(compact) < 5:
         return compact
     return f"{compact[:-3]} {compact[-3:]}"
+
+
+_PART_NAMES = {
+    "family_name": "Family name",
+    "given_name": "First name",
+    "birth_date": "Date of birth",
+    "postcode": "Postcode",
+}
+
+
+def _part_words(field: str, value: float) -> str:
+    if field == "birth_date":
+        if value >= 1:
+            return "the same"
+        if value >= 0.7:
+            return "day and month swapped, a common keying slip"
+        if value >= 0.5:
+            return "one of the day, month or year differs"
+        return "different, or not given"
+    if field == "postcode":
+        if value >= 1:
+            return "the same"
+        if value >= 0.5:
+            return "the same area (outward code), a different street"
+        return "different, or not given"
+    if value >= 1:
+        return "the same"
+    if value >= 0.9:
+        return "spelt a little differently"
+    if value >= 0.75:
+        return "similar"
+    if value > 0:
+        return "different"
+    return "different, or not given"
+
+
+def explain_score(breakdown: dict) -> list[str]:
+    """A candidate's score in words, one sentence per part with the points it earned out of its
+    weight (of 100 in all), as a reviewer reads it: "Date of birth: the same (30 of 30 points)".
+    Parts missing from a stored breakdown, or not numbers, count as nothing."""
+    sentences = []
+    for field, weight in WEIGHTS.items():
+        value = breakdown.get(field) if isinstance(breakdown, dict) else None
+        value = float(value) if isinstance(value, int | float) else 0.0
+        value = min(max(value, 0.0), 1.0)
+        points, out_of = round(weight * value * 100), round(weight * 100)
+        words = _part_words(field, value)
+        sentences.append(f"{_PART_NAMES[field]}: {words} ({points} of {out_of} points)")
+    return sentences

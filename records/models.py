@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Upper
+from django.db.models.functions import Greatest, Least, Upper
 from django.utils import timezone
 
 from records.confidentiality import (
@@ -333,8 +333,12 @@ class UnmatchedRecord(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for review"
+        NEEDS_INFORMATION = "needs_information", "Needs more information"
         LINKED = "linked", "Linked"
         DISMISSED = "dismissed", "No match"
+
+    # Still to be decided: a reviewer may link, reject or dismiss it; identity sync refreshes it.
+    WAITING = (Status.PENDING, Status.NEEDS_INFORMATION)
 
     source = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="unmatched")
     local_id = models.CharField(max_length=64)
@@ -348,9 +352,18 @@ class UnmatchedRecord(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who made the latest decision about the record (linked, no match, or more "
+        "information needed).",
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(
+        blank=True, help_text="The reviewer's reason for the latest decision, in their words."
+    )
 
     class Meta:
         ordering = ["first_seen_at"]
@@ -380,6 +393,9 @@ class MatchCandidate(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(
+        blank=True, help_text="Why the reviewer decided this is (or is not) the same person."
+    )
 
     class Meta:
         ordering = ["-score"]
@@ -402,16 +418,78 @@ class PatientMerge(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     merged_at = models.DateTimeField()
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The second person who approved it, when the records differed.",
+    )
     undone_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     undone_at = models.DateTimeField(null=True, blank=True)
+    undo_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-merged_at"]
 
     def __str__(self) -> str:
         return f"{self.retired.nhs_number} merged into {self.kept.nhs_number}"
+
+
+class MergeDifference(models.TextChoices):
+    """What may differ between two register entries asked to be merged; any of them means a
+    second person must approve (records.services.request_merge)."""
+
+    BIRTH_DATE = "birth_date", "date of birth"
+    SEX = "sex", "sex"
+    NHS_NUMBER = "nhs_number", "NHS number"
+
+
+class PatientMergeRequest(models.Model):
+    """A merge one reviewer asked for, of two entries that differ in date of birth, sex or NHS
+    number: it waits for a different person with the merge permission to approve or refuse."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved and merged"
+        REFUSED = "refused", "Refused"
+
+    kept = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    retired = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    differences = models.JSONField(default=list, help_text="MergeDifference values.")
+    reason = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    merge = models.OneToOneField(
+        PatientMerge, null=True, blank=True, on_delete=models.PROTECT, related_name="request"
+    )
+
+    class Meta:
+        ordering = ["requested_at"]
+        constraints = [
+            # One open request for a pair at a time, whichever of them is to be kept.
+            models.UniqueConstraint(
+                Least("kept", "retired"),
+                Greatest("kept", "retired"),
+                condition=models.Q(status="pending"),
+                name="merge_request_one_pending_per_pair",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "requested_at"], name="merge_request_queue")]
+
+    def __str__(self) -> str:
+        return f"merge of {self.retired_id} into {self.kept_id} ({self.status})"
 
 
 class IdentitySyncRun(models.Model):

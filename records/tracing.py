@@ -84,7 +84,8 @@ def trace_numbers(numbers: Iterable[str], client: PdsClient) -> dict[str, Trace]
         except InvalidNhsNumber:
             traces[number] = Trace(number, reason=UnmatchedRecord.Reason.INVALID_NHS_NUMBER)
         except MalformedResponse as exc:
-            logger.warning("PDS's answer for an NHS number was unusable: %s", exc.detail)
+            # The reason only: the detail may be the NHS number PDS answered under.
+            logger.warning("PDS's answer for an NHS number was unusable: %s", exc.reason)
             traces[number] = Trace(number, refused=f"PDS's answer was unusable: {exc.reason}")
     return traces
 
@@ -146,7 +147,5 @@ def _remember_superseded(old: str, patient: Patient, changes: RegisterChanges) -
             }
         )
         logger.warning(
-            "PDS superseded NHS number %s by %s, and the register holds both",
-            old,
-            patient.nhs_number,
+            "PDS superseded an NHS number of patient %s, and the register holds both", patient.pk
         )

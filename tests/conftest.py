@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.test import TransactionTestCase
 
@@ -53,6 +54,14 @@ _CHECKPOINT_FILES = Path(tempfile.mkdtemp(prefix="lcr-checkpoints-"))
 @pytest.fixture(autouse=True)
 def _checkpoint_file_of_its_own() -> None:
     settings.LCR_AUDIT_CHECKPOINT_FILE = str(_CHECKPOINT_FILES / f"{uuid.uuid4().hex}.jsonl")
+
+
+@pytest.fixture(autouse=True)
+def _an_empty_cache() -> None:
+    """Each test starts with nothing cached. Rolled-back rows give their ids again, and test
+    sources take whatever port is free, so a key such as a source's capabilities (its pk and base
+    URL) could otherwise find what an earlier test's source said: a heading it did not serve."""
+    cache.clear()
 
 
 if "CELERY_BROKER_URL" not in os.environ:

@@ -120,3 +120,37 @@ def ed25519_key() -> tuple[str, str]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return private.decode(), public.decode()
+
+
+def identity_reviewer(username: str = "identity-reviewer", *, merges: bool = True):
+    """A staff user in no team with the identity reviewer's permissions (demo/load.py's), and
+    the merge permissions too unless `merges` is False."""
+    from django.contrib.auth.models import Permission
+
+    from demo.load import IDENTITY_REVIEWER_PERMISSIONS
+
+    user = UserFactory(username=username, is_staff=True, first_name=username.title())
+    wanted = [
+        name
+        for name in IDENTITY_REVIEWER_PERMISSIONS
+        if merges or name not in ("records.add_patientmerge", "records.change_patientmerge")
+    ]
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="records",
+            codename__in=[name.split(".")[1] for name in wanted],
+        )
+    )
+    return get_user_model().objects.get(pk=user.pk)  # without the cached permissions
+
+
+def merged(kept, retired, *, actor, reason: str = "same person"):
+    """Merge two register entries as the rules allow: asked by `actor`, and (as any two entries
+    with their own NHS numbers differ) approved by a second reviewer. Returns the merge."""
+    from records import services
+
+    asked = services.request_merge(kept=kept, retired=retired, reason=reason, actor=actor)
+    second = get_user_model().objects.filter(
+        username="second-reviewer"
+    ).first() or identity_reviewer("second-reviewer")
+    return services.approve_merge_request(request=asked, reason="checked", actor=second)

@@ -443,12 +443,12 @@ def test_an_emergency_access_explained_at_the_longest_allowed_still_makes_a_pdf(
 
 
 def test_looks_at_a_record_later_merged_into_this_one_are_in_its_report(scene):
-    from records.services import merge_patients
+    from tests.factories import merged
 
     client, patient, officer = scene
     duplicate = PatientFactory(family_name="Okafor", given_names="Joy")
     client.get(report_url(duplicate))  # the officer's look, under the duplicate record
-    merge_patients(kept=patient, retired=duplicate, reason="same person", actor=officer)
+    merged(patient, duplicate, actor=officer)
 
     looks = looks_for_patient(patient)
 

@@ -20,6 +20,7 @@ from tests.factories import (
     UserFactory,
     make_team,
     member,
+    merged,
 )
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +134,7 @@ def test_merges_relationships_objections_and_emergency_accesses_record_their_pat
 ):
     client, user = staff
     kept, retired, cared, objecting, urgent = (PatientFactory() for _ in range(5))
-    services.merge_patients(kept=kept, retired=retired, reason="same person", actor=admin_user)
+    merged(kept, retired, actor=admin_user)
     team = make_team("Thameside A&E", Team.Kind.AE_DEPARTMENT, ods_code="RXT")
     access_services.start_relationship(
         patient=cared, team=team, kind="referral", reason="r", actor=admin_user

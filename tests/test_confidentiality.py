@@ -111,6 +111,7 @@ def test_the_database_refuses_contact_details_for_a_restricted_person():
 @pytest.mark.parametrize("restricted_side", ["kept", "retired"])
 def test_merging_keeps_the_stricter_label_and_no_details(restricted_side):
     from records import services
+    from tests.factories import merged
 
     plain = _patient()
     plain.save()
@@ -119,9 +120,7 @@ def test_merging_keeps_the_stricter_label_and_no_details(restricted_side):
     other.save()
     kept, retired = (other, plain) if restricted_side == "kept" else (plain, other)
 
-    services.merge_patients(
-        kept=kept, retired=retired, reason="same person", actor=services.system_user()
-    )
+    merged(kept, retired, actor=services.system_user())
 
     kept.refresh_from_db()
     assert kept.restricted

@@ -12,7 +12,7 @@ from records.identity_sync import link_or_queue
 from records.matching import Demographics
 from records.models import IdentitySyncRun, Link, MatchCandidate, UnmatchedRecord
 from records.sources.patients import parse_patient
-from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory
+from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory, merged
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +108,9 @@ def test_an_unlinked_record_is_not_linked_again_by_the_next_sync(reviewer):
 def test_a_dismissed_record_stays_dismissed_through_syncs(reviewer):
     source = SourceSystemFactory()
     sync(source, fhir_patient("L1"), actor=reviewer)
-    services.dismiss_unmatched(record=UnmatchedRecord.objects.get(), actor=reviewer)
+    services.dismiss_unmatched(
+        record=UnmatchedRecord.objects.get(), reason="nobody like them", actor=reviewer
+    )
 
     run = sync(source, fhir_patient("L1"), actor=reviewer)
 
@@ -130,7 +132,7 @@ def test_a_linked_record_that_now_names_someone_else_is_flagged_not_moved(review
 def test_a_linked_record_naming_a_merged_duplicate_is_still_the_same_person(reviewer):
     kept, retired, source = PatientFactory(), PatientFactory(), SourceSystemFactory()
     sync(source, fhir_patient("L1", kept), actor=reviewer)
-    services.merge_patients(kept=kept, retired=retired, reason="duplicate", actor=reviewer)
+    merged(kept, retired, reason="duplicate", actor=reviewer)
     retired_view = fhir_patient("L1", nhs_number=retired.nhs_number, birth_date=kept.birth_date)
 
     run = sync(source, retired_view, actor=reviewer)
@@ -148,8 +150,8 @@ def test_queueing_and_deciding_are_audited_with_the_actor(reviewer):
         actor=reviewer,
     )
     candidate = record.candidates.get()
-    services.reject_candidate(candidate=candidate, actor=reviewer)
-    services.dismiss_unmatched(record=record, actor=reviewer)
+    services.reject_candidate(candidate=candidate, reason="another person", actor=reviewer)
+    services.dismiss_unmatched(record=record, reason="nobody like them", actor=reviewer)
 
     for obj in (record, candidate):
         entries = LogEntry.objects.get_for_object(obj)
@@ -160,11 +162,11 @@ def test_queueing_and_deciding_are_audited_with_the_actor(reviewer):
 def test_undoing_a_merge_that_a_later_merge_built_on_is_refused(reviewer):
     a, b, c = PatientFactory(), PatientFactory(), PatientFactory()
     link = LinkFactory(patient=a)
-    first = services.merge_patients(kept=b, retired=a, reason="same", actor=reviewer)
-    services.merge_patients(kept=c, retired=b, reason="same", actor=reviewer)
+    first = merged(b, a, actor=reviewer)
+    merged(c, b, actor=reviewer)
 
     with pytest.raises(MergeError, match="later merge"):
-        services.unmerge(merge=first, actor=reviewer)
+        services.unmerge(merge=first, reason="wrong person", actor=reviewer)
 
     link.refresh_from_db()
     assert link.patient == c

@@ -6,7 +6,7 @@ from auditlog.models import LogEntry
 from records import services
 from records.exceptions import LinkConflict
 from records.models import Link, MatchMethod
-from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory
+from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory, merged
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,7 @@ def test_unlink_removes_the_link_and_audits_who_did_it(reviewer):
 
 def test_link_to_a_merged_record_lands_on_the_record_that_was_kept(reviewer):
     kept, retired = PatientFactory(), PatientFactory()
-    services.merge_patients(kept=kept, retired=retired, reason="duplicate", actor=reviewer)
+    merged(kept, retired, reason="duplicate", actor=reviewer)
 
     link = _link(retired, SourceSystemFactory(), "L1", reviewer)
 

@@ -101,7 +101,7 @@ def test_confirming_a_candidate_links_by_demographics_and_resolves_the_record(re
     )
     candidate = record.candidates.get()
 
-    link = services.confirm_candidate(candidate=candidate, actor=reviewer)
+    link = services.confirm_candidate(candidate=candidate, reason="same person", actor=reviewer)
 
     assert link.matched_by == MatchMethod.DEMOGRAPHICS
     assert link.match_score == candidate.score
@@ -111,7 +111,7 @@ def test_confirming_a_candidate_links_by_demographics_and_resolves_the_record(re
     assert record.resolved_by == reviewer
     assert LogEntry.objects.get_for_object(link).get().actor == reviewer
     with pytest.raises(ReviewError):
-        services.confirm_candidate(candidate=candidate, actor=reviewer)
+        services.confirm_candidate(candidate=candidate, reason="same person", actor=reviewer)
 
 
 @pytest.mark.django_db
@@ -125,7 +125,9 @@ def test_a_rejected_candidate_is_not_offered_again(reviewer):
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
         actor=reviewer,
     )
-    services.reject_candidate(candidate=record.candidates.get(), actor=reviewer)
+    services.reject_candidate(
+        candidate=record.candidates.get(), reason="another person", actor=reviewer
+    )
 
     services.queue_unmatched(
         source=source,
@@ -149,7 +151,7 @@ def test_dismissing_a_record_keeps_it_off_the_queue(reviewer):
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
         actor=reviewer,
     )
-    services.dismiss_unmatched(record=record, actor=reviewer)
+    services.dismiss_unmatched(record=record, reason="nobody", actor=reviewer)
     assert UnmatchedRecord.objects.get().status == UnmatchedRecord.Status.DISMISSED
     with pytest.raises(ReviewError):
-        services.dismiss_unmatched(record=record, actor=reviewer)
+        services.dismiss_unmatched(record=record, reason="nobody", actor=reviewer)

@@ -8,7 +8,13 @@ from django.urls import reverse
 from records import services
 from records.matching import Demographics
 from records.models import Link, PatientMerge, UnmatchedRecord
-from tests.factories import LinkFactory, PatientFactory, SourceSystemFactory, UserFactory
+from tests.factories import (
+    LinkFactory,
+    PatientFactory,
+    SourceSystemFactory,
+    UserFactory,
+    identity_reviewer,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -58,16 +64,18 @@ def test_home_shows_sources_and_the_review_queue_in_bounded_queries(
         reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
         actor=reviewer,
     )
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(identity_reviewer())
 
-    # 11: one of them asks whether this user needs a second factor (lcr.signin).
-    with django_assert_max_num_queries(11):
+    # 11: one of them asks whether this user needs a second factor (lcr.signin); and for an
+    # identity reviewer, their permissions (2), the count waiting (header and home: 2) and the
+    # merges waiting (1).
+    with django_assert_max_num_queries(16):
         response = client.get(reverse("home"))
 
     body = response.content.decode()
     assert response.status_code == 200
     assert all(source.name in body for source in sources)
-    assert "1 source record could not be linked" in body
+    assert "<strong>1</strong> source record could not be linked" in body
     assert response["Cache-Control"].startswith("max-age=0")
 
 
@@ -95,7 +103,9 @@ def test_admin_patient_page_shows_its_links(admin_client):
     assert "MRN-777" in response.content.decode()
 
 
-def test_admin_confirms_a_candidate_through_the_service(admin_client, reviewer):
+def test_the_admin_offers_no_way_to_decide_a_candidate_and_links_to_the_portal(
+    admin_client, reviewer
+):
     patient = PatientFactory(given_names="John", family_name="Smith", postcode="E8 1AA")
     record = services.queue_unmatched(
         source=SourceSystemFactory(),
@@ -106,14 +116,17 @@ def test_admin_confirms_a_candidate_through_the_service(admin_client, reviewer):
     )
     candidate = record.candidates.get()
 
+    listed = admin_client.get("/admin/records/matchcandidate/").content.decode()
     admin_client.post(
         "/admin/records/matchcandidate/",
         {"action": "confirm_selected", "_selected_action": [candidate.pk]},
     )
 
+    assert "confirm_selected" not in listed and 'name="action"' not in listed
+    assert reverse("identity-record", kwargs={"record_id": record.pk}) in listed
     record.refresh_from_db()
-    assert record.status == UnmatchedRecord.Status.LINKED
-    assert patient.links.get().local_id == "LAS-1"
+    assert record.status == UnmatchedRecord.Status.PENDING
+    assert not patient.links.exists()
 
 
 def test_unknown_page_is_a_plain_not_found_page(client):
@@ -139,26 +152,14 @@ def reviewer_client(client):
     return client
 
 
-def test_the_demo_reviewer_can_confirm_candidates_but_not_merge_or_undo_merges(
-    reviewer_client, reviewer
+def test_the_demo_reviewer_opens_the_identity_pages_and_reads_merges_in_the_admin(
+    reviewer_client,
 ):
-    patient = PatientFactory(given_names="John", family_name="Smith", postcode="E8 1AA")
-    record = services.queue_unmatched(
-        source=SourceSystemFactory(),
-        local_id="LAS-1",
-        demographics=Demographics("Jon", "Smith", patient.birth_date, "E8 1AA"),
-        reason=UnmatchedRecord.Reason.NO_NHS_NUMBER,
-        actor=reviewer,
-    )
-    reviewer_client.post(
-        "/admin/records/matchcandidate/",
-        {"action": "confirm_selected", "_selected_action": [record.candidates.get().pk]},
-    )
-    assert patient.links.get().local_id == "LAS-1"
-
-    assert reviewer_client.get("/admin/records/patientmerge/").status_code == 403
+    assert reviewer_client.get(reverse("identity-queue")).status_code == 200
+    assert reviewer_client.get(reverse("identity-merges")).status_code == 200
+    assert reviewer_client.get("/admin/records/patientmerge/").status_code == 200
     patients = reviewer_client.get("/admin/records/patient/").content.decode()
-    assert "merge_selected" not in patients
+    assert "merge_selected" not in patients and "delete_selected" not in patients
 
 
 def test_deleting_a_link_in_the_admin_unlinks_it_through_the_service(admin_client):
@@ -172,24 +173,46 @@ def test_deleting_a_link_in_the_admin_unlinks_it_through_the_service(admin_clien
     assert record.reason == UnmatchedRecord.Reason.UNLINKED
 
 
-def test_the_admin_merges_two_records_after_asking_which_to_keep_and_why(admin_client):
+@pytest.mark.parametrize("action", ["merge_selected", "delete_selected"])
+def test_the_admin_neither_merges_nor_deletes_patients(admin_client, action):
     kept, retired = PatientFactory(), PatientFactory()
-    moved = LinkFactory(patient=retired)
-    chosen = {"action": "merge_selected", "_selected_action": [kept.pk, retired.pk]}
+    chosen = {"action": action, "_selected_action": [kept.pk, retired.pk], "post": "yes"}
 
-    form = admin_client.post("/admin/records/patient/", chosen)
-    assert "Why are these the same person?" in form.content.decode()
+    admin_client.post("/admin/records/patient/", chosen)
+    admin_client.post(f"/admin/records/patient/{retired.pk}/delete/", {"post": "yes"})
 
-    admin_client.post(
-        "/admin/records/patient/",
-        {**chosen, "confirm": "yes", "kept": kept.pk, "reason": "Duplicate registration"},
-    )
-
-    moved.refresh_from_db()
     retired.refresh_from_db()
-    assert moved.patient == kept
-    assert retired.merged_into == kept
-    assert PatientMerge.objects.get().reason == "Duplicate registration"
+    assert retired.merged_into is None
+    assert not PatientMerge.objects.exists()
+    assert get_user_model().objects.exists()
+    from records.models import Patient
+
+    assert Patient.objects.count() == 2
+
+
+def test_no_admin_anywhere_deletes_a_patient_even_by_cascade(admin_user):
+    """Every ModelAdmin, as a superuser: the patients' own offers no deletion, and no model an
+    admin may delete takes a patient with it (every relation to a patient protects it)."""
+    from django.contrib import admin
+    from django.db import models
+    from django.test import RequestFactory
+
+    from records.models import Patient
+
+    request = RequestFactory().get("/admin/")
+    request.user = admin_user
+    patients = admin.site._registry[Patient]
+    assert not patients.has_delete_permission(request)
+    assert "delete_selected" not in patients.get_actions(request)
+    for field in Patient._meta.get_fields():
+        if field.is_relation and field.concrete and field.many_to_one:
+            assert field.remote_field.on_delete is not models.CASCADE, field
+    for model, model_admin in admin.site._registry.items():
+        if not model_admin.has_delete_permission(request):
+            continue
+        for field in model._meta.get_fields():
+            if field.is_relation and field.auto_created and field.related_model is Patient:
+                assert field.on_delete is not models.CASCADE, (model, field)
 
 
 def test_an_nhs_number_cannot_be_edited_in_the_admin(admin_client):

@@ -423,7 +423,7 @@ def test_a_privacy_officer_does_not_answer_a_question_about_their_own_look(world
 
 
 def test_a_look_at_a_record_merged_into_theirs_can_be_asked_about(world, patient_client):
-    from records.services import merge_patients
+    from tests.factories import merged
 
     duplicate = PatientFactory(given_names="Amelia", family_name="Jones")
     services.start_relationship(
@@ -431,9 +431,7 @@ def test_a_look_at_a_record_merged_into_theirs_can_be_asked_about(world, patient
         actor=world["office"],
     )  # fmt: skip
     world["staff"].get(reverse("patient-record", kwargs={"patient_id": duplicate.pk}))
-    merge_patients(
-        kept=world["patient"], retired=duplicate, reason="same person", actor=world["office"]
-    )
+    merged(world["patient"], duplicate, actor=world["office"])
     earlier = AccessEvent.objects.get(patient=duplicate)
 
     ask = reverse("patient-ask-about-look", kwargs={"look_id": earlier.pk})

@@ -114,6 +114,22 @@ PRIVACY_OFFICERS_ONLY = {
     "audit-patient-questions": ("get", {}),
     "audit-answer-question": ("post", {"question_id": 1}),
 }
+# The identity reviewers' pages (care_record/identity_review.py, identity_merging.py): staff in
+# no team, by their Django model permissions (records.permissions), never by a team's role; the
+# merge pages need the merge permissions too (tests/test_identity_review.py and
+# tests/test_identity_merge_pages.py for the rest).
+IDENTITY_REVIEWERS_ONLY = {
+    "identity-queue": ("get", {}),
+    "identity-record": ("get", {"record_id": 1}),
+    "identity-decide": ("get", {"record_id": 1}),
+}
+MERGERS_ONLY = {
+    "identity-merges": ("get", {}),
+    "identity-merge-choose": ("get", {}),
+    "identity-merge-compare": ("get", {}),
+    "identity-merge-request": ("get", {"request_id": 1}),
+    "identity-merge": ("get", {"merge_id": 1}),
+}
 # The patients' own pages (care_record/patient_portal.py): only a patient signed in through NHS
 # login, and only their own rows. Every staff role gets 404, a signed-out visitor the patients'
 # sign-in (tests/test_patient_portal.py and tests/test_patient_sign_in.py for the rest).
@@ -152,6 +168,9 @@ API_ROUTES = {
 }
 # The API's token endpoint, schema and documentation: no patient data.
 API_PUBLIC_ROUTES = {"api-token", "api-schema", "api-docs", "api-redoc"}
+# For Prometheus only (lcr/metrics.py): no patient data, and 404 to every person, whatever their
+# role; only a configured address or bearer token reads it (tests/test_metrics.py).
+MONITORING_ROUTES = {"metrics"}
 
 
 def without_csrf(page: bytes) -> bytes:
@@ -184,10 +203,13 @@ def test_every_route_is_classified():
         | set(ADMINISTRATORS_ONLY)
         | set(BREAK_GLASS_ONLY)
         | set(PRIVACY_OFFICERS_ONLY)
+        | set(IDENTITY_REVIEWERS_ONLY)
+        | set(MERGERS_ONLY)
         | set(PATIENT_ROUTES)
         | OTHER_ROUTES
         | API_ROUTES
         | API_PUBLIC_ROUTES
+        | MONITORING_ROUTES
     )
     assert set(routes) == classified
     pages_naming_a_patient = {
@@ -378,6 +400,65 @@ def test_routes_for_some_roles_refuse_the_others(client, world, role, route):
         assert response.status_code == 404, f"{role} {route}"
     elif not kwargs:  # (with ids, the allowed answer depends on whether they name anything)
         assert response.status_code == 200, f"{role} {route}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(MONITORING_ROUTES))
+def test_monitoring_routes_are_not_found_for_every_role_and_a_signed_out_visitor(
+    client, world, role, route, settings
+):
+    settings.LCR_METRICS_TOKEN = "a-token-nobody-here-sends"
+    settings.LCR_METRICS_ALLOWED_ADDRESSES = []
+    assert client.get(reverse(route)).status_code == 404
+    user, _ = arrange("related", role, world)
+    client.force_login(user)
+
+    response = client.get(reverse(route))
+
+    assert response.status_code == 404
+    assert b"lcr_" not in response.content
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(IDENTITY_REVIEWERS_ONLY) + sorted(MERGERS_ONLY))
+def test_identity_pages_are_not_found_for_every_teams_role(client, world, role, route):
+    """No team's role reviews identities: a privacy officer or an administrator included."""
+    user, _ = arrange("related", role, world)
+    client.force_login(user)
+    method, kwargs = {**IDENTITY_REVIEWERS_ONLY, **MERGERS_ONLY}[route]
+    response = getattr(client, method)(reverse(route, kwargs=kwargs))
+    assert response.status_code == 404, f"{role} {route}"
+    assert not AccessEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"is_staff": True}, {"global_permission": True}, {"is_superuser": True}],
+    ids=["staff-only", "permissions-without-staff", "superuser-without-staff"],
+)
+@pytest.mark.parametrize("route", sorted(IDENTITY_REVIEWERS_ONLY) + sorted(MERGERS_ONLY))
+def test_identity_pages_need_both_staff_and_the_reviewers_permissions(client, world, flags, route):
+    """Deny by default: staff without the permissions, or permissions (even a superuser's)
+    without staff, whose sign-in would not have asked for a second factor."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(
+        username="flagged", is_staff=flags.get("is_staff", False),
+        is_superuser=flags.get("is_superuser", False),
+    )  # fmt: skip
+    if flags.get("global_permission"):
+        user.user_permissions.add(*Permission.objects.filter(content_type__app_label="records"))
+    client.force_login(user)
+    method, kwargs = {**IDENTITY_REVIEWERS_ONLY, **MERGERS_ONLY}[route]
+    assert getattr(client, method)(reverse(route, kwargs=kwargs)).status_code == 404, route
+
+
+@pytest.mark.parametrize("route", ["identity-queue", "identity-merges", "identity-merge-choose"])
+def test_an_identity_reviewer_opens_the_identity_pages(client, world, route):
+    from tests.factories import identity_reviewer
+
+    client.force_login(identity_reviewer())
+    assert client.get(reverse(route)).status_code == 200, route
 
 
 @pytest.mark.parametrize("role", ROLES)

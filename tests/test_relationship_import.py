@@ -339,11 +339,11 @@ def test_the_check_reports_every_bad_row_and_offers_no_import(office_client, tea
 def test_a_row_wrong_at_import_time_leaves_nothing_imported_and_every_row_says_why(
     office_client, team
 ):
-    from records.services import merge_patients
+    from tests.factories import merged
 
     first, later_merged = PatientFactory(), PatientFactory()
     kept = check(office_client, rows_for([first, later_merged]))
-    merge_patients(kept=PatientFactory(), retired=later_merged, reason="same", actor=UserFactory())
+    merged(PatientFactory(), later_merged, actor=UserFactory(username="reviewer"))
 
     run(office_client, kept)
     page = results_page(office_client, kept)

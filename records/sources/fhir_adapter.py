@@ -320,9 +320,13 @@ def judged_item(
         return read(resource, medications)
     # One odd resource must not hide the rest of the heading. (Anything else, the time limit
     # among them, still ends the heading or the task.)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-        logger.exception(
-            "could not read %s/%s", resource.get("resourceType"), str(resource.get("id"))[:64]
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        # The kind of error, not its text or traceback: those can quote the resource's values.
+        logger.warning(
+            "could not read %s/%s: %s",
+            resource.get("resourceType"),
+            str(resource.get("id"))[:64],
+            type(exc).__name__,
         )
         withheld.unreadable += 1
         return None

@@ -7,6 +7,7 @@ of records.sources.limits (size, nesting, length of text, characters), or refuse
 
 import logging
 import math
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,7 +86,9 @@ class FhirClient:
             page, url = _read_searchset(bundle)
             if url is not None and not url.startswith(self.base_url):
                 # Never follow a source to another host: its credentials must not travel there.
-                raise MalformedResponse("search result's next link leaves the source", detail=url)
+                raise MalformedResponse(
+                    "search result's next link leaves the source", detail=without_queries(url)
+                )
             query = None  # next links carry their own query
             yield page
         raise MalformedResponse("too many pages", detail=f"more than {MAX_PAGES} pages")
@@ -204,15 +207,26 @@ def refusal_of(response: requests.Response, *, where: str) -> SourceError | None
     return None
 
 
+# A URL's query, wherever it is in a text: requests' errors name the URL they were asked, and a
+# search's query names the patient (patient:identifier=...|<NHS number>).
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+def without_queries(text: str) -> str:
+    """The text with every URL's query left out: what a source's error may say in the log."""
+    return _QUERY.sub("?…", text)
+
+
 @contextmanager
 def unavailable_when_unanswered() -> Iterator[None]:
     """A request that got no answer (timed out, no connection, anything else requests raises)
-    as SourceUnavailable with its reason, for every kind of source."""
+    as SourceUnavailable with its reason, for every kind of source; the detail (logged) never
+    holds the request's query."""
     try:
         yield
     except requests.Timeout as exc:
-        raise SourceUnavailable("timed out", detail=str(exc)) from exc
+        raise SourceUnavailable("timed out", detail=without_queries(str(exc))) from exc
     except requests.ConnectionError as exc:
-        raise SourceUnavailable("could not connect", detail=str(exc)) from exc
+        raise SourceUnavailable("could not connect", detail=without_queries(str(exc))) from exc
     except requests.RequestException as exc:
-        raise SourceUnavailable("request failed", detail=str(exc)) from exc
+        raise SourceUnavailable("request failed", detail=without_queries(str(exc))) from exc
