@@ -20,8 +20,7 @@ from jinja2 import (
     Undefined,
     pass_context,
 )
-from jinja2.runtime import Context
-from jinja2.runtime import Macro
+from jinja2.runtime import Context, Macro
 from markupsafe import Markup
 
 from access.models import AccessBasis
