@@ -22,8 +22,9 @@ class FindForm(forms.Form):
     family_name = forms.CharField(label="Last name", max_length=100, required=False)
     given_name = forms.CharField(label="First name (optional)", max_length=100, required=False)
     birth_date = TrailDateField(
+        what="the date of birth",
         label="Date of birth",
-        help_text="For example 15/01/1954.",
+        help_text="For example, 15 1 1954",
         required=False,
     )
 

@@ -71,8 +71,12 @@ def find_patient(request: HttpRequest) -> HttpResponse:
 class ReportFilterForm(forms.Form):
     """The report's filters, from the address (they name no patient) or a posted request."""
 
-    since = TrailDateField(label="From", required=False, help_text="For example 1/3/2026.")
-    until = TrailDateField(label="To", required=False, help_text="The day included.")
+    since = TrailDateField(
+        what="the start date", label="From", required=False, help_text="For example, 1 3 2026"
+    )
+    until = TrailDateField(
+        what="the end date", label="To", required=False, help_text="The day included"
+    )
     organisation = forms.ChoiceField(label="Organisation", required=False)
     user = forms.TypedChoiceField(label="Person", required=False, coerce=int, empty_value=None)
     basis = forms.ChoiceField(
@@ -229,7 +233,11 @@ class SubjectAccessForm(forms.Form):
         required=False,
         help_text="For example: lasting power of attorney for health and welfare.",
     )
-    received_on = TrailDateField(label="Request received on", help_text="For example 2/3/2026.")
+    received_on = TrailDateField(
+        what="the date the request was received",
+        label="Request received on",
+        help_text="For example, 2 3 2026",
+    )
     format = forms.ChoiceField(
         label="File to send",
         choices=SubjectAccessRequest.Format.choices,

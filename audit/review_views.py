@@ -69,12 +69,12 @@ class QueueFilterForm(forms.Form):
         label="Show", choices=QueueState.choices, required=False, initial=QueueState.PENDING
     )
     started_from = TrailDateField(
-        label="Started on or after", required=False,
-        help_text="For example, 15/3/2026",
+        what="the first day", label="Started on or after", required=False,
+        help_text="For example, 15 3 2026",
     )  # fmt: skip
     started_to = TrailDateField(
-        label="Started on or before", required=False,
-        help_text="For example, 31/3/2026",
+        what="the last day", label="Started on or before", required=False,
+        help_text="For example, 31 3 2026",
     )  # fmt: skip
     organisation = forms.CharField(
         label="Organisation or team", required=False, max_length=200,
@@ -265,8 +265,8 @@ def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
 
 
 class PeriodForm(forms.Form):
-    first = TrailDateField(label="From", required=False)
-    last = TrailDateField(label="To", required=False)
+    first = TrailDateField(what="the first day", label="From", required=False)
+    last = TrailDateField(what="the last day", label="To", required=False)
 
     def period(self) -> Period:
         default = Period.last_days()

@@ -19,8 +19,8 @@ from access.web import actor_from_request, carry_out, require_administrator
 from audit.models import Channel
 from audit.request_context import context_from_request
 from audit.services import record_look_at_details, record_search
-from records.form_fields import DayMonthYearField, PlainForm
-from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
+from records.form_fields import DayMonthYearField, FreeTextField, PlainForm
+from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -95,10 +95,10 @@ class RelationshipForm(PlainForm):
         required=False,
         help_text="The last day it covers. Leave it empty if it lasts until someone ends it.",
     )
-    reason = forms.CharField(
+    reason = FreeTextField(
+        what="the reason",
         label="Why this team or person cares for the patient",
         widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=FREE_TEXT_MAX_LENGTH,
         error_messages={"required": "Enter why this team or person cares for the patient"},
     )
 
@@ -115,13 +115,10 @@ class RelationshipForm(PlainForm):
 
 
 class EndRelationshipForm(PlainForm):
-    reason = forms.CharField(
+    reason = FreeTextField(
+        what="the reason",
         label="Reason for ending",
-        max_length=FREE_TEXT_MAX_LENGTH,
-        error_messages={
-            "required": "Enter a reason for ending the relationship",
-            "max_length": "The reason for ending must be %(limit_value)s characters or fewer",
-        },
+        error_messages={"required": "Enter a reason for ending the relationship"},
     )
 
     def __init__(self, *args, relationship_id: int, **kwargs) -> None:
@@ -130,14 +127,11 @@ class EndRelationshipForm(PlainForm):
 
 
 class ObjectionForm(PlainForm):
-    notes = forms.CharField(
+    notes = FreeTextField(
+        what="the notes",
         label="What the patient asked, and how it was recorded",
         widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=FREE_TEXT_MAX_LENGTH,
-        error_messages={
-            "required": "Enter what the patient asked, and how it was recorded",
-            "max_length": "What the patient asked must be %(limit_value)s characters or fewer",
-        },
+        error_messages={"required": "Enter what the patient asked, and how it was recorded"},
     )
 
     def __init__(self, *args, **kwargs) -> None:

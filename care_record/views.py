@@ -25,6 +25,7 @@ from audit.services import record_search
 from audit.trail_dates import DATE_FORMATS
 from care_record.reading import LookEnded, read_record
 from care_record.updates import record_context
+from records.form_fields import DayMonthYearField
 from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
@@ -109,10 +110,11 @@ def patient_search(request: HttpRequest) -> HttpResponse:
 
 class BreakGlassForm(forms.Form):
     nhs_number = forms.CharField(label="NHS number", max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
-    birth_date = forms.DateField(
+    birth_date = DayMonthYearField(
+        what="the patient's date of birth",
+        typed_formats=DATE_FORMATS,
         label="Date of birth",
-        help_text="For example 15/01/1954.",
-        input_formats=DATE_FORMATS,
+        help_text="For example, 15 1 1954",
     )
     reason = forms.ChoiceField(
         choices=BreakGlassAccess.Reason.choices, widget=forms.RadioSelect, label="Reason"

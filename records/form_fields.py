@@ -15,6 +15,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.utils import pretty_name
 
+from records.limits import FREE_TEXT_MAX_LENGTH, free_text
+
 PARTS = ("day", "month", "year")
 # A date outside these is a typing slip (and past 9999 could not be held at all).
 FIRST_DAY = datetime.date(1900, 1, 1)
@@ -148,6 +150,23 @@ class DayMonthYearField(forms.Field):
             except ValidationError:
                 return ["", "", ""]
         return [part or "" for part in self.widget.decompress(value)]
+
+
+class FreeTextField(forms.CharField):
+    """A reason, a note: refused when too long or unstorable in the same words as the services
+    and the CSV import refuse it (records.limits.free_text); `what` names it ("the reason")."""
+
+    def __init__(self, *, what: str, max_length: int = FREE_TEXT_MAX_LENGTH, **kwargs: Any):
+        self.what = what
+        messages = {"required": f"Enter {what}"}
+        messages.update(kwargs.pop("error_messages", None) or {})
+        super().__init__(error_messages=messages, **kwargs)
+        # The limit, without CharField's own check (and words): free_text checks it.
+        self.max_length = max_length
+
+    def clean(self, value: Any) -> str:
+        text = super().clean(value)
+        return free_text(text, what=self.what, max_length=self.max_length) if text else text
 
 
 def parts_in_error(bound_field: forms.BoundField) -> list[str]:
