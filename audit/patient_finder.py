@@ -6,11 +6,12 @@ from django.core.exceptions import ValidationError
 
 from access.selectors import PatientQuery
 from audit.trail_dates import TrailDateField
+from records.form_fields import PlainForm
 from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.nhs_numbers import normalise_nhs_number
 
 
-class FindForm(forms.Form):
+class FindForm(PlainForm):
     """An NHS number, or a last name and a date of birth (a first name narrows it)."""
 
     nhs_number = forms.CharField(

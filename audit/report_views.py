@@ -30,6 +30,7 @@ from audit.review_selectors import emergency_accesses_to
 from audit.selectors import find_patients_for_report, report_choices
 from audit.services import record_look_at_details, record_search, record_subject_access_request
 from audit.trail_dates import TrailDateField
+from records.form_fields import PlainForm
 from records.models import Patient
 
 FINDER_PURPOSE = "access report"
@@ -68,7 +69,7 @@ def find_patient(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/find_patient_report.html", {"form": form, "found": found})
 
 
-class ReportFilterForm(forms.Form):
+class ReportFilterForm(PlainForm):
     """The report's filters, from the address (they name no patient) or a posted request."""
 
     since = TrailDateField(
@@ -220,13 +221,20 @@ def _produce(
     return content, len(looks)
 
 
-class SubjectAccessForm(forms.Form):
+class SubjectAccessForm(PlainForm):
     """Who asked, when, and where the file goes."""
 
     requested_by = forms.ChoiceField(
-        label="Who asked", choices=SubjectAccessRequest.Requester.choices, widget=forms.RadioSelect
+        label="Who asked",
+        choices=SubjectAccessRequest.Requester.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose who asked for the report"},
     )
-    requester_name = forms.CharField(label="Their name", max_length=200)
+    requester_name = forms.CharField(
+        label="Their name",
+        max_length=200,
+        error_messages={"required": "Enter the name of the person who asked"},
+    )
     requester_authority = forms.CharField(
         label="For a representative: on what authority (optional)",
         max_length=200,
@@ -243,10 +251,12 @@ class SubjectAccessForm(forms.Form):
         choices=SubjectAccessRequest.Format.choices,
         widget=forms.RadioSelect,
         initial=SubjectAccessRequest.Format.PDF,
+        error_messages={"required": "Choose the file to send"},
     )
     sent_to = forms.CharField(
         label="Sent to, and how",
         max_length=300,
+        error_messages={"required": "Enter who the file is sent to, and how"},
         help_text="For example: the patient, by secure email to the address they gave.",
     )
 

@@ -25,8 +25,8 @@ from audit.services import record_search
 from audit.trail_dates import DATE_FORMATS
 from care_record.reading import LookEnded, read_record
 from care_record.updates import record_context
-from records.form_fields import DayMonthYearField
-from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
+from records.form_fields import DayMonthYearField, FreeTextField, PlainForm
+from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -108,8 +108,12 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     )
 
 
-class BreakGlassForm(forms.Form):
-    nhs_number = forms.CharField(label="NHS number", max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
+class BreakGlassForm(PlainForm):
+    nhs_number = forms.CharField(
+        label="NHS number",
+        max_length=NHS_NUMBER_INPUT_MAX_LENGTH,
+        error_messages={"required": "Enter the patient's NHS number"},
+    )
     birth_date = DayMonthYearField(
         what="the patient's date of birth",
         typed_formats=DATE_FORMATS,
@@ -117,12 +121,16 @@ class BreakGlassForm(forms.Form):
         help_text="For example, 15 1 1954",
     )
     reason = forms.ChoiceField(
-        choices=BreakGlassAccess.Reason.choices, widget=forms.RadioSelect, label="Reason"
+        choices=BreakGlassAccess.Reason.choices,
+        widget=forms.RadioSelect,
+        label="Reason",
+        error_messages={"required": "Choose the reason you need emergency access"},
     )
-    explanation = forms.CharField(
+    explanation = FreeTextField(
+        what="the explanation",
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Why do you need this record now?",
-        max_length=FREE_TEXT_MAX_LENGTH,
+        error_messages={"required": "Enter why you need this record now"},
     )
 
     def clean_nhs_number(self) -> str:

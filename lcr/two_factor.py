@@ -17,12 +17,15 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from records.form_fields import PlainForm
 
-class TokenForm(forms.Form):
+
+class TokenForm(PlainForm):
     token = forms.CharField(
         label="Security code",
         help_text="The 6-digit code your authenticator app shows now.",
-        max_length=6,
+        max_length=20,
+        error_messages={"required": "Enter the 6-digit security code"},
     )
 
     def clean_token(self) -> str:

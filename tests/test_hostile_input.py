@@ -219,7 +219,7 @@ def test_choosing_a_team_beyond_64_bits_is_a_form_error(client, everyone, big):
     client.force_login(everyone[0])
     response = client.post(reverse("choose-team"), {"team": str(big)})
     assert response.status_code == 200
-    assert "Choose one of your teams." in response.content.decode()
+    assert "Choose the team you are working for" in response.content.decode()
 
 
 def test_a_relationship_for_a_team_beyond_64_bits_is_a_form_error(office):
