@@ -72,7 +72,7 @@ def manage_team_members(request: HttpRequest, team_id: int) -> HttpResponse:
     """Who is in a team, in which role; add someone (or change their role) with a reason."""
     require_administrator(request)
     team = get_object_or_404(Team, pk=team_id)
-    form = MemberForm(request.POST or None)
+    form = MemberForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"].strip()
         user = get_user_model().objects.filter(username=username).first()
@@ -178,7 +178,9 @@ def shown_to_patients(request: HttpRequest) -> HttpResponse:
         raise AccessDenied("this deployment shows professionals to patients by name")
     profile = StaffProfile.objects.filter(user=request.user).first()
     current = "role" if profile and profile.shown_to_patients_by_role_only else "name"
-    form = ShownToPatientsForm(request.POST or None, initial={"shown": current})
+    form = ShownToPatientsForm(
+        request.POST if request.method == "POST" else None, initial={"shown": current}
+    )
     if request.method == "POST" and form.is_valid():
         set_shown_to_patients_by_role_only(
             user=request.user, by_role_only=form.cleaned_data["shown"] == "role"

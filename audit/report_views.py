@@ -49,7 +49,7 @@ def find_patient(request: HttpRequest) -> HttpResponse:
     put in the address (logs, history, Referer); each search is recorded, whom it found too. The
     results say who each person is and nothing of their record."""
     require_privacy_officer(request)
-    form = FindForm(request.POST or None)
+    form = FindForm(request.POST if request.method == "POST" else None)
     found = None
     if request.method == "POST" and form.is_valid():
         actor = actor_from_request(request)

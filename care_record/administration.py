@@ -41,7 +41,7 @@ class PatientSearchForm(PlainForm):
 def find_patient(request: HttpRequest) -> HttpResponse:
     """NHS numbers are posted, never put in the address (logs, history, Referer)."""
     require_administrator(request)
-    form = PatientSearchForm(request.POST or None)
+    form = PatientSearchForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         patient = Patient.objects.filter(nhs_number=form.cleaned_data["nhs_number"]).first()
         actor = actor_from_request(request)
@@ -184,7 +184,7 @@ def _manage_page(
 def manage_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     require_administrator(request)
     patient = get_object_or_404(Patient, pk=patient_id)
-    form = RelationshipForm(request.POST or None)
+    form = RelationshipForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
         username = values.pop("username").strip()

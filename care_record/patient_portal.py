@@ -95,7 +95,7 @@ def ask(request: HttpRequest, visitor: PatientVisitor, look_id: int) -> HttpResp
     look = _own_look(visitor, look_id)
     if look is None:
         return _not_found(request)
-    form = QuestionForm(request.POST or None)
+    form = QuestionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():

@@ -147,7 +147,7 @@ def break_glass(request: HttpRequest) -> HttpResponse:
         raise AccessDenied("this role cannot use emergency access")
     # From the search page: the NHS number and date of birth already typed there.
     initial = {key: request.GET[key] for key in ("nhs_number", "birth_date") if key in request.GET}
-    form = BreakGlassForm(request.POST or None, initial=initial)
+    form = BreakGlassForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         patient = (
             Patient.objects.current()

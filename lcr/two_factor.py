@@ -69,7 +69,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     if device is None:
         return redirect("two-factor-setup")
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and _check(form, device):
         otp_login(request, device)
         return redirect(_next(request))
@@ -88,7 +88,7 @@ def setup(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(
             user=request.user, confirmed=False, name="Authenticator app"
         )
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and _check(form, device):
         device.confirmed = True
         device.save(update_fields=["confirmed"])
