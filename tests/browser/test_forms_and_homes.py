@@ -40,7 +40,7 @@ def world(page: Page):
     for n, patient in enumerate(patients):
         services.start_relationship(
             patient=patient, team=nurses, kind="referral", reason="wound care", actor=setup,
-            ends_on=today + datetime.timedelta(days=3 + 20 * n),
+            ends_on=today + datetime.timedelta(days=3 + 8 * n),
         )  # fmt: skip
     services.record_objection(patient=patients[1], notes="asked by letter", actor=setup)
     return {
