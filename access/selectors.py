@@ -357,3 +357,29 @@ def shown_by_role_only(user_ids: Iterable[int | None]) -> set[int]:
             user_id__in=wanted, shown_to_patients_by_role_only=True
         ).values_list("user_id", flat=True)
     )
+
+
+# What an administrator's home lists of the relationships that end soon.
+ENDING_SOON_DAYS = 14
+ENDING_SOON_LISTED = 10
+
+
+@dataclass(frozen=True)
+class RelationshipsEndingSoon:
+    count: int
+    soonest: list[CareRelationship]  # with their team or person; nothing about the patient
+
+
+def relationships_ending_soon(
+    *, days: int = ENDING_SOON_DAYS, listed: int = ENDING_SOON_LISTED
+) -> RelationshipsEndingSoon:
+    """Relationships not yet ended whose last day is today or within the next `days` days:
+    how many, and the `listed` soonest. Two queries on the ends_on index, whatever the size."""
+    today = timezone.localdate()
+    ending = CareRelationship.objects.filter(
+        ended_at__isnull=True,
+        ends_on__gte=today,
+        ends_on__lte=today + datetime.timedelta(days=days),
+    )
+    soonest = ending.select_related("team", "user").order_by("ends_on", "pk")[:listed]
+    return RelationshipsEndingSoon(count=ending.count(), soonest=list(soonest))

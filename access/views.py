@@ -18,8 +18,8 @@ from access import services
 from access.exceptions import AccessDenied, MembershipError
 from access.models import Membership, Role, StaffProfile, Team
 from access.services.staff_profiles import set_shown_to_patients_by_role_only
-from access.web import SESSION_TEAM, carry_out, require_administrator
-from records.limits import FREE_TEXT_MAX_LENGTH
+from access.web import SESSION_TEAM, require_administrator
+from records.form_fields import FreeTextField, PlainForm
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,8 +33,9 @@ def choose_team(request: HttpRequest) -> HttpResponse:
             request.session[SESSION_TEAM] = chosen.team_id
             messages.success(request, f"You are acting for {chosen.team.name}.")
             return redirect("home")
-        error = "Choose one of your teams."
-    return render(request, "access/choose_team.html", {"memberships": memberships, "error": error})
+        error = "Choose the team you are working for"
+    context = {"memberships": memberships, "error": error, "page_errors": bool(error)}
+    return render(request, "access/choose_team.html", context)
 
 
 @never_cache
@@ -47,15 +48,21 @@ def manage_teams(request: HttpRequest) -> HttpResponse:
     return render(request, "access/teams.html", {"teams": page})
 
 
-class MemberForm(forms.Form):
+class MemberForm(PlainForm):
     username = forms.CharField(
-        label="Username", max_length=get_user_model()._meta.get_field("username").max_length
+        label="Username",
+        max_length=get_user_model()._meta.get_field("username").max_length,
+        error_messages={"required": "Enter the username of the person who joins the team"},
     )
-    role = forms.ChoiceField(choices=Role.choices)
-    reason = forms.CharField(
+    role = forms.ChoiceField(
+        choices=[("", "Choose a role"), *Role.choices],
+        error_messages={"required": "Choose the role they have in the team"},
+    )
+    reason = FreeTextField(
+        what="the reason",
         label="Why they join the team in this role",
         widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=FREE_TEXT_MAX_LENGTH,
+        error_messages={"required": "Enter why they join the team in this role"},
     )
 
 
@@ -65,7 +72,7 @@ def manage_team_members(request: HttpRequest, team_id: int) -> HttpResponse:
     """Who is in a team, in which role; add someone (or change their role) with a reason."""
     require_administrator(request)
     team = get_object_or_404(Team, pk=team_id)
-    form = MemberForm(request.POST or None)
+    form = MemberForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"].strip()
         user = get_user_model().objects.filter(username=username).first()
@@ -87,12 +94,45 @@ def manage_team_members(request: HttpRequest, team_id: int) -> HttpResponse:
                 f"{username} is in {team.name} as {dict(Role.choices)[form.cleaned_data['role']]}.",
             )
             return redirect("manage-team-members", team_id=team.pk)
+    return _team_page(request, team, form=form if form.is_bound else None)
+
+
+class EndMembershipForm(PlainForm):
+    reason = FreeTextField(
+        what="the reason",
+        label="Reason for ending",
+        error_messages={"required": "Enter a reason for ending the membership"},
+    )
+
+    def __init__(self, *args, membership_id: int, **kwargs) -> None:
+        # One on each member's row: ids of their own, the same names.
+        super().__init__(*args, auto_id=f"end-{membership_id}-%s", **kwargs)
+
+
+def _team_page(
+    request: HttpRequest,
+    team: Team,
+    *,
+    form: MemberForm | None = None,
+    ending: EndMembershipForm | None = None,
+    ending_id: int | None = None,
+) -> HttpResponse:
+    """The team's page, with whichever of its forms was sent (and its errors) in place."""
     members = Paginator(
         team.memberships.select_related("user").order_by("user__username", "pk"), 100
     ).get_page(request.GET.get("page"))
-    return render(
-        request, "access/team_members.html", {"team": team, "members": members, "form": form}
-    )
+    end_forms = {
+        m.pk: ending if m.pk == ending_id else EndMembershipForm(membership_id=m.pk)
+        for m in members
+    }
+    context = {
+        "team": team,
+        "members": members,
+        "form": form or MemberForm(),
+        "end_forms": end_forms,
+        "ending": ending,
+    }
+    return render(request, "access/team_members.html", context)
 
 
 @require_POST
@@ -101,18 +141,23 @@ def end_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(
         Membership.objects.select_related("user", "team"), pk=membership_id
     )
-    carry_out(
-        request,
-        lambda: services.end_membership(
-            membership=membership, reason=request.POST.get("reason", ""), actor=request.user
-        ),
-        refused=MembershipError,
-        done=f"{membership.user.get_username()} is no longer in {membership.team.name}.",
-    )
-    return redirect("manage-team-members", team_id=membership.team_id)
+    form = EndMembershipForm(request.POST, membership_id=membership.pk)
+    if form.is_valid():
+        try:
+            services.end_membership(
+                membership=membership, reason=form.cleaned_data["reason"], actor=request.user
+            )
+        except MembershipError as exc:
+            form.add_error("reason", str(exc))
+        else:
+            messages.success(
+                request, f"{membership.user.get_username()} is no longer in {membership.team.name}."
+            )
+            return redirect("manage-team-members", team_id=membership.team_id)
+    return _team_page(request, membership.team, ending=form, ending_id=membership.pk)
 
 
-class ShownToPatientsForm(forms.Form):
+class ShownToPatientsForm(PlainForm):
     shown = forms.ChoiceField(
         label="When patients read who has looked at their record, show",
         choices=[
@@ -133,7 +178,9 @@ def shown_to_patients(request: HttpRequest) -> HttpResponse:
         raise AccessDenied("this deployment shows professionals to patients by name")
     profile = StaffProfile.objects.filter(user=request.user).first()
     current = "role" if profile and profile.shown_to_patients_by_role_only else "name"
-    form = ShownToPatientsForm(request.POST or None, initial={"shown": current})
+    form = ShownToPatientsForm(
+        request.POST if request.method == "POST" else None, initial={"shown": current}
+    )
     if request.method == "POST" and form.is_valid():
         set_shown_to_patients_by_role_only(
             user=request.user, by_role_only=form.cleaned_data["shown"] == "role"

@@ -6,11 +6,12 @@ from django.core.exceptions import ValidationError
 
 from access.selectors import PatientQuery
 from audit.trail_dates import TrailDateField
+from records.form_fields import PlainForm
 from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.nhs_numbers import normalise_nhs_number
 
 
-class FindForm(forms.Form):
+class FindForm(PlainForm):
     """An NHS number, or a last name and a date of birth (a first name narrows it)."""
 
     nhs_number = forms.CharField(
@@ -22,8 +23,9 @@ class FindForm(forms.Form):
     family_name = forms.CharField(label="Last name", max_length=100, required=False)
     given_name = forms.CharField(label="First name (optional)", max_length=100, required=False)
     birth_date = TrailDateField(
+        what="the date of birth",
         label="Date of birth",
-        help_text="For example 15/01/1954.",
+        help_text="For example, 15 1 1954",
         required=False,
     )
 

@@ -18,38 +18,71 @@ from audit.patient_questions import (
     question_exists,
     question_queue,
 )
-from records.limits import FREE_TEXT_MAX_LENGTH
+from records.form_fields import FreeTextField, PlainForm
 
 
-class AnswerForm(forms.Form):
-    answer = forms.CharField(max_length=FREE_TEXT_MAX_LENGTH, required=False)
+class AnswerForm(PlainForm):
+    """Shape only: that an answer is needed, and not to a question answered already, is the
+    service's rule (audit.patient_questions.answer_question), shown on the field."""
+
+    answer = FreeTextField(
+        what="the answer",
+        label="Your answer to the patient",
+        help_text="Plain words: the patient reads this exactly as you write it.",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+    )
+
+    def __init__(self, *args, question_id: int, **kwargs) -> None:
+        # One on each question: ids of their own, the same names.
+        super().__init__(*args, auto_id=f"answer-{question_id}-%s", **kwargs)
+
+
+def _questions_page(
+    request: HttpRequest, *, answering: AnswerForm | None = None, question_id: int | None = None
+) -> HttpResponse:
+    queue = question_queue()
+    forms_by_question = {
+        item.question.pk: answering
+        if item.question.pk == question_id
+        else AnswerForm(question_id=item.question.pk)
+        for item in queue
+    }
+    context = {
+        "queue": queue,
+        "answered": answered_lately(),
+        "answer_forms": forms_by_question,
+        "answering": answering,
+    }
+    return render(request, "audit/patient_questions.html", context)
 
 
 @never_cache
 @require_GET
 def patient_questions(request: HttpRequest) -> HttpResponse:
     require_privacy_officer(request)
-    return render(
-        request,
-        "audit/patient_questions.html",
-        {"queue": question_queue(), "answered": answered_lately()},
-    )
+    return _questions_page(request)
 
 
+@never_cache
 @require_POST
 def answer(request: HttpRequest, question_id: int) -> HttpResponse:
+    """Send the answer; a refusal (empty, answered already) shows the queue with the error on
+    that question's answer."""
     require_privacy_officer(request)
     if not question_exists(question_id):
         raise Http404("no such question")
-    form = AnswerForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, form.errors["answer"][0])
-        return redirect("audit-patient-questions")
-    text = form.cleaned_data["answer"]
-    try:
-        answer_question(question_id=question_id, answer=text, actor=actor_from_request(request))
-    except QuestionError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, "Your answer is sent: the patient sees it when they sign in.")
-    return redirect("audit-patient-questions")
+    form = AnswerForm(request.POST, question_id=question_id)
+    if form.is_valid():
+        try:
+            answer_question(
+                question_id=question_id,
+                answer=form.cleaned_data["answer"],
+                actor=actor_from_request(request),
+            )
+        except QuestionError as error:
+            form.add_error("answer", str(error))
+        else:
+            messages.success(request, "Your answer is sent: the patient sees it when they sign in.")
+            return redirect("audit-patient-questions")
+    return _questions_page(request, answering=form, question_id=question_id)

@@ -30,6 +30,7 @@ from audit.review_selectors import emergency_accesses_to
 from audit.selectors import find_patients_for_report, report_choices
 from audit.services import record_look_at_details, record_search, record_subject_access_request
 from audit.trail_dates import TrailDateField
+from records.form_fields import PlainForm
 from records.models import Patient
 from records.safe_csv import csv_lines
 
@@ -49,7 +50,7 @@ def find_patient(request: HttpRequest) -> HttpResponse:
     put in the address (logs, history, Referer); each search is recorded, whom it found too. The
     results say who each person is and nothing of their record."""
     require_privacy_officer(request)
-    form = FindForm(request.POST or None)
+    form = FindForm(request.POST if request.method == "POST" else None)
     found = None
     if request.method == "POST" and form.is_valid():
         actor = actor_from_request(request)
@@ -69,11 +70,15 @@ def find_patient(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/find_patient_report.html", {"form": form, "found": found})
 
 
-class ReportFilterForm(forms.Form):
+class ReportFilterForm(PlainForm):
     """The report's filters, from the address (they name no patient) or a posted request."""
 
-    since = TrailDateField(label="From", required=False, help_text="For example 1/3/2026.")
-    until = TrailDateField(label="To", required=False, help_text="The day included.")
+    since = TrailDateField(
+        what="the start date", label="From", required=False, help_text="For example, 1 3 2026"
+    )
+    until = TrailDateField(
+        what="the end date", label="To", required=False, help_text="The day included"
+    )
     organisation = forms.ChoiceField(label="Organisation", required=False)
     user = forms.TypedChoiceField(label="Person", required=False, coerce=int, empty_value=None)
     basis = forms.ChoiceField(
@@ -217,29 +222,42 @@ def _produce(
     return content, len(looks)
 
 
-class SubjectAccessForm(forms.Form):
+class SubjectAccessForm(PlainForm):
     """Who asked, when, and where the file goes."""
 
     requested_by = forms.ChoiceField(
-        label="Who asked", choices=SubjectAccessRequest.Requester.choices, widget=forms.RadioSelect
+        label="Who asked",
+        choices=SubjectAccessRequest.Requester.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose who asked for the report"},
     )
-    requester_name = forms.CharField(label="Their name", max_length=200)
+    requester_name = forms.CharField(
+        label="Their name",
+        max_length=200,
+        error_messages={"required": "Enter the name of the person who asked"},
+    )
     requester_authority = forms.CharField(
         label="For a representative: on what authority (optional)",
         max_length=200,
         required=False,
         help_text="For example: lasting power of attorney for health and welfare.",
     )
-    received_on = TrailDateField(label="Request received on", help_text="For example 2/3/2026.")
+    received_on = TrailDateField(
+        what="the date the request was received",
+        label="Request received on",
+        help_text="For example, 2 3 2026",
+    )
     format = forms.ChoiceField(
         label="File to send",
         choices=SubjectAccessRequest.Format.choices,
         widget=forms.RadioSelect,
         initial=SubjectAccessRequest.Format.PDF,
+        error_messages={"required": "Choose the file to send"},
     )
     sent_to = forms.CharField(
         label="Sent to, and how",
         max_length=300,
+        error_messages={"required": "Enter who the file is sent to, and how"},
         help_text="For example: the patient, by secure email to the address they gave.",
     )
 

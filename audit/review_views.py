@@ -40,7 +40,7 @@ from audit.review_selectors import (
 )
 from audit.services import record_looks_at_details
 from audit.trail_dates import TrailDateField
-from records.limits import FREE_TEXT_MAX_LENGTH
+from records.form_fields import FreeTextField, PlainForm
 from records.safe_csv import csv_lines
 
 QUEUE_SHOWN = 100
@@ -64,17 +64,17 @@ QUEUE_CSV_COLUMNS = [
 ]
 
 
-class QueueFilterForm(forms.Form):
+class QueueFilterForm(PlainForm):
     state = forms.ChoiceField(
         label="Show", choices=QueueState.choices, required=False, initial=QueueState.PENDING
     )
     started_from = TrailDateField(
-        label="Started on or after", required=False,
-        help_text="For example, 15/3/2026",
+        what="the first day", label="Started on or after", required=False,
+        help_text="For example, 15 3 2026",
     )  # fmt: skip
     started_to = TrailDateField(
-        label="Started on or before", required=False,
-        help_text="For example, 31/3/2026",
+        what="the last day", label="Started on or before", required=False,
+        help_text="For example, 31 3 2026",
     )  # fmt: skip
     organisation = forms.CharField(
         label="Organisation or team", required=False, max_length=200,
@@ -190,16 +190,16 @@ def _iso(moment: datetime.datetime | None) -> str:
     return timezone.localtime(moment).isoformat(timespec="seconds") if moment else ""
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(PlainForm):
     """Shape only: which decision may follow, and when a note is needed, is the service's rule
     (access.services.emergency_access); its refusal is shown on the field it names."""
 
     outcome = forms.CharField(required=False, max_length=20)
-    note = forms.CharField(
+    note = FreeTextField(
+        what="the note",
         label="Note",
         help_text="Needed to flag an access, and for each step or conclusion of an investigation.",
         required=False,
-        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
@@ -264,9 +264,9 @@ def review_break_glass(request: HttpRequest, access_id: int) -> HttpResponse:
     return _detail(request, access.pk, form, status=400)
 
 
-class PeriodForm(forms.Form):
-    first = TrailDateField(label="From", required=False)
-    last = TrailDateField(label="To", required=False)
+class PeriodForm(PlainForm):
+    first = TrailDateField(what="the first day", label="From", required=False)
+    last = TrailDateField(what="the last day", label="To", required=False)
 
     def period(self) -> Period:
         default = Period.last_days()

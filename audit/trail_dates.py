@@ -1,14 +1,14 @@
 """Days as the privacy officers' pages take them: the date formats people type, the London
-day's bounds in the trail, and a date field that refuses a date the trail could not hold."""
+day's bounds in the trail, and a date field (day, month and year) that refuses a date the trail
+could not hold."""
 
 import datetime
 
-from django import forms
 from django.utils import timezone
 
+from records.form_fields import DayMonthYearField
+
 DATE_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d %m %Y", "%Y-%m-%d"]
-# A date past this is a typing slip; past 9999 it could not even be turned into a bound.
-LAST_DAY = datetime.date(2099, 12, 31)
 
 
 def start_of(day: datetime.date) -> datetime.datetime:
@@ -21,14 +21,10 @@ def after(day: datetime.date) -> datetime.datetime:
     return start_of(day + datetime.timedelta(days=1))
 
 
-class TrailDateField(forms.DateField):
-    """A day typed as people type it (3/12/2026, 2026-12-03, ...), before 2100."""
+class TrailDateField(DayMonthYearField):
+    """A day typed as day, month and year, between 1900 and 2099 (records.form_fields: past
+    9999 it could not even be turned into a bound). From an address or a link, one parameter
+    as people type it (3/12/2026, 2026-12-03, ...) is taken too."""
 
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("input_formats", DATE_FORMATS)
-        super().__init__(**kwargs)
-
-    def validate(self, value) -> None:
-        super().validate(value)
-        if value and not datetime.date(1900, 1, 1) <= value <= LAST_DAY:
-            raise forms.ValidationError("Enter a date between 1900 and 2099.", code="out_of_range")
+    def __init__(self, *, what: str, **kwargs) -> None:
+        super().__init__(what=what, typed_formats=DATE_FORMATS, **kwargs)

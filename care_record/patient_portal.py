@@ -28,7 +28,7 @@ from care_record.patient_looks import (
     one_look_for_the_patient,
 )
 from care_record.patient_sessions import PatientVisitor, patient_required
-from records.limits import FREE_TEXT_MAX_LENGTH
+from records.form_fields import FreeTextField, PlainForm
 from records.selectors import records_of_the_same_person
 
 LOOKS_PER_PAGE = 50
@@ -77,12 +77,12 @@ def looks(request: HttpRequest, visitor: PatientVisitor) -> HttpResponse:
     return render(request, "patient/looks.html", {"visitor": visitor, "looks": page})
 
 
-class QuestionForm(forms.Form):
-    text = forms.CharField(
+class QuestionForm(PlainForm):
+    text = FreeTextField(
+        what="your question",
         label="Your question",
         help_text="For example, why they looked, or what they looked at. Do not include "
         "anything about your health that you would not want a privacy officer to read.",
-        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 5}),
         error_messages={"required": "Write your question"},
     )
@@ -95,7 +95,7 @@ def ask(request: HttpRequest, visitor: PatientVisitor, look_id: int) -> HttpResp
     look = _own_look(visitor, look_id)
     if look is None:
         return _not_found(request)
-    form = QuestionForm(request.POST or None)
+    form = QuestionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():

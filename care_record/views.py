@@ -25,7 +25,8 @@ from audit.services import record_search
 from audit.trail_dates import DATE_FORMATS
 from care_record.reading import LookEnded, read_record
 from care_record.updates import record_context
-from records.limits import FREE_TEXT_MAX_LENGTH, NHS_NUMBER_INPUT_MAX_LENGTH
+from records.form_fields import DayMonthYearField, FreeTextField, PlainForm
+from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
 from records.nhs_numbers import normalise_nhs_number
 
@@ -107,20 +108,29 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     )
 
 
-class BreakGlassForm(forms.Form):
-    nhs_number = forms.CharField(label="NHS number", max_length=NHS_NUMBER_INPUT_MAX_LENGTH)
-    birth_date = forms.DateField(
+class BreakGlassForm(PlainForm):
+    nhs_number = forms.CharField(
+        label="NHS number",
+        max_length=NHS_NUMBER_INPUT_MAX_LENGTH,
+        error_messages={"required": "Enter the patient's NHS number"},
+    )
+    birth_date = DayMonthYearField(
+        what="the patient's date of birth",
+        typed_formats=DATE_FORMATS,
         label="Date of birth",
-        help_text="For example 15/01/1954.",
-        input_formats=DATE_FORMATS,
+        help_text="For example, 15 1 1954",
     )
     reason = forms.ChoiceField(
-        choices=BreakGlassAccess.Reason.choices, widget=forms.RadioSelect, label="Reason"
+        choices=BreakGlassAccess.Reason.choices,
+        widget=forms.RadioSelect,
+        label="Reason",
+        error_messages={"required": "Choose the reason you need emergency access"},
     )
-    explanation = forms.CharField(
+    explanation = FreeTextField(
+        what="the explanation",
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Why do you need this record now?",
-        max_length=FREE_TEXT_MAX_LENGTH,
+        error_messages={"required": "Enter why you need this record now"},
     )
 
     def clean_nhs_number(self) -> str:
@@ -137,7 +147,7 @@ def break_glass(request: HttpRequest) -> HttpResponse:
         raise AccessDenied("this role cannot use emergency access")
     # From the search page: the NHS number and date of birth already typed there.
     initial = {key: request.GET[key] for key in ("nhs_number", "birth_date") if key in request.GET}
-    form = BreakGlassForm(request.POST or None, initial=initial)
+    form = BreakGlassForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         patient = (
             Patient.objects.current()

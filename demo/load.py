@@ -441,6 +441,8 @@ def create_demo_relationships(population, teams: dict) -> int:
     today = timezone.localdate()
     starts = {"gp": today - datetime.timedelta(days=730), "ae": today,
               "social": today - datetime.timedelta(days=120)}  # fmt: skip
+    # An A&E episode is short: it ends within days (the administrator's home lists it).
+    ends = {"ae": today + datetime.timedelta(days=3)}
     patients = {p.nhs_number: p for p in Patient.objects.all()}
     created = 0
     for key, people in wanted.items():
@@ -460,6 +462,7 @@ def create_demo_relationships(population, teams: dict) -> int:
                 reason=reasons[key],
                 actor=setup,
                 starts_on=starts[key],
+                ends_on=ends.get(key),
             )
             created += 1
     return created

@@ -12,13 +12,21 @@ from django.template import defaultfilters
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
-from jinja2 import ChainableUndefined, ChoiceLoader, Environment, PackageLoader, Undefined
-from jinja2.runtime import Macro
+from jinja2 import (
+    ChainableUndefined,
+    ChoiceLoader,
+    Environment,
+    PackageLoader,
+    Undefined,
+    pass_context,
+)
+from jinja2.runtime import Context, Macro
 from markupsafe import Markup
 
 from access.models import AccessBasis
 from care_record.timeline import date_sort_key
 from records.fetching import SourceState
+from records.form_fields import PARTS, DayMonthYearField, DayMonthYearInput, parts_in_error
 from records.sources import wording
 
 # Where a form field's value goes in a remembered macro output (see `memo`): what people type is
@@ -76,6 +84,7 @@ def linebreaksbr(value: Any) -> str:
 
 # Which NHS.UK component shows a form field of each widget (first match; anything else: input).
 _COMPONENTS = (
+    (DayMonthYearInput, "date"),
     (forms.RadioSelect, "radios"),
     (forms.CheckboxInput, "checkbox"),
     (forms.Select, "select"),
@@ -100,6 +109,50 @@ def field_choices(bound_field: forms.BoundField) -> list[dict[str, Any]]:
         for value, label in bound_field.field.choices
         for chosen in [str(value) == current]
     ]
+
+
+def date_items(bound_field: forms.BoundField) -> list[dict[str, Any]]:
+    """A date's three boxes as the NHS.UK date-input macro takes them: what was typed (or the
+    date), and the boxes its error is about marked."""
+    field = bound_field.field
+    shown = (
+        field.parts_shown(bound_field.value())
+        if isinstance(field, DayMonthYearField)
+        else ["", "", ""]
+    )
+    wrong = parts_in_error(bound_field)
+    return [
+        {
+            "id": f"{bound_field.auto_id}_{part}",
+            "name": f"{bound_field.html_name}_{part}",
+            "label": part.capitalize(),
+            "value": value,
+            "width": 4 if part == "year" else 2,
+            "classes": "nhsuk-input--error" if part in wrong else "",
+        }
+        for part, value in zip(PARTS, shown, strict=True)
+    ]
+
+
+def error_href(bound_field: forms.BoundField) -> str:
+    """Where the error summary's link for this field goes: the field, or a date's first box
+    that is wrong."""
+    if field_kind(bound_field) == "date":
+        wrong = parts_in_error(bound_field) or [PARTS[0]]
+        return f"#{bound_field.auto_id}_{wrong[0]}"
+    return f"#{bound_field.auto_id}"
+
+
+@pass_context
+def errors_on_page(context: Context) -> bool:
+    """Whether a form the page was given is in error (its title then starts "Error: "): any
+    bound Django form in the page's context, or `page_errors` set by a view that checks by hand."""
+    if context.get("page_errors"):
+        return True
+    return any(
+        isinstance(value, forms.BaseForm) and value.is_bound and bool(value.errors)
+        for value in context.get_all().values()
+    )
 
 
 def memo(macro: Macro, params: dict[str, Any]) -> Markup:
@@ -155,6 +208,9 @@ def environment(**options: Any) -> Environment:
         static=static,
         field_kind=field_kind,
         field_choices=field_choices,
+        date_items=date_items,
+        errors_on_page=errors_on_page,
+        error_href=error_href,
         memo=memo,
         VALUE_SLOT=VALUE_SLOT,
         now=timezone.now,  # the printed notice's time (portal.js puts the time of printing)

@@ -42,6 +42,11 @@ class PasswordSignInForm(AuthenticationForm):
     break-glass administrator (a superuser; the second factor follows), or everyone (trials and
     tests). Refused with the same words as a wrong password: nothing says the account exists."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].error_messages["required"] = "Enter your username"
+        self.fields["password"].error_messages["required"] = "Enter your password"
+
     def confirm_login_allowed(self, user) -> None:
         super().confirm_login_allowed(user)
         mode = settings.LCR_PASSWORD_SIGN_IN

@@ -17,12 +17,15 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from records.form_fields import PlainForm
 
-class TokenForm(forms.Form):
+
+class TokenForm(PlainForm):
     token = forms.CharField(
         label="Security code",
         help_text="The 6-digit code your authenticator app shows now.",
-        max_length=6,
+        max_length=20,
+        error_messages={"required": "Enter the 6-digit security code"},
     )
 
     def clean_token(self) -> str:
@@ -66,7 +69,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     if device is None:
         return redirect("two-factor-setup")
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and _check(form, device):
         otp_login(request, device)
         return redirect(_next(request))
@@ -85,7 +88,7 @@ def setup(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(
             user=request.user, confirmed=False, name="Authenticator app"
         )
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and _check(form, device):
         device.confirmed = True
         device.save(update_fields=["confirmed"])

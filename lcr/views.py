@@ -17,9 +17,15 @@ from access.policy import (
     reviews_break_glass,
     sees_records,
 )
-from access.selectors import administrators_who_see_records, my_patients_page
+from access.selectors import (
+    ENDING_SOON_DAYS,
+    administrators_who_see_records,
+    my_patients_page,
+    relationships_ending_soon,
+)
 from access.web import actor_from_request, memberships_of
 from audit.patient_questions import open_questions
+from audit.review_selectors import alerts
 from audit.selectors import break_glass_queue, recently_viewed
 from lcr.broker_state import broker_health
 from records.heartbeats import readiness
@@ -31,15 +37,23 @@ logger = logging.getLogger(__name__)
 
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
-    """Who you are acting as, the patients your team cares for, the ones you looked at lately,
-    what waits for a privacy officer (and the administrators who can also open records), what
-    waits for an identity reviewer, and (for staff) the register's state."""
+    """What the role needs first. Clinical roles: the patients their team cares for and the ones
+    they looked at lately. Administrators: the work waiting (relationships ending soon, imports,
+    identity reviews), with no list of patients. Privacy officers: the emergency accesses to
+    review, the alerts and the patients' open questions. Identity reviewers: the records
+    and merges waiting for them. Staff: the register's state."""
     actor = actor_from_request(request)
     memberships = len(memberships_of(request))
-    page = my_patients_page(actor, request.GET.get("page")) if actor.team is not None else None
+    clinical = sees_records(actor)
+    page = (
+        my_patients_page(actor, request.GET.get("page"))
+        if clinical and actor.team is not None
+        else None
+    )
     reviews = reviews_break_glass(actor)
     identity = reviews_identities(request.user)
     merges = may_merge(request.user) or may_unmerge(request.user)
+    manages = manages_relationships(actor)
     return render(
         request,
         "home.html",
@@ -47,17 +61,22 @@ def home(request: HttpRequest) -> HttpResponse:
             "actor": actor,
             "needs_team": actor.team is None and memberships > 1,
             "patients": page,
-            "recent": recently_viewed(actor) if sees_records(actor) else [],
-            "manages": manages_relationships(actor),
+            "recent": recently_viewed(actor) if clinical else [],
+            "manages": manages,
+            # Counts and the team or person only: a name here would be a look at the patient's
+            # details on every visit to the home page, which nobody chose to make.
+            "ending_soon": relationships_ending_soon() if manages else None,
+            "ending_soon_days": ENDING_SOON_DAYS,
             "glass": may_break_glass(actor),
             "reviews": reviews,
             "review_count": break_glass_queue().count() if reviews else 0,
             "flagged": administrators_who_see_records() if reviews else [],
+            "alerts": alerts() if reviews else [],
             "open_questions": open_questions().count() if reviews else 0,
             "shown_to_patients_choice": settings.LCR_STAFF_MAY_BE_SHOWN_BY_ROLE,
             "sources": sources_with_latest_sync() if request.user.is_staff else [],
             "identity_reviews": identity,
-            "waiting_for_review": waiting_for_review() if identity else 0,
+            "waiting_for_review": waiting_for_review() if identity or manages else 0,
             "merges": merges,
             "merges_waiting": merge_requests_waiting().count() if merges else 0,
         },

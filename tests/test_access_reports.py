@@ -289,7 +289,7 @@ def test_a_date_the_trail_cannot_hold_is_refused_on_the_form_not_with_an_error(s
     for format in ("", "pdf"):
         page = client.get(report_url(patient), {"until": day, "format": format})
         assert page.status_code == 200
-        assert "Enter a date between 1900 and 2099." in page.content.decode()
+        assert "The end date must be between 1900 and 2099" in page.content.decode()
     answer = client.post(
         reverse("audit-subject-access-request", kwargs={"patient_id": patient.pk}),
         {**subject_access_form(format="pdf"), "until": day},

@@ -168,3 +168,63 @@ def test_my_patients_pages_count_and_order_as_my_patients_does(team, office):
     pages = [my_patients_page(actor, number, per_page=3) for number in (1, 2, 3)]
     assert pages[0].paginator.count == 7 and pages[0].paginator.num_pages == 3
     assert [p.pk for page in pages for p in page] == [p.pk for p in expected]
+
+
+@pytest.fixture
+def record_office():
+    return make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
+
+
+@pytest.mark.parametrize("count", [2, 14])
+def test_an_administrator_s_home_shows_relationships_ending_soon_without_naming_anyone(
+    client, team, office, record_office, count, django_assert_max_num_queries
+):
+    from audit.models import AccessEvent
+
+    today = timezone.localdate()
+    patients = [PatientFactory(family_name=f"Ending{n}") for n in range(count)]
+    for n, patient in enumerate(patients):
+        services.start_relationship(
+            patient=patient, team=team, kind="social_care_case", reason="open case",
+            actor=office, ends_on=today + datetime.timedelta(days=n % 14),
+        )  # fmt: skip
+    later = PatientFactory(family_name="Later")
+    services.start_relationship(
+        patient=later, team=team, kind="referral", reason="x", actor=office,
+        ends_on=today + datetime.timedelta(days=15),
+    )  # fmt: skip
+    client.force_login(member(record_office, Role.ADMINISTRATOR, "admin"))
+
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("home")).content.decode()
+
+    assert 'id="my-patients"' not in page
+    assert f"<strong>{count}</strong> care relationships end in the next 14 days" in page
+    links = re.findall(r'href="/manage/patients/(\d+)/"', page)
+    assert links == [str(p.pk) for p in patients[:10]]  # the soonest first, at most ten
+    assert str(later.pk) not in links
+    assert not any(p.family_name.upper() in page or p.nhs_number in page for p in patients)
+    assert not AccessEvent.objects.exists()  # no name shown, so no look recorded
+    assert reverse("manage-import-relationships") in page
+    assert "No source record waits for identity review." in page
+
+
+def test_a_privacy_officer_s_home_has_the_queue_alerts_and_questions_and_no_patients(
+    client, record_office
+):
+    client.force_login(member(record_office, Role.PRIVACY_OFFICER, "privacy"))
+    page = client.get(reverse("home")).content.decode()
+    assert 'id="my-patients"' not in page
+    assert "Nothing waits for review." in page
+    assert 'id="alerts-heading"' in page
+    assert reverse("audit-patient-questions") in page
+    assert "Work waiting" not in page
+
+
+def test_a_clinician_s_home_still_lists_their_team_s_patients(client, team, office):
+    patient = PatientFactory()
+    care_for(team, [patient], office)
+    client.force_login(member(team, Role.SOCIAL_WORKER, "sw"))
+    page = client.get(reverse("home")).content.decode()
+    assert 'id="my-patients"' in page and patient.full_name in page
+    assert "Work waiting" not in page and 'id="alerts-heading"' not in page

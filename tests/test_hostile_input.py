@@ -222,7 +222,7 @@ def test_choosing_a_team_beyond_64_bits_is_a_form_error(client, everyone, big):
     client.force_login(everyone[0])
     response = client.post(reverse("choose-team"), {"team": str(big)})
     assert response.status_code == 200
-    assert "Choose one of your teams." in response.content.decode()
+    assert "Choose the team you are working for" in response.content.decode()
 
 
 def test_a_relationship_for_a_team_beyond_64_bits_is_a_form_error(office):
@@ -232,7 +232,7 @@ def test_a_relationship_for_a_team_beyond_64_bits_is_a_form_error(office):
         {"team": str(2**63), "kind": "referral", "reason": "r"},
     )
     assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
+    assert "Choose a team from the list" in response.content.decode()
     assert not CareRelationship.objects.exists()
 
 
@@ -335,7 +335,9 @@ def test_a_reason_over_the_limit_is_refused_by_the_form(office, team):
         reverse("manage-patient", kwargs={"patient_id": patient.pk}),
         {"team": team.pk, "kind": "referral", "reason": "x" * 2001},
     )
-    assert "at most 2000 characters" in response.content.decode()
+    assert "The reason may have at most 2,000 characters; this has 2,001." in (
+        response.content.decode()
+    )
     assert not CareRelationship.objects.exists()
 
 

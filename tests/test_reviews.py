@@ -255,7 +255,7 @@ def test_a_bad_filter_gets_a_clear_error(office):
         reverse("audit-review-queue"), {"started_from": "32/13/2026", "started_to": "1/1/2026"}
     )
     assert response.status_code == 400
-    assert "Enter a valid date." in response.content.decode()
+    assert "The first day must be a real date" in response.content.decode()
     backwards = client.get(
         reverse("audit-review-queue"), {"started_from": "2/1/2026", "started_to": "1/1/2026"}
     )
@@ -455,13 +455,13 @@ def test_a_date_past_the_trail_is_refused_on_the_queue_and_the_evidence(office, 
     client = office["client"]
     queue = client.get(reverse("audit-review-queue"), {"state": "all", "started_to": day})
     assert queue.status_code == 400
-    assert "Enter a date between 1900 and 2099." in queue.content.decode()
+    assert "The last day must be between 1900 and 2099" in queue.content.decode()
     evidence = reverse(
         "audit-alert-evidence", kwargs={"kind": "emergency-access", "user_id": office["doctor"].pk}
     )
     answer = client.get(evidence, {"last": day})
     assert answer.status_code == 400
-    assert "Enter a date between 1900 and 2099." in answer.content.decode()
+    assert "The last day must be between 1900 and 2099" in answer.content.decode()
 
 
 def _report(client, patient):

@@ -238,7 +238,10 @@ def test_someone_in_two_teams_picks_one_from_the_header(client, social_worker):
     assert "Choose the team you are working for" in home
 
     nonsense = client.post(reverse("choose-team"), {"team": "abc"})
-    assert nonsense.status_code == 200 and "Choose one of your teams." in nonsense.content.decode()
+    assert (
+        nonsense.status_code == 200
+        and "Choose the team you are working for" in nonsense.content.decode()
+    )
 
     chosen = client.post(reverse("choose-team"), {"team": other.pk}, follow=True)
     assert "Acting for <strong>Hospital discharge team</strong>" in chosen.content.decode()

@@ -8,6 +8,7 @@ The Content-Security-Policy is enforced as in production, and every test fails i
 reported a violation of it on any page the test opened (`csp_violations`).
 """
 
+import datetime
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -152,3 +153,11 @@ def check_page(page: Page) -> Callable[[str], None]:
         )
 
     return check
+
+
+def fill_date(page: Page, legend: str, day: datetime.date) -> None:
+    """Type a date into the three boxes (day, month, year) of the NHS.UK date input `legend`."""
+    group = page.get_by_role("group", name=legend)
+    group.get_by_label("Day").fill(str(day.day))
+    group.get_by_label("Month").fill(str(day.month))
+    group.get_by_label("Year").fill(str(day.year))

@@ -17,7 +17,7 @@ from demo.load import (
     create_demo_users,
     register_population,
 )
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, fill_date
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SIZES = {"laptop": (1366, 768), "phone": (390, 844)}
@@ -92,7 +92,7 @@ def test_a_privacy_officer_finds_the_example_patient_reads_and_filters_the_repor
 
     page.goto("/audit/patients/")
     page.get_by_label("Last name").fill(person.family_name)
-    page.get_by_label("Date of birth").fill(person.birth_date.strftime("%d/%m/%Y"))
+    fill_date(page, "Date of birth", person.birth_date)
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("heading", name=re.compile(r"patients? found$"))).to_be_visible()
     at_both_sizes(page, check_page, "privacy-finder-name")

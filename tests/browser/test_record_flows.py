@@ -9,7 +9,7 @@ from access import services
 from access.models import Role, Team
 from audit.models import AccessEvent
 from demo.sources import Behaviour
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, fill_date
 from tests.factories import UserFactory, make_team, member
 from tests.fetch_helpers import link_everywhere
 
@@ -111,7 +111,7 @@ def test_an_ae_clinician_breaks_glass_with_a_reason_and_sees_the_banner(
     page.get_by_role("link", name="Use emergency access").click()
 
     expect(page.get_by_label("NHS number")).to_have_value(record.patient.nhs_number)
-    page.get_by_label("Date of birth").fill(record.patient.birth_date.strftime("%d/%m/%Y"))
+    fill_date(page, "Date of birth", record.patient.birth_date)
     page.get_by_label("Patient unable to consent (unconscious or confused)").check()
     page.get_by_label("Why do you need this record now?").fill("Brought in unconscious")
     page.get_by_role("button", name="Open the record in an emergency").click()

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from access import services
 from access.models import Role, Team
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, totp_code
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, fill_date, totp_code
 from tests.factories import UserFactory, make_team, member
 from tests.fetch_helpers import link_everywhere
 
@@ -132,7 +132,7 @@ def test_under_the_emergency_banners_the_summary_still_starts_on_the_first_scree
     resize(page, size)
     page.goto("/break-glass/")
     page.get_by_label("NHS number").fill(glance.patient.nhs_number)
-    page.get_by_label("Date of birth").fill(glance.patient.birth_date.strftime("%d/%m/%Y"))
+    fill_date(page, "Date of birth", glance.patient.birth_date)
     page.get_by_label("Patient unable to consent (unconscious or confused)").check()
     page.get_by_label("Why do you need this record now?").fill("Brought in unconscious")
     page.get_by_role("button", name="Open the record in an emergency").click()
