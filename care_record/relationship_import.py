@@ -64,6 +64,7 @@ def _upload_page(
         {
             "form": form,
             "refused": refused,
+            "page_errors": bool(refused),
             "date_example": importing.DATE_EXAMPLE,
             "max_rows": importing.MAX_ROWS,
             "max_megabytes": importing.MAX_BYTES // 2**20,
@@ -164,6 +165,9 @@ def _context(kept: RelationshipImport, results: list, **more) -> dict:
         "counts": counts,
         "Outcome": importing.Outcome,
         "kept_until": kept.uploaded_at + importing.IMPORT_KEPT_FOR,
+        # The title's "Error: " (base.html): a row in error, or the import refused.
+        "page_errors": bool(more.get("refused"))
+        or bool(counts[importing.Outcome.ERROR] + counts[importing.Outcome.NOT_IMPORTED]),
         **more,
     }
 

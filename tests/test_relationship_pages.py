@@ -1,13 +1,14 @@
 """The administrators' pages: find a patient, record and end relationships, objections (the CSV
 import: tests/test_relationship_import.py)."""
 
+import datetime
 import re
 
 import pytest
 from django.urls import reverse
 
 from access.models import CareRelationship, Objection, Role, Team
-from tests.factories import PatientFactory, make_team, member
+from tests.factories import PatientFactory, UserFactory, make_team, member
 
 pytestmark = pytest.mark.django_db
 
