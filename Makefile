@@ -8,7 +8,7 @@ VENDOR := static/vendor
 NHSUK_DIST := node_modules/nhsuk-frontend/dist/nhsuk
 VENDORED := $(VENDOR)/.built
 
-.PHONY: run test test-fast test-browser chromium bench bench-fetch bench-browser bench-access bench-audit bench-api lint format install clean
+.PHONY: run test test-fast test-browser chromium bench bench-fetch bench-browser bench-access bench-audit bench-api bench-load lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ bench-audit: install
 ## A patient read through the API (authorisation, audit, FHIR) vs a bare indexed lookup (needs PostgreSQL).
 bench-api: install
 	$(PY) -m benchmarks.api_read
+
+## The product served as production runs it (gunicorn, Celery worker, PostgreSQL, Redis) on the
+## London data, under locust at 1, 4, 16, 64 users (docs/scale.md; BENCH_ARGS="--scale 0.01").
+bench-load: install
+	$(PY) -m benchmarks.load $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
