@@ -5,6 +5,8 @@ Autoescape stays on. The admin and DRF keep Django's own template engine (settin
 """
 
 import datetime
+import functools
+from contextvars import ContextVar
 from typing import Any
 
 from django import forms
@@ -12,11 +14,13 @@ from django.template import defaultfilters
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince as timesince_between
 from jinja2 import (
     ChainableUndefined,
     ChoiceLoader,
     Environment,
     PackageLoader,
+    Template,
     Undefined,
     pass_context,
 )
@@ -34,6 +38,23 @@ from records.sources import wording
 VALUE_SLOT = "\x00lcr-value\x00"
 _MEMO_SIZE = 4096
 _memo: dict[tuple, Markup] = {}
+# What one page's render has worked out already (see PageTemplate): a record page says how old
+# the same few fetches are hundreds of times.
+_this_render: ContextVar[dict | None] = ContextVar("lcr_this_render", default=None)
+
+
+class PageTemplate(Template):
+    """A template whose render (with everything it includes and imports) reads every age against
+    one moment, and works each one out once."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        if _this_render.get() is not None:  # rendered inside another page's render
+            return super().render(*args, **kwargs)
+        token = _this_render.set({})
+        try:
+            return super().render(*args, **kwargs)
+        finally:
+            _this_render.reset(token)
 
 
 def url(name: str, *args: Any, **kwargs: Any) -> str:
@@ -55,23 +76,70 @@ def timesince(value: Any) -> str:
 
 
 def ago(value: Any) -> str:
-    """How old something is, for a reader: "just now", "3 minutes ago", "2 hours ago"."""
+    """How old something is, for a reader: "just now", "3 minutes ago", "2 hours ago". Within
+    a page's render, against the moment of its first age, each moment worked out once."""
     if not value:
         return ""
-    if timezone.now() - value < datetime.timedelta(minutes=1):
+    memo = _this_render.get()
+    if memo is None:
+        return _ago(value, timezone.now())
+    key = ("ago", value)
+    found = memo.get(key)
+    if found is None:
+        now = memo.get("now")
+        if now is None:
+            now = memo["now"] = timezone.now()
+        found = memo[key] = _ago(value, now)
+    return found
+
+
+def _ago(value: datetime.datetime, now: datetime.datetime) -> str:
+    if now - value < datetime.timedelta(minutes=1):
         return "just now"
-    return f"{defaultfilters.timesince_filter(value)} ago"
+    try:
+        return f"{timesince_between(value, now)} ago"
+    except (ValueError, TypeError):  # as Django's timesince filter: nothing to say
+        return " ago"
+
+
+def provenance(item: Any) -> Markup:
+    """Where a record item comes from and how old that is, as the record page says it under
+    every item: "Royal London Hospital, fetched 3 minutes ago" ("stale: fetched ..." when the
+    snapshot is stale). A page has hundreds of items from a few fetches: each said once per
+    render."""
+    name, stale, fetched_at = item.get("source_name"), item.get("stale"), item.get("fetched_at")
+    memo = _this_render.get()
+    key = ("provenance", name, bool(stale), fetched_at)
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        found = Markup('<span class="lcr-provenance">{}, {}fetched {}</span>').format(
+            name, "stale: " if stale else "", ago(fetched_at)
+        )
+        if memo is not None:
+            memo[key] = found
+    return found
+
+
+# A source's dates and status codes read the same every time: the words are remembered.
+_date_words = functools.lru_cache(maxsize=_MEMO_SIZE)(wording.date_words)
+_status_words = functools.lru_cache(maxsize=_MEMO_SIZE)(wording.status_words)
+_date_sort_key = functools.lru_cache(maxsize=_MEMO_SIZE)(date_sort_key)
 
 
 def fhir_date(value: Any) -> str:
     """A date a source gave (FHIR date, dateTime or instant) as NHS.UK writes it, in London
     time: "15 January 2026", or "15 January 2026, 14:40" when the source gave a time."""
-    return wording.date_words(value)
+    return _date_words(value) if isinstance(value, str) else wording.date_words(value)
 
 
 def status_words(value: Any) -> str:
     """A status in plain English ("noshow" -> "Did not attend"); words already plain stay."""
-    return wording.status_words(value)
+    return _status_words(value) if isinstance(value, str) else wording.status_words(value)
+
+
+def sort_key(value: Any) -> str:
+    """care_record.timeline.date_sort_key, remembered for the dates seen before."""
+    return _date_sort_key(value) if isinstance(value, str) else date_sort_key(value)
 
 
 def pluralize(value: Any, suffixes: str = "s") -> str:
@@ -194,6 +262,30 @@ def _frozen(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not remembered")
 
 
+# What a plain dict answers as an attribute (its methods): any other name can only be a key.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class PageEnvironment(Environment):
+    """Jinja's environment, reading `item.title` of a plain dict as its key straight away.
+
+    Jinja tries the attribute first and the key after an AttributeError; pages read tens of
+    thousands of fields of view items and macro parameters (dicts) each, and the raised error
+    was a fifth of a record page's render. The answer is the same: a dict has no attribute but
+    its methods, which are still found as attributes.
+    """
+
+    template_class = PageTemplate
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def environment(**options: Any) -> Environment:
     """Called by Django's Jinja2 backend with the loader it built from TEMPLATES' DIRS."""
     options["loader"] = ChoiceLoader(
@@ -202,7 +294,7 @@ def environment(**options: Any) -> Environment:
     # The NHS.UK macros read nested optional parameters (params.label.text) without checks.
     options["undefined"] = ChainableUndefined
     options["autoescape"] = True
-    env = Environment(**options)  # noqa: S701 (autoescape is on, set just above)
+    env = PageEnvironment(**options)  # autoescape is on, set just above
     env.globals.update(
         url=url,
         static=static,
@@ -212,6 +304,7 @@ def environment(**options: Any) -> Environment:
         errors_on_page=errors_on_page,
         error_href=error_href,
         memo=memo,
+        provenance=provenance,
         VALUE_SLOT=VALUE_SLOT,
         now=timezone.now,  # the printed notice's time (portal.js puts the time of printing)
         # The states and bases that pages branch on, by name rather than as repeated strings.
@@ -224,7 +317,7 @@ def environment(**options: Any) -> Environment:
         timesince=timesince,
         ago=ago,
         fhir_date=fhir_date,
-        date_sort_key=date_sort_key,
+        date_sort_key=sort_key,
         status_words=status_words,
         pluralize=pluralize,
         linebreaksbr=linebreaksbr,
