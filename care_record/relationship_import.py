@@ -85,12 +85,20 @@ def check_page(request: HttpRequest, import_id: int) -> HttpResponse:
         return _expired(request, exc)
     if kept.imported_at is not None:
         return redirect("manage-import-results", import_id=kept.pk)
+    return _check_page(request, kept)
+
+
+def _check_page(
+    request: HttpRequest, kept: RelationshipImport, *, refused: str = "", status: int = 200
+) -> HttpResponse:
+    """The check of a kept file, row by row (each patient named, a recorded look)."""
     results = importing.checked_rows(kept)
     _record_looks(request, results)
     return render(
         request,
         "care_record/import_check.html",
-        _context(kept, results, to_create=importing.to_create(results)),
+        _context(kept, results, to_create=importing.to_create(results), refused=refused),
+        status=status,
     )
 
 
@@ -108,14 +116,7 @@ def import_page(request: HttpRequest, import_id: int) -> HttpResponse:
         kept = importing.kept_upload(import_id=import_id, actor=request.user)
         if kept.imported_at is not None:
             return redirect("manage-import-results", import_id=kept.pk)
-        results = importing.checked_rows(kept)
-        _record_looks(request, results)
-        return render(
-            request,
-            "care_record/import_check.html",
-            _context(kept, results, to_create=importing.to_create(results), refused=str(exc)),
-            status=409,
-        )
+        return _check_page(request, kept, refused=str(exc), status=409)
     return redirect("manage-import-results", import_id=kept.pk)
 
 
