@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
+from django.core.validators import MaxLengthValidator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,6 +47,12 @@ class PasswordSignInForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].error_messages["required"] = "Enter your username"
         self.fields["password"].error_messages["required"] = "Enter your password"
+        # Django sets the field's max_length after building it, so nothing checks it; a longer
+        # name would reach authenticate(), and axes' record of the failed try (a column of 255).
+        longest = self.fields["username"].max_length
+        self.fields["username"].validators.append(
+            MaxLengthValidator(longest, f"A username has at most {longest} characters")
+        )
 
     def confirm_login_allowed(self, user) -> None:
         super().confirm_login_allowed(user)

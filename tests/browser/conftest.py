@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 from django_otp.oath import TOTP
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = os.environ.get("LCR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -144,7 +145,15 @@ def check_page(page: Page) -> Callable[[str], None]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def check(name: str) -> None:
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        try:
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        except PlaywrightError as exc:
+            # Chromium sometimes cannot capture a full page just after the viewport changed
+            # (at_both_sizes), on a busy machine: once more when it has drawn the new size.
+            if "Unable to capture screenshot" not in str(exc):
+                raise
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
         violations = axe_violations(page)
         assert not violations, "\n".join(
             f"{v['id']} ({v['impact']}): {v['help']} at "
