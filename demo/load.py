@@ -468,10 +468,6 @@ def create_demo_relationships(population, teams: dict) -> int:
     return created
 
 
-if __name__ == "__main__":
-    main()
-
-
 def write_example_import(population, teams: dict):
     """A CSV file for the administrator's relationship import (var/example-relationships.csv):
     district nursing referrals for a few people, dates typed as people type them, and two rows
@@ -500,3 +496,7 @@ def write_example_import(population, teams: dict):
     path = settings.VAR_DIR / "example-relationships.csv"
     path.write_text("".join(csv_lines(rows)), encoding="utf-8")
     return path
+
+
+if __name__ == "__main__":
+    main()

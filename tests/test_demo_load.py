@@ -240,3 +240,19 @@ def test_the_demo_example_import_checks_clean_and_imports_once(population, tmp_p
     assert [r.outcome.value for r in checked] == ["to_create"] * 5 + ["in_place"] * 2
     assert [r.outcome.value for r in first] == ["created"] * 5 + ["in_place"] * 2
     assert [r.outcome.value for r in again] == ["in_place"] * 7
+
+
+def test_the_demo_loader_runs_main_only_after_defining_everything_it_calls():
+    """`python -m demo.load` (make run) calls main() from its last statement: a function defined
+    below that statement would not exist yet when main() runs, though importing the module (as
+    the other tests here do) defines it."""
+    import ast
+    from pathlib import Path
+
+    import demo.load
+
+    tree = ast.parse(Path(demo.load.__file__).read_text())
+    last = tree.body[-1]
+    assert isinstance(last, ast.If) and "__main__" in ast.unparse(last.test)
+    assert not any(isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
+                   for node in tree.body[:-1])  # fmt: skip
