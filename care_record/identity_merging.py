@@ -9,7 +9,7 @@ differ, never your own request, a reason for everything) are records.services'.
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -261,15 +261,12 @@ def merge_request(request: HttpRequest, request_id: int) -> HttpResponse:
     """A merge one reviewer asked for: the two records compared, what differs, their reason;
     for anyone else who may merge, approve or refuse it (confirmed, with a reason)."""
     require_merger(request)
-    asked = (
+    asked = get_object_or_404(
         PatientMergeRequest.objects.select_related(
             "kept", "retired", "requested_by", "decided_by", "merge"
-        )
-        .filter(pk=request_id)
-        .first()
+        ),
+        pk=request_id,
     )
-    if asked is None:
-        raise Http404("no such merge request")
     own = asked.requested_by_id == request.user.pk
     decidable = asked.status == PatientMergeRequest.Status.PENDING and not own
     form = RequestDecisionForm(request.POST if request.method == "POST" else None)
@@ -336,15 +333,12 @@ def merge_page(request: HttpRequest, merge_id: int) -> HttpResponse:
     """A merge made: the two records, who merged (and approved) it and why; for those who may,
     undo it (confirmed, with a reason)."""
     require_merger(request, or_unmerger=True)
-    merge = (
+    merge = get_object_or_404(
         PatientMerge.objects.select_related(
             "kept", "retired", "merged_by", "approved_by", "undone_by"
-        )
-        .filter(pk=merge_id)
-        .first()
+        ),
+        pk=merge_id,
     )
-    if merge is None:
-        raise Http404("no such merge")
     undoable = merge.undone_at is None and may_unmerge(request.user)
     form = UnmergeForm(request.POST if request.method == "POST" else None)
     confirming = False
