@@ -9,10 +9,12 @@ it names the look's event and writes none of its own.
 
 import datetime
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from access.exceptions import AccessDenied
@@ -29,6 +31,7 @@ from records.categories import Category
 from records.deadlines import StateWords
 from records.fetching import SourceState, is_stale, request_refresh, state_of
 from records.models import (
+    ItemsField,
     Link,
     Patient,
     Snapshot,
@@ -95,6 +98,9 @@ class CategoryView:
     sources: list[HeadingSource] = field(default_factory=list)  # every source that may hold it
     sensitive: int = 0  # items withheld because they are sensitive, every source together
     updated_at: datetime.datetime | None = None  # its sources' latest save: what updates compare
+    # Whether its items were read: a read may leave out the headings it does not show (their
+    # sources' states are still read). A heading not read is never empty, only not shown yet.
+    loaded: bool = True
 
     @property
     def notes(self) -> list[str]:
@@ -109,9 +115,10 @@ class CategoryView:
     @property
     def complete(self) -> bool:
         """Every source that may hold this heading answered, and none withheld anything: only
-        then may an empty heading read "None recorded"."""
+        then may an empty heading read "None recorded"; never one whose items this read left out."""
         return (
-            all(
+            self.loaded
+            and all(
                 part.state.answered and not part.withheld and not part.sensitive
                 for part in self.sources
             )
@@ -141,6 +148,9 @@ class RecordView:
             for category in self.categories
             for item in category.items
         ]
+
+    def category(self, category: str) -> CategoryView | None:
+        return next((view for view in self.categories if view.category == category), None)
 
     @property
     def loading(self) -> bool:
@@ -197,22 +207,28 @@ def read_record(
     force_refresh: bool = False,
     context: RequestContext | None = None,
     look_id: int | None = None,
+    items_of: Collection[str] | None = None,
 ) -> RecordView:
     """What this actor may see of this patient's record now; raises AccessDenied otherwise,
     and AuditUnavailable if the look could not be recorded. With `look_id`, a read continuing
-    that open look (raises LookEnded if it is not one): no new access event."""
+    that open look (raises LookEnded if it is not one): no new access event. With `items_of`,
+    only those headings' items are read, shown and named; every heading's state is read."""
     decision = decide(actor, patient, categories, purpose)
     if not decision.allowed:
         look_read(channel=channel, outcome="refused")
         raise AccessDenied(decision.why_not)
     excluded = hidden_source_kinds(decision)
     if look_id is not None:
-        view = _continue_look(actor, patient, decision, excluded, look_id, refresh, force_refresh)
+        view = _continue_look(
+            actor, patient, decision, excluded, look_id, refresh, force_refresh, items_of
+        )
         look_read(channel=channel, outcome="continued")
         return view
     try:
         with transaction.atomic():
-            view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
+            view = _read(
+                patient, decision, excluded, refresh, force_refresh, _asked_by(actor), items_of
+            )
             event = record_look(
                 actor=actor,
                 patient=patient,
@@ -240,6 +256,7 @@ def _continue_look(
     look_id: int,
     refresh: bool,
     force_refresh: bool,
+    items_of: Collection[str] | None,
 ) -> RecordView:
     """An update of an open look: authorised again just now (by the caller), recorded as part of
     that look (what it shows that the look had not shown, named against the look's event), not
@@ -250,11 +267,13 @@ def _continue_look(
     try:
         if refresh or force_refresh:  # it may ask the sources again: its claims, then the tasks
             with transaction.atomic():
-                view = _read(patient, decision, excluded, refresh, force_refresh, _asked_by(actor))
+                view = _read(
+                    patient, decision, excluded, refresh, force_refresh, _asked_by(actor), items_of
+                )
         else:
             # Reads only, outside a transaction: on SQLite one would hold the write lock (IMMEDIATE)
             # while the worker waits to save the next answer.
-            view = _read(patient, decision, excluded, refresh, force_refresh)
+            view = _read(patient, decision, excluded, refresh, force_refresh, None, items_of)
         record_look_update(look_id=look_id, resource_ids=view.resource_ids)
     except DatabaseError as exc:
         logger.exception("could not record an update of look %s; nothing shown", look_id)
@@ -292,12 +311,23 @@ def _read(
     refresh: bool,
     force_refresh: bool,
     asked_by: dict[str, str] | None = None,
+    items_of: Collection[str] | None = None,
 ) -> "RecordView":
     links = list(
         Link.objects.filter(patient=patient).select_related("source").order_by("source__name")
     )
     shown = [link for link in links if link.source.kind not in excluded]
     snapshots = Snapshot.objects.filter(link__in=shown, category__in=decision.categories)
+    if items_of is not None:
+        # Still one query: the other headings' rows without their items (most of a look's bytes,
+        # its decoding and its sensitivity walk).
+        snapshots = snapshots.defer("items").annotate(
+            read_items=Case(
+                When(category__in=list(items_of), then=F("items")),
+                default=Value(None),
+                output_field=ItemsField(),
+            )
+        )
     found = list(snapshots)
     if refresh:
         asked = request_refresh(
@@ -310,10 +340,10 @@ def _read(
         )
         if asked or not all(link.source.enabled for link in shown):
             found = list(snapshots.all())  # as the requests (or a switched-off source) left them
-    return _assemble(patient, decision, links, found, excluded)
+    return _assemble(patient, decision, links, found, excluded, items_of)
 
 
-def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
+def _assemble(patient, decision, links, snapshots, excluded, items_of=None) -> RecordView:
     now = timezone.now()
     by_link: dict[int, list[Snapshot]] = {}
     for snapshot in snapshots:
@@ -328,12 +358,17 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
     updated: dict[str, datetime.datetime] = {}
     parts: dict[str, list[HeadingSource]] = {c: [] for c in decision.categories}
     shown = [link for link in links if link.source.kind not in excluded]
-    visible = _SensitiveFilter(decision, snapshots)
+    read = [s for s in snapshots if items_of is None or s.category in items_of]
+    read_pks = {s.pk for s in read}
+    visible = _SensitiveFilter(decision, read)
     for link in shown:
         budget = deadlines.look_budget(link.source)
         # A fetch still pending past its look's deadline is shown as timed out, everywhere.
         own = [deadlines.as_seen(s, now, budget) for s in by_link.get(link.pk, [])]
-        kept = {snapshot.pk: visible.items_of(snapshot) for snapshot in own}
+        kept = {
+            snapshot.pk: visible.items_of(snapshot) if snapshot.pk in read_pks else ([], 0)
+            for snapshot in own
+        }
         _heading_parts(link, own, kept, parts, now, budget)
         # A heading the source's interface cannot carry is said at the heading (and below), but
         # does not make the whole source read as unavailable.
@@ -396,6 +431,7 @@ def _assemble(patient, decision, links, snapshots, excluded) -> RecordView:
             sources=parts[category],
             sensitive=sensitive[category],
             updated_at=updated.get(category),
+            loaded=items_of is None or category in items_of,
         )
         for category in decision.categories
     ]
@@ -413,6 +449,13 @@ def said_by(source: SourceSystem, words: str) -> str:
     return f"{source.name} {words}" if words.startswith("sent ") else f"{source.name}: {words}"
 
 
+def _items(snapshot: Snapshot) -> list[dict]:
+    """A snapshot's items, read whole or (for a read of some headings) in `read_items`."""
+    if "items" in snapshot.get_deferred_fields():
+        return snapshot.read_items or []
+    return snapshot.items
+
+
 class _SensitiveFilter:
     """Splits each snapshot's items into those this look shows and a count of the sensitive ones
     it may not; the code sets are read once per look, and only if there is anything to judge.
@@ -421,13 +464,14 @@ class _SensitiveFilter:
     def __init__(self, decision: Decision, snapshots: list[Snapshot]) -> None:
         self.decision = decision
         self.emergency = decision.basis == AccessBasis.BREAK_GLASS
-        self.codes = sensitive_codes() if any(s.items for s in snapshots) else None
+        self.codes = sensitive_codes() if any(_items(s) for s in snapshots) else None
 
     def items_of(self, snapshot: Snapshot) -> tuple[list[dict], int]:
+        items = _items(snapshot)
         if self.codes is None:
-            return list(snapshot.items), 0
+            return list(items), 0
         shown, hidden = [], 0
-        for item in snapshot.items:
+        for item in items:
             found = sensitivities_of(item, self.codes)
             if not found:
                 shown.append(item)

@@ -2,8 +2,10 @@
 saved, or fetched by the page's fallback poll, always as part of the look the page began.
 
 Each update is read through read_record continuing that look (authorised again, no new access
-event) and carries only what changed: the sources' states, the summary, and the headings whose
-snapshots were saved since the page last heard.
+event) and carries only what changed: the sources' states, the summary, each heading's state in
+the navigation, and which headings' snapshots were saved since the page last heard. It carries
+no heading's table: the page fetches again those it has drawn (care_record/headings.py), so an
+update reads only the summary's headings' items and never inserts a heading not yet opened.
 """
 
 import datetime
@@ -30,9 +32,10 @@ from access.policy import Actor
 from access.web import actor_from_request
 from audit.exceptions import AuditUnavailable
 from audit.models import Channel
+from care_record.headings import EVERY_HEADING, SUMMARY_CATEGORIES, TIMELINE
 from care_record.reading import CategoryView, LookEnded, RecordView, read_record
 from care_record.summary import summary_of
-from care_record.timeline import timeline_of
+from care_record.timeline import TIMELINE_CATEGORIES, timeline_of
 from records import live
 from records.fetching import SourceState
 from records.models import Patient
@@ -105,19 +108,41 @@ def _wait_seconds(record: RecordView) -> float:
     return wait
 
 
-def record_context(record: RecordView) -> dict:
-    """What the record page and its updates are drawn from: the look, its summary, its timeline."""
+def record_context(record: RecordView, heading: str = EVERY_HEADING) -> dict:
+    """What the record page and its updates are drawn from: the look, its summary, the heading
+    open, and the timeline when its headings were read."""
+    timeline_read = all(
+        view.loaded for view in record.categories if view.category in TIMELINE_CATEGORIES
+    )
     return {
         "record": record,
         "patient": record.patient,
         "summary": summary_of(record),
-        "timeline": timeline_of(record),
+        "timeline": timeline_of(record) if timeline_read else None,
+        "heading": heading,
+        "EVERY_HEADING": EVERY_HEADING,
+        "TIMELINE": TIMELINE,
     }
+
+
+def changed_headings(record: RecordView, changed: list[str] | None) -> list[str]:
+    """The headings (and the timeline) an update says changed: a page fetches again those it
+    has drawn. `changed` None means every one."""
+    names = [view.category for view in record.categories]
+    if changed is not None:
+        names = [name for name in names if name in changed]
+    if any(name in TIMELINE_CATEGORIES for name in names):
+        names.append(TIMELINE)
+    return names
 
 
 def render_update(request: HttpRequest, record: RecordView, changed: list[str] | None) -> str:
     """The parts of the record page an update replaces; `changed` None means every heading."""
-    context = {**record_context(record), "changed": changed}
+    context = {
+        **record_context(record),
+        "changed": changed,
+        "changed_headings": changed_headings(record, changed),
+    }
     return render_to_string("care_record/_record_update.html", context, request=request)
 
 
@@ -225,5 +250,10 @@ def record_updates(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 def _read_look(actor: Actor, patient: Patient, look_id: int, refresh: bool) -> RecordView:
     return read_record(
-        actor=actor, patient=patient, channel=Channel.WEB, refresh=refresh, look_id=look_id
+        actor=actor,
+        patient=patient,
+        channel=Channel.WEB,
+        refresh=refresh,
+        look_id=look_id,
+        items_of=SUMMARY_CATEGORIES,
     )

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -23,8 +23,15 @@ from audit.patient_finder import FindForm
 from audit.request_context import context_from_request
 from audit.services import record_search
 from audit.trail_dates import DATE_FORMATS
+from care_record.headings import (
+    SUMMARY_CATEGORIES,
+    categories_of,
+    chosen_heading,
+    items_to_read,
+)
 from care_record.reading import LookEnded, read_record
-from care_record.updates import record_context
+from care_record.updates import record_context, render_update
+from records.categories import ALL_CATEGORIES
 from records.form_fields import DayMonthYearField, FreeTextField, PlainForm
 from records.limits import NHS_NUMBER_INPUT_MAX_LENGTH
 from records.models import Patient
@@ -35,36 +42,72 @@ def _patient(patient_id: int) -> Patient:
     return get_object_or_404(Patient.objects.current(), pk=patient_id)
 
 
+def _look_id(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _record_url(patient_id: int, heading: str = "") -> str:
+    here = reverse("patient-record", args=[patient_id])
+    return f"{here}?heading={heading}" if heading else here
+
+
 @never_cache
 @vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """The record: banner, sources' states, the summary, then one tab per heading.
+    """The record: banner, sources' states, the summary, the headings' navigation and the heading
+    open (`?heading=`, the timeline first); `?heading=all` draws every heading (print).
 
-    While a source is still loading, the page receives the parts that change as they are saved
-    (care_record/updates.py), as part of this look. POST asks every source again now (the
+    The page fetches each other heading when it is opened (htmx, `?heading=...&look=...`): a read
+    continuing the page's look, which writes no access event of its own; a plain GET naming its
+    look (the navigation's links, without JavaScript) is drawn within that look too, while it is
+    open. While a source is still loading, the page receives the parts that change as they are
+    saved (care_record/updates.py), as part of this look. POST asks every source again now (the
     "Refresh now" button); from the page's own button (htmx, naming its look) it is part of that
     look too, and answers with the parts to swap in.
     """
-    live_update = bool(request.htmx)
-    look_id = request.POST.get("look", "") if request.method == "POST" and live_update else ""
+    params = request.POST if request.method == "POST" else request.GET
+    look_id = _look_id(params.get("look", ""))
+    asked = request.GET.get("heading", "")
+    one_heading = request.method == "GET" and bool(request.htmx) and bool(asked)
+    if one_heading and look_id is None:
+        return HttpResponseBadRequest("Say which look this heading is part of.")
+    within_look = look_id is not None and (request.method == "GET" or bool(request.htmx))
+    actor = actor_from_request(request)
+    patient = _patient(patient_id)
+    heading = chosen_heading(asked, ALL_CATEGORIES)
+    categories, items = None, items_to_read(heading)
+    if request.method == "POST" or (request.htmx and not asked):
+        items = SUMMARY_CATEGORIES  # an update: the page fetches again the headings it has drawn
+    elif one_heading:
+        categories, items = sorted(categories_of(heading) or ()), None  # that heading alone
     try:
         record = read_record(
-            actor=actor_from_request(request),
-            patient=_patient(patient_id),
+            actor=actor,
+            patient=patient,
             channel=Channel.WEB,
+            categories=categories,
             force_refresh=request.method == "POST",
+            refresh=not one_heading,
             context=context_from_request(request),
-            look_id=int(look_id) if look_id.isascii() and look_id.isdigit() else None,
+            look_id=look_id if within_look else None,
+            items_of=items,
         )
     except LookEnded:
-        # An old page's button: a new look, on a page of its own.
-        return HttpResponseClientRedirect(reverse("patient-record", args=[patient_id]))
-    if request.method == "POST" and not live_update:
+        # An old page's button or heading: a new look, on a page of its own.
+        if request.htmx:
+            return HttpResponseClientRedirect(_record_url(patient_id, asked))
+        return redirect(_record_url(patient_id, asked))
+    if request.method == "POST" and not request.htmx:
         return redirect("patient-record", patient_id=patient_id)
-    context = record_context(record)
-    if live_update:
-        return render(request, "care_record/_record_update.html", context)
+    shown = chosen_heading(heading, [view.category for view in record.categories])
+    if one_heading and shown != asked:  # not a heading of this record for this reader
+        return HttpResponseBadRequest("No such heading in this record.")
+    context = record_context(record, shown)
+    if one_heading:
+        return render(request, "care_record/_record_heading.html", context)
+    if request.htmx:
+        return HttpResponse(render_update(request, record, None))
     return render(request, "care_record/record.html", context)
 
 

@@ -59,7 +59,9 @@ def test_each_look_writes_exactly_one_event_naming_what_was_shown(looked_at):
     )  # fmt: skip
     assert event.patient == patient
     assert event.basis == "relationship" and event.relationship_id is not None
-    tabs = re.findall(r'href="#tab-(\w+)"', response.content.decode())
+    tabs = re.findall(
+        r'class="lcr-record-nav__tab" href="[^"]*#tab-(\w+)"', response.content.decode()
+    )
     shown = [tab for tab in tabs if tab != "timeline"]  # a tab a heading, and the timeline
     assert event.categories == shown
     assert "test_results" not in event.categories  # a social worker's policy

@@ -98,7 +98,9 @@ def serve(world, resource_type: str, *forms: str) -> None:
 
 def look(world) -> str:
     fetch_link(link_id=world.link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
-    response = world.client.get(reverse("patient-record", kwargs={"patient_id": world.patient.pk}))
+    # The whole record on one page (the page itself draws only the heading open).
+    here = reverse("patient-record", kwargs={"patient_id": world.patient.pk})
+    response = world.client.get(f"{here}?heading=all")
     assert response.status_code == 200
     return response.content.decode()
 

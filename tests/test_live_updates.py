@@ -85,6 +85,9 @@ def saved(link, category, *, title="", minutes_ago=0):
     live.snapshot_saved(patient_id=link.patient_id, link_id=link.pk, category=category)
 
 
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
 def open_page(client, patient):
     page = client.get(reverse("patient-record", kwargs={"patient_id": patient.pk})).content.decode()
     address = re.search(r'data-live-updates="([^"]+)"', page)
@@ -125,8 +128,11 @@ def test_the_fallback_poll_sends_only_the_headings_saved_since_and_is_no_new_loo
     body = update.content.decode()
     assert update.status_code == 200 and "<html" not in body
     assert 'id="record-sources"' in body and 'id="record-summary"' in body
-    assert 'id="category-allergies"' in body and "Penicillin" in body
-    assert 'id="category-medications"' not in body  # nothing new there since the page
+    assert "Penicillin" in body  # in the summary
+    # The page is told which headings changed, and fetches again those it has drawn.
+    changed = re.search(r'data-headings="([^"]*)"', body).group(1).split()
+    assert "allergies" in changed and 'id="nav-state-allergies"' in body
+    assert 'id="category-allergies"' not in body  # no heading's table
     assert update["X-Record-Settled"] == "0" and update["Cache-Control"].startswith("max-age=0")
     look = AccessEvent.objects.get()
     # What the update showed beyond the look's event is named against it, once.
@@ -265,17 +271,22 @@ def test_a_look_held_open_a_minute_with_updates_arriving_is_one_access_event_and
     with time_machine.travel(timezone.now(), tick=False) as clock:
         opened = timezone.now()
         _, address = open_page(client, patient)
-        gp = AccessEvent.objects.get().user
+        gp, look_id = AccessEvent.objects.values_list("user", "pk").get()
+        here = reverse("patient-record", kwargs={"patient_id": patient.pk})
         cursor = ""
         for n in range(12):  # an answer every 5 seconds, for a minute
             clock.shift(datetime.timedelta(seconds=5))
             category = ALL_CATEGORIES[n % len(ALL_CATEGORIES)]
             saved(practice, category, title=f"Answer {n}")
             update = client.get(f"{address}&after={cursor}" if cursor else address)
-            assert f"Answer {n}" in update.content.decode()
+            changed = re.search(r'data-headings="([^"]*)"', update.content.decode()).group(1)
+            assert category in changed.split()
+            # The page fetches the changed heading again (had it drawn it), within the look.
+            heading = client.get(f"{here}?heading={category}&look={look_id}", **HX)
+            assert f"Answer {n}" in heading.content.decode()
             cursor = update["X-Record-Cursor"]
         assert timezone.now() - opened == datetime.timedelta(minutes=1)
-        looks = AccessEvent.objects.filter(patient=patient, user=gp)
+        looks = AccessEvent.objects.filter(patient=patient, user_id=gp)
         assert looks.count() == 1
         # Each answer is named as part of that look, not as a look of its own.
         named = LookUpdate.objects.filter(look_id=looks.get().pk).values_list("resource_ids")
@@ -315,9 +326,16 @@ def test_a_source_lost_past_its_deadline_reads_timed_out_on_the_stream_by_that_d
     update = found[-2][1]
     said = " ".join(re.sub(r"<[^>]+>", " ", update).split())
     assert "Mile End Surgery GP : Timed out after 0.5 s: nothing to show" in said
-    # The heading's own state is redrawn too.
-    assert "Mile End Surgery GP: 0 shown (timed out after 0.5 s)" in update
+    # The headings' state in the navigation is redrawn too, and the page, told they changed,
+    # fetches those it has drawn again: within the look, saying why.
+    assert (
+        'id="nav-state-allergies" class="lcr-nav-state" hx-swap-oob="true"> (incomplete)' in update
+    )
     assert "Asking" not in update
+    allergies = client.get(
+        address.replace("updates/?", "?heading=allergies&").split("&after")[0], **HX
+    ).content.decode()
+    assert "Mile End Surgery GP: 0 shown (timed out after 0.5 s)" in allergies
     assert AccessEvent.objects.count() == 1
 
 
@@ -391,5 +409,10 @@ def test_the_poll_redraws_a_heading_timed_out_by_its_deadline_while_another_sour
 
     body = update.content.decode()
     assert update["X-Record-Settled"] == "0"  # the hospital is still asked
-    assert "Mile End Surgery GP: 0 shown (timed out after 3 s)" in body
+    assert "allergies" in re.search(r'data-headings="([^"]*)"', body).group(1).split()
+    with time_machine.travel(start + datetime.timedelta(seconds=4)):
+        allergies = client.get(
+            address.replace("updates/?", "?heading=allergies&").split("&after")[0], **HX
+        ).content.decode()
+    assert "Mile End Surgery GP: 0 shown (timed out after 3 s)" in allergies
     assert AccessEvent.objects.count() == 2

@@ -108,13 +108,19 @@ def test_every_heading_is_in_the_page_for_print_and_the_notice_names_who_and_whe
     assert re.search(r"data-lcr-printed-at>\d{1,2} \w{3} \d{4}, \d{2}:\d{2}<", notice)
 
 
-def test_a_live_update_sends_the_timeline_again_in_place(gp_and_patient):  # noqa: F811
+def test_a_live_update_names_the_timeline_as_changed_for_the_page_to_fetch_again(
+    gp_and_patient,  # noqa: F811
+):
     client, patient = gp_and_patient
     answered(linked(patient, "Royal London Hospital"), {})
 
     body = page(client, patient, HTTP_HX_REQUEST="true").content.decode()
 
-    assert '<div id="record-timeline" hx-swap-oob="true">' in body
+    changed = re.search(
+        r'id="record-changed" hidden hx-swap-oob="true" data-headings="([^"]*)"', body
+    )
+    assert "timeline" in changed.group(1).split()
+    assert 'id="record-timeline"' not in body  # no table: the page fetches it within its look
 
 
 def test_a_source_that_cannot_send_two_timeline_headings_says_so_once(

@@ -58,8 +58,10 @@ def linked(patient, name, **source):
     )  # fmt: skip
 
 
-def page(client, patient, **headers):
-    return client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}), **headers)
+def page(client, patient, heading="", **headers):
+    """The record page; with `heading`, that heading open (all: every heading, as printed)."""
+    here = reverse("patient-record", kwargs={"patient_id": patient.pk})
+    return client.get(f"{here}?heading={heading}" if heading else here, **headers)
 
 
 def test_the_summary_comes_first_with_allergies_high_risk_first_and_only_current_medicines(
@@ -92,7 +94,9 @@ def test_the_summary_comes_first_with_allergies_high_risk_first_and_only_current
     assert "Amlodipine" in summary and "Amoxicillin" not in summary  # completed course
     assert "Contact: <strong>Riverside team, J Shah</strong>" in summary
     assert "Royal London Hospital, fetched 3\xa0minutes ago" in summary
-    assert "Amoxicillin" in body  # still under its heading's tab, with its status
+    assert "Amoxicillin" not in body  # the medicines heading is not drawn until it is opened
+    medicines = page(client, patient, heading="medicines").content.decode()
+    assert "Amoxicillin" in heading(medicines, "medicines")  # under its heading, with its status
 
 
 def test_every_heading_has_a_tab_and_only_the_headings_the_role_may_see(client):
@@ -108,8 +112,8 @@ def test_every_heading_has_a_tab_and_only_the_headings_the_role_may_see(client):
 
     body = page(client, patient).content.decode()
 
-    assert 'href="#tab-care_plans"' in body
-    assert 'href="#tab-test_results"' not in body  # not a social worker's heading
+    assert "?heading=care_plans&amp;look=" in body and '#tab-care_plans">' in body
+    assert "#tab-test_results" not in body  # not a social worker's heading
     assert "Not shown to your role:" in body
 
 
@@ -129,7 +133,11 @@ def test_while_a_source_is_loading_the_page_listens_for_updates_and_htmx_gets_on
     assert update["Vary"] == "HX-Request" or "HX-Request" in update["Vary"]
     assert "<html" not in body and 'id="record-sources"' in body
     assert 'id="record-summary" hx-swap-oob="true"' in body
-    assert 'id="category-allergies" hx-swap-oob="true"' in body
+    # The navigation's state of each heading, and which headings changed: no heading's table
+    # (the page fetches again those it has drawn).
+    assert 'id="nav-state-allergies" class="lcr-nav-state" hx-swap-oob="true"' in body
+    assert 'id="record-changed" hidden hx-swap-oob="true" data-headings="allergies ' in body
+    assert 'id="category-allergies"' not in body
     # Asked without naming its look (tests/test_live_updates.py), the parts are a look of their own.
     assert AccessEvent.objects.count() == 2
 
@@ -181,7 +189,7 @@ def test_what_a_source_withheld_is_counted_and_said_at_the_source_the_heading_an
         withheld_count=24_000, withheld_reason="sent 26,000 resources; at most 2,000 are shown"
     )
 
-    body = page(client, patient).content.decode()
+    body = page(client, patient, heading="all").content.decode()
 
     said = "Royal London Hospital sent 26,000 resources; at most 2,000 are shown"
     assert "Some withheld" in body
@@ -204,7 +212,7 @@ def test_a_heading_whose_source_failed_gives_the_reason_and_never_reads_none_rec
         status=Snapshot.Status.FAILED, reason="sent more than 10 MB", fetched_at=None
     )
 
-    body = page(client, patient).content.decode()
+    body = page(client, patient, heading="all").content.decode()
 
     allergies = heading(body, "allergies")
     assert (
@@ -282,7 +290,7 @@ def test_an_entered_in_error_allergy_is_struck_through_under_its_heading_and_not
         ]},
     )  # fmt: skip
 
-    body = page(client, patient).content.decode()
+    body = page(client, patient, heading="all").content.decode()
 
     summary = body[body.index('id="summary-allergies"') : body.index('id="record-headings"')]
     assert "Penicillin" in summary and "Latex" not in summary
@@ -302,7 +310,9 @@ def test_dates_and_statuses_under_a_heading_read_as_nhs_uk_writes_them(gp_and_pa
         ]},
     )  # fmt: skip
 
-    appointments = heading(page(client, patient).content.decode(), "appointments")
+    appointments = heading(
+        page(client, patient, heading="appointments").content.decode(), "appointments"
+    )
 
     assert "15 January 2026, 14:40" in appointments and "T14:40" not in appointments
     assert "3 July 2026<" in appointments  # a date only, when the source gave a date only

@@ -115,7 +115,8 @@ def looked_at(client):
 
 
 def page_of(client, patient) -> str:
-    response = client.get(reverse("patient-record", kwargs={"patient_id": patient.pk}))
+    here = reverse("patient-record", kwargs={"patient_id": patient.pk})
+    response = client.get(f"{here}?heading=all")  # every heading drawn, as printed
     assert response.status_code == 200
     return response.content.decode()
 

@@ -1,7 +1,9 @@
 // Live updates of an open record page: while a source is still answering, the sources' section
 // names its look's updates address (data-live-updates). Each update (care_record/updates.py)
-// carries the parts that changed, swapped in by id, so the reader stays on the tab they chose.
-// Server-sent events first; if the stream cannot be had, a poll with a short back-off.
+// carries the parts that changed, swapped in by id, so the reader stays on the tab they chose,
+// and names the headings that changed (#record-changed): record-view.js fetches again those the
+// page has drawn. Server-sent events first; if the stream cannot be had, a poll with a short
+// back-off.
 
 const POLL_DELAYS_MS = [250, 500, 1000, 2000, 4000];
 const STREAM_FAILURES_BEFORE_POLLING = 2;
@@ -15,6 +17,15 @@ function stopListening() {
   current = null;
 }
 
+// Tell record-view.js which headings changed, once per update (the marker is emptied).
+function announceChanges() {
+  const marker = document.getElementById("record-changed");
+  const names = (marker?.dataset.headings || "").split(" ").filter(Boolean);
+  if (!names.length) return;
+  marker.dataset.headings = "";
+  document.dispatchEvent(new CustomEvent("lcr:headings-changed", { detail: names }));
+}
+
 function swapIn(html) {
   const parts = new DOMParser().parseFromString(html, "text/html").body.children;
   for (const part of Array.from(parts)) {
@@ -24,6 +35,7 @@ function swapIn(html) {
     // The new sources' section holds the htmx "Refresh now" form.
     if (window.htmx) window.htmx.process(part);
   }
+  announceChanges();
 }
 
 function sayEnded(text) {
@@ -132,4 +144,7 @@ function start() {
 
 start();
 // After "Refresh now" (htmx), the sources are being asked again: listen to the new updates.
-document.body.addEventListener("htmx:afterSettle", start);
+document.body.addEventListener("htmx:afterSettle", () => {
+  announceChanges();
+  start();
+});

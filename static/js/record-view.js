@@ -1,10 +1,93 @@
 // The record page's headings as vertical tabs (one shown at a time on screen, every one in
 // print), a text filter over every heading's rows, sorting of each table by date, kept through
-// the live updates that replace the headings' contents. Without JavaScript every heading is
-// shown in turn and the navigation is a list of links to them.
+// the live updates. The page draws only the heading open: each other one is fetched (htmx, as
+// part of the page's look) when it is opened, and all of them before filtering or printing; a
+// live update names the headings that changed and those already drawn are fetched again.
+// Without JavaScript the navigation is a list of links, each to the page with that heading open.
 
 const HIDDEN = "lcr-record-panel--hidden";
 const FILTERED = "lcr-filtered-out";
+const PENDING = "lcr-heading-pending";
+
+// htmx is a deferred script after this module: it has run by the time the document has loaded.
+function htmxReady() {
+  if (window.htmx || document.readyState === "complete") return Promise.resolve(window.htmx);
+  return new Promise((resolve) => {
+    const found = () => resolve(window.htmx);
+    document.addEventListener("DOMContentLoaded", found, { once: true });
+    window.addEventListener("load", found, { once: true });
+  });
+}
+
+const isDrawn = (panel) => !panel.querySelector(`.${PENDING}`);
+const loads = new Map(); // panel id -> the fetch under way
+
+function sayFailed(panel) {
+  if (panel.querySelector(".lcr-heading-failed")) return;
+  const note = document.createElement("div");
+  note.className = "lcr-incomplete lcr-heading-failed";
+  note.setAttribute("role", "alert");
+  const words = document.createElement("p");
+  const label = panel.querySelector("h2")?.firstChild?.textContent.trim() || "This heading";
+  words.textContent = isDrawn(panel)
+    ? `${label} could not be brought up to date: it may not show the latest.`
+    : `${label} could not be loaded. Nothing is shown for it: it may hold information.`;
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.className = "nhsuk-button nhsuk-button--secondary nhsuk-button--small";
+  retry.textContent = "Try again";
+  retry.addEventListener("click", () => {
+    note.remove();
+    panel.focus();
+    loadHeading(panel, { again: isDrawn(panel) });
+  });
+  note.append(words, retry);
+  panel.querySelector(`.${PENDING} .lcr-heading-pending__loading`)?.setAttribute("hidden", "");
+  panel.prepend(note);
+}
+
+// Fetch a heading into its panel (or again, when a live update says it changed); resolves true
+// once it is drawn. A fetch that fails leaves it saying so, with a way to try again.
+export function loadHeading(panel, { again = false } = {}) {
+  if (!again && isDrawn(panel)) return Promise.resolve(true);
+  const under_way = loads.get(panel.id);
+  if (under_way) {
+    if (again) panel.dataset.fetchAgain = "true"; // it may have been read before the change
+    return under_way;
+  }
+  const load = htmxReady().then((htmx) => {
+    const body = panel.querySelector(":scope > div[id]"); // the heading, or its "Loading ..."
+    if (!htmx || !body || !panel.dataset.headingUrl) return false;
+    panel.querySelector(".lcr-heading-failed")?.remove();
+    panel.querySelector(`.${PENDING} .lcr-heading-pending__loading`)?.removeAttribute("hidden");
+    panel.setAttribute("aria-busy", "true");
+    const hadFocus = panel.contains(document.activeElement) && document.activeElement !== panel;
+    const url = panel.dataset.headingUrl.replace(/&amp;/g, "&");
+    return htmx
+      .ajax("GET", url, { source: body, target: body, swap: "outerHTML" })
+      .then(() => !body.isConnected, () => false)
+      .then((drawn) => {
+        if (hadFocus && !panel.contains(document.activeElement)) panel.focus();
+        return drawn;
+      });
+  });
+  const settled = load.then((drawn) => {
+    loads.delete(panel.id);
+    panel.removeAttribute("aria-busy");
+    if (!drawn) sayFailed(panel);
+    if (panel.dataset.fetchAgain) {
+      delete panel.dataset.fetchAgain;
+      return loadHeading(panel, { again: true });
+    }
+    return drawn;
+  });
+  loads.set(panel.id, settled);
+  return settled;
+}
+
+function loadEveryHeading(panels) {
+  return Promise.all(panels.map((panel) => loadHeading(panel)));
+}
 
 function rowsOf(table) {
   return Array.from(table.tBodies[0]?.rows ?? []);
@@ -30,6 +113,13 @@ function sortTable(table, order) {
   }
 }
 
+// The address of a tab's heading without the look: a reload is a new look, with it open.
+function addressOf(tab) {
+  const url = new URL(tab.href);
+  url.searchParams.delete("look");
+  return url.toString();
+}
+
 function setUpTabs(root, panels, tabs) {
   const select = (tab, focus) => {
     tabs.forEach((other) => {
@@ -40,6 +130,8 @@ function setUpTabs(root, panels, tabs) {
       document.getElementById(other.hash.slice(1))?.classList.toggle(HIDDEN, !selected);
     });
     if (focus) tab.focus();
+    const panel = document.getElementById(tab.hash.slice(1));
+    if (panel) loadHeading(panel);
   };
   root.querySelector(".lcr-record-nav__list").setAttribute("role", "tablist");
   root.querySelector(".lcr-record-nav__list").setAttribute("aria-orientation", "vertical");
@@ -56,7 +148,7 @@ function setUpTabs(root, panels, tabs) {
     tab.addEventListener("click", (event) => {
       event.preventDefault();
       select(tab, false);
-      history.replaceState(null, "", tab.hash);
+      history.replaceState(null, "", addressOf(tab));
     });
     tab.addEventListener("keydown", (event) => {
       const at = tabs.indexOf(tab);
@@ -68,24 +160,66 @@ function setUpTabs(root, panels, tabs) {
       event.preventDefault();
       const target = tabs[(next + tabs.length) % tabs.length];
       select(target, true);
-      history.replaceState(null, "", target.hash);
+      history.replaceState(null, "", addressOf(target));
     });
   });
-  const chosen = tabs.find((tab) => tab.hash === location.hash) ?? tabs[0];
+  // The one asked for in the address, else the one the page drew open.
+  const chosen =
+    tabs.find((tab) => tab.hash === location.hash) ??
+    tabs.find((tab) => isDrawn(document.getElementById(tab.hash.slice(1)))) ??
+    tabs[0];
   select(chosen, false);
   return panels;
 }
 
-function setUpFilter(root, tabs, apply) {
+// Every heading is fetched before the first filtering, so that no heading reads as having no
+// matching rows only because it was not there yet.
+function setUpFilter(root, tabs, apply, panels) {
   const group = root.querySelector(".lcr-record-filter");
   const input = group.querySelector("input");
+  const result = root.querySelector("#record-filter-result");
   group.hidden = false;
   let timer;
   input.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(apply, 150);
+    if (!input.value.trim()) {
+      timer = setTimeout(apply, 150);
+      return;
+    }
+    if (!panels.every(isDrawn)) result.textContent = "Loading every heading to filter them.";
+    timer = setTimeout(() => loadEveryHeading(panels).then(apply), 150);
   });
   return input;
+}
+
+// Printed, the record is every heading: the print button fetches those not drawn yet first.
+// Printed another way (the browser's own menu), those still loading say so on paper.
+function setUpPrinting(root, panels) {
+  const button = root.querySelector(".lcr-print-record");
+  if (!button) return;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    button.disabled = true;
+    loadEveryHeading(panels).then(() => {
+      button.disabled = false;
+      window.print();
+    });
+  });
+  window.addEventListener("beforeprint", () => loadEveryHeading(panels));
+}
+
+// A live update names the headings whose sources saved something (care_record/updates.py):
+// those drawn are fetched again; those not drawn yet will be read as they are when opened.
+function followChanges(panels) {
+  const fetchChanged = (names) => {
+    names.forEach((name) => {
+      const panel = document.getElementById(`tab-${name}`);
+      if (panel && panels.includes(panel) && (isDrawn(panel) || loads.has(panel.id))) {
+        loadHeading(panel, { again: true });
+      }
+    });
+  };
+  document.addEventListener("lcr:headings-changed", (event) => fetchChanged(event.detail));
 }
 
 function filterRows(root, tabs, input) {
@@ -131,7 +265,10 @@ export function initRecordView(root = document.getElementById("record-headings")
   if (!root) return;
   const tabs = Array.from(root.querySelectorAll("a.lcr-record-nav__tab"));
   const panelsBox = root.querySelector(".lcr-record-panels");
+  const panels = tabs.map((tab) => document.getElementById(tab.hash.slice(1))).filter(Boolean);
+  followChanges(panels);
   setUpTabs(root, panelsBox, tabs);
+  setUpPrinting(root, panels);
   const orders = new Map(); // panel id -> "ascending" | "descending", chosen by the reader
 
   const addSortButtons = () => {
@@ -163,7 +300,7 @@ export function initRecordView(root = document.getElementById("record-headings")
     if (input) filterRows(root, tabs, input);
     observer?.observe(panelsBox, { childList: true, subtree: true });
   };
-  input = setUpFilter(root, tabs, apply);
+  input = setUpFilter(root, tabs, apply, panels);
   // Live updates replace the headings' contents: the reader's sort and filter are put back.
   let pending;
   observer = new MutationObserver(() => {

@@ -241,6 +241,8 @@ def test_the_headings_are_tabs_that_fit_with_a_filter_sorting_and_a_timeline(
     timeline = page.locator("#record-timeline")
     expect(timeline).to_be_visible()
     expect(page.locator("#category-medicines")).to_be_hidden()
+    # Only the timeline was drawn: the other headings wait to be opened, saying so.
+    expect(page.locator("#category-medicines.lcr-heading-pending")).to_have_count(1)
 
     # The timeline: attendances, appointments, referrals and letters together, newest first.
     kinds = set(timeline.locator(".lcr-kind").all_inner_texts())
@@ -269,12 +271,20 @@ def test_the_headings_are_tabs_that_fit_with_a_filter_sorting_and_a_timeline(
     page.get_by_role("tab", name="Timeline").focus()
     page.keyboard.press("ArrowDown")
     expect(page.get_by_role("tab", name="Allergies and reactions")).to_be_focused()
-    expect(page.locator("#category-allergies")).to_be_visible()
+    # Opened, a heading is fetched (within the look) and drawn in place of its "Loading ...".
+    allergies = page.locator("#category-allergies")
+    expect(allergies).to_be_visible()
+    expect(allergies).not_to_have_class(re.compile("lcr-heading-pending"))
+    expect(allergies.locator("table.lcr-items")).to_have_count(1)
+    expect(page.locator("#tab-allergies")).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("tab", name="Allergies and reactions")).to_be_focused()
 
     # The filter: only rows with every word, in every heading, and where they are said.
     page.get_by_label("Filter the record").fill("ramipril")
     result = page.locator("#record-filter-result")
     expect(result).to_contain_text("Medicines")
+    # Every heading was fetched before filtering: none reads as having no rows for want of it.
+    expect(page.locator(".lcr-heading-pending")).to_have_count(0)
     page.get_by_role("tab", name="Medicines").click()
     rows = page.locator("#category-medicines tbody tr")
     visible = rows.evaluate_all(
@@ -304,6 +314,12 @@ def test_the_printed_record_is_whole_and_says_who_printed_it_when(glance, sign_i
     page = sign_in("gp")
     page.goto(f"/patients/{glance.patient.pk}/")
     settled(page)
+    # The page drew one heading; its print button fetches every other one, then prints.
+    expect(page.locator(".lcr-heading-pending")).to_have_count(TABS - 1)
+    page.evaluate("() => { window.print = () => { window.lcrPrinted = true; }; }")
+    page.get_by_role("button", name="Print the record").click()
+    page.wait_for_function("() => window.lcrPrinted === true")
+    expect(page.locator(".lcr-heading-pending")).to_have_count(0)
     page.get_by_label("Filter the record").fill("ramipril")  # printing ignores the filter
     notice = page.locator(".lcr-print-frame .lcr-print-notice")
     expect(notice).to_be_hidden()
