@@ -1,6 +1,8 @@
-"""CPU per record page for the 550-item cached record, its data just fetched and minutes old;
-with --profile, where that CPU goes (cProfile), and with --html, the page as drawn (for checking
-that a faster page draws the same HTML).
+"""CPU per record page for the 550-item cached record, its data just fetched and minutes old:
+the page's first answer (the summary, the navigation and the heading open: the timeline, or a
+summary's heading), each heading the page fetches within the look, and every heading on one page
+(print); with --profile, where the first answer's CPU goes (cProfile), and with --html, every
+answer as drawn (for checking that a faster page draws the same HTML).
 
     python -m benchmarks.record_render [--repeats 30] [--profile fresh|old]
         [--html DIR] [--same-as DIR]
@@ -94,7 +96,24 @@ def _normalised(html: str) -> str:
     html = re.sub(r"look=\d+&amp;after=[\d.]+", "look=&amp;after=", html)
     html = re.sub(r"data-lcr-printed-at>[^<]*<", "data-lcr-printed-at><", html)
     html = re.sub(r'name="look" value="\d+"', 'name="look"', html)
+    html = re.sub(r"look=\d+", "look=", html)
     return html
+
+
+def _timed(get, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        get()
+        times.append((time.process_time() - started) * 1000)
+    return sorted(times)
+
+
+def _said(name: str, times: list[float], size: int) -> str:
+    return (
+        f"    {name:28} median {statistics.median(times):5.1f}, "
+        f"p95 {times[int(0.95 * (len(times) - 1))]:5.1f}, {size:,} bytes"
+    )
 
 
 def main() -> None:
@@ -115,31 +134,53 @@ def main() -> None:
     gp, patient_id, fetched = _record()
     client = Client()
     client.force_login(gp)
+    from records.categories import ALL_CATEGORIES
+
     url = f"/patients/{patient_id}/"
-    print(f"Record page, {SOURCES} sources x 11 headings x 10 items, CPU per page (ms):")
+    print(f"Record page, {SOURCES} sources x 11 headings x 10 items, CPU per answer (ms):")
     for age, delta in AGES.items():
+        print(f"  {age} ({delta}):")
         with time_machine.travel(fetched + delta, tick=True):
-            response = client.get(url)
-            if response.status_code != 200:
-                sys.exit(f"GET {url} answered {response.status_code}")
-            html = _normalised(response.content.decode())
-            if html.count('class="lcr-provenance"') < SOURCES * 11 * ITEMS_PER_SNAPSHOT:
-                sys.exit("The page does not show the 550 items with their source and age")
-            if args.html:
-                args.html.mkdir(parents=True, exist_ok=True)
-                (args.html / f"record-{age}.html").write_text(html)
-            if args.same_as and (args.same_as / f"record-{age}.html").read_text() != html:
-                sys.exit(f"The {age} page differs from {args.same_as / f'record-{age}.html'}")
-            times = []
-            for _ in range(args.repeats):
-                started = time.process_time()
-                client.get(url)
-                times.append((time.process_time() - started) * 1000)
-            times.sort()
-            print(
-                f"  {age:5} ({delta}): median {statistics.median(times):.1f}, "
-                f"p95 {times[int(0.95 * (len(times) - 1))]:.1f}, {len(html):,} bytes"
-            )
+            drawn = {}
+            first = client.get(url)
+            if first.status_code != 200:
+                sys.exit(f"GET {url} answered {first.status_code}")
+            look = re.search(r'name="look" value="(\d+)"', first.content.decode())[1]
+            answers = {
+                "page (timeline open)": (url, {}),
+                "page (allergies open)": (f"{url}?heading=allergies", {}),
+                "every heading (print)": (f"{url}?heading=all", {}),
+            }
+            for heading in ("timeline", *ALL_CATEGORIES):
+                fetch = f"{url}?heading={heading}&look={look}"
+                answers[f"fetch {heading}"] = (fetch, {"HTTP_HX_REQUEST": "true"})
+            for name, (address, headers) in answers.items():
+                response = client.get(address, **headers)
+                if response.status_code != 200:
+                    sys.exit(f"GET {address} answered {response.status_code}")
+                drawn[name] = _normalised(response.content.decode())
+            whole = drawn["every heading (print)"]
+            if whole.count('class="lcr-provenance"') < SOURCES * 11 * ITEMS_PER_SNAPSHOT:
+                sys.exit("The whole record does not show the 550 items with their source and age")
+            if "None recorded" in drawn["page (timeline open)"].split('id="record-headings"')[1]:
+                sys.exit("A heading not drawn yet reads as empty")
+            for name, html in drawn.items():
+                file = f"record-{age}-{name.split(' (')[0].replace(' ', '-')}.html"
+                if args.html:
+                    args.html.mkdir(parents=True, exist_ok=True)
+                    (args.html / file).write_text(html)
+                if args.same_as and (args.same_as / file).read_text() != html:
+                    sys.exit(f"{name} ({age}) differs from {args.same_as / file}")
+            fetches = []
+            for name, (address, headers) in answers.items():
+                repeats = (
+                    args.repeats if not name.startswith("fetch") else max(args.repeats // 3, 5)
+                )
+                times = _timed(lambda: client.get(address, **headers), repeats)  # noqa: B023
+                if name.startswith("fetch"):
+                    fetches.append(statistics.median(times))
+                print(_said(name, times, len(drawn[name])))
+            print(f"    the {len(fetches)} fetches together (every heading): {sum(fetches):.1f}")
             if args.profile == age:
                 profiler = cProfile.Profile()
                 profiler.enable()

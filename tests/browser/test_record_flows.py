@@ -77,8 +77,15 @@ def test_a_social_worker_finds_a_patient_and_watches_the_record_arrive(record, s
     expect(care_plans).to_contain_text("Not everything is shown")
     expect(care_plans).to_contain_text(record.sources["community"].name)
 
+    # The timeline, drawn open before the sources answered, was fetched again as they did.
+    timeline = page.locator("#record-timeline")
+    expect(timeline).not_to_contain_text("Still waiting for", timeout=ARRIVAL)
+    expect(timeline.locator("tbody tr").first).to_be_visible()
     page.get_by_role("tab", name="Care plans").click()
-    expect(page.locator("#category-care_plans")).to_be_visible()
+    care_plans_heading = page.locator("#category-care_plans")
+    expect(care_plans_heading).to_be_visible()
+    expect(care_plans_heading).not_to_contain_text("Loading")  # fetched within the look
+    expect(care_plans_heading).to_contain_text(record.sources["community"].name)
     check_page("record-social-worker")
     assert streams and "look=" in streams[0]
     # However many updates arrived, the look is one access event.
