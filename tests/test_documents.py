@@ -407,7 +407,7 @@ def test_a_document_the_source_sent_without_an_id_is_listed_without_a_link_and_t
     nameless = {**document("", inline(b"hello", "text/plain")), "title": "Clinic letter"}
     holding(patient, nameless, document("doc-2", inline(b"hello", "text/plain")))
 
-    response = client.get(reverse("patient-record", args=[patient.pk]))
+    response = client.get(reverse("patient-record", args=[patient.pk]) + "?heading=all")
 
     page = response.content.decode()
     assert response.status_code == 200 and "Clinic letter" in page

@@ -36,8 +36,8 @@ def gp_record(population, simulated_source, celery_worker):
 
 
 def heading(page: Page, category: str) -> None:
-    """Open a heading: a tab on a wide screen, a link to its section on a phone (NHS.UK tabs)."""
-    page.locator(f'a[href="#tab-{category}"]').click()
+    """Open a heading: its tab in the navigation (the page fetches it when first opened)."""
+    page.locator(f'a.lcr-record-nav__tab[href$="#tab-{category}"]').click()
     expect(page.locator(f"#category-{category}")).to_be_visible()
 
 
