@@ -359,3 +359,32 @@ def test_the_printed_record_is_whole_and_says_who_printed_it_when(glance, sign_i
     page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
     expect(notice).not_to_contain_text("drawn")
     check_page("record-printed")
+
+
+def test_a_heading_whose_fetch_fails_says_so_with_a_retry_and_never_reads_empty(
+    glance, sign_in, check_page
+):
+    page = sign_in("gp")
+    page.goto(f"/patients/{glance.patient.pk}/")
+    settled(page)
+    refused = {"on": True}
+
+    def answer(route):
+        if refused["on"]:
+            route.fulfill(status=500, body="Server error")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*\?heading=immunisations&look=\d+$"), answer)
+    page.get_by_role("tab", name="Immunisations").click()
+
+    panel = page.locator("#tab-immunisations")
+    expect(panel.get_by_role("alert")).to_contain_text("Immunisations could not be loaded")
+    expect(panel).not_to_contain_text("None recorded")
+    expect(panel).not_to_have_attribute("aria-busy", "true")
+    check_page("record-heading-failed")
+    refused["on"] = False
+    panel.get_by_role("button", name="Try again").click()
+    expect(panel.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("#category-immunisations table.lcr-items")).to_have_count(1)
+    expect(panel).to_be_focused()  # the retry button went with the note: focus stays in the panel
