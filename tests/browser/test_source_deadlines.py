@@ -83,7 +83,9 @@ def test_a_hanging_source_reads_timed_out_by_its_deadline_and_a_failing_one_its_
     expect(source_line(page, failing)).to_contain_text("server error 500")
     expect(page.locator("#record-sources")).not_to_contain_text("Loading")
     expect(page.locator("#record-sources")).not_to_contain_text("Asking")
-    expect(page.locator("body")).not_to_contain_text("Loading")
+    # Nothing drawn reads "Loading" (the headings not opened yet say "Loading <heading> ...").
+    expect(page.locator("#record-summary")).not_to_contain_text("Loading")
+    expect(page.locator("#record-timeline")).not_to_contain_text("Loading")
     # The summary names the sources it may be missing something from.
     expect(page.locator("#summary-allergies")).to_contain_text(hanging)
     check_page("record-timed-out-and-failing-sources")
