@@ -165,7 +165,7 @@ def main() -> None:
             if "None recorded" in drawn["page (timeline open)"].split('id="record-headings"')[1]:
                 sys.exit("A heading not drawn yet reads as empty")
             for name, html in drawn.items():
-                file = f"record-{age}-{name.split(' (')[0].replace(' ', '-')}.html"
+                file = f"record-{age}-{re.sub(r'[^a-z]+', '-', name).strip('-')}.html"
                 if args.html:
                     args.html.mkdir(parents=True, exist_ok=True)
                     (args.html / file).write_text(html)
