@@ -21,6 +21,7 @@ from records.confidentiality import (
 )
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
 from records.source_urls import validate_alias_base_urls, validate_source_base_url
+from records.sources.codings import codings_in
 
 
 class Sex(models.TextChoices):
@@ -650,5 +651,7 @@ def without_restricted_details_in_items(items: list, *, restricted: bool) -> lis
             cleaned = without_restricted_patients(resource, restricted=restricted)
             if cleaned is not resource:
                 item = {**item, "resource": cleaned}
+                if "codings" in item:  # what is left out takes its codings with it
+                    item["codings"] = [list(pair) for pair in codings_in(cleaned)]
         kept.append(item)
     return items if all(a is b for a, b in zip(kept, items, strict=True)) else kept

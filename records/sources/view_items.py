@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from records.sources.codings import codings_in
 from records.sources.terminology import TRANSFER_DEGRADED, is_degraded
 from records.sources.wording import (
     STATUS_WORDS,
@@ -89,11 +90,16 @@ class ViewItem:
     # The validated source resource itself, kept with its view so that the API can return what
     # the source said (FHIR R4), not our paraphrase of it. Not part of an item's identity.
     resource: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+    # Every (system, code) in the resource (records.sources.codings), found once here so that a
+    # look judges the item's sensitivity without walking the resource. Stored only with it.
+    codings: tuple[tuple[str, str], ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         values = asdict(self)
         if values["resource"] is None:
-            del values["resource"]
+            del values["resource"], values["codings"]
+        else:
+            values["codings"] = [list(pair) for pair in self.codings]
         return values
 
 
@@ -128,6 +134,7 @@ def view_item(
         status_code=status_code,
         retracted=retracted,
         resource=resource,
+        codings=tuple(codings_in(resource)),
     )
 
 
