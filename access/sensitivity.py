@@ -15,6 +15,7 @@ from typing import Any
 from access.models import SensitiveCode, Sensitivity
 from records.confidentiality import confidentiality_of, is_restricted
 from records.sources.codings import codings_in
+from records.stored_items import CODINGS, holds_resource, resource_meta, stored_resource
 
 # The names FHIR and UK systems give ICD-10: its codes are matched by category (B20 covers
 # B20.1, written with or without the dot).
@@ -79,15 +80,14 @@ def sensitivities_of(item: Mapping[str, Any], codes: SensitiveCodes) -> frozense
     codings are the ones found when the item was made (`codings`), or, for an item cached
     before they were kept, found here."""
     found = set(codes.of(str(item.get("code_system", "")), str(item.get("code", ""))))
-    resource = item.get("resource")
-    if isinstance(resource, dict):
-        for system, code in _codings_of(item, resource):
+    if holds_resource(item):
+        for system, code in _codings_of(item):
             found |= codes.of(system, code)
-        if is_restricted(confidentiality_of(resource)):
+        if is_restricted(confidentiality_of({"meta": resource_meta(item)})):
             found.add(Sensitivity.RESTRICTED)
     return frozenset(found)
 
 
-def _codings_of(item: Mapping[str, Any], resource: dict[str, Any]) -> Iterable[tuple[str, str]]:
-    kept = item.get("codings")
-    return kept if isinstance(kept, list) else codings_in(resource)
+def _codings_of(item: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    kept = item.get(CODINGS)
+    return kept if isinstance(kept, list) else codings_in(stored_resource(item) or {})

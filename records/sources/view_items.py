@@ -6,10 +6,9 @@ is shown as it is rather than dropped, because a missing allergy is worse than a
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from records.sources.codings import codings_in
 from records.sources.terminology import TRANSFER_DEGRADED, is_degraded
 from records.sources.wording import (
     STATUS_WORDS,
@@ -21,6 +20,7 @@ from records.sources.wording import (
     unit_words,
     with_unit,
 )
+from records.stored_items import resource_fields
 
 MEDICINE_TYPES = ("MedicationStatement", "MedicationRequest")
 UNNAMED_MEDICINE = "Medicine not named by the source"
@@ -90,17 +90,17 @@ class ViewItem:
     # The validated source resource itself, kept with its view so that the API can return what
     # the source said (FHIR R4), not our paraphrase of it. Not part of an item's identity.
     resource: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
-    # Every (system, code) in the resource (records.sources.codings), found once here so that a
-    # look judges the item's sensitivity without walking the resource. Stored only with it.
-    codings: tuple[tuple[str, str], ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        if values["resource"] is None:
-            del values["resource"], values["codings"]
-        else:
-            values["codings"] = [list(pair) for pair in self.codings]
+        """The item as a snapshot stores it: its resource as records.stored_items keeps it (the
+        JSON text, its meta, and the codings in it, for judging its sensitivity)."""
+        values = {f.name: getattr(self, f.name) for f in _STORED_FIELDS}  # all text
+        if self.resource is not None:
+            values.update(resource_fields(self.resource))
         return values
+
+
+_STORED_FIELDS = [f for f in dataclasses.fields(ViewItem) if f.name != "resource"]
 
 
 def view_item(
@@ -134,7 +134,6 @@ def view_item(
         status_code=status_code,
         retracted=retracted,
         resource=resource,
-        codings=tuple(codings_in(resource)),
     )
 
 
