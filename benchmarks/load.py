@@ -237,6 +237,8 @@ def _start(supervisor, options: argparse.Namespace, hosts: list[load_hosts.Host]
         supervisor.start("worker" if alone else f"worker-{host.name}", worker, host.env)
         web = [PYTHON, "-m", "gunicorn", "lcr.wsgi", "--bind", f"127.0.0.1:{host.port}"]
         web += ["--workers", str(options.workers), "--threads", str(options.threads)]
+        # gunicorn's control socket is one per machine by default: one per host here.
+        web += [] if alone else ["--control-socket", str(VAR / host.name / "gunicorn.ctl")]
         supervisor.start("web" if alone else f"web-{host.name}", web, host.env)
     for host in hosts:
         _wait_for(supervisor, f"{host.url}/healthz")
