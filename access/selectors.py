@@ -29,7 +29,7 @@ from access.policy import (
 )
 from records.matching import given_name_similarity, name_similarity, normalise_postcode
 from records.models import Patient
-from records.replica import reading_from_replica
+from records.replica import replica_reader
 
 MOST_FOUND = 20
 NAMES_ALIKE = 0.85  # Jaro-Winkler: "Smyth" finds "Smith", "Okafor" finds "Okafur"
@@ -54,7 +54,7 @@ def my_patients(actor: Actor) -> QuerySet[Patient]:
 BY_NAME = ("family_name", "given_names", "pk")
 
 
-@reading_from_replica()
+@replica_reader
 def my_patients_page(actor: Actor, number: str | int | None, per_page: int = 50) -> Page:
     """One page of my_patients, by name, as the home page shows it (see MyPatientsList); read
     from the replica when there is one (the page's count and rows are read here)."""
@@ -135,7 +135,7 @@ class PatientQuery:
         return " ".join(part for part in parts if part)
 
 
-@reading_from_replica()
+@replica_reader
 def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
     """Patients matching the query among those the actor may see now: through a care
     relationship, or their own emergency access for that team that has not ended. Best match

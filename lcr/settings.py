@@ -168,6 +168,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    if DATABASES["replica"]["ENGINE"] == "django.db.backends.postgresql":
+        # A replica that does not answer is given up on soon: its readers ask the primary.
+        DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
     for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
         if _key in DATABASES["default"]:
             DATABASES["replica"].setdefault(_key, DATABASES["default"][_key])

@@ -8,25 +8,69 @@ access event), the audit trail, sessions and sign-in never ask, and a look alway
 on the primary who may see what, whatever a search on the replica listed.
 """
 
-from collections.abc import Iterator
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import ParamSpec, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 REPLICA = "replica"
+# A replica that failed is left alone this long (per process) before it is tried again: its
+# readers meanwhile read the primary, rather than each waiting for a connection that fails.
+REPLICA_REST_SECONDS = 30.0
 _asked: ContextVar[bool] = ContextVar("reading_from_replica", default=False)
+_resting_until = 0.0
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @contextmanager
 def reading_from_replica() -> Iterator[None]:
-    """The reads made inside (a `with` block, or a function so decorated) go to the replica
-    when one is configured; without one, to the primary as ever."""
+    """The reads made inside (a `with` block) go to the replica when one is configured and
+    resting from no failure; without one, to the primary as ever. A function that only reads
+    is better decorated with `replica_reader`, which falls back to the primary."""
     token = _asked.set(True)
     try:
         yield
     finally:
         _asked.reset(token)
+
+
+def replica_reader(read: Callable[P, R]) -> Callable[P, R]:
+    """Decorates a function that only reads: it reads from the replica (reading_from_replica).
+    If the replica fails (down, refusing, cut off mid-read), the function is called again on
+    the primary and the replica rests for REPLICA_REST_SECONDS: a search or the home page is
+    slower then, never an error."""
+
+    @functools.wraps(read)
+    def on_replica(*args: P.args, **kwargs: P.kwargs) -> R:
+        with reading_from_replica():
+            if replica_for_reads() != REPLICA:
+                return read(*args, **kwargs)  # no replica, resting, or in a transaction
+            try:
+                return read(*args, **kwargs)
+            except DatabaseError as error:
+                _rest_replica(error)
+        return read(*args, **kwargs)
+
+    return on_replica
+
+
+def _rest_replica(error: DatabaseError) -> None:
+    global _resting_until
+    _resting_until = time.monotonic() + REPLICA_REST_SECONDS
+    connections[REPLICA].close()
+    # The error's class only: its text can quote what was asked.
+    logger.warning(
+        "The read replica failed (%s); reading from the primary for %d s",
+        type(error).__name__,
+        REPLICA_REST_SECONDS,
+    )
 
 
 def replica_for_reads() -> str:
@@ -35,6 +79,7 @@ def replica_for_reads() -> str:
     if (
         _asked.get()
         and REPLICA in connections.settings
+        and time.monotonic() >= _resting_until
         and not connections[DEFAULT_DB_ALIAS].in_atomic_block
     ):
         return REPLICA

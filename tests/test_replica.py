@@ -15,6 +15,7 @@ from django.urls import reverse
 from access import services
 from access.models import Role, Team
 from audit.models import AccessEvent, SearchEvent
+from records import replica as replica_module
 from records.models import Patient
 from records.replica import REPLICA, ReplicaRouter, reading_from_replica, replica_for_reads
 from tests.factories import PatientFactory, UserFactory, make_team, member
@@ -132,3 +133,35 @@ def test_without_a_replica_configured_the_block_reads_the_primary(routed, monkey
     monkeypatch.delitem(connections.settings, REPLICA)
     with reading_from_replica():
         assert replica_for_reads() == DEFAULT_DB_ALIAS
+
+
+@pytest.fixture
+def replica_down():
+    """The replica's connection made to fail, as a replica down or refusing would."""
+    replica = connections[REPLICA]
+    replica.close()
+    kept = replica.settings_dict["NAME"]
+    if replica.vendor == "sqlite":
+        replica.settings_dict["NAME"] = "/nonexistent-directory/replica.sqlite3"
+    else:
+        replica.settings_dict["NAME"] = "lcr_no_such_replica"
+    yield
+    replica.close()
+    replica.settings_dict["NAME"] = kept
+    replica_module._resting_until = 0.0
+
+
+def test_a_replica_down_leaves_the_home_page_and_search_reading_the_primary(
+    practice, replica_down, caplog
+):
+    client, grace = practice
+    home = client.get(reverse("home"))
+    assert home.status_code == 200
+    assert grace.full_name in home.content.decode()
+    assert "read replica failed (OperationalError)" in caplog.text
+    # Resting: the next page asks the primary at once, and still finds her.
+    response = client.get(reverse("patient-search"), {"nhs_number": grace.nhs_number})
+    assert response.status_code == 200
+    assert grace.full_name in response.content.decode()
+    assert connections[REPLICA].connection is None  # not even tried
+    assert caplog.text.count("read replica failed") == 1
