@@ -8,7 +8,7 @@ VENDOR := static/vendor
 NHSUK_DIST := node_modules/nhsuk-frontend/dist/nhsuk
 VENDORED := $(VENDOR)/.built
 
-.PHONY: run test test-fast test-browser chromium bench bench-fetch bench-browser bench-access bench-audit bench-api bench-load lint format install clean
+.PHONY: run test test-fast test-browser chromium haproxy bench bench-fetch bench-browser bench-access bench-audit bench-api bench-load lint format install clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ install: $(INSTALLED) $(VENDORED)
 ## Debian's Chromium for the browser tests (Playwright's own browser download is never used).
 chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+## Debian's HAProxy: the load balancer in front of `make bench-load BENCH_ARGS="--hosts 2"`.
+haproxy:
+	command -v haproxy >/dev/null || (apt-get update && apt-get install -y haproxy)
 
 ## Start the portal, a Celery worker and the simulated source systems with demo data.
 run: install
@@ -79,7 +83,7 @@ bench-api: install
 
 ## The product served as production runs it (gunicorn, Celery worker, PostgreSQL, Redis) on the
 ## London data, under locust at 1, 4, 16, 64 users (docs/scale.md; BENCH_ARGS="--scale 0.01").
-bench-load: install
+bench-load: install haproxy
 	$(PY) -m benchmarks.load $(BENCH_ARGS)
 
 lint: install

@@ -21,12 +21,9 @@ class ApiClientAuthentication(OAuth2Authentication):
         if result is None:
             return None
         token = result[1]
-        client = (
-            ApiClient.objects.select_related("team", "service_user", "application", "policy")
-            .filter(application_id=token.application_id, active=True)
-            .first()
-        )
-        if client is None or not client.service_user.is_active:
+        # Read with the token (access.client_assertions.ClientAssertionValidator).
+        client: ApiClient | None = getattr(token.application, "api_client", None)
+        if client is None or not client.active or not client.service_user.is_active:
             raise AuthenticationFailed("This client is not registered or is switched off.")
         request.api_client = client
         return client.service_user, token

@@ -29,6 +29,7 @@ from access.policy import (
 )
 from records.matching import given_name_similarity, name_similarity, normalise_postcode
 from records.models import Patient
+from records.replica import replica_reader
 
 MOST_FOUND = 20
 NAMES_ALIKE = 0.85  # Jaro-Winkler: "Smyth" finds "Smith", "Okafor" finds "Okafur"
@@ -53,8 +54,10 @@ def my_patients(actor: Actor) -> QuerySet[Patient]:
 BY_NAME = ("family_name", "given_names", "pk")
 
 
+@replica_reader
 def my_patients_page(actor: Actor, number: str | int | None, per_page: int = 50) -> Page:
-    """One page of my_patients, by name, as the home page shows it (see MyPatientsList)."""
+    """One page of my_patients, by name, as the home page shows it (see MyPatientsList); read
+    from the replica when there is one (the page's count and rows are read here)."""
     return Paginator(MyPatientsList(actor), per_page).get_page(number)
 
 
@@ -132,10 +135,11 @@ class PatientQuery:
         return " ".join(part for part in parts if part)
 
 
+@replica_reader
 def find_my_patients(actor: Actor, query: PatientQuery) -> list[Patient]:
     """Patients matching the query among those the actor may see now: through a care
     relationship, or their own emergency access for that team that has not ended. Best match
-    first.
+    first. Read from the replica when there is one: opening a record found decides again.
 
     A name search needs the date of birth: it narrows the register by an indexed equality before
     names are compared, so it costs the same whatever the register's size, and it tells two

@@ -8,12 +8,14 @@ look, so a change to them applies at once; the role policy (access.policy.decide
 sensitivities a look may show.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from access.models import SensitiveCode, Sensitivity
 from records.confidentiality import confidentiality_of, is_restricted
+from records.sources.codings import codings_in
+from records.stored_items import CODINGS, holds_resource, resource_meta, stored_resource
 
 # The names FHIR and UK systems give ICD-10: its codes are matched by category (B20 covers
 # B20.1, written with or without the dot).
@@ -25,9 +27,6 @@ ICD10_SYSTEMS = frozenset(
         "http://hl7.org/fhir/sid/icd-10-gm",
     }
 )
-# How deep into a resource codings are looked for: far deeper than any real resource nests.
-_DEEPEST = 32
-
 SENSITIVE_WARNING = "Sensitive: shown under emergency access"
 
 
@@ -75,31 +74,20 @@ def sensitive_codes() -> SensitiveCodes:
     )
 
 
-def _codings(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """Every (system, code) anywhere in a resource, meta.security included; iterative, so no
-    nesting a source sends can exhaust the stack."""
-    stack: list[tuple[Any, int]] = [(resource, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > _DEEPEST:
-            continue
-        if isinstance(value, dict):
-            system, code = value.get("system"), value.get("code")
-            if isinstance(system, str) and isinstance(code, str):
-                yield system, code
-            stack.extend((child, depth + 1) for child in value.values())
-        elif isinstance(value, list):
-            stack.extend((child, depth + 1) for child in value)
-
-
 def sensitivities_of(item: Mapping[str, Any], codes: SensitiveCodes) -> frozenset[str]:
     """The sensitivities of one view item: by its source resource when it kept one, and always
-    by its own code (items cached before resources were kept have only that)."""
+    by its own code (items cached before resources were kept have only that). The resource's
+    codings are the ones found when the item was made (`codings`), or, for an item cached
+    before they were kept, found here."""
     found = set(codes.of(str(item.get("code_system", "")), str(item.get("code", ""))))
-    resource = item.get("resource")
-    if isinstance(resource, dict):
-        for system, code in _codings(resource):
+    if holds_resource(item):
+        for system, code in _codings_of(item):
             found |= codes.of(system, code)
-        if is_restricted(confidentiality_of(resource)):
+        if is_restricted(confidentiality_of({"meta": resource_meta(item)})):
             found.add(Sensitivity.RESTRICTED)
     return frozenset(found)
+
+
+def _codings_of(item: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    kept = item.get(CODINGS)
+    return kept if isinstance(kept, list) else codings_in(stored_resource(item) or {})

@@ -75,8 +75,13 @@ def first_break(
     events: Iterable,
     head: tuple[int, str] | None = None,
     checkpoints: Mapping[int, str] | None = None,
+    after: tuple[int, str] = (0, GENESIS),
 ) -> Break | None:
     """Walk one chain in sequence order; the first event that does not follow is named.
+
+    `after` is where the walk starts, the (sequence, hash) of the event before the first one
+    given: the start of the chain by default, or a head read earlier to check only what was
+    appended since.
 
     `head` is the chain's recorded (last sequence, last hash): rows removed from the end of a
     chain leave every remaining hash intact, and only the head shows they are gone. Anyone who
@@ -85,7 +90,7 @@ def first_break(
     what they cannot forge without the signing key.
     """
     checkpoints = checkpoints or {}
-    expected_previous, expected_sequence = GENESIS, 1
+    expected_previous, expected_sequence = after[1], after[0] + 1
     last_id = None
     for event in events:
         last_id = event.pk

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from audit.chain import Break, first_break
+from audit.chain import GENESIS, Break, first_break
 from audit.checkpoints import checkpoint_file, is_legacy_signed, record_of
 from audit.models import AccessEvent, ChainHead, Checkpoint
 from audit.signing_keys import public_keys
@@ -46,10 +46,7 @@ def verify_trail() -> Verdict:
     verdict = Verdict()
     keys = public_keys()
     in_file = _file_checkpoints(keys, verdict)
-    heads = {
-        chain: (sequence, digest)
-        for chain, sequence, digest in ChainHead.objects.values_list("chain", "sequence", "hash")
-    }
+    heads = chain_heads()
     chains = (
         set(AccessEvent.objects.order_by().values_list("chain", flat=True).distinct())
         | set(Checkpoint.objects.order_by().values_list("chain", flat=True).distinct())
@@ -78,6 +75,38 @@ def verify_trail() -> Verdict:
             continue
         verdict.events += counted.n
         verdict.since_checkpoints += counted.n - max(signed, default=0)
+    return verdict
+
+
+def chain_heads() -> dict[int, tuple[int, str]]:
+    """Every chain's head now, (sequence, hash) by chain: where `verify_appended` starts."""
+    return {
+        chain: (sequence, digest)
+        for chain, sequence, digest in ChainHead.objects.values_list("chain", "sequence", "hash")
+    }
+
+
+def verify_appended(since: Mapping[int, tuple[int, str]]) -> Verdict:
+    """Walk only what was appended to each chain after `since` (chain_heads() read earlier),
+    up to its head now: each chain's new events must follow on from where its head stood, one
+    after the other, as written. For a check after a run of looks, whatever came before."""
+    verdict = Verdict()
+    for chain, head in sorted(chain_heads().items()):
+        start = since.get(chain, (0, GENESIS))
+        if head == start:
+            continue
+        verdict.chains += 1
+        counted = _Counter()
+        events = (
+            AccessEvent.objects.filter(chain=chain, sequence__gt=start[0])
+            .order_by("sequence")
+            .iterator(2000)
+        )
+        with closing(events):
+            broken = first_break(chain, counted.count(events), head, after=start)
+        if broken is not None:
+            verdict.problems.append(describe(broken))
+        verdict.events += counted.n
     return verdict
 
 

@@ -6,10 +6,15 @@ staff signed in beforehand (sessions written as a sign-in writes them, assurance
 EPR through the partner API (a client-credentials token), and an A&E clinician's emergency access
 now and then (benchmarks/load_users.py). For each concurrency, for --seconds: requests/s,
 p50/p95/p99, errors, the web and worker processes' CPU per request, PostgreSQL's time per
-request, and the access events written against the looks made. Exits 1 if a request failed or
-a look left no access event.
+request, and the access events written against the looks made; then every audit chain's
+events since the start, checked link by link. Exits 1 if a request failed, a look left no access
+event or a chain is broken.
+
+With --hosts N, N hosts (a gunicorn and a Celery worker each, environments of their own, sharing
+PostgreSQL and Redis) behind HAProxy, and the checks across them first: benchmarks/load_hosts.py.
 
     .venv/bin/python -m benchmarks.load [--scale 0.01] [--users 1,4,16,64] [--seconds 30]
+        [--hosts 2]
     (database: DATABASE_URL, or lcr_bench_load on the local PostgreSQL; Redis on 127.0.0.1:6379,
     databases 10 and 11: CACHE_URL, CELERY_BROKER_URL)
 """
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks import london_data, postgres
+from benchmarks import load_hosts, london_data, postgres
 from benchmarks.london import _commit
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lcr_bench_load"
@@ -65,19 +70,26 @@ def main() -> int:
     scene_file = VAR / "scene.json"
     scene_file.write_text(json.dumps(scene))
 
+    from audit.integrity import chain_heads, verify_appended
     from demo.supervisor import Supervisor
 
     supervisor = Supervisor(env=_environment(scene_file), cwd=postgres.ROOT, logs=VAR)
+    hosts = _hosts(options, supervisor.env)
     # Stopped whole whatever happens: Ctrl-C, SIGTERM (a CI timeout) or an error.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    heads = chain_heads()
+    checks = []
     try:
-        _start(supervisor, options)
+        _start(supervisor, options, hosts)
         scene["api_token"] = _api_token(options, scene)
         scene_file.write_text(json.dumps(scene))
+        if len(hosts) > 1:
+            run = f"hosts{int(time.time())}"
+            checks = load_hosts.across_hosts(hosts, scene, run=run, request_id=request_id_of)
         levels = [_level(supervisor, options, users, scene_file) for users in options.users]
     finally:
         supervisor.stop()
-    return _report(options, sizes, levels)
+    return _report(options, sizes, levels, checks, verify_appended(heads))
 
 
 def _options() -> argparse.Namespace:
@@ -90,9 +102,17 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--worker-concurrency", type=int, default=4, help="Celery pool size")
     parser.add_argument("--port", type=int, default=8400)
     parser.add_argument("--source-port", type=int, default=8401, help="first of 5 sources")
+    parser.add_argument(
+        "--hosts", type=int, default=1, help="hosts behind a proxy on --port (HAProxy)"
+    )
+    parser.add_argument(
+        "--host-port", type=int, help="the first host's port (default: after the sources')"
+    )
     parser.add_argument("--results", type=Path, default=postgres.ROOT / "benchmarks" / "results")
     options = parser.parse_args()
     options.users = [int(n) for n in options.users.split(",")]
+    if options.host_port is None:
+        options.host_port = options.source_port + 5
     return options
 
 
@@ -150,7 +170,9 @@ def _scene(options: argparse.Namespace) -> dict:
     most = max(options.users)
     return {
         "cookie_name": settings.SESSION_COOKIE_NAME,
+        "busy_team_id": busy.pk,
         "gp_sessions": [_signed_in(gps[n % len(gps)]) for n in range(most)],
+        "sign_out_session": _signed_in(gps[0]),  # for load_hosts' check: signed out on one host
         "ae_sessions": [_signed_in(ae.user) for _ in range(min(most, 4))],
         "patients": as_dicts(patients),
         "emergency_patients": as_dicts(emergencies),
@@ -186,22 +208,43 @@ def _environment(scene_file: Path) -> dict[str, str]:
     return env
 
 
-def _start(supervisor, options: argparse.Namespace) -> None:
-    """The simulated sources (all FHIR R4, as the London data's sources speak), a Celery worker
-    and gunicorn, as demo.launch starts them (static files collected first); each waited for."""
-    manage = [PYTHON, "manage.py", "collectstatic", "--no-input", "-v", "0"]
-    subprocess.run(manage, env=supervisor.env, cwd=postgres.ROOT, check=True)  # noqa: S603
+def _hosts(options: argparse.Namespace, env: dict[str, str]) -> list[load_hosts.Host]:
+    """One host on --port; or --hosts of them from --host-port on, behind the proxy."""
+    if options.hosts == 1:
+        return [load_hosts.Host(1, options.port, env)]
+    from django.conf import settings
+
+    shared = load_hosts.deployment_env(env, settings.SECRET_KEY)
+    return load_hosts.hosts_of(options.hosts, options.host_port, shared, VAR)
+
+
+def _start(supervisor, options: argparse.Namespace, hosts: list[load_hosts.Host]) -> None:
+    """The simulated sources (all FHIR R4, as the London data's sources speak), then on each
+    host a Celery worker and gunicorn, as demo.launch starts them (static files collected
+    first), and the proxy in front when there are several; each waited for."""
     sources = [PYTHON, "-m", "demo.sources", "--patients", "40", "--fhir-r4-gp"]
     sources += ["--base-port", str(options.source_port), "--log-level", "WARNING"]
     supervisor.start("sources", sources)
     for n in range(5):
         _wait_for(supervisor, f"http://127.0.0.1:{options.source_port + n}/fhir/metadata")
-    worker = [PYTHON, "-m", "celery", "-A", "lcr", "worker", "--loglevel", "WARNING"]
-    supervisor.start("worker", [*worker, "--concurrency", str(options.worker_concurrency)])
-    web = [PYTHON, "-m", "gunicorn", "lcr.wsgi", "--bind", f"127.0.0.1:{options.port}"]
-    web += ["--workers", str(options.workers), "--threads", str(options.threads)]
-    supervisor.start("web", web)
-    _wait_for(supervisor, f"http://127.0.0.1:{options.port}/healthz")
+    alone = len(hosts) == 1
+    for host in hosts:
+        manage = [PYTHON, "manage.py", "collectstatic", "--no-input", "-v", "0"]
+        subprocess.run(manage, env=host.env, cwd=postgres.ROOT, check=True)  # noqa: S603
+        worker = [PYTHON, "-m", "celery", "-A", "lcr", "worker", "--loglevel", "WARNING"]
+        worker += ["--concurrency", str(options.worker_concurrency)]
+        worker += [] if alone else ["--hostname", f"{host.name}@%h"]
+        supervisor.start("worker" if alone else f"worker-{host.name}", worker, host.env)
+        web = [PYTHON, "-m", "gunicorn", "lcr.wsgi", "--bind", f"127.0.0.1:{host.port}"]
+        web += ["--workers", str(options.workers), "--threads", str(options.threads)]
+        # gunicorn's control socket is one per machine by default: one per host here.
+        web += [] if alone else ["--control-socket", str(VAR / host.name / "gunicorn.ctl")]
+        supervisor.start("web" if alone else f"web-{host.name}", web, host.env)
+    for host in hosts:
+        _wait_for(supervisor, f"{host.url}/healthz")
+    if not alone:
+        supervisor.start("proxy", load_hosts.proxy_command(options.port, hosts, VAR))
+        _wait_for(supervisor, f"http://127.0.0.1:{options.port}/healthz")
 
 
 def _api_token(options: argparse.Namespace, scene: dict) -> str:
@@ -248,11 +291,13 @@ def _level(supervisor, options: argparse.Namespace, users: int, scene_file: Path
     looks_file.unlink(missing_ok=True)
     env = {**supervisor.env, "LCR_LOAD_RUN": run, "LCR_LOAD_LOOKS": str(looks_file)}
     before = _server_counters(supervisor)
+    served_before = _served_by_host(options)
     done = subprocess.run(  # noqa: S603 (our own command)
         command, env=env, cwd=postgres.ROOT, capture_output=True, text=True
     )
     time.sleep(1.5)  # PostgreSQL publishes a session's statistics at most once a second
     after = _server_counters(supervisor)
+    served_after = _served_by_host(options)
     stopped = supervisor.stopped()
     if stopped is not None:
         raise RuntimeError(f"{stopped.name} stopped; see {supervisor.log_of(stopped.name)}")
@@ -277,7 +322,15 @@ def _level(supervisor, options: argparse.Namespace, users: int, scene_file: Path
         "events_of_other_requests": _other_events(trail, set(looks)),
         "by_request": rows,
         "failures_seen": _failures(prefix),
+        "requests_by_host": {
+            host: served_after[host] - served_before.get(host, 0) for host in served_after
+        },
     }
+
+
+def _served_by_host(options: argparse.Namespace) -> dict[str, int]:
+    """The proxy's count of requests each host was sent (nothing with a single host)."""
+    return load_hosts.requests_by_host(VAR) if options.hosts > 1 else {}
 
 
 def _events_by_request(run: str) -> dict[str, int]:
@@ -310,8 +363,10 @@ def _server_counters(supervisor) -> dict:
     from django.db import connection
 
     cpu = 0.0
-    for name in ("web", "worker"):
-        main = psutil.Process(supervisor.child(name).process.pid)
+    for child in supervisor.children:
+        if not child.name.startswith(("web", "worker")):
+            continue
+        main = psutil.Process(child.process.pid)
         for process in [main, *main.children(recursive=True)]:
             try:
                 times = process.cpu_times()
@@ -376,13 +431,28 @@ def _failures(prefix: Path) -> list[dict]:
         return list(csv.DictReader(lines))
 
 
-def _report(options: argparse.Namespace, sizes: london_data.Sizes, levels: list[dict]) -> int:
+def _hosts_said(options: argparse.Namespace) -> str:
+    if options.hosts == 1:
+        return ""
+    return f"{options.hosts} hosts behind HAProxy (round robin), each with "
+
+
+def _report(
+    options: argparse.Namespace,
+    sizes: london_data.Sizes,
+    levels: list[dict],
+    checks: list[load_hosts.Check],
+    trail,
+) -> int:
+    """The tables, the checks across hosts and the audit trail's verdict; JSON; exit status."""
+
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f}"
 
     commit = _commit()
     print(
-        f"\ncommit {commit}: {sizes.patients:,} patients, busy team of {sizes.busy:,}; gunicorn "
+        f"\ncommit {commit}: {sizes.patients:,} patients, busy team of {sizes.busy:,}; "
+        f"{_hosts_said(options)}gunicorn "
         f"{options.workers} x {options.threads} threads, Celery pool {options.worker_concurrency}; "
         f"{options.seconds} s per concurrency; DB time from {levels[0]['db_time_from']}\n"
     )
@@ -408,8 +478,26 @@ def _report(options: argparse.Namespace, sizes: london_data.Sizes, levels: list[
                 f"{row['requests_per_second']:.1f} | {ms(row['p50_ms'])} | {ms(row['p95_ms'])} "
                 f"| {ms(row['p99_ms'])} | {row['failures']} |"
             )
+    if options.hosts > 1:
+        names = sorted(levels[0]["requests_by_host"])
+        print(f"\n| users | {' | '.join(names)} |")
+        print(f"| ---: |{' ---: |' * len(names)}")
+        for level in levels:
+            served = level["requests_by_host"]
+            print(f"| {level['users']} | {' | '.join(str(served[n]) for n in names)} |")
+    if checks:
+        print("\n| across hosts | | what was seen |")
+        print("| --- | --- | --- |")
+        for check in checks:
+            print(f"| {check.what} | {'ok' if check.ok else 'FAILED'} | {check.said} |")
+    chains_said = (
+        f"{trail.events} access events appended to {trail.chains} chains during the run: "
+        + ("intact, link by link" if not trail.problems else "BROKEN")
+    )
+    print(f"\nAudit trail: {chains_said}")
     options.results.mkdir(parents=True, exist_ok=True)
-    name = options.results / f"load-{options.scale:g}.json"
+    hosts_part = f"-hosts{options.hosts}" if options.hosts > 1 else ""
+    name = options.results / f"load-{options.scale:g}{hosts_part}.json"
     data = {
         "scale": options.scale,
         "sizes": sizes.__dict__,
@@ -417,6 +505,13 @@ def _report(options: argparse.Namespace, sizes: london_data.Sizes, levels: list[
         "workers": options.workers,
         "threads": options.threads,
         "worker_concurrency": options.worker_concurrency,
+        "hosts": options.hosts,
+        "checks_across_hosts": [check.__dict__ for check in checks],
+        "audit_trail": {
+            "events_appended": trail.events,
+            "chains": trail.chains,
+            "problems": trail.problems,
+        },
         "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "levels": levels,
     }
@@ -439,6 +534,10 @@ def _report(options: argparse.Namespace, sizes: london_data.Sizes, levels: list[
         doubled = level["looks_with_more_than_one_event"]
         if doubled:
             problems.append(f"{len(doubled)} look(s) left more than one event: {doubled[:10]}")
+        if options.hosts > 1 and not all(level["requests_by_host"].values()):
+            problems.append(f"a host served nothing at {level['users']}: the proxy did not spread")
+    problems += [f"across hosts, {c.what}: {c.said}" for c in checks if not c.ok]
+    problems += [f"audit trail: {problem}" for problem in trail.problems]
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 1 if problems else 0

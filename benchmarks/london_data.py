@@ -3,6 +3,8 @@
 At scale 1: 1,000,000 patients, 3,000,000 links to 5 sources, 2,000 teams, 20,000 users,
 2,000,000 care relationships (each with the django-guardian grant that access.services would
 have written) and 10,000,000 access events spread over the last year's monthly partitions.
+Then, as a step of its own (`ensure_cached_records`, with its own marker, so that adding it does
+not build the rest again): the cached records of every patient looked at in a peak hour.
 """
 
 import datetime
@@ -18,6 +20,15 @@ SOURCES = 5
 LINKS_PER_PATIENT = 3
 HOT_EVERY = 500  # one access event in 500 is a look at the frequently viewed patient
 BATCH = 200_000
+# The snapshot cache holds what was fetched in the last LCR_SNAPSHOT_TTL_SECONDS (an hour): every
+# patient looked at in the last hour. London's 2.2 million looks a month, over 21 working days of
+# 10 hours, are 10,500 an hour; the peak hour 2.5 times that: 26,000 looks, counted as distinct
+# patients (a few are looked at twice in an hour: an upper bound). At scale s, s times that.
+PEAK_HOUR_PATIENTS = 26_000
+# Each cached patient's record is the measured one's size: 17 items for each of 11 headings of
+# their 3 sources, 561 items (the most looked-at patient's 5 sources x 11 x 10 are 550).
+CACHED_ITEMS_PER_SNAPSHOT = 17
+CACHED_LINKS = 5_000  # links whose snapshots one INSERT writes (55,000 rows at 11 headings)
 STAMP = "2026-01-01 00:00:00+00"
 # 400 family names and 30 given names: alike enough that a name search has neighbours to sort.
 STEMS = ["Ab", "Ok", "Sm", "Pat", "Ng", "Kow", "Ev", "Mor", "Al", "Br",
@@ -96,7 +107,126 @@ def ensure(scale: float) -> Sizes:
     return sizes
 
 
-def _copy(sql: str, rows: Iterator[str], what: str) -> None:
+@dataclass(frozen=True)
+class CachedRecords:
+    """The snapshot cache of a peak hour: the records of `patients` patients, every heading of
+    every source they are known to, `items_per_snapshot` items each (`snapshots` rows). They are
+    the busy team's sequence of patients (`patient_of(0, k)`): the team's own first (all of
+    them at any scale), then as many others as the hour looked at."""
+
+    patients: int
+    items_per_snapshot: int
+    snapshots: int
+
+    @classmethod
+    def at(cls, scale: float, sizes: Sizes, categories: int) -> "CachedRecords":
+        patients = min(sizes.patients, max(sizes.busy, int(PEAK_HOUR_PATIENTS * scale)))
+        # Every patient has LINKS_PER_PATIENT links but the first (the most looked-at), all five.
+        links = patients * LINKS_PER_PATIENT + SOURCES - LINKS_PER_PATIENT
+        return cls(
+            patients=patients,
+            items_per_snapshot=CACHED_ITEMS_PER_SNAPSHOT,
+            snapshots=links * categories,
+        )
+
+
+def ensure_cached_records(
+    scale: float, sizes: Sizes, items_by_category: dict[str, list[dict]]
+) -> CachedRecords:
+    """Cache the peak hour's records (each heading's snapshot holding `items_by_category`'s
+    items) unless the database already holds exactly them. A step of its own, after `ensure`:
+    a database built before it gets the snapshots added, not everything built again."""
+    import orjson
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    cached = CachedRecords.at(scale, sizes, len(items_by_category))
+    items = {c: orjson.dumps(found).decode() for c, found in sorted(items_by_category.items())}
+    digest = hashlib.sha256("".join(items.values()).encode()).hexdigest()
+    # The items are in the marker: when the fetcher's view of an item changes, so do the records.
+    wanted = json.dumps({"data": sizes.__dict__, "cached": cached.__dict__, "items": digest})
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_london_cached (sizes text NOT NULL)")
+        cursor.execute("SELECT sizes FROM bench_london_cached")
+        row = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM records_snapshot")
+        (held,) = cursor.fetchone()
+    if row and row[0] == wanted and held == cached.snapshots:
+        return cached
+    started = time.monotonic()
+    print(f"Caching the records of a peak hour {wanted} (once) ...", flush=True)
+    now = timezone.now()
+    stamp = now.isoformat()
+    later = (now + datetime.timedelta(days=3650)).isoformat()  # never purged; runs date them
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT min(id) FROM records_patient")
+            first = cursor.fetchone()[0]
+            patients = [first + patient_of(0, k, sizes.patients) for k in range(cached.patients)]
+            # A patient's snapshots side by side, as one fetch writes them.
+            cursor.execute(
+                "SELECT id FROM records_link WHERE patient_id = ANY(%s) ORDER BY patient_id, id",
+                [patients],
+            )
+            links = [link for (link,) in cursor.fetchall()]
+            cursor.execute("TRUNCATE records_snapshot")
+        # One row per heading by COPY (text format: a backslash is written twice; orjson writes
+        # no tab or newline), then copied to every link by the server: the JSON is parsed into
+        # jsonb once per heading, not once per snapshot (which took 15 minutes at scale 1).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE bench_heading (category text, items jsonb, "
+                "item_count integer) ON COMMIT DROP"
+            )
+        _copy(
+            "COPY bench_heading (category, items, item_count) FROM STDIN",
+            (
+                f"{category}\t{text.replace(chr(92), chr(92) * 2)}\t"
+                f"{len(items_by_category[category])}\n"
+                for category, text in items.items()
+            ),
+            "headings",
+        )
+        with connection.cursor() as cursor:
+            for start in range(0, len(links), CACHED_LINKS):
+                cursor.execute(
+                    "INSERT INTO records_snapshot (link_id, category, status, reason, items, "
+                    "item_count, withheld_count, withheld_reason, attempt, fetched_at, "
+                    "requested_at, request_token, updated_at, expires_at) "
+                    "SELECT link, h.category, 'fresh', '', h.items, h.item_count, 0, '', 0, "
+                    "%(stamp)s, %(stamp)s, '', %(stamp)s, %(later)s "
+                    "FROM unnest(%(links)s::bigint[]) WITH ORDINALITY AS l(link, n) "
+                    "CROSS JOIN bench_heading AS h ORDER BY l.n, h.category",
+                    {"stamp": stamp, "later": later, "links": links[start : start + CACHED_LINKS]},
+                )
+                done = min(start + CACHED_LINKS, len(links))
+                print(f"  cached snapshots: {done:,} of {len(links):,} links", flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM records_snapshot")
+            (held,) = cursor.fetchone()
+            if held != cached.snapshots:
+                raise RuntimeError(f"{held:,} snapshots written, {cached.snapshots:,} expected")
+            cursor.execute("DELETE FROM bench_london_cached")
+            cursor.execute("INSERT INTO bench_london_cached (sizes) VALUES (%s)", [wanted])
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE records_snapshot")
+    print(f"  cached in {time.monotonic() - started:,.0f} s", flush=True)
+    return cached
+
+
+def cache_size() -> tuple[int, int]:
+    """The snapshot table's size on disk (with its TOAST and indexes) and shared_buffers, bytes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_total_relation_size('records_snapshot'), "
+            "pg_size_bytes(current_setting('shared_buffers'))"
+        )
+        return cursor.fetchone()
+
+
+def _copy(sql: str, rows: Iterator[str], what: str, batch: int = BATCH) -> None:
     from django.db import connection
 
     written = 0
@@ -105,10 +235,10 @@ def _copy(sql: str, rows: Iterator[str], what: str) -> None:
         for row in rows:
             buffer.write(row)
             written += 1
-            if written % BATCH == 0:
+            if written % batch == 0:
                 copy.write(buffer.getvalue())
                 buffer = io.StringIO()
-                if written % (10 * BATCH) == 0:
+                if written % (10 * batch) == 0:
                     print(f"  {what}: {written:,}", flush=True)
         copy.write(buffer.getvalue())
     print(f"  {what}: {written:,} done", flush=True)

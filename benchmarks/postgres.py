@@ -80,3 +80,66 @@ def timed(run: Callable[[], object], repeats: int, warm_up: int = 1) -> dict[str
         "median_ms": statistics.median(times) * 1000,
         "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000,
     }
+
+
+def check_connections_per_request() -> None:
+    """Let the test client's requests start and end as a server's do. Django's handler, on both,
+    closes a connection past its CONN_MAX_AGE and marks it to be checked (with
+    CONN_HEALTH_CHECKS, a `SELECT 1` before the request's first query); the test client takes
+    that receiver off for its requests (it keeps one connection), so without this the check's
+    round trip is neither timed nor counted."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    def as_a_server_does(**kwargs) -> None:
+        close_old_connections(**kwargs)
+
+    request_started.connect(as_a_server_does, weak=False)
+    request_finished.connect(as_a_server_does, weak=False)
+
+
+def count_statements(run: Callable[[], object]) -> int:
+    """How many statements the server ran for `run`'s database connections, read from the wire:
+    libpq's trace of every answer, one CommandComplete (or ErrorResponse) a statement. It sees
+    what Django's query log cannot: psycopg's own BEGIN and COMMIT, and the health check's
+    `SELECT 1` on a bare psycopg cursor. Slow (every row is written to the trace): count a few
+    requests apart from the timed ones."""
+    import tempfile
+
+    import psycopg
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    traces: list = []
+
+    def trace(wrapper) -> None:
+        if wrapper.vendor != "postgresql" or wrapper.connection is None:
+            return
+        file = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, once read)
+        pgconn = wrapper.connection.pgconn
+        pgconn.trace(file.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        traces.append((pgconn, file))
+
+    def created(sender, connection, **kwargs) -> None:  # a reconnection (CONN_MAX_AGE) on the way
+        trace(connection)
+
+    for wrapper in connections.all(initialized_only=True):
+        trace(wrapper)
+    connection_created.connect(created, weak=False)
+    try:
+        run()
+    finally:
+        connection_created.disconnect(created)
+        answers = 0
+        for pgconn, file in traces:
+            pgconn.untrace()  # harmless on a connection closed meanwhile
+            file.seek(0)
+            answers += sum(
+                1 for line in file if line.startswith(b"B\t") and line.split(b"\t", 3)[2] in ANSWERS
+            )
+            file.close()
+    return answers
+
+
+ANSWERS = (b"CommandComplete", b"ErrorResponse", b"EmptyQueryResponse")

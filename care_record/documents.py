@@ -34,6 +34,7 @@ from records.sources.attachments import (
     fetch_attachment,
 )
 from records.sources.errors import SourceError
+from records.stored_items import stored_resource
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _fetch(view: DocumentView) -> None:
         return
     try:
         view.attachment = describe_attachment(
-            view.item.get("resource") or {}, base_url=source.base_url
+            stored_resource(view.item) or {}, base_url=source.base_url
         )
         view.attachment = fetch_attachment(
             view.attachment,

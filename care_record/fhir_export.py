@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from access.sensitivity import withheld_words
 from care_record.reading import RecordView, SourceView
+from partner_api.renderers import JsonText
 from records.confidentiality import security_label
 from records.fetching import SourceState
 from records.identifiers import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from records.models import Patient
+from records.stored_items import holds_resource, resource_text_with_source
 
 SOURCE_STATE = "https://shared-care-record.example/CodeSystem/source-state"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
@@ -116,9 +118,8 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
     base_urls = {state.source.ods_code: state.source.base_url for state in record.sources}
     for category in record.categories:
         for item in category.items:
-            resource = item.get("resource")
             base_url = base_urls.get(item["source_ods_code"])
-            if not isinstance(resource, dict) or base_url is None:
+            if not holds_resource(item) or base_url is None:
                 without_resource[item["source_ods_code"]] = (
                     without_resource.get(item["source_ods_code"], 0) + 1
                 )
@@ -128,13 +129,9 @@ def record_bundle(record: RecordView, *, with_patient: bool = False) -> dict[str
                 ods = item["source_ods_code"]
                 other_versions[ods] = (version, other_versions.get(ods, (version, 0))[1] + 1)
                 continue
-            full_url = _full_url(base_url, resource)
-            # The source's resource as it is, but for meta.source: a new top level and meta,
-            # the rest shared with the snapshot (a deep copy was half of the API read's time).
-            meta = {**resource.get("meta", {}), "source": base_url}
-            resource = {**resource, "meta": meta}
-            entries.append({"fullUrl": full_url, "resource": resource})
-            by_source.setdefault(item["source_ods_code"], []).append(full_url)
+            entry = _entry(item, base_url)
+            entries.append(entry)
+            by_source.setdefault(item["source_ods_code"], []).append(entry["fullUrl"])
     for state in record.sources:
         targets = by_source.get(state.source.ods_code)
         if targets:
@@ -280,9 +277,20 @@ def heading_issues(record: RecordView) -> list[dict[str, Any]]:
     return issues
 
 
-def _full_url(base_url: str, resource: dict[str, Any]) -> str:
-    """Where the resource lives at its source: relative references in it resolve from there."""
-    return f"{base_url.rstrip('/')}/{resource.get('resourceType')}/{resource.get('id', '')}"
+def _entry(item: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The source's resource as it is, but for meta.source, at where it lives at its source
+    (relative references in it resolve from there). Stored as text, it is spliced in as text;
+    an item cached before then holds it as data: a new top level and meta, the rest shared with
+    the snapshot (a deep copy was half of the API read's time)."""
+    text = resource_text_with_source(item, base_url)
+    if text is not None:
+        # The view item's type and id are the resource's own (records.sources.view_items).
+        path = f"{item['resource_type']}/{item['resource_id']}"
+        return {"fullUrl": f"{base_url.rstrip('/')}/{path}", "resource": JsonText(text)}
+    resource = item["resource"]
+    full_url = f"{base_url.rstrip('/')}/{resource.get('resourceType')}/{resource.get('id', '')}"
+    meta = {**resource.get("meta", {}), "source": base_url}
+    return {"fullUrl": full_url, "resource": {**resource, "meta": meta}}
 
 
 def _provenance(state: SourceView, targets: list[str]) -> dict[str, Any]:

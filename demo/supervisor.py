@@ -27,6 +27,8 @@ class Child:
 
     name: str
     command: list[str]
+    # Its own environment (a host of its own, in benchmarks.load --hosts); else the supervisor's.
+    env: dict[str, str] | None = None
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -48,8 +50,8 @@ class Supervisor:
         self.env, self.cwd, self.logs, self.say = env, cwd, logs, say
         self.children: list[Child] = []
 
-    def start(self, name: str, command: list[str]) -> Child:
-        child = Child(name, command)
+    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Child:
+        child = Child(name, command, env)
         self.children.append(child)
         self._spawn(child)
         return child
@@ -124,7 +126,7 @@ class Supervisor:
         with self.log_of(child.name).open("ab") as log:
             child.process = subprocess.Popen(
                 child.command,
-                env=self.env,
+                env=self.env if child.env is None else child.env,
                 cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -162,6 +162,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Indexes with included columns (records.Patient's name index) are a PostgreSQL speed-up;
     # SQLite makes them as plain indexes, which is all the embedded demo needs.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# A read replica of the primary, optional: the searches and the home page's list of patients
+# read from it, nothing else (records/replica.py); every write, every look and its access event,
+# sessions and sign-in stay on the primary. In tests it is the primary itself (a mirror).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    if DATABASES["replica"]["ENGINE"] == "django.db.backends.postgresql":
+        # A replica that does not answer is given up on soon: its readers ask the primary.
+        DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _key in DATABASES["default"]:
+            DATABASES["replica"].setdefault(_key, DATABASES["default"][_key])
+    DATABASE_ROUTERS = ["records.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -21,6 +21,7 @@ from records.confidentiality import (
 )
 from records.nhs_numbers import format_nhs_number, validate_nhs_number
 from records.source_urls import validate_alias_base_urls, validate_source_base_url
+from records.stored_items import may_hold_patient, stored_resource, with_resource
 
 
 class Sex(models.TextChoices):
@@ -645,10 +646,11 @@ def without_restricted_details_in_items(items: list, *, restricted: bool) -> lis
     (see confidentiality.without_restricted_patients); the same list if nothing changed."""
     kept = []
     for item in items:
-        resource = item.get("resource") if isinstance(item, dict) else None
-        if isinstance(resource, dict):
+        holds = isinstance(item, dict) and may_hold_patient(item)
+        resource = stored_resource(item) if holds else None
+        if resource is not None:
             cleaned = without_restricted_patients(resource, restricted=restricted)
             if cleaned is not resource:
-                item = {**item, "resource": cleaned}
+                item = with_resource(item, cleaned)  # what is left out takes its codings too
         kept.append(item)
     return items if all(a is b for a, b in zip(kept, items, strict=True)) else kept

@@ -81,6 +81,14 @@ if ON_POSTGRES and settings.LCR_DATABASE_OWNER is None:
     settings.LCR_DATABASE_OWNER = copy.deepcopy(settings.DATABASES["default"])
     settings.DATABASES["default"].update({"USER": "lcr_app", "PASSWORD": ""})
 _test_database_owner = contextlib.ExitStack()
+# A read replica's alias, as DATABASE_REPLICA_URL adds one, mirroring the test database (Django's
+# TEST MIRROR: another connection to the same database). Nothing is sent to it unless a test
+# installs the router (tests/test_replica.py); with DATABASE_REPLICA_URL set, settings made it.
+if "replica" not in settings.DATABASES:
+    settings.DATABASES["replica"] = {
+        **copy.deepcopy(settings.DATABASES["default"]),
+        "TEST": {**settings.DATABASES["default"]["TEST"], "MIRROR": "default"},
+    }
 
 
 @pytest.fixture(scope="session")

@@ -273,6 +273,22 @@ def test_a_read_costs_a_bounded_number_of_queries(
     assert response.status_code == 200
 
 
+def test_the_bearer_token_and_its_client_are_read_in_one_query(client, world, epr):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, related, _ = world
+    _, access_token = epr
+    headers = bearer(access_token)
+    client.get(summary_url(related), **headers)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(summary_url(related), **headers)
+    assert response.status_code == 200
+    reads = [q["sql"] for q in queries if 'FROM "oauth2_provider_accesstoken"' in q["sql"]]
+    assert len(reads) == 1 and '"access_apiclient"' in reads[0]
+    assert not [q for q in queries if q["sql"].startswith('SELECT "access_apiclient"')]
+
+
 def test_an_unknown_address_under_the_api_answers_in_the_apis_own_format(client, db):
     fhir = client.get("/api/v1/fhir/Medication/1")
     assert fhir.status_code == 404

@@ -17,6 +17,7 @@ from django.db import connection
 
 from audit.chain import content_of, event_hash
 from audit.checkpoints import sign_checkpoints
+from audit.integrity import chain_heads, verify_appended
 from audit.models import AccessEvent, Checkpoint
 from tests.factories import PatientFactory, UserFactory, a_look, ed25519_key
 
@@ -204,3 +205,34 @@ def test_verify_audit_says_intact_broken_or_unreadable_and_never_prints_a_traceb
     assert unreachable.returncode == 2
     assert "The audit trail could not be read, so it was not checked" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_what_was_appended_since_earlier_heads_is_checked_from_where_each_head_stood(trail):
+    events, owner = trail
+    since = chain_heads()
+    later = [a_look(events[0].patient, UserFactory()) for _ in range(2)]
+
+    intact = verify_appended(since)
+    assert (intact.chains, intact.events, intact.problems) == (1, 2, [])
+    # An edit before `since` is not what this walk is about; one after it is named.
+    owner.execute("UPDATE audit_accessevent SET username = %s WHERE id = %s", ["x", events[0].pk])
+    assert verify_appended(since).problems == []
+    owner.execute("UPDATE audit_accessevent SET username = %s WHERE id = %s", ["x", later[1].pk])
+    assert verify_appended(since).problems == [
+        f"Chain {later[1].chain} is broken at sequence 5 (access event {later[1].pk}): "
+        "its content has been changed."
+    ]
+
+
+def test_an_appended_event_that_does_not_follow_the_earlier_head_is_named(trail):
+    events, owner = trail
+    since = chain_heads()
+    appended = a_look(events[0].patient, UserFactory())
+    owner.execute(
+        "UPDATE audit_accessevent SET previous_hash = %s WHERE id = %s", ["0" * 64, appended.pk]
+    )
+
+    assert verify_appended(since).problems == [
+        f"Chain {appended.chain} is broken at sequence 4 (access event {appended.pk}): "
+        "it does not follow the row before."
+    ]

@@ -50,3 +50,22 @@ def test_browser_benchmark_runs_a_look_and_reports_its_ratios(tmp_path):
     assert len(results["alone_seconds"]) == 5
     assert 0 < results["first_item_median"] <= results["settled_median"]
     assert results["settled_ratio_to_slowest"] > 0
+
+
+def test_the_hosts_of_a_load_run_share_the_deployments_settings_and_keep_their_own_files(
+    tmp_path,
+):
+    from benchmarks.load_hosts import deployment_env, hosts_of, proxy_config
+
+    env = {"DATABASE_URL": "postgres://lcr@db/lcr", "CACHE_URL": "redis://redis:6379/12"}
+    hosts = hosts_of(2, 8416, deployment_env(env, "one-key"), tmp_path)
+
+    shared = ("DATABASE_URL", "CACHE_URL", "SECRET_KEY", "LCR_LIVE_URL", "LCR_METRICS_TOKEN")
+    own = ("LCR_PORT", "LCR_STATIC_ROOT", "LCR_LIVE_DIR", "LCR_AUDIT_CHECKPOINT_FILE")
+    first, second = (host.env for host in hosts)
+    assert {key: first[key] for key in shared} == {key: second[key] for key in shared}
+    assert (first["SECRET_KEY"], first["LCR_LIVE_URL"]) == ("one-key", "redis://redis:6379/12")
+    assert all(first[key] != second[key] for key in own)
+    config = proxy_config(8410, hosts, tmp_path / "haproxy.sock")
+    assert "bind 127.0.0.1:8410" in config and "balance roundrobin" in config
+    assert "server host1 127.0.0.1:8416" in config and "server host2 127.0.0.1:8417" in config

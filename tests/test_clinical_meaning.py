@@ -8,6 +8,7 @@ import pytest
 from records.categories import Category
 from records.fetching import fetch_link
 from records.models import Snapshot
+from records.stored_items import stored_resource
 from tests.fetch_helpers import link_everywhere
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -38,7 +39,7 @@ def test_medicines_named_only_by_a_medication_resource_are_named(record):
     assert {"MedicationRequest", "Medicine not named by the source"}.isdisjoint(
         item["title"] for item in medicines
     )
-    assert contained["resource"]["medicationReference"] == {"reference": "#med1"}
+    assert stored_resource(contained)["medicationReference"] == {"reference": "#med1"}
 
 
 def test_degraded_and_retracted_allergies_read_as_what_they_are(record):

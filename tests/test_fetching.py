@@ -26,6 +26,7 @@ from records.fetching import (
     retry_delay,
 )
 from records.models import ItemsField, Link, Snapshot
+from records.stored_items import stored_resource
 from tests.fetch_helpers import link_everywhere
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -67,7 +68,7 @@ def test_items_read_back_exactly_as_stored(record):
 
     read = {s.pk: s.items for s in Snapshot.objects.filter(link=link)}
     assert read == stored
-    assert any(item.get("resource") for items in read.values() for item in items)
+    assert any(stored_resource(item) for items in read.values() for item in items)
     # JSON that orjson refuses (a number beyond a float, which jsonb keeps) is read as Django
     # reads it.
     [beyond] = ItemsField().from_db_value('[{"value": 1e400}]', None, connection)

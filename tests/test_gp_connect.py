@@ -7,6 +7,7 @@ import base64
 import io
 import json
 
+import orjson
 import pytest
 import requests
 from django.urls import reverse
@@ -486,6 +487,7 @@ def test_the_record_page_says_the_gp_connect_reason(gp_link, provider, client):
 @pytest.mark.django_db
 def test_the_partner_api_leaves_stu3_out_and_says_why(monkeypatch):
     from care_record import fhir_export
+    from partner_api.renderers import FhirJsonRenderer
     from tests.gp_connect_fixtures import structured_record
 
     items = [
@@ -500,7 +502,7 @@ def test_the_partner_api_leaves_stu3_out_and_says_why(monkeypatch):
     }
     record = _record_view([*items, r4])
 
-    bundle = fhir_export.record_bundle(record)
+    bundle = orjson.loads(FhirJsonRenderer().render(fhir_export.record_bundle(record)))
 
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert types.count("Condition") == 1 and "ReferralRequest" not in types

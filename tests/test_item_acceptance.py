@@ -8,6 +8,7 @@ import datetime
 import re
 from types import SimpleNamespace
 
+import orjson
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +20,7 @@ from access.models import Role, Team
 from access.policy import actor_for
 from care_record.fhir_export import record_bundle
 from care_record.reading import read_record
+from partner_api.renderers import FhirJsonRenderer
 from records.categories import ALL_CATEGORIES, Category
 from records.fetching import WRONG_PATIENT, fetch_link
 from records.models import Link, MatchMethod, Snapshot, SourceSystem
@@ -296,7 +298,7 @@ def test_the_api_gives_an_issue_per_heading_and_source_and_passes_entered_in_err
     fetch_link(link_id=world.link.pk, categories=list(ALL_CATEGORIES), final_attempt=True)
     record = read_record(actor=actor_for(world.gp), patient=world.patient, channel="api")
 
-    bundle = record_bundle(record)
+    bundle = orjson.loads(FhirJsonRenderer().render(record_bundle(record)))  # as written
 
     [allergy] = [e["resource"] for e in bundle["entry"]
                  if e["resource"]["resourceType"] == "AllergyIntolerance"]  # fmt: skip

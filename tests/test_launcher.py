@@ -137,3 +137,21 @@ def test_the_readiness_watch_says_what_fails_and_restarts_a_worker_that_runs_no_
     current["answer"] = answer(beat="ok", worker="ok")
     watch()
     assert supervisor.said[-1] == "Ready again: beat and the worker are working."
+
+
+def test_a_process_started_with_an_environment_of_its_own_keeps_it_when_restarted(
+    supervisor, tmp_path
+):
+    """benchmarks.load --hosts: each host's processes have their own environment."""
+    said = tmp_path / "said"
+    script = f"import os, pathlib; pathlib.Path({str(said)!r}).write_text(os.environ['HOST'])"
+    env = {**supervisor.env, "HOST": "host2"}
+    child = supervisor.start("web-host2", [sys.executable, "-c", script], env)
+    wait_until(lambda: child.process.poll() is not None)
+    assert said.read_text() == "host2"
+    said.unlink()
+
+    supervisor.check()
+
+    wait_until(lambda: said.exists() and said.read_text() == "host2")
+    assert "HOST" not in supervisor.env

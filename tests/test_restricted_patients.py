@@ -25,6 +25,7 @@ from records.fetching import fetch_link
 from records.identity_sync import sync_source_identities
 from records.matching import Demographics
 from records.models import Link, MatchMethod, Patient, Snapshot, SourceSystem, UnmatchedRecord
+from records.stored_items import stored_resource
 from tests.api_helpers import api_client_for, bearer, token
 from tests.factories import (
     PatientFactory,
@@ -179,7 +180,7 @@ def test_a_snapshot_keeps_no_restricted_persons_details_in_a_patient_resource(
 
     snapshot = Snapshot.objects.get(link=link, category="allergies")
     assert snapshot.status == Snapshot.Status.FRESH
-    (kept,) = snapshot.items[0]["resource"]["contained"]
+    (kept,) = stored_resource(snapshot.items[0])["contained"]
     assert kept["id"] == "who"
     assert not {"address", "telecom"} & set(kept)
     assert not leaks_in(str(snapshot.items))

@@ -3,26 +3,39 @@ at every look; withheld items counted on the heading and the summary (never "Non
 and shown under emergency access with a warning. tests/test_permission_matrix.py and
 tests/test_api_matrix.py hold every role, sensitivity and basis to the role policy."""
 
+import orjson
 import pytest
 from django.urls import reverse
 
 from access import services
 from access.models import Role, SensitiveCode, SensitiveCodeSet, Sensitivity, Team
 from access.sensitivity import sensitive_codes, sensitivities_of
+from records.models import Snapshot, without_restricted_details_in_items
+from records.sources.codings import codings_in
+from records.sources.view_items import view_item
+from records.stored_items import stored_resource
 from tests.factories import PatientFactory, UserFactory, make_team, member
 from tests.test_admin_looks import staff  # noqa: F401 (a fixture)
 from tests.test_record_page import answered, item, linked
 
 pytestmark = pytest.mark.django_db
 SNOMED = "http://snomed.info/sct"
+STORED_AS_TEXT = ("codings", "resource_text", "resource_meta")
 HIV = {"system": SNOMED, "code": "86406008", "display": "Human immunodeficiency virus infection"}
 
 
 def judged(resource=None, **fields) -> set[str]:
+    """An item's sensitivities, judged both ways a look may meet it: cached before its codings
+    were kept (the resource walked at the look), and with the codings found when it was made
+    (as a stored item holds them); the two must agree."""
     view = {"code_system": "", "code": "", **fields}
     if resource is not None:
         view["resource"] = resource
-    return set(sensitivities_of(view, sensitive_codes()))
+    walked = set(sensitivities_of(view, sensitive_codes()))
+    if resource is not None:
+        stored = {**view, "codings": [list(pair) for pair in codings_in(resource)]}
+        assert set(sensitivities_of(stored, sensitive_codes())) == walked
+    return walked
 
 
 def test_every_code_set_is_named_dated_and_says_where_it_comes_from():
@@ -185,7 +198,6 @@ def test_some_demo_patients_gp_records_hold_items_the_code_sets_mark_sensitive()
     emergency access: the demo's social care team supports some of them."""
     from demo.clinical import holds_sensitive_diagnosis, resources_for
     from demo.population import generate
-    from records.sources.view_items import view_item
 
     population = generate()
     supported = population.people_at("social_care")[:40]  # the demo social care team's cases
@@ -197,8 +209,72 @@ def test_some_demo_patients_gp_records_hold_items_the_code_sets_mark_sensitive()
         for resource in held["Condition"] + held["ServiceRequest"]
         if "sexual_health" in sensitivities_of(view_item(resource).as_dict(), codes)
     }
+    assert marked
     assert marked == {"Condition", "ServiceRequest"}
     others = [p for p in population.people if not holds_sensitive_diagnosis(p)][:20]
     for other in others:
         for resources in resources_for(population, other, "gp").values():
             assert not any(sensitivities_of(view_item(r).as_dict(), codes) for r in resources)
+
+
+def test_an_items_kept_codings_judge_it_as_walking_its_resource_would_for_every_demo_resource():
+    """What the fetcher stores (the view item, its resource and the codings found in it, as
+    JSON) is judged as the resource itself walked at the look, for every resource the demo's
+    sources serve, sensitive or not."""
+    from demo.clinical import resources_for
+    from demo.population import generate
+
+    population = generate()
+    codes = sensitive_codes()
+    judged_sensitive = 0
+    for person in population.people[:60]:
+        for source in population.sources:
+            for resources in resources_for(population, person, source.key).values():
+                for resource in resources:
+                    stored = orjson.loads(orjson.dumps(view_item(resource).as_dict()))
+                    assert stored["codings"], resource  # every resource here is coded
+                    walked = {  # the same item as cached before: its resource as data
+                        **{k: v for k, v in stored.items() if k not in STORED_AS_TEXT},
+                        "resource": stored_resource(stored),
+                    }
+                    found = sensitivities_of(stored, codes)
+                    assert found == sensitivities_of(walked, codes), resource
+                    judged_sensitive += bool(found)
+    assert judged_sensitive  # the comparison met sensitive items, not only plain ones
+
+
+def test_a_changed_snapshot_is_judged_again_at_the_next_look(looked_at):
+    """An item's judgement is never kept from an earlier version of its snapshot: the source's
+    next answer, sensitive or not, is what the next look judges."""
+    client, patient, nurse = looked_at
+    client.force_login(nurse)
+    assert "HIV infection" not in page_of(client, patient)
+    snapshot = Snapshot.objects.get(link__patient=patient, category="problems")
+    plain = {"resourceType": "Condition", "id": "Condition-1", "code": {"coding": [
+        {"system": SNOMED, "code": "38341003", "display": "Hypertension"}]}}  # fmt: skip
+    snapshot.items = [{**view_item(plain).as_dict(), "title": "HIV infection, corrected"}]
+    snapshot.save()
+    assert "HIV infection, corrected" in page_of(client, patient)
+
+    hiv_label = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}
+    labelled = {**plain, "meta": {"security": [hiv_label]}}
+    snapshot.items = [{**view_item(labelled).as_dict(), "title": "HIV infection, corrected"}]
+    snapshot.save()
+    assert "HIV infection, corrected" not in page_of(client, patient)
+
+
+def test_leaving_a_restricted_persons_details_out_takes_their_codings_with_them():
+    sensitive_contact = {"relationship": [{"coding": [HIV]}], "name": {"family": "Mensah"}}
+    patient = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "contact": [sensitive_contact],
+        "gender": "female",
+    }
+    stored = view_item({"resourceType": "Encounter", "contained": [patient]}).as_dict()
+    assert [SNOMED, HIV["code"]] in stored["codings"]
+    (cleaned,) = without_restricted_details_in_items([stored], restricted=True)
+    assert "contact" not in stored_resource(cleaned)["contained"][0]
+    assert cleaned["codings"] == [list(pair) for pair in codings_in(stored_resource(cleaned))]
+    assert [SNOMED, HIV["code"]] not in cleaned["codings"]
+    assert "sexual_health" not in sensitivities_of(cleaned, sensitive_codes())

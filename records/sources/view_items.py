@@ -6,7 +6,7 @@ is shown as it is rather than dropped, because a missing allergy is worse than a
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from records.sources.terminology import TRANSFER_DEGRADED, is_degraded
@@ -20,6 +20,7 @@ from records.sources.wording import (
     unit_words,
     with_unit,
 )
+from records.stored_items import resource_fields
 
 MEDICINE_TYPES = ("MedicationStatement", "MedicationRequest")
 UNNAMED_MEDICINE = "Medicine not named by the source"
@@ -91,10 +92,15 @@ class ViewItem:
     resource: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        if values["resource"] is None:
-            del values["resource"]
+        """The item as a snapshot stores it: its resource as records.stored_items keeps it (the
+        JSON text, its meta, and the codings in it, for judging its sensitivity)."""
+        values = {f.name: getattr(self, f.name) for f in _STORED_FIELDS}  # all text
+        if self.resource is not None:
+            values.update(resource_fields(self.resource))
         return values
+
+
+_STORED_FIELDS = [f for f in dataclasses.fields(ViewItem) if f.name != "resource"]
 
 
 def view_item(
