@@ -170,6 +170,32 @@ def test_my_patients_pages_count_and_order_as_my_patients_does(team, office):
     assert [p.pk for page in pages for p in page] == [p.pk for p in expected]
 
 
+def test_my_patients_page_past_the_end_is_the_last_and_a_page_not_a_number_the_first(team, office):
+    """As Paginator.get_page: the count and rows come from one statement, whose window has
+    nothing to count past the last page."""
+    from access.policy import actor_for
+    from access.selectors import my_patients, my_patients_page
+
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    care_for(team, [PatientFactory(family_name=f"Name{n}") for n in range(5)], office)
+    actor = actor_for(worker)
+    expected = [p.pk for p in my_patients(actor)]
+
+    for number, shown, rows in ((9, 3, expected[4:]), (0, 3, expected[4:]), ("x", 1, expected[:2])):
+        page = my_patients_page(actor, number, per_page=2)
+        assert (page.number, page.paginator.count, page.paginator.num_pages) == (shown, 5, 3)
+        assert [p.pk for p in page] == rows
+
+
+def test_my_patients_page_of_a_team_caring_for_nobody_is_empty(team):
+    from access.policy import actor_for
+    from access.selectors import my_patients_page
+
+    page = my_patients_page(actor_for(member(team, Role.SOCIAL_WORKER, "sw")), 3)
+
+    assert (page.number, page.paginator.count, list(page)) == (1, 0, [])
+
+
 @pytest.fixture
 def record_office():
     return make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
