@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from access.models import (
+    IN_FORCE_SQL,
     CareRelationship,
     Membership,
     Objection,
@@ -56,87 +57,80 @@ BY_NAME = ("family_name", "given_names", "pk")
 
 @replica_reader
 def my_patients_page(actor: Actor, number: str | int | None, per_page: int = 50) -> Page:
-    """One page of my_patients, by name, as the home page shows it; read from the replica when
-    there is one. A number that is not one gives the first page, one past the end the last, as
-    Paginator.get_page does.
+    """One page of my_patients, by name, as the home page shows it (see MyPatientsList); read
+    from the replica when there is one (the page's count and rows are read here)."""
+    return Paginator(MyPatientsList(actor), per_page).get_page(number)
 
-    One statement (_MY_PATIENTS_PAGE) gives the page's rows and how many there are in all: the
-    count is a window over the sorted patients, which the sort reads anyway, instead of a second
-    pass over the team's relationships (15 ms at 5,000); and the statement is written out
-    because Django took longer to build its querysets than the database took to run them.
+
+class MyPatientsList:
+    """my_patients for a paginator, in two statements that stay quick at a team of thousands,
+    both read from the team's relationships not ended in its patients' name order
+    (relationship_team_by_name, which carries the patient's names and the dates):
+
+    - the count, from that index alone;
+    - a page, the first rows of that index that pass the rules (its 50, not the team's 5,000
+      patients' names looked up and sorted), then only its own patients' rows.
+
+    Written out because Django took longer to build the querysets than the database took to run
+    them; tests/test_home.py holds the two to my_patients' answers.
     """
-    if not sees_records(actor):
-        return Paginator(_MyPatients([], 0), per_page).page(1)
-    try:
-        wanted = int(str(number))
-    except ValueError:
-        wanted = 1
-    rows, total = _my_patients_rows(actor, offset=max(wanted - 1, 0) * per_page, limit=per_page)
-    if wanted < 1 or (not rows and wanted > 1):
-        # Past the end (or below the first): the last page, in a second statement; this is rare.
-        total = _my_patients_count(actor)
-        wanted = max(1, -(-total // per_page))
-        rows, _ = _my_patients_rows(actor, offset=(wanted - 1) * per_page, limit=per_page)
-    return Paginator(_MyPatients(rows, total), per_page).page(wanted)
-
-
-class _MyPatients:
-    """One page of my_patients already read, with the count of them all: what a Paginator needs
-    to draw the page and its links without reading again."""
 
     ordered = True  # Paginator warns about unordered lists
 
-    def __init__(self, rows: list[Patient], total: int) -> None:
-        self.rows, self.total = rows, total
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
 
     def count(self) -> int:
-        return self.total
+        if not sees_records(self.actor):
+            return 0
+        with connections[replica_for_reads()].cursor() as cursor:
+            cursor.execute(_MY_PATIENTS_COUNT, _my_patients_values(self.actor))
+            return cursor.fetchone()[0]
 
     def __len__(self) -> int:
-        return self.total
+        return self.count()
 
     def __getitem__(self, index: slice) -> list[Patient]:
-        return self.rows
+        if not sees_records(self.actor):
+            return []
+        values = {
+            **_my_patients_values(self.actor),
+            "offset": index.start or 0,
+            "limit": index.stop - (index.start or 0),
+        }
+        return list(Patient.objects.raw(_MY_PATIENTS_PAGE, values))
 
 
-# _granted_relationships' rule (which tests/test_home.py holds the two to): a relationship in
-# force today of the actor or their team, its patient with the user's or the team group's
-# view_record grant, and no objection standing. Its patients' names come from the covering index
-# patient_names_by_id (no row read); only the page's own rows are read whole.
-_MY_PATIENTS = f"""
-SELECT DISTINCT r.patient_id FROM access_carerelationship r
-WHERE {ACTIVE_RELATIONSHIP_SQL}
-  AND (r.patient_id IN (SELECT g.content_object_id FROM access_patientuserobjectpermission g
-                        WHERE g.user_id = %(user)s AND g.permission_id = %(permission)s)
-       OR r.patient_id IN (SELECT g.content_object_id FROM access_patientgroupobjectpermission g
-                           WHERE g.group_id = %(group)s AND g.permission_id = %(permission)s))
-  AND NOT EXISTS (SELECT 1 FROM access_objection o
-                  WHERE o.patient_id = r.patient_id AND o.withdrawn_at IS NULL)
-"""  # noqa: S608 (constant text; values are parameters)
+# _granted_relationships' rule, for a relationship r of the actor or their team: in force
+# today, its patient with the user's or the team group's view_record grant (each read once and
+# hashed), and no objection standing.
+_MINE = f"""{IN_FORCE_SQL}
+    AND (r.patient_id IN (SELECT g.content_object_id FROM access_patientuserobjectpermission g
+                          WHERE g.user_id = %(user)s AND g.permission_id = %(permission)s)
+         OR r.patient_id IN (SELECT g.content_object_id FROM access_patientgroupobjectpermission g
+                             WHERE g.group_id = %(group)s AND g.permission_id = %(permission)s))
+    AND NOT EXISTS (SELECT 1 FROM access_objection o
+                    WHERE o.patient_id = r.patient_id AND o.withdrawn_at IS NULL)"""  # noqa: S608 (constant text; values are parameters)
+# The team's relationships and the actor's own, each arm in name order (the team's from its
+# index), merged: a page reads only as far as its last row.
+_MY_RELATIONSHIPS = f"""
+    SELECT r.patient_family_name, r.patient_given_names, r.patient_id
+    FROM access_carerelationship r WHERE r.team_id = %(team)s AND {_MINE}
+    UNION ALL
+    SELECT r.patient_family_name, r.patient_given_names, r.patient_id
+    FROM access_carerelationship r WHERE r.user_id = %(user)s AND {_MINE}"""  # noqa: S608 (constant text; values are parameters)
 _MY_PATIENTS_PAGE = f"""
-SELECT p.*, chosen.total FROM (
-  SELECT n.id, n.family_name, n.given_names, count(*) OVER () AS total
-  FROM ({_MY_PATIENTS}) mine JOIN records_patient n ON n.id = mine.patient_id
-  ORDER BY n.family_name, n.given_names, n.id
+SELECT p.* FROM (
+  SELECT DISTINCT mine.patient_family_name, mine.patient_given_names, mine.patient_id
+  FROM ({_MY_RELATIONSHIPS}) mine
+  ORDER BY mine.patient_family_name, mine.patient_given_names, mine.patient_id
   LIMIT %(limit)s OFFSET %(offset)s
-) chosen JOIN records_patient p ON p.id = chosen.id
-ORDER BY chosen.family_name, chosen.given_names, chosen.id
+) chosen JOIN records_patient p ON p.id = chosen.patient_id
+ORDER BY chosen.patient_family_name, chosen.patient_given_names, chosen.patient_id
 """  # noqa: S608 (constant text; values are parameters)
-_MY_PATIENTS_COUNT = f"SELECT count(*) FROM ({_MY_PATIENTS}) mine"  # noqa: S608 (constant text)
-
-
-def _my_patients_rows(actor: Actor, *, offset: int, limit: int) -> tuple[list[Patient], int]:
-    """The page of my_patients at offset, by name, and how many there are in all (0 when the
-    page is past the end: nothing to count the window over)."""
-    values = {**_my_patients_values(actor), "offset": offset, "limit": limit}
-    rows = list(Patient.objects.raw(_MY_PATIENTS_PAGE, values))
-    return rows, (rows[0].total if rows else 0)
-
-
-def _my_patients_count(actor: Actor) -> int:
-    with connections[replica_for_reads()].cursor() as cursor:  # where the page's rows were read
-        cursor.execute(_MY_PATIENTS_COUNT, _my_patients_values(actor))
-        return cursor.fetchone()[0]
+_MY_PATIENTS_COUNT = f"""
+SELECT count(DISTINCT mine.patient_id) FROM ({_MY_RELATIONSHIPS}) mine
+"""  # noqa: S608 (constant text; values are parameters)
 
 
 def _my_patients_values(actor: Actor) -> dict:
