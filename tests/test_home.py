@@ -170,6 +170,70 @@ def test_my_patients_pages_count_and_order_as_my_patients_does(team, office):
     assert [p.pk for page in pages for p in page] == [p.pk for p in expected]
 
 
+def test_my_patients_page_past_the_end_is_the_last_and_a_page_not_a_number_the_first(team, office):
+    """As Paginator.get_page does."""
+    from access.policy import actor_for
+    from access.selectors import my_patients, my_patients_page
+
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    care_for(team, [PatientFactory(family_name=f"Name{n}") for n in range(5)], office)
+    actor = actor_for(worker)
+    expected = [p.pk for p in my_patients(actor)]
+
+    for number, shown, rows in ((9, 3, expected[4:]), (0, 3, expected[4:]), ("x", 1, expected[:2])):
+        page = my_patients_page(actor, number, per_page=2)
+        assert (page.number, page.paginator.count, page.paginator.num_pages) == (shown, 5, 3)
+        assert [p.pk for p in page] == rows
+
+
+def test_my_patients_stay_in_name_order_when_a_patient_is_renamed(team, office):
+    """The page is read in the order of the names each relationship carries (the database
+    copies them): a patient renamed, by a save or by a bulk update, moves at once."""
+    from access.policy import actor_for
+    from access.selectors import my_patients, my_patients_page
+    from records.models import Patient
+
+    worker = member(team, Role.SOCIAL_WORKER, "sw")
+    patients = [PatientFactory(family_name=name) for name in ("Adams", "Brown", "Clarke")]
+    care_for(team, patients, office)
+    services.start_relationship(
+        patient=patients[0], user=worker, kind="social_care_case", reason="own", actor=office
+    )
+    actor = actor_for(worker)
+
+    patients[0].family_name = "Young"
+    patients[0].save()
+    Patient.objects.filter(pk=patients[2].pk).update(family_name="Aaron")
+
+    listed = [p.pk for p in my_patients_page(actor, 1)]
+    assert listed == [patients[2].pk, patients[1].pk, patients[0].pk]
+    assert listed == [p.pk for p in my_patients(actor)]
+    assert my_patients_page(actor, 1).paginator.count == 3
+
+
+def test_the_names_a_relationship_carries_stay_out_of_its_change_history(team, office):
+    from auditlog.models import LogEntry
+
+    patient = PatientFactory(family_name="Zebedee", given_names="Quentin")
+    (relationship,) = care_for(team, [patient], office)
+    relationship.reason = "Registered with the practice"  # saved as made: its names were ""
+    relationship.save()
+    services.end_relationship(relationship=relationship, reason="moved away", actor=office)
+
+    entries = LogEntry.objects.get_for_object(relationship)
+    assert entries.count() >= 3  # started (and granted), changed, ended
+    assert not any("Zebedee" in str(e.changes) or "Quentin" in str(e.changes) for e in entries)
+
+
+def test_my_patients_page_of_a_team_caring_for_nobody_is_empty(team):
+    from access.policy import actor_for
+    from access.selectors import my_patients_page
+
+    page = my_patients_page(actor_for(member(team, Role.SOCIAL_WORKER, "sw")), 3)
+
+    assert (page.number, page.paginator.count, list(page)) == (1, 0, [])
+
+
 @pytest.fixture
 def record_office():
     return make_team("Record office", Team.Kind.RECORD_OFFICE, ods_code="LCR")
