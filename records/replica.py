@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 
 REPLICA = "replica"
 # A replica that failed is left alone this long (per process) before it is tried again: its
@@ -74,11 +74,14 @@ def _rest_replica(error: DatabaseError) -> None:
 
 
 def replica_for_reads() -> str:
-    """Where a read made now goes: the replica when asked for, configured, and not inside a
-    transaction on the primary (which may need to see its own writes, or hold a lock)."""
+    """Where a read made now goes: the replica when asked for, configured (its alias and the
+    router both: the router is what sends Django's own reads there), resting from no failure,
+    and not inside a transaction on the primary (which may need to see its own writes, or hold
+    a lock). Hand-written SQL asks this too, so it goes where the ORM's reads go."""
     if (
         _asked.get()
         and REPLICA in connections.settings
+        and any(isinstance(installed, ReplicaRouter) for installed in router.routers)
         and time.monotonic() >= _resting_until
         and not connections[DEFAULT_DB_ALIAS].in_atomic_block
     ):

@@ -76,12 +76,13 @@ def test_a_source_asked_reads_asking_then_timed_out_at_its_deadline_never_loadin
     answered(link, {}, minutes_ago=20)
     asked = timezone.now()
     with time_machine.travel(asked, tick=False):
-        before = text(page(client, patient))  # stale: asked again, earlier items shown
+        # Every heading drawn (as printed), so that no heading's own line is missed.
+        before = text(page(client, patient, heading="all"))  # stale: asked again, earlier shown
     assert "Royal London Hospital: Asking: showing what it sent 20 minutes ago" in before
     assert "Loading" not in before
 
     with time_machine.travel(asked + datetime.timedelta(seconds=8.5), tick=False):
-        late = page(client, patient)
+        late = page(client, patient, heading="all")
     words = text(late)
     assert (
         "Royal London Hospital: Timed out after 8 s: showing what it sent 20 minutes ago" in words
@@ -102,7 +103,7 @@ def test_a_source_with_its_own_budget_times_out_by_it(gp_and_patient):  # noqa: 
     # A live page knows when to be drawn again, whether or not anything is saved by then.
     assert record.next_deadline == asked + datetime.timedelta(seconds=3)
     with time_machine.travel(asked + datetime.timedelta(seconds=3.1), tick=False):
-        words = text(page(client, patient))
+        words = text(page(client, patient, heading="all"))
     assert "Mile End Surgery GP: Timed out after 3 s: nothing to show" in words
     # At each heading too, and the summary names the source that did not answer.
     assert "Mile End Surgery GP: 0 shown (timed out after 3 s)" in words
@@ -123,7 +124,7 @@ def test_a_source_being_retried_says_so_with_the_attempt_and_the_reason(
         reason="retrying: server error 500",
         lease_until=timezone.now() + datetime.timedelta(seconds=5),
     )
-    words = text(page(client, patient))
+    words = text(page(client, patient, heading="all"))
     assert "Royal London Hospital: Retrying (2 of 3): server error 500" in words
     assert "Royal London Hospital: retrying (2 of 3): server error 500" in words  # at a heading
 

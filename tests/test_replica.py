@@ -135,6 +135,19 @@ def test_without_a_replica_configured_the_block_reads_the_primary(routed, monkey
         assert replica_for_reads() == DEFAULT_DB_ALIAS
 
 
+def test_with_a_replica_alias_but_no_router_every_read_stays_on_the_primary(practice, settings):
+    """As in every test run (tests/conftest.py adds the alias) or a settings file that names a
+    replica without its router: the home page's hand-written statements read where Django's
+    own reads do, the primary."""
+    settings.DATABASE_ROUTERS = []
+    with reading_from_replica():
+        assert replica_for_reads() == DEFAULT_DB_ALIAS
+    client, grace = practice
+    response, _, replica = both_asked(lambda: client.get(reverse("home")))
+    assert grace.full_name in response.content.decode()
+    assert replica == []
+
+
 @pytest.fixture
 def replica_down():
     """The replica's connection made to fail, as a replica down or refusing would."""

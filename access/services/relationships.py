@@ -7,7 +7,7 @@ import logging
 
 from auditlog.context import set_actor
 from django.contrib.auth.models import AbstractBaseUser, Permission
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -82,17 +82,16 @@ def start_relationship(
         raise RelationshipAlreadyInPlace(existing)
     with set_actor(actor):
         try:
-            with transaction.atomic():  # a savepoint: the caller's transaction goes on
-                relationship = CareRelationship.objects.create(
-                    patient=patient,
-                    team=team,
-                    user=user,
-                    kind=kind,
-                    starts_on=starts_on,
-                    ends_on=ends_on,
-                    reason=reason,
-                    created_by=actor,
-                )
+            relationship = _create_once(
+                patient=patient,
+                team=team,
+                user=user,
+                kind=kind,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                reason=reason,
+                created_by=actor,
+            )
         except IntegrityError:
             # Another transaction made the same one since we looked, and has committed it.
             existing = alike.first()
@@ -102,6 +101,26 @@ def start_relationship(
         if relationship.in_force_on(today):
             _grant(relationship)
     return relationship
+
+
+# PostgreSQL's code for a deadlock. Two transactions writing the same relationship at once each
+# write their row and then check the exclusion constraint against the other's, which is a
+# deadlock (an exclusion constraint, unlike a unique index, checks after writing): one is
+# stopped. Its savepoint is undone and it writes again, which then waits for the other to end
+# and, if that one committed, is refused as a duplicate like any other.
+DEADLOCK = "40P01"
+
+
+def _create_once(**values) -> CareRelationship:
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():  # a savepoint: the caller's transaction goes on
+                return CareRelationship.objects.create(**values)
+        except OperationalError as exc:
+            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) != DEADLOCK:
+                raise
+            logger.info("a relationship written at the same moment by another: writing again")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @transaction.atomic
