@@ -138,6 +138,18 @@ def axe_violations(page: Page) -> list[dict]:
     return [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
 
 
+def screenshot(page: Page, path: Path, *, full_page: bool = False) -> None:
+    """A screenshot to `path`. Chromium sometimes cannot capture just after the viewport
+    changed (at both sizes), on a busy machine: then once more, when it has drawn the new size."""
+    try:
+        page.screenshot(path=str(path), full_page=full_page)
+    except PlaywrightError as exc:
+        if "Unable to capture screenshot" not in str(exc):
+            raise
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(path), full_page=full_page)
+
+
 @pytest.fixture
 def check_page(page: Page) -> Callable[[str], None]:
     """check_page(name): a full-page screenshot under var/test-output/screenshots, then no
@@ -145,15 +157,7 @@ def check_page(page: Page) -> Callable[[str], None]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def check(name: str) -> None:
-        try:
-            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-        except PlaywrightError as exc:
-            # Chromium sometimes cannot capture a full page just after the viewport changed
-            # (at_both_sizes), on a busy machine: once more when it has drawn the new size.
-            if "Unable to capture screenshot" not in str(exc):
-                raise
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        screenshot(page, SCREENSHOTS / f"{name}.png", full_page=True)
         violations = axe_violations(page)
         assert not violations, "\n".join(
             f"{v['id']} ({v['impact']}): {v['help']} at "

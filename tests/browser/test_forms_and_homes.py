@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from access import services
 from access.models import Role, Team
-from tests.browser.conftest import PASSWORD, SCREENSHOTS
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, screenshot
 from tests.factories import PatientFactory, UserFactory, make_team, member
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -55,7 +55,7 @@ def at_both_sizes(page: Page, check_page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}-screen.png"))
+        screenshot(page, SCREENSHOTS / f"{name}-{size}-screen.png")
         check_page(f"{name}-{size}")
         if size == "phone":
             wide = page.evaluate("document.documentElement.scrollWidth")

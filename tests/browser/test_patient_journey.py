@@ -20,6 +20,7 @@ from tests.browser.conftest import (
     SCREENSHOTS,
     axe_violations,
     is_csp_violation,
+    screenshot,
 )
 from tests.factories import PatientFactory, UserFactory, make_team, member
 from tests.oidc_provider import running_provider
@@ -86,7 +87,7 @@ def test_a_patient_signs_in_sees_who_looked_asks_and_objects(browser, live_serve
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def check(name: str) -> None:
-        page.screenshot(path=str(SCREENSHOTS / f"patient-{name}.png"), full_page=True)
+        screenshot(page, SCREENSHOTS / f"patient-{name}.png", full_page=True)
         found = axe_violations(page)
         assert not found, [(v["id"], v["help"]) for v in found]
 

@@ -17,7 +17,7 @@ from demo.load import (
     create_demo_users,
     register_population,
 )
-from tests.browser.conftest import PASSWORD, fill_date
+from tests.browser.conftest import PASSWORD, fill_date, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SIZES = {"laptop": (1366, 768), "phone": (390, 844)}
@@ -50,7 +50,7 @@ def at_both_sizes(page: Page, check_page, name: str) -> None:
     """Screenshots and axe at a laptop's size and a phone's; nothing wider than the phone."""
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(_screens() / f"{name}-{size}-screen.png"))
+        screenshot(page, _screens() / f"{name}-{size}-screen.png")
         check_page(f"{name}-{size}")
         if size == "phone":
             wide = page.evaluate("document.documentElement.scrollWidth")

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from access import services
 from access.models import Role, Team
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, fill_date, totp_code
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, fill_date, screenshot, totp_code
 from tests.factories import UserFactory, make_team, member
 from tests.fetch_helpers import link_everywhere
 
@@ -82,7 +82,7 @@ def first_screen(page: Page, name: str, cards: tuple[str, ...] = SUMMARY_FIRST) 
     screen (not the whole page) is kept."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(SCREENSHOTS / f"record-first-screen-{name}.png"))
+    screenshot(page, SCREENSHOTS / f"record-first-screen-{name}.png")
     height = page.viewport_size["height"]
     for card in cards:
         heading = page.locator(f"{card} h3")
