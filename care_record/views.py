@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
@@ -48,7 +49,7 @@ def _look_id(value: str) -> int | None:
 
 def _record_url(patient_id: int, heading: str = "") -> str:
     here = reverse("patient-record", args=[patient_id])
-    return f"{here}?heading={heading}" if heading else here
+    return f"{here}?{urlencode({'heading': heading})}" if heading else here
 
 
 @never_cache
@@ -94,10 +95,12 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
             items_of=items,
         )
     except LookEnded:
-        # An old page's button or heading: a new look, on a page of its own.
+        # An old page's button or heading: a new look, on a page of its own, opening the heading
+        # asked for as chosen (never the asked text itself, which could carry other parameters).
+        again = _record_url(patient_id, heading if asked else "")
         if request.htmx:
-            return HttpResponseClientRedirect(_record_url(patient_id, asked))
-        return redirect(_record_url(patient_id, asked))
+            return HttpResponseClientRedirect(again)
+        return redirect(again)
     if request.method == "POST" and not request.htmx:
         return redirect("patient-record", patient_id=patient_id)
     shown = chosen_heading(heading, [view.category for view in record.categories])

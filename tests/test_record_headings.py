@@ -104,6 +104,9 @@ def test_a_heading_fetch_needs_the_look_of_this_reader(looked_at):
     assert refused["HX-Redirect"] == f"{here}?heading=test_results"  # a look of their own
     assert "HbA1c" not in refused.content.decode()
     assert AccessEvent.objects.count() == 1 and not LookUpdate.objects.exists()
+    # What the heading asked for is not copied into the address: only a heading it chose.
+    smuggled = client.get(f"{here}?heading=x%26look%3D{look.pk}&look={look.pk}", **HX)
+    assert smuggled["HX-Redirect"] == f"{here}?heading=timeline"
 
 
 def test_a_heading_fetch_of_an_ended_look_is_sent_to_a_new_look(looked_at, settings):
