@@ -112,15 +112,15 @@ DEADLOCK = "40P01"
 
 
 def _create_once(**values) -> CareRelationship:
-    for attempt in (1, 2):
-        try:
-            with transaction.atomic():  # a savepoint: the caller's transaction goes on
-                return CareRelationship.objects.create(**values)
-        except OperationalError as exc:
-            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) != DEADLOCK:
-                raise
-            logger.info("a relationship written at the same moment by another: writing again")
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        with transaction.atomic():  # a savepoint: the caller's transaction goes on
+            return CareRelationship.objects.create(**values)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK:
+            raise
+        logger.info("a relationship written at the same moment by another: writing again")
+    with transaction.atomic():
+        return CareRelationship.objects.create(**values)
 
 
 @transaction.atomic
